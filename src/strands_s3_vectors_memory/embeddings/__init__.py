@@ -1,0 +1,22 @@
+"""Text embedders: Amazon Bedrock (Nova 2, Titan v2), the bundled offline model, a query cache.
+
+Everything above this package sees only the :class:`Embedder` protocol; :func:`make_embedder`
+chooses the implementation from the backend and ``EMBEDDING_MODEL``.
+"""
+
+from __future__ import annotations
+
+from .base import Embedder
+from .bedrock import BedrockEmbedder
+from .cache import CachedEmbedder
+from .factory import make_embedder
+from .local import LOCAL_DIMENSION, LocalEmbedder
+
+__all__ = [
+    "LOCAL_DIMENSION",
+    "BedrockEmbedder",
+    "CachedEmbedder",
+    "Embedder",
+    "LocalEmbedder",
+    "make_embedder",
+]

@@ -1,0 +1,75 @@
+"""The :class:`Embedder` protocol and the one place where model output is checked.
+
+Every backend (Bedrock, the bundled local model, a cache in front of either) hands vectors to
+S3 Vectors through the same door, so a bad vector (wrong length, NaN, all zeros) is caught here,
+with the model id in the message, instead of surfacing later as an opaque ``ValidationException``
+from ``PutVectors`` or as silently meaningless search results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import EmbeddingError
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into L2-normalised vectors of a fixed ``dimension``.
+
+    Queries and documents are embedded separately because the models we use are asymmetric:
+    Nova takes a different ``embeddingPurpose`` and e5 a different prefix for each side, and
+    mixing them up quietly degrades recall.
+    """
+
+    @property
+    def model_id(self) -> str:
+        """Identifier of the model, stored with the index so a later mismatch can be detected."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector this embedder returns."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a search query."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts that will be stored and searched, in input order."""
+        ...
+
+
+def finalise_vector(raw: object, *, dimension: int, model_id: str) -> list[float]:
+    """Check one vector returned by a model and return it L2-normalised as plain floats.
+
+    Normalising here (even when the model claims to normalise) makes cosine and euclidean
+    rankings agree and keeps scores comparable across backends.
+    """
+    try:
+        array: npt.NDArray[np.float64] = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise EmbeddingError(f"{model_id}: embedding is not a list of numbers") from exc
+    if array.ndim != 1:
+        raise EmbeddingError(f"{model_id}: embedding has shape {array.shape}, expected ({dimension},)")
+    if array.shape[0] != dimension:
+        raise EmbeddingError(f"{model_id}: embedding has {array.shape[0]} values, expected {dimension}")
+    if not np.all(np.isfinite(array)):
+        raise EmbeddingError(f"{model_id}: embedding contains NaN or infinite values")
+    norm = float(np.linalg.norm(array))
+    if norm == 0.0 or not math.isfinite(norm):
+        raise EmbeddingError(f"{model_id}: embedding has zero length and cannot be normalised")
+    return [float(x) for x in array / norm]
+
+
+def require_text(text: object, *, model_id: str) -> str:
+    """Return ``text`` if it is a string, else raise: a ``None`` summary must not become a vector."""
+    if not isinstance(text, str):
+        raise EmbeddingError(f"{model_id}: can only embed str, got {type(text).__name__}")
+    return text

@@ -1,0 +1,68 @@
+"""An LRU cache for query embeddings.
+
+The plugin embeds the same query text repeatedly (the first turn of every conversation with a
+similar opener, the recall tool asked twice); on Bedrock each of those is a paid network round
+trip. Documents are not cached: each summary is embedded once, when it is stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from cachetools import LRUCache, cached
+
+from ..errors import ConfigurationError
+from .base import Embedder
+
+
+class CachedEmbedder:
+    """Wraps an :class:`Embedder`, caching ``embed_query`` results (thread-safe LRU).
+
+    ``hits`` and ``misses`` count cache lookups, for metrics and tests.
+    """
+
+    def __init__(self, inner: Embedder, maxsize: int = 1024) -> None:
+        if maxsize < 1:
+            raise ConfigurationError(f"maxsize must be at least 1, got {maxsize}")
+        self._inner = inner
+        cache: LRUCache[object, tuple[float, ...]] = LRUCache(maxsize=maxsize)
+        # Tuples are cached so that a caller mutating the list it got back cannot poison the cache.
+        self._query = cached(cache, lock=threading.Lock(), info=True)(self._embed_query_uncached)
+
+    def _embed_query_uncached(self, text: str) -> tuple[float, ...]:
+        return tuple(self._inner.embed_query(text))
+
+    @property
+    def inner(self) -> Embedder:
+        """The embedder doing the actual work."""
+        return self._inner
+
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._inner.dimension
+
+    @property
+    def hits(self) -> int:
+        return int(self._query.cache_info().hits)
+
+    @property
+    def misses(self) -> int:
+        return int(self._query.cache_info().misses)
+
+    def embed_query(self, text: str) -> list[float]:
+        return list(self._query(text))
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return self._inner.embed_documents(texts)
+
+    def clear(self) -> None:
+        """Forget every cached query (and reset nothing else)."""
+        self._query.cache_clear()
+
+    def __repr__(self) -> str:
+        return f"CachedEmbedder({self._inner!r})"

