@@ -1,0 +1,213 @@
+"""The in-memory side of an index: one contiguous float32 matrix plus an inverted index.
+
+A cache mirrors one index (identified by its uid) at a known sequence number and is brought up to
+date by applying the delta the storage layer reports (rows upserted and keys deleted since then).
+Rows live in slots of a matrix that grows by doubling; deleted slots are masked and the matrix is
+compacted once they pile up. Cosine indexes store unit rows, so scoring is a single mat-vec.
+
+The inverted index maps (filterable key, value token) -> slots for every filterable scalar value
+and list element, so a filter pinning an equality (the memory store's ``user_id``/``agent_name``)
+scores only the matching rows instead of scanning the whole index.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._filters import Node, Token, value_tokens
+
+_MIN_CAPACITY = 64
+
+
+class IndexCache:
+    """One index's vectors in memory; all access is under ``lock``."""
+
+    def __init__(self, uid: str, dimension: int, metric: str) -> None:
+        self.uid = uid
+        self.dimension = dimension
+        self.cosine = metric == "cosine"
+        self.lock = threading.RLock()
+        self.seq = 0
+        self._reset()
+
+    def _reset(self, capacity: int = _MIN_CAPACITY) -> None:
+        self.size = 0
+        self.matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
+        self.sqnorm = np.zeros(capacity, dtype=np.float32)
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.keys: list[str | None] = []
+        self.slot_of: dict[str, int] = {}
+        self.fmeta: list[dict[str, Any] | None] = []
+        self.postings: dict[str, dict[Token, set[int]]] = {}
+        self.dead = 0
+
+    @property
+    def count(self) -> int:
+        """Live vectors."""
+        return len(self.slot_of)
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def load(self, rows: Sequence[tuple[str, bytes, str]], seq: int) -> None:
+        """Replace the whole content (initial load, or a reader fell behind pruned tombstones)."""
+        self._reset(max(_MIN_CAPACITY, len(rows)))
+        self.apply(rows, (), seq)
+
+    def apply(self, rows: Sequence[tuple[str, bytes, str]], deleted: Iterable[str], seq: int) -> None:
+        """Apply deletions, then upserts, then move to ``seq``."""
+        for key in deleted:
+            self._remove(key)
+        if rows:
+            self._upsert(rows)
+        self.seq = seq
+        if self.dead > 1024 and self.dead > self.size // 4:
+            self._compact()
+
+    def _upsert(self, rows: Sequence[tuple[str, bytes, str]]) -> None:
+        vecs: np.ndarray = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+            len(rows), self.dimension
+        )
+        if self.cosine:
+            norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+            vecs = (vecs / np.where(norms == 0, 1, norms)).astype(np.float32)
+        slots = np.empty(len(rows), dtype=np.int64)
+        new = sum(1 for r in rows if r[0] not in self.slot_of)
+        self._ensure(self.size + new)
+        for i, (key, _data, fmeta_json) in enumerate(rows):
+            slot = self.slot_of.get(key)
+            fmeta = json.loads(fmeta_json)
+            if slot is None:
+                slot = self.size
+                self.size += 1
+                self.slot_of[key] = slot
+                self.keys.append(key)
+                self.fmeta.append(fmeta)
+            else:
+                self._unindex(slot)
+                self.fmeta[slot] = fmeta
+            self._index(slot, fmeta)
+            slots[i] = slot
+        self.matrix[slots] = vecs
+        self.sqnorm[slots] = np.einsum("ij,ij->i", vecs, vecs)
+        self.alive[slots] = True
+
+    def _ensure(self, needed: int) -> None:
+        capacity = self.matrix.shape[0]
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        grown = np.zeros((capacity, self.dimension), dtype=np.float32)
+        grown[: self.size] = self.matrix[: self.size]
+        self.matrix = grown
+        self.sqnorm = np.concatenate([self.sqnorm, np.zeros(capacity - len(self.sqnorm), np.float32)])
+        self.alive = np.concatenate([self.alive, np.zeros(capacity - len(self.alive), bool)])
+
+    def _remove(self, key: str) -> None:
+        slot = self.slot_of.pop(key, None)
+        if slot is None:
+            return
+        self._unindex(slot)
+        self.keys[slot] = None
+        self.fmeta[slot] = None
+        self.alive[slot] = False
+        self.dead += 1
+
+    def _index(self, slot: int, fmeta: dict[str, Any]) -> None:
+        for name, value in fmeta.items():
+            field = self.postings.setdefault(name, {})
+            for tok in value_tokens(value):
+                field.setdefault(tok, set()).add(slot)
+
+    def _unindex(self, slot: int) -> None:
+        fmeta = self.fmeta[slot]
+        if not fmeta:
+            return
+        for name, value in fmeta.items():
+            field = self.postings.get(name)
+            if field is None:
+                continue
+            for tok in value_tokens(value):
+                bucket = field.get(tok)
+                if bucket is not None:
+                    bucket.discard(slot)
+                    if not bucket:
+                        del field[tok]
+
+    def _compact(self) -> None:
+        live = np.flatnonzero(self.alive[: self.size])
+        matrix, sqnorm = self.matrix[live], self.sqnorm[live]
+        keys = [self.keys[i] for i in live]
+        fmeta = [self.fmeta[i] for i in live]
+        self._reset(max(_MIN_CAPACITY, len(live) * 2))
+        n = len(live)
+        self.matrix[:n] = matrix
+        self.sqnorm[:n] = sqnorm
+        self.alive[:n] = True
+        self.size = n
+        self.keys = list(keys)
+        self.fmeta = list(fmeta)
+        for slot, (key, meta) in enumerate(zip(keys, fmeta, strict=True)):
+            assert key is not None and meta is not None
+            self.slot_of[key] = slot
+            self._index(slot, meta)
+
+    # -- search --------------------------------------------------------------------------------
+
+    def _lookup(self, field: str, tok: Token) -> set[int]:
+        return self.postings.get(field, {}).get(tok, set())
+
+    def search(self, query: np.ndarray, top_k: int, node: Node | None) -> list[tuple[str, float]]:
+        """The ``top_k`` nearest live rows matching ``node``: (key, distance), nearest first."""
+        rows: np.ndarray | None
+        if node is None:
+            rows = None
+        else:
+            found = node.candidates(self._lookup)
+            if found is None:
+                live = np.flatnonzero(self.alive[: self.size])
+                rows = np.fromiter(
+                    (s for s in live.tolist() if node.matches(self.fmeta[s] or {})), dtype=np.int64
+                )
+            elif node.exact:
+                rows = np.fromiter(found, dtype=np.int64, count=len(found))
+            else:
+                rows = np.fromiter((s for s in found if node.matches(self.fmeta[s] or {})), dtype=np.int64)
+            if rows.size == 0:
+                return []
+        return self._score(query, top_k, rows)
+
+    def _score(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[tuple[str, float]]:
+        if rows is None:
+            block = self.matrix[: self.size]
+            sq = self.sqnorm[: self.size]
+        else:
+            block = self.matrix[rows]
+            sq = self.sqnorm[rows]
+        if self.cosine:
+            q = query / np.linalg.norm(query)
+            dist = 1.0 - block @ q
+        else:
+            q = query
+            dist = sq - 2.0 * (block @ q) + float(q @ q)
+        if rows is None:
+            dist = np.where(self.alive[: self.size], dist, np.inf)
+        k = min(top_k, dist.shape[0])
+        part = np.argpartition(dist, k - 1)[:k] if k < dist.shape[0] else np.arange(dist.shape[0])
+        part = part[np.isfinite(dist[part])]
+        slots = part if rows is None else rows[part]
+        # Exact distances for the few winners (the expanded euclidean form loses precision).
+        winners = self.matrix[slots].astype(np.float64)
+        q64 = query.astype(np.float64)
+        if self.cosine:
+            cos = (winners @ q64) / (np.linalg.norm(winners, axis=1) * np.linalg.norm(q64))
+            exact = np.maximum(1.0 - cos, 0.0)
+        else:
+            exact = np.linalg.norm(winners - q64, axis=1)
+        order = np.lexsort((slots, exact))
+        return [(str(self.keys[int(slots[i])]), float(exact[i])) for i in order]

@@ -1,0 +1,251 @@
+"""The S3 Vectors metadata filter language: parsing, validation and evaluation.
+
+A filter compiles once into a small tree that can do two things:
+
+* ``matches(metadata)``: the exact semantics, for one vector's filterable metadata;
+* ``candidates(lookup)``: the set of rows that *can* match, from an inverted index
+  (field, value) -> rows, or ``None`` when the filter pins nothing. An equality on a filterable key
+  (top level or inside ``$and``), ``$in`` and ``$or`` of such nodes narrow the search this way, so a
+  query scoped to one user never touches other users' vectors.
+
+Semantics (documented by the service, completed where it is silent): a bare value is ``$eq``; ``$eq``
+and ``$in`` match a list-valued field when any element matches; ``$ne``/``$nin`` are their exact
+negations (so they also match vectors lacking the field); range operators compare numbers only
+(booleans are not numbers); ``true`` never equals ``1``; several keys or operators in one object are
+ANDed.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ._errors import validation_error
+
+#: A type-aware hashable form of a scalar metadata value: ("s", str), ("n", float) or ("b", bool).
+Token = tuple[str, str | float | bool]
+Lookup = Callable[[str, Token], "set[int]"]
+
+_RANGE_OPS: dict[str, Callable[[float, float], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
+_FIELD_OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", *_RANGE_OPS})
+
+
+def token(value: Any) -> Token | None:
+    """The hashable token of a scalar (None for anything else), keeping bools apart from numbers."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, int | float):
+        return ("n", float(value))
+    return None
+
+
+def value_tokens(value: Any) -> list[Token]:
+    """All tokens a stored metadata value contributes to the inverted index (list elements each)."""
+    if isinstance(value, list):
+        return [t for t in (token(v) for v in value) if t is not None]
+    tok = token(value)
+    return [tok] if tok is not None else []
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class Node:
+    """A compiled filter node."""
+
+    #: True when ``candidates`` alone decides the node (no per-row check needed).
+    exact: bool = False
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        return None
+
+
+@dataclass
+class _Eq(Node):
+    field: str
+    tok: Token
+    exact = True
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        if self.field not in meta:
+            return False
+        return self.tok in value_tokens(meta[self.field])
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        return lookup(self.field, self.tok)
+
+
+@dataclass
+class _In(Node):
+    field: str
+    toks: frozenset[Token]
+    exact = True
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        if self.field not in meta:
+            return False
+        return any(t in self.toks for t in value_tokens(meta[self.field]))
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        out: set[int] = set()
+        for tok in self.toks:
+            out |= lookup(self.field, tok)
+        return out
+
+
+@dataclass
+class _Not(Node):
+    inner: Node
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        return not self.inner.matches(meta)
+
+
+@dataclass
+class _Range(Node):
+    field: str
+    op: str
+    bound: float
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        if self.field not in meta:
+            return False
+        value = meta[self.field]
+        compare = _RANGE_OPS[self.op]
+        values = value if isinstance(value, list) else [value]
+        return any(_is_number(v) and compare(v, self.bound) for v in values)
+
+
+@dataclass
+class _Exists(Node):
+    field: str
+    present: bool
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        return (self.field in meta) == self.present
+
+
+@dataclass
+class _And(Node):
+    children: list[Node]
+
+    def __post_init__(self) -> None:
+        self.exact = all(c.exact for c in self.children)
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        return all(c.matches(meta) for c in self.children)
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        sets = [s for s in (c.candidates(lookup) for c in self.children) if s is not None]
+        if not sets:
+            return None
+        sets.sort(key=len)
+        out = set(sets[0])
+        for other in sets[1:]:
+            if not out:
+                break
+            out &= other
+        return out
+
+
+@dataclass
+class _Or(Node):
+    children: list[Node]
+
+    def __post_init__(self) -> None:
+        self.exact = all(c.exact for c in self.children)
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        return any(c.matches(meta) for c in self.children)
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        out: set[int] = set()
+        for child in self.children:
+            found = child.candidates(lookup)
+            if found is None:
+                return None
+            out |= found
+        return out
+
+
+class _Parser:
+    """Validates a filter document while compiling it; every error is a ValidationException."""
+
+    def __init__(self, non_filterable: frozenset[str], operation: str) -> None:
+        self._non_filterable = non_filterable
+        self._operation = operation
+
+    def fail(self, detail: str) -> ClientError:
+        return validation_error(f"Invalid query filter: {detail}", self._operation, path="/filter")
+
+    def document(self, doc: Any) -> Node:
+        if not isinstance(doc, dict) or not doc:
+            raise self.fail("a filter must be a non-empty JSON object")
+        nodes: list[Node] = []
+        for name, value in doc.items():
+            if name in ("$and", "$or"):
+                if not isinstance(value, list) or not value:
+                    raise self.fail(f"{name} requires a non-empty array of filters")
+                children = [self.document(item) for item in value]
+                nodes.append(_And(children) if name == "$and" else _Or(children))
+            elif name.startswith("$"):
+                raise self.fail(f"unsupported operator {name!r} at the top level")
+            else:
+                nodes.append(self.field(name, value))
+        return nodes[0] if len(nodes) == 1 else _And(nodes)
+
+    def field(self, name: str, condition: Any) -> Node:
+        if name in self._non_filterable:
+            raise self.fail(f"metadata key {name!r} is non-filterable and cannot be used in a filter")
+        if not isinstance(condition, dict):
+            return self.compare(name, "$eq", condition)
+        if not condition:
+            raise self.fail(f"the condition on {name!r} is empty")
+        nodes = [self.compare(name, op, operand) for op, operand in condition.items()]
+        return nodes[0] if len(nodes) == 1 else _And(nodes)
+
+    def scalar(self, name: str, op: str, operand: Any) -> Token:
+        tok = token(operand)
+        if tok is None or (isinstance(operand, float) and not math.isfinite(operand)):
+            raise self.fail(f"{op} on {name!r} requires a string, number or boolean")
+        return tok
+
+    def compare(self, name: str, op: str, operand: Any) -> Node:
+        if op not in _FIELD_OPS:
+            raise self.fail(f"unsupported operator {op!r} on {name!r}")
+        if op in ("$eq", "$ne"):
+            node: Node = _Eq(name, self.scalar(name, op, operand))
+            return node if op == "$eq" else _Not(node)
+        if op in _RANGE_OPS:
+            if not _is_number(operand) or not math.isfinite(operand):
+                raise self.fail(f"{op} on {name!r} requires a number")
+            return _Range(name, op, float(operand))
+        if op in ("$in", "$nin"):
+            if not isinstance(operand, list) or not operand:
+                raise self.fail(f"{op} on {name!r} requires a non-empty array")
+            node = _In(name, frozenset(self.scalar(name, op, v) for v in operand))
+            return node if op == "$in" else _Not(node)
+        if not isinstance(operand, bool):
+            raise self.fail(f"$exists on {name!r} requires a boolean")
+        return _Exists(name, operand)
+
+
+def compile_filter(doc: Any, non_filterable: Iterable[str], operation: str) -> Node:
+    """Validate and compile a filter document against an index's non-filterable keys."""
+    return _Parser(frozenset(non_filterable), operation).document(doc)

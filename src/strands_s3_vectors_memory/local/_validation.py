@@ -1,0 +1,313 @@
+"""Request validation, in the order and with the errors of the real service.
+
+Two layers, as with a real client talking to the real service:
+
+1. client side: botocore's own :class:`~botocore.validate.ParamValidator` against the s3vectors
+   model, raising :class:`~botocore.exceptions.ParamValidationError` exactly like a boto3 client
+   (botocore only checks types, required members and *minimum* lengths/values);
+2. server side: everything botocore leaves to the service (maximum lengths, ARN patterns, the
+   documented limits, name rules, metadata sizes, NaN/Inf), raised as ``ValidationException``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from botocore.exceptions import ParamValidationError
+from botocore.model import Shape
+from botocore.validate import ParamValidator
+
+from ._errors import service_model, validation_error
+
+#: Documented S3 Vectors limits (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-vectors-limitations.html).
+MAX_TOP_K = 100
+MAX_PUT_VECTORS = 500
+MAX_DELETE_VECTORS = 500
+MAX_GET_VECTORS = 100
+MAX_KEY_LENGTH = 1024
+MAX_DIMENSION = 4096
+MAX_METADATA_BYTES = 40 * 1024
+MAX_FILTERABLE_METADATA_BYTES = 2 * 1024
+MAX_METADATA_KEYS = 50
+MAX_NON_FILTERABLE_KEYS = 10
+DEFAULT_LIST_MAX_RESULTS = 500
+
+_BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+_INDEX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+_BUCKET_ARN_RE = re.compile(
+    r"^arn:(aws[-a-z0-9]*):s3vectors:([a-z0-9-]+):([0-9]{12}):bucket/([a-z0-9][a-z0-9-.]{1,61}[a-z0-9])$"
+)
+_INDEX_ARN_RE = re.compile(
+    r"^arn:(aws[-a-z0-9]*):s3vectors:([a-z0-9-]+):([0-9]{12}):bucket/([a-z0-9][a-z0-9-.]{1,61}[a-z0-9])"
+    r"/index/([a-z0-9][a-z0-9-.]{1,61}[a-z0-9])$"
+)
+
+_VALIDATOR = ParamValidator()
+
+
+@functools.cache
+def _input_shape(operation: str) -> Shape | None:
+    shape: Shape | None = service_model().operation_model(operation).input_shape
+    return shape
+
+
+def validate_client_side(operation: str, params: Mapping[str, Any]) -> None:
+    """Raise ``ParamValidationError`` for what a boto3 client would reject before sending."""
+    shape = _input_shape(operation)
+    if shape is None:  # pragma: no cover - every s3vectors operation has an input
+        return
+    report = _VALIDATOR.validate(params, shape)
+    if report.has_errors():
+        raise ParamValidationError(report=report.generate_report())
+
+
+def _too_many(errors: list[str]) -> str:
+    count = len(errors)
+    noun = "error" if count == 1 else "errors"
+    return f"{count} validation {noun} detected. " + "; ".join(errors)
+
+
+def check_model_constraints(operation: str, params: Mapping[str, Any]) -> None:
+    """Enforce the model's maxima and patterns, which botocore leaves to the service.
+
+    Float vectors are skipped: they carry no constraint and walking them would be slow.
+    """
+    shape = _input_shape(operation)
+    if shape is None:  # pragma: no cover
+        return
+    errors: list[str] = []
+    first_path: list[str] = []
+    _walk(params, shape, "", errors, first_path)
+    if errors:
+        raise validation_error(_too_many(errors), operation, path=first_path[0] if first_path else None)
+
+
+def _walk(value: Any, shape: Shape, path: str, errors: list[str], paths: list[str]) -> None:
+    meta = shape.metadata
+    kind = shape.type_name
+    if kind == "structure":
+        if meta.get("document") or not isinstance(value, Mapping):
+            return
+        members = shape.members  # type: ignore[attr-defined]
+        for name, member in members.items():
+            if name in value and value[name] is not None:
+                _walk(value[name], member, f"{path}/{name}", errors, paths)
+    elif kind == "list":
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            return
+        if "max" in meta and len(value) > meta["max"]:
+            paths.append(path)
+            lo = meta.get("min", 0)
+            errors.append(
+                f"Value with length {len(value)} at '{path}' failed to satisfy constraint: "
+                f"Member must have length between {lo} and {meta['max']}, inclusive"
+            )
+        member = shape.member  # type: ignore[attr-defined]
+        if member.type_name in ("structure", "string", "list"):
+            for i, item in enumerate(value):
+                _walk(item, member, f"{path}/{i}", errors, paths)
+    elif kind == "string" and isinstance(value, str):
+        if "max" in meta and len(value) > meta["max"]:
+            paths.append(path)
+            lo = meta.get("min", 0)
+            errors.append(
+                f"Value with length {len(value)} at '{path}' failed to satisfy constraint: "
+                f"Member must have length between {lo} and {meta['max']}, inclusive"
+            )
+        elif "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+            paths.append(path)
+            errors.append(
+                f"Value at '{path}' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {meta['pattern']}"
+            )
+    elif kind == "integer" and isinstance(value, int) and "max" in meta and value > meta["max"]:
+        paths.append(path)
+        errors.append(
+            f"Value at '{path}' failed to satisfy constraint: "
+            f"Member must be between {meta.get('min', 0)} and {meta['max']}, inclusive"
+        )
+
+
+def check_bucket_name(name: str, operation: str) -> None:
+    """Vector bucket naming rules: 3-63 chars of ``a-z0-9-``, starting and ending alphanumeric."""
+    if not _BUCKET_NAME_RE.match(name):
+        raise validation_error("Invalid vector bucket name", operation, path="/vectorBucketName")
+
+
+def check_index_name(name: str, operation: str) -> None:
+    """Vector index naming rules: 3-63 chars of ``a-z0-9-.``, starting and ending alphanumeric."""
+    if not _INDEX_NAME_RE.match(name):
+        raise validation_error("Invalid index name", operation, path="/indexName")
+
+
+@dataclass(frozen=True)
+class IndexRef:
+    """Which index a request addresses, and the account/region its ARN named (if any)."""
+
+    bucket: str
+    index: str
+    region: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class BucketRef:
+    """Which vector bucket a request addresses, and the account/region its ARN named (if any)."""
+
+    bucket: str
+    region: str | None = None
+    account: str | None = None
+
+
+def bucket_ref(params: Mapping[str, Any], operation: str) -> BucketRef:
+    """Resolve ``vectorBucketName`` xor ``vectorBucketArn`` (the real API accepts exactly one)."""
+    name = params.get("vectorBucketName")
+    arn = params.get("vectorBucketArn")
+    if (name is None) == (arn is None):
+        raise validation_error(
+            "Must specify either vectorBucketName or vectorBucketArn but not both", operation
+        )
+    if name is not None:
+        return BucketRef(str(name))
+    match = _BUCKET_ARN_RE.match(str(arn))
+    if match is None:  # pragma: no cover - the pattern check ran before
+        raise validation_error("Invalid vector bucket ARN", operation, path="/vectorBucketArn")
+    return BucketRef(match.group(4), match.group(2), match.group(3))
+
+
+def index_ref(params: Mapping[str, Any], operation: str) -> IndexRef:
+    """Resolve ``indexArn`` xor (``vectorBucketName`` and ``indexName``)."""
+    bucket = params.get("vectorBucketName")
+    index = params.get("indexName")
+    arn = params.get("indexArn")
+    by_name = bucket is not None and index is not None and arn is None
+    by_arn = arn is not None and bucket is None and index is None
+    if not (by_name or by_arn):
+        raise validation_error(
+            "Must specify either indexArn or both vectorBucketName and indexName", operation
+        )
+    if by_name:
+        return IndexRef(str(bucket), str(index))
+    match = _INDEX_ARN_RE.match(str(arn))
+    if match is None:  # pragma: no cover - the pattern check ran before
+        raise validation_error("Invalid index ARN", operation, path="/indexArn")
+    return IndexRef(match.group(4), match.group(5), match.group(2), match.group(3))
+
+
+def check_count(items: Sequence[Any], limit: int, field: str, operation: str) -> None:
+    """Reject batches above the documented per-call limit."""
+    if len(items) > limit:
+        raise validation_error(
+            f"1 validation error detected. Value with length {len(items)} at '/{field}' failed to "
+            f"satisfy constraint: Member must have length between 1 and {limit}, inclusive",
+            operation,
+            path=f"/{field}",
+        )
+
+
+def check_top_k(top_k: int, operation: str) -> None:
+    """``topK`` is 1..100 on the service (botocore only checks the minimum)."""
+    if top_k > MAX_TOP_K:
+        raise validation_error(
+            f"1 validation error detected. Value at '/topK' failed to satisfy constraint: "
+            f"Member must be between 1 and {MAX_TOP_K}, inclusive",
+            operation,
+            path="/topK",
+        )
+
+
+def as_float32(values: Sequence[Any], dimension: int, key: str | None, operation: str) -> np.ndarray:
+    """Convert one vector to float32, rejecting wrong length and NaN/Inf like the service."""
+    label = f"Invalid record for key '{key}'" if key is not None else "Invalid query vector"
+    if len(values) != dimension:
+        raise validation_error(
+            f"{label}: vector must have length {dimension}, but has length {len(values)}", operation
+        )
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):  # pragma: no cover - botocore validated the element types
+        raise validation_error(f"{label}: vector must contain only numbers", operation) from None
+    if not np.isfinite(arr).all():
+        raise validation_error(f"{label}: vector must not contain NaN or infinite values", operation)
+    out = arr.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise validation_error(f"{label}: vector values must fit in float32", operation)
+    return out
+
+
+def check_not_zero(vec: np.ndarray, key: str | None, operation: str) -> None:
+    """Cosine distance is undefined for the zero vector; the service rejects it."""
+    if not vec.any():
+        label = f"Invalid record for key '{key}'" if key is not None else "Invalid query vector"
+        raise validation_error(
+            f"{label}: zero vector is not supported with the cosine distance metric", operation
+        )
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8"))
+
+
+def _check_metadata_value(value: Any) -> bool:
+    """Metadata values are strings, numbers, booleans or lists of those (no nulls, NaN or objects)."""
+    if isinstance(value, bool | str | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(
+            isinstance(v, bool | str | int) or (isinstance(v, float) and math.isfinite(v)) for v in value
+        )
+    return False
+
+
+def split_metadata(
+    key: str, metadata: Any, non_filterable: frozenset[str], operation: str
+) -> tuple[str, str]:
+    """Validate one vector's metadata; return (full JSON, filterable-part JSON).
+
+    Sizes are measured as compact UTF-8 JSON, the closest public proxy for the service's accounting.
+    """
+    label = f"Invalid record for key '{key}'"
+    if metadata is None:
+        return "{}", "{}"
+    if not isinstance(metadata, dict):
+        raise validation_error(f"{label}: metadata must be a JSON object", operation)
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise validation_error(
+            f"{label}: Metadata must have at most {MAX_METADATA_KEYS} keys, but has {len(metadata)}",
+            operation,
+        )
+    for name, value in metadata.items():
+        if not name:
+            raise validation_error(f"{label}: metadata keys must not be empty", operation)
+        if not _check_metadata_value(value):
+            raise validation_error(
+                f"{label}: metadata value for '{name}' must be a string, number, boolean or a list of those",
+                operation,
+            )
+    full = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+    if len(full.encode("utf-8")) > MAX_METADATA_BYTES:
+        raise validation_error(f"{label}: Metadata must have at most {MAX_METADATA_BYTES} bytes", operation)
+    filterable = {k: v for k, v in metadata.items() if k not in non_filterable}
+    if _json_bytes(filterable) > MAX_FILTERABLE_METADATA_BYTES:
+        raise validation_error(
+            f"{label}: Filterable metadata must have at most {MAX_FILTERABLE_METADATA_BYTES} bytes", operation
+        )
+    return full, json.dumps(filterable, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_unique_keys(keys: Sequence[str], operation: str) -> None:
+    """The service rejects a PutVectors batch that names the same key twice."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise validation_error(f"Duplicate key in request: '{key}'", operation, path="/vectors")
+        seen.add(key)
