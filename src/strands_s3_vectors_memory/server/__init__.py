@@ -1,0 +1,21 @@
+"""A local Amazon S3 Vectors endpoint: the embedded engine (or any boto3-shaped client) over HTTP.
+
+A stock ``boto3.client("s3vectors", endpoint_url=...)`` works against it for every operation,
+QueryVectors included, so code written for S3 Vectors can be tested end to end offline (moto and
+LocalStack do not implement QueryVectors). Routing and (de)serialisation follow botocore's own
+service model. This is a development/test endpoint: it checks no SigV4 signatures and binds to
+loopback unless told otherwise.
+
+- :func:`create_app` builds the Starlette (ASGI) app around a backend.
+- :class:`LocalEndpoint` runs it with uvicorn on a background thread (context manager).
+- :func:`serve` runs it in the foreground for the ``serve`` CLI command.
+- :class:`AccessPolicy` restricts access keys to index names, as tenant IAM policies do.
+"""
+
+from __future__ import annotations
+
+from .access import AccessPolicy
+from .app import create_app
+from .runner import ENDPOINT_ENV, LocalEndpoint, serve
+
+__all__ = ["ENDPOINT_ENV", "AccessPolicy", "LocalEndpoint", "create_app", "serve"]
