@@ -1,21 +1,46 @@
-"""Long-term semantic memory for Strands Agents, backed by Amazon S3 Vectors."""
+"""Long-term semantic memory for Strands Agents, backed by Amazon S3 Vectors.
+
+Public surface::
+
+    from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin        # single-tenant
+    from strands_s3_vectors_memory import MultiTenantS3VectorMemory, TokenVendingMachine  # multi-tenant
+
+Set ``S3_VECTORS_MEMORY_BACKEND=local`` to run everything offline on the embedded engine.
+"""
 
 from __future__ import annotations
 
+from .config import Backend
 from .errors import (
     ConfigurationError,
     DimensionMismatchError,
     EmbeddingError,
     InvalidIdentityError,
+    InvalidInvocationStateError,
     IsolationError,
     S3VectorMemoryError,
 )
+from .plugin import S3VectorMemoryPlugin
+from .records import Memory, MemoryScope
+from .store import MultiTenantS3VectorMemory, S3VectorMemory
+from .tenancy import TokenVendingMachine
+
+__version__ = "1.0.0.dev0"
 
 __all__ = [
+    "Backend",
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
     "InvalidIdentityError",
+    "InvalidInvocationStateError",
     "IsolationError",
+    "Memory",
+    "MemoryScope",
+    "MultiTenantS3VectorMemory",
+    "S3VectorMemory",
     "S3VectorMemoryError",
+    "S3VectorMemoryPlugin",
+    "TokenVendingMachine",
+    "__version__",
 ]

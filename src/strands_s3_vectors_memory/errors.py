@@ -24,8 +24,12 @@ class DimensionMismatchError(ConfigurationError):
     """
 
 
-class InvalidIdentityError(S3VectorMemoryError, ValueError):
-    """A ``user_id``, ``conversation_id`` or tenant id is missing, empty or malformed."""
+class InvalidInvocationStateError(S3VectorMemoryError, ValueError):
+    """``invocation_state`` holds a value of the wrong type or shape (e.g. ``end_session="yes"``)."""
+
+
+class InvalidIdentityError(InvalidInvocationStateError):
+    """A ``user_id``, ``conversation_id``, agent name or tenant id is missing, empty or malformed."""
 
 
 class IsolationError(S3VectorMemoryError):

@@ -1,0 +1,36 @@
+"""The spec's multi-tenant example, verbatim (BASE_PROMPT as in the single-tenant example).
+
+Run on AWS with S3_VECTOR_BUCKET_NAME and S3_VECTOR_TVM_ROLE_ARN set, or offline with
+S3_VECTORS_MEMORY_BACKEND=local (the role ARN is then not used).
+"""
+
+import os
+
+from strands import Agent
+from strands.models import BedrockModel
+
+from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemoryPlugin
+
+BASE_PROMPT = """You are a helpful assistant.
+{memory_context}
+Use prior context naturally in your responses."""
+
+store = MultiTenantS3VectorMemory(
+    bucket_name = os.environ["S3_VECTOR_BUCKET_NAME"],
+    tvm_role_arn = os.environ["S3_VECTOR_TVM_ROLE_ARN"],
+)
+plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
+
+agent = Agent(
+    model = BedrockModel(),
+    name = "assistant",
+    plugins = [plugin],
+    system_prompt = BASE_PROMPT,
+)
+
+agent("Our Q4 budget is $2M.", invocation_state={
+    "tenant_context": {"tenantId": "tenant-001"},
+    "user_id": "user-456",
+    "conversation_id": "conv-001",
+    "end_session": True,
+})

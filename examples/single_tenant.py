@@ -1,0 +1,47 @@
+"""The spec's single-tenant example, verbatim.
+
+Run on AWS with S3_VECTOR_BUCKET_NAME set, or offline with S3_VECTORS_MEMORY_BACKEND=local
+(BedrockModel still needs Bedrock; the tests run this file with a scripted model instead).
+"""
+
+import os
+
+from strands import Agent
+from strands.models import BedrockModel
+
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+
+BASE_PROMPT = """You are a helpful assistant.
+{memory_context}
+Use prior context naturally in your responses."""
+
+store = S3VectorMemory(bucket_name=os.environ["S3_VECTOR_BUCKET_NAME"])
+plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
+
+agent = Agent(
+    model = BedrockModel(),
+    name = "assistant",  # required — used as memory namespace key
+    plugins = [plugin],
+    system_prompt = BASE_PROMPT,
+)
+
+# Turn 1 — agent responds; memory not yet stored
+agent("My favourite framework is Strands Agents.", invocation_state={
+    "user_id": "user-001",
+    "conversation_id": "conv-001",
+    "end_session": False,
+})
+
+# Turn 2 — end_session=True triggers background summarization and vector store
+agent("Thanks, bye.", invocation_state={
+    "user_id": "user-001",
+    "conversation_id": "conv-001",
+    "end_session": True,
+})
+
+# Next session — plugin retrieves the stored summary and injects it into the prompt
+agent("What do you know about my preferences?", invocation_state={
+    "user_id": "user-001",
+    "conversation_id": "conv-002",
+    "end_session": False,
+})

@@ -1,0 +1,153 @@
+"""The offline demo: four conversations, two users, one agent, and what memory did with them.
+
+Alice has three conversations and Bob one. After each ended conversation the demo shows what was
+stored; at the start of each new one it shows what was retrieved and the system prompt the model got.
+Without a model flag it uses the scripted model (no LLM ships on PyPI) and says so; ``--model`` points
+it at Bedrock, Ollama or any OpenAI-compatible server instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from strands import Agent
+from strands.models import Model
+
+from .config import Backend
+from .plugin import S3VectorMemoryPlugin
+from .records import MemoryScope
+from .store import S3VectorMemory
+from .testing import ScriptedModel
+
+BASE_PROMPT = """You are a helpful assistant.
+{memory_context}
+Use prior context naturally in your responses."""
+
+DEMO_BUCKET = "demo-memory"
+AGENT_NAME = "assistant"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    user_id: str
+    conversation_id: str
+    turns: Sequence[str]
+
+
+SCRIPT: tuple[Conversation, ...] = (
+    Conversation("alice", "alice-1", (
+        "Hi, I'm Alice. I'm vegetarian and allergic to peanuts.",
+        "I work as a nurse on night shifts, so I cook in big batches on Sundays. Thanks, bye!",
+    )),
+    Conversation("alice", "alice-2", (
+        "I'm planning a trip to Kyoto in April with my partner Sam.",
+        "We love temples and quiet tea houses. That's all for now.",
+    )),
+    Conversation("bob", "bob-1", (
+        "Hey, Bob here. I'm training for the Berlin marathon in September.",
+        "I eat a lot of peanut butter for energy. Bye!",
+    )),
+    Conversation("alice", "alice-3", (
+        "Can you suggest a dinner I could cook this Sunday?",
+        "Great, thanks!",
+    )),
+)
+
+
+def build_model(spec: str | None, base_url: str | None = None) -> tuple[Model, str]:
+    """Return the model for ``--model`` and a line describing it.
+
+    ``None``/``scripted``: the scripted model. ``bedrock[:MODEL_ID]``, ``ollama:MODEL``,
+    ``openai:MODEL`` (any OpenAI-compatible server via ``--base-url``; key from ``OPENAI_API_KEY``).
+    """
+    if spec in (None, "", "scripted"):
+        return ScriptedModel(), (
+            "No LLM configured: using the scripted model (canned replies, extractive summaries). "
+            "Pass --model bedrock, ollama:MODEL or openai:MODEL to use a real one."
+        )
+    kind, _, name = str(spec).partition(":")
+    if kind == "bedrock":
+        from strands.models import BedrockModel
+
+        return (BedrockModel(model_id=name) if name else BedrockModel()), f"Bedrock model {name or '(default)'}"
+    if kind == "ollama" and name:
+        from strands.models.ollama import OllamaModel
+
+        return OllamaModel(host=base_url or "http://localhost:11434", model_id=name), f"Ollama model {name}"
+    if kind == "openai" and name:
+        from strands.models.openai import OpenAIModel
+
+        client_args: dict[str, Any] = {"api_key": os.environ.get("OPENAI_API_KEY", "not-needed")}
+        if base_url:
+            client_args["base_url"] = base_url
+        return OpenAIModel(client_args=client_args, model_id=name), f"OpenAI-compatible model {name}"
+    raise ValueError(f"unknown --model {spec!r}: use scripted, bedrock[:ID], ollama:MODEL or openai:MODEL")
+
+
+def run_demo(
+    *,
+    model_spec: str | None = None,
+    base_url: str | None = None,
+    data_dir: Path | None = None,
+    backend: str = "local",
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run the scripted conversations and print what memory did; returns the final prompts (for tests)."""
+    out = console or Console()
+    model, model_line = build_model(model_spec, base_url)
+    workdir = data_dir or Path(tempfile.mkdtemp(prefix="s3-vectors-memory-demo-"))
+    store = S3VectorMemory(bucket_name=DEMO_BUCKET, backend=backend, data_dir=workdir)
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
+    agent = Agent(model=model, name=AGENT_NAME, plugins=[plugin], system_prompt=BASE_PROMPT,
+                  callback_handler=None)
+    where = f"embedded engine at {workdir}" if store.backend is Backend.LOCAL else f"AWS bucket {DEMO_BUCKET}"
+    out.print(Panel.fit(
+        f"[bold]strands-s3-vectors-memory demo[/bold]\nMemory: {where}\nEmbeddings: {store.embedder.model_id}"
+        f" ({store.embedder.dimension}-d)\nModel: {model_line}",
+        border_style="cyan",
+    ))
+    first_prompts: dict[str, str] = {}
+    for conversation in SCRIPT:
+        out.rule(f"[bold]{conversation.user_id}[/bold] · conversation {conversation.conversation_id}")
+        for number, text in enumerate(conversation.turns, start=1):
+            end = number == len(conversation.turns)
+            reply = agent(text, invocation_state={
+                "user_id": conversation.user_id,
+                "conversation_id": conversation.conversation_id,
+                "end_session": end,
+            })
+            if number == 1:
+                prompt = agent.system_prompt or ""
+                first_prompts[conversation.conversation_id] = prompt
+                recalled = "<memories>" in prompt
+                out.print(Panel(prompt, title="system prompt on turn 1"
+                                + (" (memories retrieved)" if recalled else " (nothing relevant yet)"),
+                                border_style="green" if recalled else "dim"))
+            out.print(f"[bold blue]{conversation.user_id}:[/bold blue] {text}")
+            out.print(f"[bold magenta]assistant:[/bold magenta] {str(reply).strip()}")
+        plugin.flush(120)
+        _show_stored(out, store, conversation)
+    plugin.close(10)
+    out.print(f"\nData kept in {workdir}" if data_dir else "")
+    return {"first_prompts": first_prompts, "data_dir": workdir}
+
+
+def _show_stored(out: Console, store: S3VectorMemory, conversation: Conversation) -> None:
+    scope = MemoryScope(conversation.user_id, AGENT_NAME)
+    memories = store.search(scope.user_id, " ".join(conversation.turns), top_k=20, agent_name=AGENT_NAME,
+                            similarity_threshold=0.0)
+    stored = [m for m in memories if m.conversation_id == conversation.conversation_id]
+    table = Table(title=f"stored for {conversation.user_id} / {conversation.conversation_id}", show_lines=False)
+    table.add_column("type")
+    table.add_column("content")
+    for memory in sorted(stored, key=lambda m: (m.type != "summary", m.key)):
+        table.add_row(memory.type, memory.content)
+    out.print(table)

@@ -1,0 +1,195 @@
+"""Memory records <-> S3 Vectors vectors: identity rules, keys and the metadata schema.
+
+The index layout is the spec's: ``content``, ``stored_at``, ``conversation_id`` and ``type`` are
+non-filterable (stored, returned, never filtered on); ``user_id`` and ``agent_name`` are filterable
+and scope every query; ``expires_at`` (epoch seconds, optional) is filterable so expired memories can
+be excluded server-side. Keys are deterministic hashes, so re-ending a conversation overwrites its
+summary instead of duplicating it, and no raw user id ever appears in a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidIdentityError
+from .summarizer import truncate_utf8
+
+#: Longest user id, conversation id or agent name (UTF-8 bytes). The filterable metadata of a vector
+#: (user_id + agent_name + expires_at) must stay under S3 Vectors' 2 KB limit.
+MAX_ID_BYTES = 512
+#: S3 Vectors allows 40 KB of metadata per vector; content gets what the other keys leave, with room.
+MAX_METADATA_BYTES = 40 * 1024
+_METADATA_MARGIN_BYTES = 1024
+
+TYPE_SUMMARY = "summary"
+TYPE_DETAIL = "detail"
+TYPE_MEMORY = "memory"
+
+DEFAULT_AGENT_NAME = "default"
+
+
+def validate_id(value: object, name: str) -> str:
+    """Return ``value`` if it is a usable identifier, else raise :class:`InvalidIdentityError`.
+
+    Ids may hold any printable Unicode (slashes included: they never reach a key or a path), but must
+    be non-empty strings, valid UTF-8, without control characters, and at most 512 UTF-8 bytes.
+    """
+    if not isinstance(value, str):
+        raise InvalidIdentityError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidIdentityError(f"{name} must be a non-empty string")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidIdentityError(f"{name} is not valid UTF-8 (lone surrogate characters)") from None
+    if size > MAX_ID_BYTES:
+        raise InvalidIdentityError(f"{name} is {size} bytes long; the limit is {MAX_ID_BYTES} UTF-8 bytes")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidIdentityError(f"{name} must not contain control characters")
+    return value
+
+
+@dataclass(frozen=True)
+class MemoryScope:
+    """Whose memories: one user of one agent, optionally inside one tenant."""
+
+    user_id: str
+    agent_name: str | None = DEFAULT_AGENT_NAME
+    tenant_id: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_id(self.user_id, "user_id")
+        if self.agent_name is not None:
+            validate_id(self.agent_name, "agent_name")
+
+    @property
+    def digest(self) -> str:
+        """A stable hash of the scope, used in keys instead of raw ids."""
+        return _digest(self.tenant_id or "", self.user_id, self.agent_name or "")
+
+    def metadata_filter(self, now: float | None = None) -> dict[str, Any]:
+        """The S3 Vectors filter that confines a query to this scope and to unexpired memories."""
+        clauses: list[dict[str, Any]] = [{"user_id": {"$eq": self.user_id}}]
+        if self.agent_name is not None:
+            clauses.append({"agent_name": {"$eq": self.agent_name}})
+        current = time.time() if now is None else now
+        clauses.append({"$or": [{"expires_at": {"$exists": False}}, {"expires_at": {"$gt": current}}]})
+        return {"$and": clauses}
+
+
+def _digest(*parts: str, length: int = 32) -> str:
+    joined = "\x1f".join(parts).encode("utf-8")
+    return hashlib.sha256(joined).hexdigest()[:length]
+
+
+def summary_key(scope: MemoryScope, conversation_id: str) -> str:
+    """Deterministic key of a conversation's summary: re-ending the conversation overwrites it."""
+    return f"sum-{_digest(scope.digest, conversation_id)}"
+
+
+def detail_key(scope: MemoryScope, conversation_id: str, index: int) -> str:
+    """Deterministic key of the ``index``-th finer-grained record of a conversation."""
+    return f"det-{_digest(scope.digest, conversation_id)}-{index:04d}"
+
+
+def new_memory_key(scope: MemoryScope) -> str:
+    """Key of an ad-hoc memory (``store_memory``): scoped hash plus a random suffix."""
+    return f"mem-{scope.digest[:16]}-{uuid.uuid4().hex}"
+
+
+def utc_timestamp(now: float | None = None) -> str:
+    """ISO-8601 UTC timestamp with second precision, e.g. ``2026-11-25T10:00:00Z``."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_metadata(
+    scope: MemoryScope,
+    content: str,
+    *,
+    memory_type: str,
+    conversation_id: str | None = None,
+    stored_at: str | None = None,
+    expires_at: float | None = None,
+) -> dict[str, Any]:
+    """Metadata of one vector, with ``content`` cut on a UTF-8 boundary to fit the 40 KB limit."""
+    metadata: dict[str, Any] = {
+        "user_id": scope.user_id,
+        "agent_name": scope.agent_name or DEFAULT_AGENT_NAME,
+        "type": memory_type,
+        "stored_at": stored_at or utc_timestamp(),
+    }
+    if conversation_id is not None:
+        metadata["conversation_id"] = conversation_id
+    if expires_at is not None:
+        if not math.isfinite(expires_at):
+            raise ValueError("expires_at must be a finite number of seconds since the epoch")
+        metadata["expires_at"] = float(expires_at)
+    others = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    budget = MAX_METADATA_BYTES - others - _METADATA_MARGIN_BYTES
+    metadata["content"] = truncate_utf8(content, budget)
+    return metadata
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A memory as returned by searches and listings."""
+
+    key: str
+    content: str
+    type: str
+    user_id: str
+    agent_name: str
+    stored_at: str
+    conversation_id: str | None = None
+    expires_at: float | None = None
+    #: Cosine similarity on the 0.3.0 scale, ``1 - distance / 2`` (1 = identical, 0.5 = orthogonal).
+    similarity: float | None = None
+    #: The final ranking score (hybrid dense + lexical); higher is better.
+    score: float | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_vector(cls, vector: Mapping[str, Any]) -> Memory:
+        """Build a memory from a ``query_vectors`` / ``get_vectors`` / ``list_vectors`` entry."""
+        metadata = dict(vector.get("metadata") or {})
+        distance = vector.get("distance")
+        similarity = None if distance is None else round(1.0 - float(distance) / 2.0, 6)
+        expires = metadata.get("expires_at")
+        return cls(
+            key=str(vector["key"]),
+            content=str(metadata.get("content", "")),
+            type=str(metadata.get("type", TYPE_MEMORY)),
+            user_id=str(metadata.get("user_id", "")),
+            agent_name=str(metadata.get("agent_name", "")),
+            stored_at=str(metadata.get("stored_at", "")),
+            conversation_id=metadata.get("conversation_id"),
+            expires_at=float(expires) if isinstance(expires, int | float) else None,
+            similarity=similarity,
+            metadata=metadata,
+        )
+
+    def is_expired(self, now: float | None = None) -> bool:
+        """True when the memory has an ``expires_at`` in the past."""
+        return self.expires_at is not None and self.expires_at <= (time.time() if now is None else now)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The dict shape ``retrieve_memories`` returned in 0.3.0, plus type and conversation id."""
+        return {
+            "key": self.key,
+            "content": self.content,
+            "similarity": self.similarity,
+            "score": self.score,
+            "stored_at": self.stored_at,
+            "type": self.type,
+            "conversation_id": self.conversation_id,
+            "agent_name": self.agent_name,
+        }

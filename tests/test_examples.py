@@ -1,0 +1,92 @@
+"""The spec's two code examples, run verbatim offline with a scripted model in place of Bedrock."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import strands.models
+
+from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.testing import ScriptedModel
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def scripted_bedrock(monkeypatch: pytest.MonkeyPatch) -> list[ScriptedModel]:
+    """Make ``BedrockModel()`` in the examples build scripted models; returns those built."""
+    built: list[ScriptedModel] = []
+
+    def factory(*args: Any, **kwargs: Any) -> ScriptedModel:
+        model = ScriptedModel()
+        built.append(model)
+        return model
+
+    monkeypatch.setattr(strands.models, "BedrockModel", factory)
+    return built
+
+
+def _run(name: str) -> dict[str, Any]:
+    namespace = runpy.run_path(str(EXAMPLES / name), run_name="__example__")
+    namespace["plugin"].flush(30)
+    return namespace
+
+
+def test_single_tenant_example_remembers_across_conversations(
+    local_env: Path, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    ns = _run("single_tenant.py")
+    model = scripted_bedrock[0]
+    prompts = [p for p, r in zip(model.system_prompts, model.requests, strict=True)
+               if "Summarize the following conversation" not in (p or "")]
+    assert len(prompts) == 3
+    first, second, third = prompts
+    assert "{memory_context}" not in first and "Strands Agents" not in first
+    assert "<memories>" not in second  # turn 2 of conv-001: nothing was stored yet
+    assert "Strands Agents" in third and "<memories>" in third  # conv-002 sees conv-001's fact
+
+    # Another user on the same agent sees nothing of user-001.
+    ns["agent"]("What do you know about my preferences?", invocation_state={
+        "user_id": "user-002", "conversation_id": "conv-900", "end_session": False})
+    assert "Strands Agents" not in (model.system_prompts[-1] or "")
+
+
+def test_single_tenant_example_stores_one_summary_with_the_spec_layout(
+    local_env: Path, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    _run("single_tenant.py")
+    client = local_client(local_env)
+    index = client.get_index(vectorBucketName="my-vector-memory", indexName="memory")["index"]
+    assert index["distanceMetric"] == "cosine" and index["dataType"] == "float32"
+    assert sorted(index["metadataConfiguration"]["nonFilterableMetadataKeys"]) == sorted(
+        ["content", "stored_at", "conversation_id", "type"])
+    vectors = client.list_vectors(vectorBucketName="my-vector-memory", indexName="memory",
+                                  returnMetadata=True)["vectors"]
+    summaries = [v for v in vectors if v["metadata"]["type"] == "summary"]
+    assert len(summaries) == 1
+    meta = summaries[0]["metadata"]
+    assert meta["user_id"] == "user-001" and meta["agent_name"] == "assistant"
+    assert meta["conversation_id"] == "conv-001" and "Strands Agents" in meta["content"]
+    assert meta["stored_at"].endswith("Z")
+    assert all("user-001" not in v["key"] for v in vectors)
+
+
+def test_multi_tenant_example_stores_in_the_tenant_index(
+    local_env: Path, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    ns = _run("multi_tenant.py")
+    client = local_client(local_env)
+    vectors = client.list_vectors(vectorBucketName="my-vector-memory", indexName="memory-tenant-001",
+                                  returnMetadata=True)["vectors"]
+    assert any("$2M" in v["metadata"]["content"] for v in vectors)
+
+    agent, model = ns["agent"], scripted_bedrock[0]
+    agent("What is our Q4 budget?", invocation_state={
+        "tenant_context": {"tenantId": "tenant-001"}, "user_id": "user-456", "conversation_id": "c2"})
+    assert "$2M" in (model.system_prompts[-1] or "")
+    agent("What is our Q4 budget?", invocation_state={
+        "tenant_context": {"tenantId": "tenant-002"}, "user_id": "user-456", "conversation_id": "c3"})
+    assert "$2M" not in (model.system_prompts[-1] or "")
