@@ -19,6 +19,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Long-term memory for Strands Agents on Amazon S3 Vectors (or the embedded engine, offline)."""
+
+
 @app.command()
 def demo(
     model: Annotated[
