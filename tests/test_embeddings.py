@@ -174,9 +174,7 @@ def test_titan_v2_request_and_response() -> None:
         (_nova_payload(["a"] * 1024), "not a list of numbers"),
     ],
 )
-def test_malformed_response_raises_embedding_error_naming_the_model(
-    payload: dict[str, Any], reason: str
-) -> None:
+def test_malformed_response_raises_embedding_error_naming_the_model(payload: dict[str, Any], reason: str) -> None:
     client = _runtime_client()
     embedder = BedrockEmbedder(client=client)
     with Stubber(client) as stubber:

@@ -111,9 +111,7 @@ def _family_for(model_id: str) -> _ModelFamily:
         if family.marker in model_id:
             return family
     supported = ", ".join(f"*{f.marker}*" for f in _FAMILIES)
-    raise ConfigurationError(
-        f"unsupported Bedrock embedding model {model_id!r}: supported models are {supported}"
-    )
+    raise ConfigurationError(f"unsupported Bedrock embedding model {model_id!r}: supported models are {supported}")
 
 
 def _default_client(region: str | None, max_attempts: int, max_workers: int) -> Any:

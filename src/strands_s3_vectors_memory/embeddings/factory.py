@@ -39,9 +39,7 @@ def make_embedder(
     inner: Embedder
     if model == DEFAULT_LOCAL_EMBEDDING_MODEL:
         if dimension is not None and dimension != LOCAL_DIMENSION:
-            raise DimensionMismatchError(
-                f"{model} produces {LOCAL_DIMENSION}-dimensional vectors, not {dimension}"
-            )
+            raise DimensionMismatchError(f"{model} produces {LOCAL_DIMENSION}-dimensional vectors, not {dimension}")
         inner = LocalEmbedder(model)
     else:
         inner = BedrockEmbedder(model_id=model, dimension=dimension or DEFAULT_AWS_DIMENSION, region=region)

