@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import strands.models
 
-from strands_s3_vectors_memory.clients import local_client
+from conftest import MemoryEnv
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -36,7 +36,7 @@ def _run(name: str) -> dict[str, Any]:
 
 
 def test_single_tenant_example_remembers_across_conversations(
-    local_env: Path, scripted_bedrock: list[ScriptedModel]
+    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
 ) -> None:
     ns = _run("single_tenant.py")
     model = scripted_bedrock[0]
@@ -55,10 +55,10 @@ def test_single_tenant_example_remembers_across_conversations(
 
 
 def test_single_tenant_example_stores_one_summary_with_the_spec_layout(
-    local_env: Path, scripted_bedrock: list[ScriptedModel]
+    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
 ) -> None:
     _run("single_tenant.py")
-    client = local_client(local_env)
+    client = memory_env.client
     index = client.get_index(vectorBucketName="my-vector-memory", indexName="memory")["index"]
     assert index["distanceMetric"] == "cosine" and index["dataType"] == "float32"
     assert sorted(index["metadataConfiguration"]["nonFilterableMetadataKeys"]) == sorted(
@@ -75,10 +75,10 @@ def test_single_tenant_example_stores_one_summary_with_the_spec_layout(
 
 
 def test_multi_tenant_example_stores_in_the_tenant_index(
-    local_env: Path, scripted_bedrock: list[ScriptedModel]
+    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
 ) -> None:
     ns = _run("multi_tenant.py")
-    client = local_client(local_env)
+    client = memory_env.client
     vectors = client.list_vectors(vectorBucketName="my-vector-memory", indexName="memory-tenant-001",
                                   returnMetadata=True)["vectors"]
     assert any("$2M" in v["metadata"]["content"] for v in vectors)
