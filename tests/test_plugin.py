@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,7 +228,9 @@ def test_retrieval_failure_fails_open(memory_env: MemoryEnv, caplog: pytest.LogC
         ({"user_id": "u", "conversation_id": "c", "end_session": "yes"}, InvalidInvocationStateError),
     ],
 )
-def test_bad_invocation_state_is_a_clear_error(memory_env: MemoryEnv, state: dict[str, Any], error: type[Exception]) -> None:
+def test_bad_invocation_state_is_a_clear_error(
+    memory_env: MemoryEnv, state: dict[str, Any], error: type[Exception]
+) -> None:
     agent, plugin, _ = make_agent()
     with pytest.raises(error):
         agent("hello", invocation_state=state)

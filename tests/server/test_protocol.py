@@ -27,9 +27,7 @@ def _parse(op_name: str, status: int, headers: dict[str, str], body: bytes) -> d
     op = service_model().operation_model(op_name)
     parser = create_parser("rest-json")
     lowered = {k.lower(): v for k, v in headers.items()}
-    parsed: dict[str, Any] = parser.parse(
-        {"status_code": status, "headers": lowered, "body": body}, op.output_shape
-    )
+    parsed: dict[str, Any] = parser.parse({"status_code": status, "headers": lowered, "body": body}, op.output_shape)
     return parsed
 
 
@@ -115,9 +113,7 @@ def test_result_parses_back_with_timestamps_as_epoch_and_numpy_values() -> None:
 
     get_result = {"vectors": [{"key": "k", "data": {"float32": np.array([0.5, 1.0], dtype=np.float32)}}]}
     wire = encode_result(service_model().operation_model("GetVectors"), get_result)
-    assert _parse("GetVectors", wire.status, wire.headers, wire.body)["vectors"][0]["data"] == {
-        "float32": [0.5, 1.0]
-    }
+    assert _parse("GetVectors", wire.status, wire.headers, wire.body)["vectors"][0]["data"] == {"float32": [0.5, 1.0]}
 
 
 @pytest.mark.parametrize(
