@@ -1,0 +1,840 @@
+"""The background writer: nothing submitted is lost, nothing runs twice, the reply path never waits."""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from strands_s3_vectors_memory.errors import ConfigurationError, EmbeddingError
+from strands_s3_vectors_memory.writer import (
+    BackgroundWriter,
+    JobContext,
+    WriteJob,
+    is_retryable_error,
+)
+
+CHILD = Path(__file__).parent / "writer_helpers" / "child.py"
+WAIT = 10.0  # upper bound for anything that should take milliseconds; never reached when green
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _job(job_id: str, conversation_id: str | None = None, **payload: Any) -> WriteJob:
+    body: dict[str, Any] = {"conversation_id": conversation_id or f"conv-{job_id}", **payload}
+    return WriteJob(job_id=job_id, kind="conversation", payload=body, created_at=time.time())
+
+
+def _throttled(code: str = "ThrottlingException", status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PutVectors",
+    )
+
+
+def _spooled(spool_dir: Path) -> dict[str, dict[str, Any]]:
+    """job_id -> payload of every job file in the spool (what a restart would replay)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in spool_dir.rglob("*.json"):
+        if "corrupt" in path.parts:
+            continue
+        record = json.loads(path.read_text())
+        assert record["job_id"] not in found, "one file per job"
+        found[record["job_id"]] = record["payload"]
+    return found
+
+
+class Recorder:
+    """A thread-safe handler that records every call; optionally gated and/or failing."""
+
+    def __init__(self, *, gate: threading.Event | None = None) -> None:
+        self.calls: list[tuple[str, dict[str, Any], int, float]] = []
+        self.lock = threading.Lock()
+        self.gate = gate
+        self.started = threading.Event()
+        self.fail: Callable[[JobContext], BaseException | None] = lambda ctx: None
+        self.before: Callable[[JobContext], None] = lambda ctx: None
+
+    def __call__(self, ctx: JobContext) -> None:
+        self.started.set()
+        if self.gate is not None:
+            assert self.gate.wait(WAIT), "test gate never opened"
+        with self.lock:
+            self.calls.append((ctx.job.job_id, dict(ctx.job.payload), ctx.job.attempts, time.monotonic()))
+        self.before(ctx)
+        error = self.fail(ctx)
+        if error is not None:
+            raise error
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [call[0] for call in self.calls]
+
+
+@pytest.fixture
+def make_writer(tmp_path: Path) -> Iterator[Callable[..., BackgroundWriter]]:
+    """Build writers on a per-test spool dir, closed at teardown."""
+    writers: list[BackgroundWriter] = []
+
+    def build(handler: Callable[[JobContext], None], **kwargs: Any) -> BackgroundWriter:
+        kwargs.setdefault("spool_dir", tmp_path / "spool")
+        kwargs.setdefault("flush_at_exit", False)
+        kwargs.setdefault("base_delay", 0.001)
+        writer = BackgroundWriter(handler, **kwargs)
+        writers.append(writer)
+        return writer
+
+    yield build
+    for writer in writers:
+        writer.close(timeout=WAIT, drain=False)
+
+
+def _run_child(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _expect_line(proc: subprocess.Popen[str], expected: str) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != expected:
+        proc.kill()
+        _, err = proc.communicate(timeout=WAIT)
+        pytest.fail(f"child said {line!r}, expected {expected!r}; stderr:\n{err}")
+
+
+def _killed_child_spool(spool: Path, count: int, prefix: str) -> None:
+    """Leave ``count`` jobs in ``spool`` from a writer process that was SIGKILLed mid-work."""
+    proc = _run_child("hang", str(spool), str(count), prefix)
+    _expect_line(proc, "READY")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(WAIT)
+    assert proc.returncode == -signal.SIGKILL
+
+
+# ------------------------------------------------------------------------------------------ success
+
+
+def test_success_runs_the_job_and_removes_its_spool_file(tmp_path: Path, make_writer: Any) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler)
+
+    writer.submit(_job("j1", transcript="hello"))
+    assert handler.started.wait(WAIT)
+    assert _spooled(tmp_path / "spool") == {"j1": {"conversation_id": "conv-j1", "transcript": "hello"}}
+
+    gate.set()
+    assert writer.flush(WAIT)
+    assert handler.ids() == ["j1"]
+    assert _spooled(tmp_path / "spool") == {}
+    stats = writer.stats
+    assert (stats.submitted, stats.succeeded, stats.failed, stats.pending) == (1, 1, 0, 0)
+
+
+# ------------------------------------------------------------------------------------------ retries
+
+
+def test_retryable_errors_are_retried_with_growing_delays_then_succeed(make_writer: Any) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: _throttled() if ctx.job.attempts < 3 else None
+    caps: list[float] = []
+
+    def jitter(cap: float) -> float:
+        caps.append(cap)
+        return cap  # deterministic: wait the whole window
+
+    writer = make_writer(handler, base_delay=0.02, max_delay=1.0, jitter=jitter)
+    writer.submit(_job("j1"))
+    assert writer.flush(WAIT)
+
+    assert caps == pytest.approx([0.02, 0.04, 0.08])
+    times = [call[3] for call in handler.calls]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert [call[2] for call in handler.calls] == [0, 1, 2, 3]
+    assert all(gap >= cap for gap, cap in zip(gaps, caps, strict=True)), (gaps, caps)
+    assert gaps[0] < gaps[2]
+    stats = writer.stats
+    assert (stats.retried, stats.succeeded, stats.failed) == (3, 1, 0)
+
+
+def test_backoff_window_is_capped_by_max_delay(make_writer: Any) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: TimeoutError("read timed out") if ctx.job.attempts < 5 else None
+    caps: list[float] = []
+
+    def jitter(cap: float) -> float:
+        caps.append(cap)
+        return 0.0
+
+    writer = make_writer(handler, base_delay=1.0, max_delay=3.0, jitter=jitter)
+    writer.submit(_job("j1"))
+    assert writer.flush(WAIT)
+    assert caps == [1.0, 2.0, 3.0, 3.0, 3.0]
+
+
+def test_a_job_waiting_to_retry_does_not_block_other_jobs(make_writer: Any) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: _throttled() if ctx.job.job_id == "slow" and ctx.job.attempts == 0 else None
+    writer = make_writer(handler, workers=1, base_delay=0.5, jitter=lambda cap: cap)
+
+    writer.submit(_job("slow"))
+    assert handler.started.wait(WAIT)
+    writer.submit(_job("fast"))
+    assert writer.flush(WAIT)
+
+    order = [(call[0], call[2]) for call in handler.calls]
+    assert order == [("slow", 0), ("fast", 0), ("slow", 1)]
+    first, fast, second = (call[3] for call in handler.calls)
+    assert fast - first < 0.4  # ran during the 0.5 s backoff on the single worker
+    assert second - first >= 0.5
+
+
+def test_non_retryable_error_fails_keeps_spool_and_logs_conversation_id(
+    tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: _throttled("ValidationException", 400)
+    writer = make_writer(handler, max_attempts=5)
+
+    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.writer"):
+        writer.submit(_job("job-17", conversation_id="conv-abc-123", transcript="t"))
+        assert writer.flush(WAIT)
+
+    assert handler.ids() == ["job-17"]  # not retried
+    assert writer.stats.failed == 1
+    assert writer.stats.succeeded == 0
+    assert _spooled(tmp_path / "spool") == {"job-17": {"conversation_id": "conv-abc-123", "transcript": "t"}}
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "job-17" in errors[0].getMessage()
+    assert "conv-abc-123" in errors[0].getMessage()
+
+
+def test_exhausted_retries_fail_keep_spool_and_log(
+    tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: EndpointConnectionError(endpoint_url="https://s3vectors.example")
+    writer = make_writer(handler, max_attempts=3)
+
+    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.writer"):
+        writer.submit(_job("j9", conversation_id="conv-999"))
+        assert writer.flush(WAIT)
+
+    assert [call[2] for call in handler.calls] == [0, 1, 2]
+    stats = writer.stats
+    assert (stats.retried, stats.failed, stats.succeeded, stats.pending) == (2, 1, 0, 0)
+    assert set(_spooled(tmp_path / "spool")) == {"j9"}
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(messages) == 1
+    assert "conv-999" in messages[0]
+    assert "3 attempt" in messages[0]
+
+
+def test_a_failed_job_is_replayed_by_the_next_start(tmp_path: Path, make_writer: Any) -> None:
+    failing = Recorder()
+    failing.fail = lambda ctx: ValueError("bad request")
+    first = make_writer(failing)
+    first.submit(_job("j1", transcript="keep me"))
+    assert first.flush(WAIT)
+    first.close(WAIT)
+
+    succeeding = Recorder()
+    second = make_writer(succeeding)
+    assert second.replay_spool() == 1
+    assert second.flush(WAIT)
+    assert succeeding.calls[0][:2] == ("j1", {"conversation_id": "conv-j1", "transcript": "keep me"})
+    assert _spooled(tmp_path / "spool") == {}
+    assert second.stats.replayed == 1
+
+
+def test_replay_spool_requeues_this_writers_own_failed_jobs(tmp_path: Path, make_writer: Any) -> None:
+    handler = Recorder()
+    outage = threading.Event()
+    outage.set()
+    handler.fail = lambda ctx: ValueError("down") if outage.is_set() else None
+    writer = make_writer(handler)
+    writer.submit(_job("j1"))
+    assert writer.flush(WAIT)
+    assert writer.stats.failed == 1
+
+    outage.clear()
+    assert writer.replay_spool() == 1
+    assert writer.flush(WAIT)
+    assert handler.ids() == ["j1", "j1"]
+    assert writer.stats.succeeded == 1
+    assert _spooled(tmp_path / "spool") == {}
+
+
+# -------------------------------------------------------------------------------------- replacement
+
+
+def test_same_job_id_replaces_the_pending_job_in_queue_and_spool(tmp_path: Path, make_writer: Any) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler, workers=1)
+
+    writer.submit(_job("blocker"))
+    assert handler.started.wait(WAIT)
+    writer.submit(_job("conv", transcript="first version"))
+    writer.submit(_job("conv", transcript="second version"))
+    assert _spooled(tmp_path / "spool")["conv"]["transcript"] == "second version"
+    assert writer.stats.pending == 2
+
+    gate.set()
+    assert writer.flush(WAIT)
+    assert handler.ids() == ["blocker", "conv"]
+    assert handler.calls[1][1]["transcript"] == "second version"
+    stats = writer.stats
+    assert (stats.submitted, stats.replaced, stats.succeeded) == (3, 1, 2)
+
+
+def test_resubmitting_a_running_job_runs_the_new_version_after_it(tmp_path: Path, make_writer: Any) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler, workers=2)
+
+    writer.submit(_job("conv", transcript="v1"))
+    assert handler.started.wait(WAIT)
+    writer.submit(_job("conv", transcript="v2"))
+    # The newer transcript is on disk; the running v1 must neither delete nor overwrite it.
+    assert _spooled(tmp_path / "spool")["conv"]["transcript"] == "v2"
+    gate.set()
+    assert writer.flush(WAIT)
+
+    assert [call[1]["transcript"] for call in handler.calls] == ["v1", "v2"]
+    assert _spooled(tmp_path / "spool") == {}
+
+
+def test_one_job_id_never_runs_concurrently(make_writer: Any) -> None:
+    active: Counter[str] = Counter()
+    overlaps: list[str] = []
+    lock = threading.Lock()
+
+    def handler(ctx: JobContext) -> None:
+        with lock:
+            active[ctx.job.job_id] += 1
+            if active[ctx.job.job_id] > 1:
+                overlaps.append(ctx.job.job_id)
+        time.sleep(0.002)
+        with lock:
+            active[ctx.job.job_id] -= 1
+
+    writer = make_writer(handler, workers=4)
+    for i in range(60):
+        writer.submit(_job(f"conv-{i % 3}", transcript=str(i)))
+    assert writer.flush(WAIT)
+    assert overlaps == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 99)), min_size=1, max_size=25))
+def test_last_submission_wins_for_every_job_id(tmp_path: Path, submissions: list[tuple[str, int]]) -> None:
+    """Whatever the interleaving, the last version of every id is what is finally written."""
+    final: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def handler(ctx: JobContext) -> None:
+        with lock:
+            final[ctx.job.job_id] = ctx.job.payload["version"]
+
+    spool = tmp_path / f"spool-{time.monotonic_ns()}"
+    writer = BackgroundWriter(handler, spool_dir=spool, flush_at_exit=False, workers=2)
+    try:
+        for job_id, version in submissions:
+            writer.submit(_job(job_id, version=version))
+        assert writer.flush(WAIT)
+    finally:
+        writer.close(WAIT)
+    expected = {job_id: version for job_id, version in submissions}
+    assert final == expected
+    assert _spooled(spool) == {}
+
+
+# --------------------------------------------------------------------------------------- checkpoint
+
+
+def test_checkpoint_persists_and_a_replay_sees_the_checkpointed_payload(tmp_path: Path, make_writer: Any) -> None:
+    def summarize_then_fail(ctx: JobContext) -> None:
+        ctx.checkpoint({**ctx.job.payload, "summary": "user likes Strands"})
+        assert ctx.job.payload["summary"] == "user likes Strands"
+        raise _throttled("AccessDeniedException", 403)
+
+    first = make_writer(summarize_then_fail)
+    first.submit(_job("j1", transcript="long transcript"))
+    assert first.flush(WAIT)
+    assert _spooled(tmp_path / "spool")["j1"]["summary"] == "user likes Strands"
+    first.close(WAIT)
+
+    seen = Recorder()
+    second = make_writer(seen)
+    assert second.replay_spool() == 1
+    assert second.flush(WAIT)
+    assert seen.calls[0][1] == {
+        "conversation_id": "conv-j1",
+        "transcript": "long transcript",
+        "summary": "user likes Strands",
+    }
+
+
+def test_a_retry_sees_the_checkpointed_payload(make_writer: Any) -> None:
+    summaries: list[int] = []
+
+    def handler(ctx: JobContext) -> None:
+        if "summary" not in ctx.job.payload:
+            summaries.append(1)  # the expensive model call
+            ctx.checkpoint({**ctx.job.payload, "summary": "s"})
+        if ctx.job.attempts < 2:
+            raise _throttled()
+
+    writer = make_writer(handler)
+    writer.submit(_job("j1"))
+    assert writer.flush(WAIT)
+    assert summaries == [1]
+    assert writer.stats.succeeded == 1
+
+
+def test_checkpoint_rejects_a_payload_that_cannot_be_spooled(make_writer: Any) -> None:
+    errors: list[BaseException] = []
+
+    def handler(ctx: JobContext) -> None:
+        try:
+            ctx.checkpoint({"summary": object()})
+        except (TypeError, ValueError) as exc:
+            errors.append(exc)
+
+    writer = make_writer(handler)
+    writer.submit(_job("j1"))
+    assert writer.flush(WAIT)
+    assert len(errors) == 1
+
+
+# ------------------------------------------------------------------------------------ flush / speed
+
+
+def test_flush_returns_false_on_timeout_and_true_once_done(make_writer: Any) -> None:
+    gate = threading.Event()
+    writer = make_writer(Recorder(gate=gate))
+    writer.submit(_job("j1"))
+
+    started = time.monotonic()
+    assert writer.flush(0.05) is False
+    assert time.monotonic() - started < 1.0
+    gate.set()
+    assert writer.flush(WAIT) is True
+    assert writer.flush(0) is True
+
+
+def test_flush_waits_for_jobs_that_end_in_failure_too(make_writer: Any) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: RuntimeError("boom")
+    writer = make_writer(handler)
+    for i in range(5):
+        writer.submit(_job(f"j{i}"))
+    assert writer.flush(WAIT)
+    assert writer.stats.failed == 5
+
+
+def test_submit_returns_fast_while_the_handler_is_slow(make_writer: Any) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler)
+
+    durations = []
+    for i in range(50):
+        started = time.perf_counter()
+        writer.submit(_job(f"j{i}", transcript="x" * 2000))
+        durations.append(time.perf_counter() - started)
+    assert handler.started.is_set() or handler.started.wait(WAIT)
+    assert max(durations) < 0.1, max(durations)
+    assert sum(durations) / len(durations) < 0.02
+    assert handler.ids() == []  # nothing finished: the handler is still blocked
+    gate.set()
+    assert writer.flush(WAIT)
+    assert len(handler.ids()) == 50
+
+
+# ----------------------------------------------------------------------------------------- bounded
+
+
+def test_memory_is_bounded_and_overflow_waits_on_disk_without_loss(tmp_path: Path, make_writer: Any) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler, max_pending=5, workers=2)
+
+    for i in range(50):
+        writer.submit(_job(f"j{i}", transcript=f"body {i}"))
+        assert writer.stats.in_memory <= 5
+    stats = writer.stats
+    assert stats.pending == 50
+    assert stats.in_memory == 5
+    assert stats.overflow == 45
+    assert len(_spooled(tmp_path / "spool")) == 50
+
+    gate.set()
+    assert writer.flush(WAIT)
+    assert sorted(handler.ids()) == sorted(f"j{i}" for i in range(50))
+    assert all(call[1]["transcript"] == f"body {call[0][1:]}" for call in handler.calls)
+    assert _spooled(tmp_path / "spool") == {}
+
+
+def test_without_a_spool_nothing_is_dropped_beyond_max_pending(
+    make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler, spool_dir=None, max_pending=3)
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+        for i in range(12):
+            writer.submit(_job(f"j{i}"))
+    assert any("max_pending=3" in r.getMessage() for r in caplog.records)
+    gate.set()
+    assert writer.flush(WAIT)
+    assert sorted(handler.ids()) == sorted(f"j{i}" for i in range(12))
+
+
+# ------------------------------------------------------------------------------ unwritable spool
+
+
+def test_an_unusable_spool_dir_degrades_to_memory_with_a_warning(
+    tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_dir = tmp_path / "regular-file"
+    not_a_dir.write_text("")
+    handler = Recorder()
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+        writer = make_writer(handler, spool_dir=not_a_dir / "spool")
+        writer.submit(_job("j1"))
+        assert writer.flush(WAIT)
+    assert handler.ids() == ["j1"]
+    assert any("degraded durability" in r.getMessage() for r in caplog.records)
+    assert writer.stats.spooled == 0
+
+
+def test_a_full_disk_degrades_to_memory_and_recovers(
+    tmp_path: Path, make_writer: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler)
+    real_replace = os.replace
+
+    def disk_full(src: Any, dst: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+        writer.submit(_job("j1"))  # must not raise into the caller
+        writer.submit(_job("j2"))
+    assert [r.levelno for r in caplog.records].count(logging.WARNING) == 1  # once per bad spell
+    assert "degraded durability" in caplog.records[0].getMessage()
+    assert _spooled(tmp_path / "spool") == {}
+    assert not list((tmp_path / "spool").rglob("*.tmp"))  # no half-written leftovers
+    assert writer.stats.spool_errors == 2
+
+    monkeypatch.setattr(os, "replace", real_replace)
+    writer.submit(_job("j3"))
+    assert set(_spooled(tmp_path / "spool")) == {"j3"}
+    gate.set()
+    assert writer.flush(WAIT)
+    assert sorted(handler.ids()) == ["j1", "j2", "j3"]
+
+
+def test_a_payload_that_is_not_json_is_still_processed(make_writer: Any) -> None:
+    handler = Recorder()
+    writer = make_writer(handler)
+    writer.submit(WriteJob("j1", "conversation", {"when": object()}, time.time()))
+    assert writer.flush(WAIT)
+    assert handler.ids() == ["j1"]
+
+
+# ----------------------------------------------------------------------------- multiple processes
+
+
+def test_sigkilled_process_leaves_its_spool_and_a_new_process_replays_exactly_once(
+    tmp_path: Path, make_writer: Any
+) -> None:
+    spool = tmp_path / "spool"
+    _killed_child_spool(spool, 12, "dead")
+    assert set(_spooled(spool)) == {f"dead-{i}" for i in range(12)}
+
+    handler = Recorder()
+    writer = make_writer(handler, spool_dir=spool, max_pending=4)
+    assert writer.replay_spool() == 12
+    assert writer.flush(WAIT)
+    assert Counter(handler.ids()) == Counter({f"dead-{i}": 1 for i in range(12)})
+    assert handler.calls[0][1]["conversation_id"].startswith("dead-conv-")
+    assert _spooled(spool) == {}
+    assert writer.replay_spool() == 0
+
+
+def test_flush_at_exit_completes_jobs_before_the_process_ends(tmp_path: Path) -> None:
+    spool, markers = tmp_path / "spool", tmp_path / "markers"
+    markers.mkdir()
+    proc = _run_child("exit", str(spool), "6", "bye", str(markers))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip() == "SUBMITTED"
+    assert sorted(p.name for p in markers.iterdir()) == sorted(f"bye-{i}" for i in range(6))
+    assert _spooled(spool) == {}
+
+
+def test_a_hung_handler_cannot_keep_the_interpreter_alive(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    started = time.monotonic()
+    proc = _run_child("hung-exit", str(spool), "3", "hung")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 15  # exit_timeout=0.5 (+ interpreter start-up)
+    assert set(_spooled(spool)) == {"hung-0", "hung-1", "hung-2"}  # kept for the next start
+
+
+def test_two_processes_replaying_one_spool_never_run_a_job_twice(tmp_path: Path) -> None:
+    spool, log = tmp_path / "spool", tmp_path / "runs.log"
+    _killed_child_spool(spool, 15, "a")
+    _killed_child_spool(spool, 15, "b")
+
+    replayers = [_run_child("replay", str(spool), str(log)) for _ in range(2)]
+    for proc in replayers:
+        _expect_line(proc, "READY")
+    for proc in replayers:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    counts = []
+    for proc in replayers:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        counts.append(int(out.strip()))
+
+    runs = Counter(line.split()[1] for line in log.read_text().splitlines())
+    expected = {f"{p}-{i}" for p in "ab" for i in range(15)}
+    assert set(runs) == expected
+    assert max(runs.values()) == 1
+    assert sum(counts) == 30
+    assert _spooled(spool) == {}
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_concurrent_replays_in_one_spool_split_the_work_without_duplicates(
+    tmp_path: Path, make_writer: Any, round_: int
+) -> None:
+    spool = tmp_path / "spool"
+    for owner in range(3):  # three writers that failed their jobs and went away
+        failing = Recorder()
+        failing.fail = lambda ctx: ValueError("down")
+        gone = make_writer(failing)
+        for i in range(10):
+            gone.submit(_job(f"o{owner}-{i}"))
+        assert gone.flush(WAIT)
+        gone.close(WAIT)
+
+    runs: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def handler(ctx: JobContext) -> None:
+        with lock:
+            runs[ctx.job.job_id] += 1
+
+    replayers = [make_writer(handler) for _ in range(3)]
+    barrier = threading.Barrier(len(replayers))
+    counts: list[int] = []
+
+    def replay(writer: BackgroundWriter) -> None:
+        barrier.wait(WAIT)
+        counts.append(writer.replay_spool())
+
+    threads = [threading.Thread(target=replay, args=(w,)) for w in replayers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert all(w.flush(WAIT) for w in replayers)
+    assert sum(counts) == 30
+    assert set(runs) == {f"o{o}-{i}" for o in range(3) for i in range(10)}
+    assert max(runs.values()) == 1
+    assert _spooled(spool) == {}
+
+
+def test_replay_never_takes_jobs_from_a_live_writer(tmp_path: Path, make_writer: Any) -> None:
+    gate = threading.Event()
+    busy = Recorder(gate=gate)
+    live = make_writer(busy, workers=1)
+    for i in range(4):
+        live.submit(_job(f"live-{i}"))
+
+    other = Recorder()
+    peer = make_writer(other)
+    assert peer.replay_spool() == 0
+    gate.set()
+    assert live.flush(WAIT)
+    assert peer.flush(WAIT)
+    assert other.ids() == []
+    assert sorted(busy.ids()) == [f"live-{i}" for i in range(4)]
+
+
+def test_a_replayed_job_older_than_the_pending_one_is_dropped(tmp_path: Path, make_writer: Any) -> None:
+    failing = Recorder()
+    failing.fail = lambda ctx: ValueError("down")
+    gone = make_writer(failing)
+    gone.submit(WriteJob("conv", "conversation", {"v": "old"}, created_at=100.0))
+    assert gone.flush(WAIT)
+    gone.close(WAIT)
+
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler, workers=1)
+    writer.submit(_job("blocker"))
+    writer.submit(WriteJob("conv", "conversation", {"v": "new"}, created_at=200.0))
+    assert writer.replay_spool() == 0
+    gate.set()
+    assert writer.flush(WAIT)
+    assert [call[1] for call in handler.calls if call[0] == "conv"] == [{"v": "new"}]
+    assert _spooled(tmp_path / "spool") == {}
+
+
+def test_an_unreadable_spool_file_is_quarantined_not_deleted(
+    tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing = Recorder()
+    failing.fail = lambda ctx: ValueError("down")
+    gone = make_writer(failing)
+    gone.submit(_job("j1"))
+    gone.submit(_job("j2"))
+    assert gone.flush(WAIT)
+    gone.close(WAIT)
+    files = sorted((tmp_path / "spool").rglob("*.json"))
+    broken = next(p for p in files if json.loads(p.read_text())["job_id"] == "j1")
+    broken.write_text("{ not json")
+
+    handler = Recorder()
+    writer = make_writer(handler)
+    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.writer"):
+        assert writer.replay_spool() == 2
+        assert writer.flush(WAIT)
+    assert handler.ids() == ["j2"]
+    assert writer.stats.failed == 1
+    quarantined = list((tmp_path / "spool" / "corrupt").iterdir())
+    assert [p.read_text() for p in quarantined] == ["{ not json"]
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
+
+
+# ----------------------------------------------------------------------------------------- closing
+
+
+def test_close_drains_then_later_submissions_are_kept_for_the_next_start(tmp_path: Path, make_writer: Any) -> None:
+    handler = Recorder()
+    writer = make_writer(handler)
+    writer.submit(_job("j1"))
+    writer.close(WAIT)
+    assert handler.ids() == ["j1"]
+    assert writer.stats.succeeded == 1
+
+    writer.submit(_job("late"))  # after close: never raises, spooled for the next start
+    assert handler.ids() == ["j1"]
+    assert writer.flush(0.01) is True  # late submissions are not pending on a closed writer
+    nxt = Recorder()
+    successor = make_writer(nxt)
+    successor.replay_spool()
+    assert successor.flush(WAIT)
+    assert nxt.ids() == ["late"]
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        BackgroundWriter(lambda ctx: None, spool_dir=None, max_pending=0, flush_at_exit=False)
+    with pytest.raises(ConfigurationError):
+        BackgroundWriter(lambda ctx: None, spool_dir=None, base_delay=-1, flush_at_exit=False)
+
+
+# --------------------------------------------------------------------------------- error taxonomy
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _throttled("TooManyRequestsException", 429),
+        _throttled("ThrottlingException"),
+        _throttled("Throttling"),
+        _throttled("ServiceUnavailableException", 503),
+        _throttled("InternalServerException", 500),
+        _throttled("RequestTimeout", 408),
+        _throttled("SomethingNew", 502),
+        _throttled("SomethingNew", 429),
+        EndpointConnectionError(endpoint_url="https://x"),
+        ConnectTimeoutError(endpoint_url="https://x"),
+        ReadTimeoutError(endpoint_url="https://x"),
+        ConnectionClosedError(endpoint_url="https://x"),
+        TimeoutError("timed out"),
+        ConnectionResetError("reset"),
+    ],
+    ids=repr,
+)
+def test_transient_errors_are_retryable(exc: BaseException) -> None:
+    assert is_retryable_error(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _throttled("ValidationException", 400),
+        _throttled("AccessDeniedException", 403),
+        _throttled("NotFoundException", 404),
+        _throttled("ServiceQuotaExceededException", 402),
+        NoCredentialsError(),
+        ParamValidationError(report="bad"),
+        ValueError("bad"),
+        KeyError("x"),
+    ],
+    ids=repr,
+)
+def test_permanent_errors_are_not_retryable(exc: BaseException) -> None:
+    assert not is_retryable_error(exc)
+
+
+def test_a_wrapped_transient_error_is_retryable() -> None:
+    try:
+        try:
+            raise _throttled()
+        except ClientError as inner:
+            raise EmbeddingError("embedding failed") from inner
+    except EmbeddingError as outer:
+        assert is_retryable_error(outer)
+    assert not is_retryable_error(EmbeddingError("model returned garbage"))
+
+
+def test_the_agents_model_throttling_is_retryable() -> None:
+    from strands.types.exceptions import ModelThrottledException
+
+    assert is_retryable_error(ModelThrottledException("rate exceeded"))
