@@ -1,0 +1,41 @@
+"""Subprocess helper: one agent ends one conversation, then exits normally or hangs to be killed.
+
+Usage: python end_conversation.py {exit|hang} FACT
+The environment (backend, data dir, bucket) comes from the parent test.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from strands import Agent
+
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
+
+PROMPT = "You are helpful.\n{memory_context}"
+
+
+def main() -> None:
+    mode, fact = sys.argv[1], sys.argv[2]
+    never = threading.Event()
+
+    def responder(messages: Any, system_prompt: str | None) -> Any:
+        if mode == "hang" and system_prompt and "Summarize the following conversation" in system_prompt:
+            never.wait()  # the summarizer never returns: the process is killed with the job pending
+        return default_responder(messages, system_prompt)
+
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT)
+    agent = Agent(model=ScriptedModel(responder=responder), name="assistant", plugins=[plugin],
+                  system_prompt=PROMPT, callback_handler=None)
+    agent(fact, invocation_state={"user_id": "u1", "conversation_id": "c1", "end_session": True})
+    print("ENDED", flush=True)
+    if mode == "hang":
+        never.wait()
+    # mode == "exit": return without flushing; the plugin's writer flushes at interpreter exit
+
+
+if __name__ == "__main__":
+    main()
