@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from memory_env import MemoryEnv
 
 
 @pytest.fixture
@@ -22,16 +22,6 @@ def local_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
                  "AWS_ENDPOINT_URL_S3VECTORS", "EMBEDDING_MODEL"):
         monkeypatch.delenv(name, raising=False)
     yield data_dir
-
-
-@dataclass
-class MemoryEnv:
-    """A configured backend for a test: how it is reached, and an operator client to inspect it."""
-
-    kind: str
-    client: Any
-    bucket: str
-    data_dir: Path
 
 
 @pytest.fixture(params=["local", "endpoint"])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import strands.models
 
-from conftest import MemoryEnv
+from memory_env import MemoryEnv
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from strands import Agent
 
-from conftest import MemoryEnv
+from memory_env import MemoryEnv
 from strands_s3_vectors_memory import (
     ConfigurationError,
     InvalidIdentityError,
