@@ -171,9 +171,7 @@ class IndexCache:
             found = node.candidates(self._lookup)
             if found is None:
                 live = np.flatnonzero(self.alive[: self.size])
-                rows = np.fromiter(
-                    (s for s in live.tolist() if node.matches(self.fmeta[s] or {})), dtype=np.int64
-                )
+                rows = np.fromiter((s for s in live.tolist() if node.matches(self.fmeta[s] or {})), dtype=np.int64)
             elif node.exact:
                 rows = np.fromiter(found, dtype=np.int64, count=len(found))
             else:

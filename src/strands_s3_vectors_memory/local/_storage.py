@@ -170,9 +170,7 @@ def _index_row(row: Sequence[Any]) -> IndexRow:
     )
 
 
-_INDEX_COLUMNS = (
-    "id, name, uid, created, data_type, dimension, metric, non_filterable, encryption, seq, tomb_floor"
-)
+_INDEX_COLUMNS = "id, name, uid, created, data_type, dimension, metric, non_filterable, encryption, seq, tomb_floor"
 
 
 class Storage:
@@ -208,9 +206,7 @@ class Storage:
         return conn
 
     def _open(self, path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
@@ -373,14 +369,10 @@ class Storage:
             raise IndexMissing(name)
         return _index_row(found)
 
-    def list_indexes(
-        self, bucket: BucketRow, prefix: str | None, after: str | None, limit: int
-    ) -> list[IndexRow]:
+    def list_indexes(self, bucket: BucketRow, prefix: str | None, after: str | None, limit: int) -> list[IndexRow]:
         conn = self.connection(self.bucket_path(bucket))
         lo = max(prefix or "", after or "")
-        rows = conn.execute(
-            f"SELECT {_INDEX_COLUMNS} FROM indexes WHERE name >= ? ORDER BY name", (lo,)
-        ).fetchall()
+        rows = conn.execute(f"SELECT {_INDEX_COLUMNS} FROM indexes WHERE name >= ? ORDER BY name", (lo,)).fetchall()
         out = [_index_row(r) for r in rows if r[1] != after]
         if prefix:
             out = [r for r in out if r.name.startswith(prefix)]
@@ -430,9 +422,7 @@ class Storage:
             ]
             if not present:
                 return
-            conn.executemany(
-                "DELETE FROM vectors WHERE index_id = ? AND key = ?", [(index.id, k) for k in present]
-            )
+            conn.executemany("DELETE FROM vectors WHERE index_id = ? AND key = ?", [(index.id, k) for k in present])
             conn.executemany(
                 "INSERT INTO tombstones (index_id, seq, key) VALUES (?, ?, ?)",
                 [(index.id, seq, k) for k in present],
@@ -453,9 +443,7 @@ class Storage:
         conn.execute("UPDATE indexes SET tomb_floor = MAX(tomb_floor, ?) WHERE id = ?", (floor, index_id))
 
     @staticmethod
-    def get_vectors(
-        conn: sqlite3.Connection, index: IndexRow, keys: Sequence[str]
-    ) -> list[tuple[str, bytes, str]]:
+    def get_vectors(conn: sqlite3.Connection, index: IndexRow, keys: Sequence[str]) -> list[tuple[str, bytes, str]]:
         marks = ",".join("?" * len(keys))
         rows = conn.execute(
             f"SELECT key, data, metadata FROM vectors WHERE index_id = ? AND key IN ({marks})",
@@ -492,9 +480,7 @@ class Storage:
         return [(int(r[0]), str(r[1]), bytes(r[2]), str(r[3])) for r in rows]
 
     @staticmethod
-    def delta(
-        conn: sqlite3.Connection, index: IndexRow, since: int
-    ) -> tuple[list[tuple[str, bytes, str]], list[str]]:
+    def delta(conn: sqlite3.Connection, index: IndexRow, since: int) -> tuple[list[tuple[str, bytes, str]], list[str]]:
         """Rows written and keys deleted after sequence ``since`` (everything when ``since`` is 0)."""
         rows = conn.execute(
             "SELECT key, data, fmeta FROM vectors WHERE index_id = ? AND seq > ?", (index.id, since)

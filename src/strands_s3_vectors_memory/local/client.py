@@ -293,9 +293,7 @@ class LocalS3VectorsClient:
                 dimension=int(params["dimension"]),
                 metric=str(params["distanceMetric"]),
                 non_filterable=non_filterable,
-                encryption=dict(params["encryptionConfiguration"])
-                if params.get("encryptionConfiguration")
-                else None,
+                encryption=dict(params["encryptionConfiguration"]) if params.get("encryptionConfiguration") else None,
                 tags=dict(params.get("tags") or {}),
             )
         except AlreadyExists:
