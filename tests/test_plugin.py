@@ -13,6 +13,7 @@ from strands import Agent
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import (
     ConfigurationError,
+    DimensionMismatchError,
     InvalidIdentityError,
     InvalidInvocationStateError,
     MultiTenantS3VectorMemory,
@@ -282,3 +283,16 @@ def test_read_your_writes_waits_only_for_the_same_user(memory_env: MemoryEnv) ->
     assert plugin.flush(30)
 
 
+
+
+def test_dimension_mismatch_is_a_clear_error_at_wiring(memory_env: MemoryEnv) -> None:
+    client = memory_env.client
+    if memory_env.kind == "local":
+        client.create_vector_bucket(vectorBucketName=memory_env.bucket)
+    client.create_index(vectorBucketName=memory_env.bucket, indexName="memory", dataType="float32", dimension=1024,
+                        distanceMetric="cosine",
+                        metadataConfiguration={"nonFilterableMetadataKeys": ["content", "stored_at",
+                                                                             "conversation_id", "type"]})
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT)
+    with pytest.raises(DimensionMismatchError, match="1024-d"):
+        Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None)

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from strands.models import Model
 
+from .telemetry import SPAN_SUMMARIZE, annotate, model_id_of, traced
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -127,6 +129,17 @@ def extractive_summary(transcript: str, max_chars: int = DEFAULT_SUMMARY_MAX_CHA
     return truncate_at_sentence(summary, max_chars)
 
 
+_MARKDOWN_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d+[.)]\s+|>\s*)", flags=re.M)
+_MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(.+?)\1")
+
+
+def to_plain_text(text: str) -> str:
+    """Strip markdown a model may add despite the prompt (headers, bullets, emphasis) and fold lines."""
+    text = _MARKDOWN_LINE_PREFIX.sub("", text)
+    text = _MARKDOWN_EMPHASIS.sub(r"\2", text)
+    return " ".join(text.split())
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code, even when this thread already runs a loop."""
     try:
@@ -147,6 +160,7 @@ async def _complete(model: Model, prompt: str, system_prompt: str) -> str:
     return "".join(chunks)
 
 
+@traced(SPAN_SUMMARIZE)
 def summarize(
     model: Model,
     transcript: str,
@@ -158,13 +172,17 @@ def summarize(
 
     Model errors propagate, so the writer can retry them (throttling) or keep the job spooled.
     """
+    annotate(model_id=model_id_of(model), transcript_chars=len(transcript), max_chars=max_chars)
     if not transcript.strip():
         return ""
-    summary = clean_text(_run(_complete(model, transcript, system_prompt))).strip()
+    summary = to_plain_text(clean_text(_run(_complete(model, transcript, system_prompt))))
     if not summary:
         logger.warning("summary model returned no text; storing an extractive summary instead")
         summary = extractive_summary(transcript, max_chars)
-    return truncate_at_sentence(summary, max_chars)
+        annotate(extractive_fallback=True)
+    result = truncate_at_sentence(summary, max_chars)
+    annotate(summary_chars=len(result))
+    return result
 
 
 def has_text_content(messages: Iterable[Mapping[str, Any]]) -> bool:
