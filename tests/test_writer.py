@@ -133,13 +133,15 @@ def _expect_line(proc: subprocess.Popen[str], expected: str) -> None:
         pytest.fail(f"child said {line!r}, expected {expected!r}; stderr:\n{err}")
 
 
-def _killed_child_spool(spool: Path, count: int, prefix: str) -> None:
-    """Leave ``count`` jobs in ``spool`` from a writer process that was SIGKILLed mid-work."""
-    proc = _run_child("hang", str(spool), str(count), prefix)
-    _expect_line(proc, "READY")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(WAIT)
-    assert proc.returncode == -signal.SIGKILL
+def _killed_child_spool(spool: Path, count: int, *prefixes: str) -> None:
+    """Leave ``count`` jobs per prefix in ``spool`` from writer processes SIGKILLed mid-work."""
+    procs = [_run_child("hang", str(spool), str(count), prefix) for prefix in prefixes]
+    for proc in procs:
+        _expect_line(proc, "READY")
+    for proc in procs:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(WAIT)
+        assert proc.returncode == -signal.SIGKILL
 
 
 # ------------------------------------------------------------------------------------------ success
@@ -321,19 +323,31 @@ def test_same_job_id_replaces_the_pending_job_in_queue_and_spool(tmp_path: Path,
 
 
 def test_resubmitting_a_running_job_runs_the_new_version_after_it(tmp_path: Path, make_writer: Any) -> None:
-    gate = threading.Event()
-    handler = Recorder(gate=gate)
+    gates = {"v1": threading.Event(), "v2": threading.Event()}
+    started = {"v1": threading.Event(), "v2": threading.Event()}
+    seen: list[str] = []
+
+    def handler(ctx: JobContext) -> None:
+        version = ctx.job.payload["transcript"]
+        started[version].set()
+        assert gates[version].wait(WAIT)
+        ctx.checkpoint({**ctx.job.payload, "summary": f"summary of {version}"})
+        seen.append(version)
+
     writer = make_writer(handler, workers=2)
-
     writer.submit(_job("conv", transcript="v1"))
-    assert handler.started.wait(WAIT)
+    assert started["v1"].wait(WAIT)
     writer.submit(_job("conv", transcript="v2"))
-    # The newer transcript is on disk; the running v1 must neither delete nor overwrite it.
     assert _spooled(tmp_path / "spool")["conv"]["transcript"] == "v2"
-    gate.set()
-    assert writer.flush(WAIT)
 
-    assert [call[1]["transcript"] for call in handler.calls] == ["v1", "v2"]
+    gates["v1"].set()  # v1 checkpoints and succeeds: neither may touch v2's spool file
+    assert started["v2"].wait(WAIT)
+    assert _spooled(tmp_path / "spool") == {"conv": {"conversation_id": "conv-conv", "transcript": "v2"}}
+    assert seen == ["v1"]
+
+    gates["v2"].set()
+    assert writer.flush(WAIT)
+    assert seen == ["v1", "v2"]
     assert _spooled(tmp_path / "spool") == {}
 
 
@@ -441,6 +455,16 @@ def test_checkpoint_rejects_a_payload_that_cannot_be_spooled(make_writer: Any) -
 
 
 # ------------------------------------------------------------------------------------ flush / speed
+
+
+def test_a_handler_that_raises_systemexit_fails_the_job_instead_of_hanging(make_writer: Any) -> None:
+    def handler(ctx: JobContext) -> None:
+        sys.exit(1)
+
+    writer = make_writer(handler)
+    writer.submit(_job("j1"))
+    assert writer.flush(WAIT)
+    assert writer.stats.failed == 1
 
 
 def test_flush_returns_false_on_timeout_and_true_once_done(make_writer: Any) -> None:
@@ -597,6 +621,9 @@ def test_sigkilled_process_leaves_its_spool_and_a_new_process_replays_exactly_on
     assert handler.calls[0][1]["conversation_id"].startswith("dead-conv-")
     assert _spooled(spool) == {}
     assert writer.replay_spool() == 0
+    writer.close(WAIT)
+    leftovers = sorted(p.relative_to(spool).as_posix() for p in spool.rglob("*"))
+    assert leftovers == ["claims", "owners"]  # the dead writer's claim and lock are gone, ours too
 
 
 def test_flush_at_exit_completes_jobs_before_the_process_ends(tmp_path: Path) -> None:
@@ -622,8 +649,7 @@ def test_a_hung_handler_cannot_keep_the_interpreter_alive(tmp_path: Path) -> Non
 
 def test_two_processes_replaying_one_spool_never_run_a_job_twice(tmp_path: Path) -> None:
     spool, log = tmp_path / "spool", tmp_path / "runs.log"
-    _killed_child_spool(spool, 15, "a")
-    _killed_child_spool(spool, 15, "b")
+    _killed_child_spool(spool, 15, "a", "b")
 
     replayers = [_run_child("replay", str(spool), str(log)) for _ in range(2)]
     for proc in replayers:

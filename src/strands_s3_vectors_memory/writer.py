@@ -255,6 +255,7 @@ class JobContext:
 # --------------------------------------------------------------------------------------------------
 
 _SPOOL_FORMAT = 1
+_STALE_TEMP_LOCK_SECONDS = 60.0
 _JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
 
 
@@ -324,8 +325,12 @@ class _Spool:
         self._claims.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = self._take_owner_lock()
         self.dir = self._claims / self.owner
-        self.dir.mkdir()
-        _fsync_dir(self._claims)
+        try:
+            self.dir.mkdir()
+            _fsync_dir(self._claims)
+        except BaseException:
+            self.release()
+            raise
 
     def _take_owner_lock(self) -> int:
         # Lock a temp file, then rename it into place: the lock file never appears unlocked, so a
@@ -380,9 +385,11 @@ class _Spool:
             return None
 
     @contextmanager
-    def _dead_owner(self, owner: str) -> Iterator[bool]:
-        """Yield True while holding the lock of ``owner`` if that writer is dead (or left no lock)."""
-        lock_path = self._owners / f"{owner}.lock"
+    def _dead_owner(self, lock_path: Path) -> Iterator[bool]:
+        """Yield True, holding its lock, if the writer behind ``lock_path`` is dead (or left no lock).
+
+        The lock file is removed on the way out when it was dead, so the next look finds nothing.
+        """
         try:
             fd = os.open(lock_path, os.O_RDWR)  # never O_CREAT: a missing lock means a dead owner
         except FileNotFoundError:
@@ -397,7 +404,7 @@ class _Spool:
             try:
                 same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
             except FileNotFoundError:
-                same = False
+                same = False  # removed meanwhile by the replayer that adopted it
             yield same
             if same:
                 lock_path.unlink(missing_ok=True)
@@ -414,7 +421,7 @@ class _Spool:
             owner = owner_dir.name
             if owner == self.owner or not owner_dir.is_dir():
                 continue
-            with self._dead_owner(owner) as dead:
+            with self._dead_owner(self._owners / f"{owner}.lock") as dead:
                 if not dead:
                     continue
                 try:
@@ -436,13 +443,31 @@ class _Spool:
                 _fsync_dir(self.dir)
                 with suppress(OSError):  # not empty (a file we could not claim) or already gone
                     owner_dir.rmdir()
+        self._sweep_stale_locks()
+
+    def _sweep_stale_locks(self) -> None:
+        """Remove lock files of writers that died before creating a claims directory."""
+        for lock_path in sorted(self._owners.iterdir()):
+            owner = lock_path.name.removeprefix(".").removesuffix(".tmp").removesuffix(".lock")
+            if owner == self.owner or (self._claims / owner).exists():
+                continue
+            if lock_path.name.endswith(".tmp"):
+                # A writer between creating and locking its temp lock file looks dead for an
+                # instant: only sweep temp files old enough to be certain.
+                with suppress(OSError):
+                    if time.time() - lock_path.stat().st_mtime > _STALE_TEMP_LOCK_SECONDS:
+                        lock_path.unlink()
+                continue
+            with self._dead_owner(lock_path):
+                pass  # removes the lock file if its writer is dead
 
     def release(self) -> None:
         """Give up the claim: our leftover files (failed jobs) become adoptable by the next start."""
         if self._lock_fd is None:
             return
         try:
-            self.dir.rmdir()
+            with suppress(FileNotFoundError):
+                self.dir.rmdir()
             (self._owners / f"{self.owner}.lock").unlink(missing_ok=True)
         except OSError:
             pass  # files are left: keep the (now unlocked) lock file so replayers know the owner
@@ -971,7 +996,7 @@ class BackgroundWriter:
         ctx = JobContext(self, task.key, task.generation, task.job)
         try:
             self._handler(ctx)
-        except Exception as exc:
+        except BaseException as exc:  # even SystemExit from a handler must not strand the job
             self._failed_attempt(task, ctx.job, exc)
         else:
             self._succeeded(task)
@@ -991,7 +1016,7 @@ class BackgroundWriter:
                 self._retire(entry.seq)
                 self._advance(entry)
 
-    def _failed_attempt(self, task: _Run, job: WriteJob, exc: Exception) -> None:
+    def _failed_attempt(self, task: _Run, job: WriteJob, exc: BaseException) -> None:
         attempts = job.attempts + 1
         try:
             retryable = bool(self._is_retryable(exc))
