@@ -32,6 +32,7 @@ from .config import (
 )
 from .embeddings import Embedder, make_embedder
 from .errors import ConfigurationError, DimensionMismatchError, EmbeddingError
+from .lifecycle import MemoryLifecycleMixin, TenantLifecycleMixin
 from .ranking import rank
 from .records import (
     TYPE_DETAIL,
@@ -74,7 +75,7 @@ class IndexTarget:
     tenant_id: str | None = None
 
 
-class S3VectorMemory:
+class S3VectorMemory(MemoryLifecycleMixin):
     """Single-tenant memory store: one shared index, ambient credentials (or the embedded engine).
 
     Args:
@@ -260,15 +261,19 @@ class S3VectorMemory:
             return []
         target = self._ready_target(tenant_context)
         vectors = self._embed_documents([text for _, text, _ in records])
+        keys = self._dedupe_keys(target, records, vectors)  # near-identical summaries overwrite (lifecycle.py)
         for start in range(0, len(records), MAX_PUT_BATCH):
             batch = [
                 {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
-                for (key, _, metadata), vector in zip(
-                    records[start : start + MAX_PUT_BATCH], vectors[start : start + MAX_PUT_BATCH], strict=True
+                for key, (_, _, metadata), vector in zip(
+                    keys[start : start + MAX_PUT_BATCH],
+                    records[start : start + MAX_PUT_BATCH],
+                    vectors[start : start + MAX_PUT_BATCH],
+                    strict=True,
                 )
             ]
             target.client.put_vectors(vectorBucketName=target.bucket_name, indexName=target.index_name, vectors=batch)
-        return [key for key, _, _ in records]
+        return keys
 
     def store_memory(
         self,
@@ -289,7 +294,7 @@ class S3VectorMemory:
         metadata = build_metadata(
             scope, content, memory_type=TYPE_MEMORY, conversation_id=conversation_id, expires_at=expires_at
         )
-        self.put_records(tenant_context, [(key, metadata["content"], metadata)])
+        key = self.put_records(tenant_context, [(key, metadata["content"], metadata)])[0]
         return {"status": "success", "index_name": self._build_index_name(tenant_context), "key": key}
 
     def store_conversation(
@@ -395,7 +400,7 @@ class S3VectorMemory:
         return [memory.as_dict() for memory in memories]
 
 
-class MultiTenantS3VectorMemory(S3VectorMemory):
+class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
     """Multi-tenant memory store: one index per tenant, reached only with that tenant's credentials.
 
     On AWS every call for tenant ``T`` uses credentials from the Token Vending Machine (STS
