@@ -259,6 +259,11 @@ _STALE_TEMP_LOCK_SECONDS = 60.0
 _JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
 
 
+def _conversation_id(job: WriteJob) -> Any:
+    """The conversation a job is about, for log lines (None when the payload does not say)."""
+    return job.payload.get("conversation_id") if isinstance(job.payload, dict) else None
+
+
 def _job_key(job_id: str) -> str:
     """File-safe, fixed-length key for a job id (ids may hold any character)."""
     return hashlib.sha256(job_id.encode("utf-8")).hexdigest()
@@ -624,8 +629,8 @@ class BackgroundWriter:
         Never raises for spool trouble: if the file cannot be written the job is queued in memory and
         a WARNING reports the degraded durability.
         """
-        if not isinstance(job, WriteJob):
-            raise TypeError(f"submit() takes a WriteJob, not {type(job).__name__}")
+        if not isinstance(job, WriteJob) or not isinstance(job.payload, dict):
+            raise TypeError("submit() takes a WriteJob whose payload is a dict")
         key = _job_key(job.job_id)
         with self._stripe(key):
             spooled = self._spool_write(key, job)
@@ -794,7 +799,7 @@ class BackgroundWriter:
                 "%s is closed and has no spool: job %s (conversation_id=%s) was dropped",
                 self.name,
                 job.job_id,
-                job.payload.get("conversation_id"),
+                _conversation_id(job),
             )
 
     def _accept(self, key: str, job: WriteJob, spooled: bool, *, submitted: bool = True) -> None:
@@ -973,24 +978,30 @@ class BackgroundWriter:
                 job, error = None, ValueError("job_id does not match the file name")
         except (OSError, ValueError) as exc:
             error = exc
-        with self._lock:
-            entry = self._entries.get(task.key)
-            if entry is None or entry.generation != task.generation or entry.state is not _State.LOADING:
-                return  # a newer submission took over this entry (and its memory slot)
-            if job is not None:
-                entry.state, entry.job = _State.QUEUED, job
-                self._push(entry, 0.0)
+        if job is not None:
+            with self._lock:
+                entry = self._entries.get(task.key)
+                if entry is not None and entry.generation == task.generation and entry.state is _State.LOADING:
+                    entry.state, entry.job = _State.QUEUED, job
+                    self._push(entry, 0.0)
+                    self._work.notify()
+                # else: a newer submission took over this entry (and its memory slot)
+            return
+        with self._stripe(task.key):  # no resubmission may rewrite the file while we set it aside
+            with self._lock:
+                entry = self._entries.get(task.key)
+                if entry is None or entry.generation != task.generation or entry.state is not _State.LOADING:
+                    return
+            if isinstance(error, FileNotFoundError):
+                _log.error("%s: spool file %s vanished before it could be run", self.name, path)
+            else:
+                self._quarantine(self._spool, path, error or ValueError("unreadable"))
+            with self._lock:  # only now does flush() see it finished, with the ERROR already logged
+                self._counts["failed"] += 1
+                self._retire(entry.seq)
+                del self._entries[task.key]
+                self._in_memory -= 1
                 self._work.notify()
-                return
-            self._counts["failed"] += 1
-            self._retire(entry.seq)
-            del self._entries[task.key]
-            self._in_memory -= 1
-            self._work.notify()
-        if isinstance(error, FileNotFoundError):
-            _log.error("%s: spool file %s vanished before it could be run", self.name, path)
-        else:
-            self._quarantine(self._spool, path, error or ValueError("unreadable"))
 
     def _run(self, task: _Run) -> None:
         ctx = JobContext(self, task.key, task.generation, task.job)
@@ -1050,7 +1061,7 @@ class BackgroundWriter:
             self.name,
             job.job_id,
             job.kind,
-            job.payload.get("conversation_id"),
+            _conversation_id(job),
             attempts,
             "" if retryable else " with a non-retryable error",
             "its spool file is kept for replay at the next start"
