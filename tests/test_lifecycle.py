@@ -25,9 +25,9 @@ from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
     ForgetIncompleteError,
-    _Cursor,
     setup_index,
 )
+from strands_s3_vectors_memory.lifecycle._cursor import ListCursor
 from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.records import TYPE_SUMMARY, MemoryScope, build_metadata
 from strands_s3_vectors_memory.server import LocalEndpoint
@@ -185,8 +185,8 @@ def test_a_tampered_next_token_is_rejected(store: S3VectorMemory) -> None:
     index=st.integers(min_value=0, max_value=10_000),
 )
 def test_cursor_round_trips(token: str | None, key: str | None, index: int) -> None:
-    cursor = _Cursor(token, key, index)
-    assert _Cursor.decode(cursor.encode()) == cursor
+    cursor = ListCursor(token, key, index)
+    assert ListCursor.decode(cursor.encode()) == cursor
 
 
 # --- get / delete scoped to the user ----------------------------------------------------------------

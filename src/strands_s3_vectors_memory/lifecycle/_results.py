@@ -1,0 +1,103 @@
+"""Result types of the lifecycle operations (plain dataclasses, JSON-ready through ``as_dict``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import S3VectorMemoryError
+from ..records import Memory
+
+
+@dataclass(frozen=True)
+class MemoryPage:
+    """One page of a user's memories and the token of the next page (``None`` on the last one).
+
+    A page holds at most ``page_size`` memories; because the index is scanned and filtered, the
+    last page can be empty.
+    """
+
+    memories: list[Memory]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What :meth:`MemoryLifecycleMixin.forget_user` did, after verification.
+
+    ``found`` counts the user's vectors seen by the first scan, ``deleted`` the distinct keys
+    deleted by this run (more than ``found`` only if writes raced the scan), ``scans`` the full
+    scans made (the last one found nothing), ``scanned`` the vectors read across them.
+    """
+
+    user_id: str
+    agent_name: str | None
+    index_name: str
+    tenant_id: str | None
+    found: int
+    deleted: int
+    remaining: int
+    scans: int
+    scanned: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ForgetIncompleteError(S3VectorMemoryError):
+    """Memories of the user were still found after every verification scan; running again continues."""
+
+    def __init__(self, message: str, report: ForgetReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What :meth:`MemoryLifecycleMixin.import_memories` wrote: every record, and how it got its vector."""
+
+    imported: int
+    re_embedded: int
+    kept_vectors: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Counts over one index (by type, user and agent) and the index's configuration."""
+
+    bucket_name: str
+    index_name: str
+    tenant_id: str | None
+    dimension: int
+    distance_metric: str
+    data_type: str
+    non_filterable_metadata_keys: list[str]
+    total: int
+    expired: int
+    by_type: dict[str, int] = field(default_factory=dict)
+    by_user: dict[str, int] = field(default_factory=dict)
+    by_agent: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """What :func:`setup_index` found or created."""
+
+    bucket_name: str
+    index_name: str
+    bucket_created: bool
+    index_created: bool
+    dimension: int
+    distance_metric: str
+    data_type: str
+    non_filterable_metadata_keys: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
