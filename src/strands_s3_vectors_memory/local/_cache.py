@@ -23,6 +23,11 @@ from ._filters import Node, Token, value_tokens
 
 _MIN_CAPACITY = 64
 
+Row = tuple[int, str, bytes, str]
+"""(rowid, key, float32 bytes, filterable metadata JSON) as read from storage."""
+Hit = tuple[int, str, float]
+"""(rowid, key, distance) of one query result."""
+
 
 class IndexCache:
     """One index's vectors in memory; all access is under ``lock``."""
@@ -40,6 +45,7 @@ class IndexCache:
         self.matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
         self.sqnorm = np.zeros(capacity, dtype=np.float32)
         self.alive = np.zeros(capacity, dtype=bool)
+        self.rowids = np.zeros(capacity, dtype=np.int64)
         self.keys: list[str | None] = []
         self.slot_of: dict[str, int] = {}
         self.fmeta: list[dict[str, Any] | None] = []
@@ -53,12 +59,12 @@ class IndexCache:
 
     # -- maintenance ---------------------------------------------------------------------------
 
-    def load(self, rows: Sequence[tuple[str, bytes, str]], seq: int) -> None:
+    def load(self, rows: Sequence[Row], seq: int) -> None:
         """Replace the whole content (initial load, or a reader fell behind pruned tombstones)."""
         self._reset(max(_MIN_CAPACITY, len(rows)))
         self.apply(rows, (), seq)
 
-    def apply(self, rows: Sequence[tuple[str, bytes, str]], deleted: Iterable[str], seq: int) -> None:
+    def apply(self, rows: Sequence[Row], deleted: Iterable[str], seq: int) -> None:
         """Apply deletions, then upserts, then move to ``seq``."""
         for key in deleted:
             self._remove(key)
@@ -68,17 +74,17 @@ class IndexCache:
         if self.dead > 1024 and self.dead > self.size // 4:
             self._compact()
 
-    def _upsert(self, rows: Sequence[tuple[str, bytes, str]]) -> None:
-        vecs: np.ndarray = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+    def _upsert(self, rows: Sequence[Row]) -> None:
+        vecs: np.ndarray = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
             len(rows), self.dimension
         )
         if self.cosine:
             norms = np.linalg.norm(vecs, axis=1, keepdims=True)
             vecs = (vecs / np.where(norms == 0, 1, norms)).astype(np.float32)
         slots = np.empty(len(rows), dtype=np.int64)
-        new = sum(1 for r in rows if r[0] not in self.slot_of)
+        new = sum(1 for r in rows if r[1] not in self.slot_of)
         self._ensure(self.size + new)
-        for i, (key, _data, fmeta_json) in enumerate(rows):
+        for i, (rowid, key, _data, fmeta_json) in enumerate(rows):
             slot = self.slot_of.get(key)
             fmeta = json.loads(fmeta_json)
             if slot is None:
@@ -91,6 +97,7 @@ class IndexCache:
                 self._unindex(slot)
                 self.fmeta[slot] = fmeta
             self._index(slot, fmeta)
+            self.rowids[slot] = rowid
             slots[i] = slot
         self.matrix[slots] = vecs
         self.sqnorm[slots] = np.einsum("ij,ij->i", vecs, vecs)
@@ -107,6 +114,7 @@ class IndexCache:
         self.matrix = grown
         self.sqnorm = np.concatenate([self.sqnorm, np.zeros(capacity - len(self.sqnorm), np.float32)])
         self.alive = np.concatenate([self.alive, np.zeros(capacity - len(self.alive), bool)])
+        self.rowids = np.concatenate([self.rowids, np.zeros(capacity - len(self.rowids), np.int64)])
 
     def _remove(self, key: str) -> None:
         slot = self.slot_of.pop(key, None)
@@ -141,13 +149,14 @@ class IndexCache:
 
     def _compact(self) -> None:
         live = np.flatnonzero(self.alive[: self.size])
-        matrix, sqnorm = self.matrix[live], self.sqnorm[live]
+        matrix, sqnorm, rowids = self.matrix[live], self.sqnorm[live], self.rowids[live]
         keys = [self.keys[i] for i in live]
         fmeta = [self.fmeta[i] for i in live]
         self._reset(max(_MIN_CAPACITY, len(live) * 2))
         n = len(live)
         self.matrix[:n] = matrix
         self.sqnorm[:n] = sqnorm
+        self.rowids[:n] = rowids
         self.alive[:n] = True
         self.size = n
         self.keys = list(keys)
@@ -162,8 +171,8 @@ class IndexCache:
     def _lookup(self, field: str, tok: Token) -> set[int]:
         return self.postings.get(field, {}).get(tok, set())
 
-    def search(self, query: np.ndarray, top_k: int, node: Node | None) -> list[tuple[str, float]]:
-        """The ``top_k`` nearest live rows matching ``node``: (key, distance), nearest first."""
+    def search(self, query: np.ndarray, top_k: int, node: Node | None) -> list[Hit]:
+        """The ``top_k`` nearest live rows matching ``node``: (rowid, key, distance), nearest first."""
         rows: np.ndarray | None
         if node is None:
             rows = None
@@ -180,7 +189,7 @@ class IndexCache:
                 return []
         return self._score(query, top_k, rows)
 
-    def _score(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[tuple[str, float]]:
+    def _score(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[Hit]:
         if rows is None:
             block = self.matrix[: self.size]
             sq = self.sqnorm[: self.size]
@@ -188,7 +197,7 @@ class IndexCache:
             block = self.matrix[rows]
             sq = self.sqnorm[rows]
         if self.cosine:
-            q = query / np.linalg.norm(query)
+            q = query / np.float32(np.sqrt(query @ query))
             dist = 1.0 - block @ q
         else:
             q = query
@@ -203,9 +212,14 @@ class IndexCache:
         winners = self.matrix[slots].astype(np.float64)
         q64 = query.astype(np.float64)
         if self.cosine:
-            cos = (winners @ q64) / (np.linalg.norm(winners, axis=1) * np.linalg.norm(q64))
+            norms = np.sqrt(np.einsum("ij,ij->i", winners, winners) * (q64 @ q64))
+            cos = (winners @ q64) / norms
             exact = np.maximum(1.0 - cos, 0.0)
         else:
             exact = np.linalg.norm(winners - q64, axis=1)
         order = np.lexsort((slots, exact))
-        return [(str(self.keys[int(slots[i])]), float(exact[i])) for i in order]
+        keys, rowids = self.keys, self.rowids
+        return [
+            (int(rowids[s]), str(keys[s]), float(d))
+            for s, d in zip(slots[order].tolist(), exact[order].tolist(), strict=True)
+        ]

@@ -18,6 +18,7 @@ locks with ``busy_timeout``; lock errors that still escape are retried with back
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
@@ -152,9 +153,18 @@ def _retry(fn: Callable[[], _T]) -> _T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@functools.lru_cache(maxsize=1024)
+def _json_keys(raw: str | None) -> tuple[str, ...] | None:
+    return tuple(json.loads(raw)) if raw is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_object(raw: str | None) -> dict[str, Any] | None:
+    """Parsed JSON objects are cached (rows are read on every call); callers must not mutate them."""
+    return dict(json.loads(raw)) if raw is not None else None
+
+
 def _index_row(row: Sequence[Any]) -> IndexRow:
-    nf = json.loads(row[7]) if row[7] is not None else None
-    enc = json.loads(row[8]) if row[8] is not None else None
     return IndexRow(
         id=int(row[0]),
         name=str(row[1]),
@@ -163,11 +173,15 @@ def _index_row(row: Sequence[Any]) -> IndexRow:
         data_type=str(row[4]),
         dimension=int(row[5]),
         metric=str(row[6]),
-        non_filterable=tuple(nf) if nf is not None else None,
-        encryption=enc,
+        non_filterable=_json_keys(row[7]),
+        encryption=_json_object(row[8]),
         seq=int(row[9]),
         tomb_floor=int(row[10]),
     )
+
+
+def _bucket_row(row: Sequence[Any]) -> BucketRow:
+    return BucketRow(str(row[0]), str(row[1]), float(row[2]), _json_object(row[3]) or {}, _json_object(row[4]) or {})
 
 
 _INDEX_COLUMNS = "id, name, uid, created, data_type, dimension, metric, non_filterable, encryption, seq, tomb_floor"
@@ -286,7 +300,7 @@ class Storage:
         )
         if found is None:
             raise BucketMissing(name)
-        return BucketRow(found[0], found[1], found[2], json.loads(found[3]), json.loads(found[4]))
+        return _bucket_row(found)
 
     def list_buckets(self, prefix: str | None, after: str | None, limit: int) -> list[BucketRow]:
         conn = self.connection(self._catalog_path)
@@ -296,7 +310,7 @@ class Storage:
                 (after or "",),
             ).fetchall()
         )
-        out = [BucketRow(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4])) for r in rows]
+        out = [_bucket_row(r) for r in rows]
         if prefix:
             out = [b for b in out if b.name.startswith(prefix)]
         return out[:limit]
@@ -398,8 +412,10 @@ class Storage:
                 raise IndexMissing(index.name)
             yield conn, int(found[1]) + 1
 
-    def put_vectors(self, bucket: BucketRow, index: IndexRow, records: Sequence[VectorRecord]) -> int:
-        """Upsert a batch atomically; returns the sequence number stamped on it."""
+    def put_vectors(
+        self, bucket: BucketRow, index: IndexRow, records: Sequence[VectorRecord]
+    ) -> tuple[int, dict[str, int]]:
+        """Upsert a batch atomically; return the sequence number stamped on it and each key's rowid."""
         with self._index_write(bucket, index) as (conn, seq):
             conn.executemany(
                 "INSERT INTO vectors (index_id, key, seq, data, metadata, fmeta) VALUES (?, ?, ?, ?, ?, ?)"
@@ -408,7 +424,11 @@ class Storage:
                 [(index.id, key, seq, data, meta, fmeta) for key, data, meta, fmeta in records],
             )
             conn.execute("UPDATE indexes SET seq = ? WHERE id = ?", (seq, index.id))
-        return seq
+            ids = {
+                str(r[1]): int(r[0])
+                for r in conn.execute("SELECT id, key FROM vectors WHERE index_id = ? AND seq = ?", (index.id, seq))
+            }
+        return seq, ids
 
     def delete_vectors(self, bucket: BucketRow, index: IndexRow, keys: Sequence[str]) -> None:
         """Delete keys atomically (missing keys are ignored, as by the service), leaving tombstones."""
@@ -452,14 +472,13 @@ class Storage:
         return [(str(r[0]), bytes(r[1]), str(r[2])) for r in rows]
 
     @staticmethod
-    def metadata_for(conn: sqlite3.Connection, index: IndexRow, keys: Sequence[str]) -> dict[str, str]:
-        if not keys:
+    def metadata_for(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, str]:
+        """Full metadata JSON by rowid (primary-key lookups: the cheapest read SQLite has)."""
+        if not rowids:
             return {}
-        marks = ",".join("?" * len(keys))
-        rows = conn.execute(
-            f"SELECT key, metadata FROM vectors WHERE index_id = ? AND key IN ({marks})", (index.id, *keys)
-        ).fetchall()
-        return {str(r[0]): str(r[1]) for r in rows}
+        marks = ",".join("?" * len(rowids))
+        rows = conn.execute(f"SELECT id, metadata FROM vectors WHERE id IN ({marks})", tuple(rowids)).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
 
     @staticmethod
     def list_vectors(
@@ -480,10 +499,12 @@ class Storage:
         return [(int(r[0]), str(r[1]), bytes(r[2]), str(r[3])) for r in rows]
 
     @staticmethod
-    def delta(conn: sqlite3.Connection, index: IndexRow, since: int) -> tuple[list[tuple[str, bytes, str]], list[str]]:
+    def delta(
+        conn: sqlite3.Connection, index: IndexRow, since: int
+    ) -> tuple[list[tuple[int, str, bytes, str]], list[str]]:
         """Rows written and keys deleted after sequence ``since`` (everything when ``since`` is 0)."""
         rows = conn.execute(
-            "SELECT key, data, fmeta FROM vectors WHERE index_id = ? AND seq > ?", (index.id, since)
+            "SELECT id, key, data, fmeta FROM vectors WHERE index_id = ? AND seq > ?", (index.id, since)
         ).fetchall()
         dead: list[str] = []
         if since:

@@ -189,16 +189,25 @@ class LocalS3VectorsClient:
                 self._caches[key] = cache
             return cache
 
-    def _sync(self, cache: IndexCache, conn: Any, index: IndexRow) -> None:
-        """Bring ``cache`` to the snapshot's sequence (caller holds ``cache.lock`` and a read txn)."""
-        if cache.seq == index.seq:
-            return
-        if cache.seq == 0 or cache.seq < index.tomb_floor or cache.seq > index.seq:
-            rows, _ = self._storage.delta(conn, index, 0)
-            cache.load(rows, index.seq)
-        else:
-            rows, dead = self._storage.delta(conn, index, cache.seq)
-            cache.apply(rows, dead, index.seq)
+    def _sync(self, cache: IndexCache, bucket: BucketRow, name: str) -> bool:
+        """Bring ``cache`` up to the index's latest sequence (caller holds ``cache.lock``).
+
+        Reads inside one transaction, so the sequence number and the rows agree. Returns False
+        when the index was replaced meanwhile (the cache belongs to a deleted index).
+        """
+        with self._storage.read(self._storage.bucket_path(bucket)) as conn:
+            index = self._storage.get_index(bucket, name, conn)
+            if index.uid != cache.uid:
+                return False
+            if cache.seq >= index.seq:
+                return True
+            if cache.seq == 0 or cache.seq < index.tomb_floor:
+                rows, _ = self._storage.delta(conn, index, 0)
+                cache.load(rows, index.seq)
+            else:
+                rows, dead = self._storage.delta(conn, index, cache.seq)
+                cache.apply(rows, dead, index.seq)
+        return True
 
     # -- vector buckets --------------------------------------------------------------------------
 
@@ -384,12 +393,12 @@ class LocalS3VectorsClient:
                 v.check_not_zero(arr, key, op)
             meta, fmeta = v.split_metadata(key, item.get("metadata"), non_filterable, op)
             records.append((key, arr.tobytes(), meta, fmeta))
-        seq = self._storage.put_vectors(bucket, index, records)
+        seq, rowids = self._storage.put_vectors(bucket, index, records)
         cache = self._caches.get((bucket.uid, index.name))
         if cache is not None and cache.uid == index.uid:
             with cache.lock:
-                if cache.seq == seq - 1:
-                    cache.apply([(k, d, f) for k, d, _m, f in records], (), seq)
+                if cache.seq == seq - 1:  # nobody else wrote in between: apply our batch directly
+                    cache.apply([(rowids[k], k, d, f) for k, d, _m, f in records], (), seq)
         return {}
 
     def get_vectors(self, **kwargs: Any) -> Response:
@@ -479,37 +488,35 @@ class LocalS3VectorsClient:
         if query is None:
             raise validation_error("Invalid query vector: queryVector must be float32", op)
         bucket, name = self._index_target(params, op)
-        path = self._storage.bucket_path(bucket)
+        conn = self._storage.connection(self._storage.bucket_path(bucket))
         for _attempt in range(3):
-            with self._storage.read(path) as conn:
-                index = self._storage.get_index(bucket, name, conn)
-                vec = v.as_float32(query, index.dimension, None, op)
-                if index.metric == "cosine":
-                    v.check_not_zero(vec, None, op)
-                node: Node | None = None
-                if params.get("filter") is not None:
-                    node = compile_filter(params["filter"], index.non_filterable or (), op)
-                cache = self._cache(bucket, index)
-                with cache.lock:
-                    if cache.seq > index.seq:
-                        continue  # another thread synced past our snapshot: take a newer one
-                    self._sync(cache, conn, index)
-                    hits = cache.search(vec, top_k, node)
-                metadata = (
-                    self._storage.metadata_for(conn, index, [k for k, _d in hits])
-                    if params.get("returnMetadata")
-                    else {}
-                )
+            index = self._storage.get_index(bucket, name, conn)
+            vec = v.as_float32(query, index.dimension, None, op)
+            if index.metric == "cosine":
+                v.check_not_zero(vec, None, op)
+            node: Node | None = None
+            if params.get("filter") is not None:
+                node = compile_filter(params["filter"], index.non_filterable or (), op)
+            cache = self._cache(bucket, index)
+            with cache.lock:
+                if cache.seq < index.seq and not self._sync(cache, bucket, name):
+                    continue  # the index was deleted and recreated under us: start over
+                hits = cache.search(vec, top_k, node)
             break
-        else:  # pragma: no cover - only under pathological write rates
+        else:  # pragma: no cover - only if the index is recreated three times during one query
             raise not_found(INDEX_NOT_FOUND, op)
+        metadata: dict[int, str] = {}
+        if params.get("returnMetadata"):
+            metadata = self._storage.metadata_for(conn, [rowid for rowid, _k, _d in hits])
+            # A hit deleted since the scan has no row any more: it is gone, so drop it.
+            hits = [h for h in hits if h[0] in metadata]
         out = []
-        for key, dist in hits:
+        for rowid, key, dist in hits:
             item: dict[str, Any] = {"key": key}
             if params.get("returnDistance"):
                 item["distance"] = dist
             if params.get("returnMetadata"):
-                item["metadata"] = json.loads(metadata.get(key, "{}"))
+                item["metadata"] = json.loads(metadata[rowid])
             out.append(item)
         return {"vectors": out, "distanceMetric": index.metric}
 
