@@ -40,6 +40,7 @@ from .summarizer import (
     render_transcript,
     summarize,
 )
+from .telemetry import SPAN_RETRIEVE, annotate, record_error, traced
 from .writer import BackgroundWriter, JobContext, WriteJob, is_retryable_error
 
 if TYPE_CHECKING:
@@ -395,16 +396,21 @@ class S3VectorMemoryPlugin(Plugin):
             similarity_threshold=self.similarity_threshold,
         )
 
+    @traced(SPAN_RETRIEVE)
     def _retrieve(self, invocation: Invocation, messages: Sequence[Mapping[str, Any]]) -> str:
         """Memory context for a conversation's first turn; fails open (empty) with a warning."""
         query = self._query_text(messages)
+        annotate(top_k=self.top_k, query_chars=len(query))
         if not query:
             return ""
         try:
-            return render_memory_context(self.search(invocation, query))
+            memories = self.search(invocation, query)
+            annotate(result_count=len(memories))
+            return render_memory_context(memories)
         except IsolationError:
             raise  # never answer a tenant with memories fetched any other way
         except Exception as exc:
+            record_error(exc)  # the reply goes on without memories; the trace still shows why
             logger.warning(
                 "memory retrieval failed for conversation %s; answering without memories: %s",
                 invocation.conversation_id,

@@ -46,6 +46,7 @@ from .records import (
     summary_key,
     validate_id,
 )
+from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .tenancy import TokenVendingMachine, scope_client, tenant_id_from_context, tenant_index_name
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
 
     # ------------------------------------------------------------------ writes
 
+    @traced(SPAN_PUT)
     def put_records(
         self,
         tenant_context: Mapping[str, Any] | None,
@@ -260,6 +262,8 @@ class S3VectorMemory(MemoryLifecycleMixin):
         if not records:
             return []
         target = self._ready_target(tenant_context)
+        annotate(index_name=target.index_name, vector_count=len(records),
+                 batch_count=-(-len(records) // MAX_PUT_BATCH), embedding_model=self.embedder.model_id)
         vectors = self._embed_documents([text for _, text, _ in records])
         keys = self._dedupe_keys(target, records, vectors)  # near-identical summaries overwrite (lifecycle.py)
         for start in range(0, len(records), MAX_PUT_BATCH):
@@ -339,6 +343,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
     def _tenant_id(self, tenant_context: Mapping[str, Any] | None) -> str | None:
         return None
 
+    @traced(SPAN_SEARCH)
     def search(
         self,
         user_id: str,
@@ -360,6 +365,8 @@ class S3VectorMemory(MemoryLifecycleMixin):
         if not isinstance(query, str) or not query.strip():
             return []
         target = self._ready_target(tenant_context)
+        annotate(index_name=target.index_name, top_k=top_k, candidate_k=max(top_k, self.candidate_k),
+                 scope_hash=scope.digest[:16], embedding_model=self.embedder.model_id)
         vector = self.embedder.embed_query(query)
         response = target.client.query_vectors(
             vectorBucketName=target.bucket_name,
@@ -379,7 +386,9 @@ class S3VectorMemory(MemoryLifecycleMixin):
             and not memory.is_expired(now)
         ]
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
-        return rank(query, candidates, top_k=top_k, threshold=threshold)
+        ranked = rank(query, candidates, top_k=top_k, threshold=threshold)
+        annotate(candidate_count=len(candidates), result_count=len(ranked))
+        return ranked
 
     def retrieve_memories(
         self,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from cachetools import LRUCache, cached
 
 from ..errors import ConfigurationError
+from ..telemetry import SPAN_EMBED, annotate, traced
 from .base import Embedder
 
 
@@ -31,6 +32,7 @@ class CachedEmbedder:
         self._query = cached(cache, lock=threading.Lock(), info=True)(self._embed_query_uncached)
 
     def _embed_query_uncached(self, text: str) -> tuple[float, ...]:
+        annotate(cache_hit=False)  # runs inside embed_query's span, only on a miss
         return tuple(self._inner.embed_query(text))
 
     @property
@@ -54,10 +56,14 @@ class CachedEmbedder:
     def misses(self) -> int:
         return int(self._query.cache_info().misses)
 
+    @traced(SPAN_EMBED, purpose="query", text_count=1)
     def embed_query(self, text: str) -> list[float]:
+        annotate(embedding_model=self.model_id, cache_hit=True)
         return list(self._query(text))
 
+    @traced(SPAN_EMBED, purpose="document")
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        annotate(embedding_model=self.model_id, text_count=len(texts))
         return self._inner.embed_documents(texts)
 
     def clear(self) -> None:
