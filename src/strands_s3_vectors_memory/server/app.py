@@ -95,9 +95,7 @@ def _operation_endpoint(
                     raise WireError(403, "AccessDeniedException", reason)
             call = getattr(backend, method_name, None)
             if call is None:
-                raise WireError(
-                    501, "NotImplementedException", f"{op.name} is not implemented by this backend"
-                )
+                raise WireError(501, "NotImplementedException", f"{op.name} is not implemented by this backend")
             result = await run_in_threadpool(_call_backend, call, params)
             return _send(encode_result(op, result))
         except WireError as exc:
@@ -153,9 +151,7 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     """Unknown paths and wrong methods answer in the service's error format, not Starlette's text."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 405:
-        error = WireError(
-            405, "MethodNotAllowedException", f"{request.method} is not allowed on {request.url.path}"
-        )
+        error = WireError(405, "MethodNotAllowedException", f"{request.method} is not allowed on {request.url.path}")
     elif status == 404:
         error = WireError(404, "UnknownOperationException", f"no S3 Vectors operation at {request.url.path}")
     else:
@@ -165,6 +161,4 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
 
 def _send(wire: WireResponse) -> Response:
     headers = {"x-amzn-RequestId": uuid.uuid4().hex, **wire.headers}
-    return Response(
-        content=wire.body, status_code=wire.status, headers=headers, media_type="application/json"
-    )
+    return Response(content=wire.body, status_code=wire.status, headers=headers, media_type="application/json")

@@ -28,6 +28,8 @@ from botocore.utils import parse_timestamp
 
 SERVICE_NAME = "s3vectors"
 
+#: How botocore (and Smithy) write non-finite floats in JSON.
+_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 #: Scalar shapes whose JSON form is already the Python value, so lists of them are passed through.
 _PASSTHROUGH_TYPES = frozenset({"string", "integer", "long", "float", "double", "boolean"})
 
@@ -185,12 +187,16 @@ def _from_json(shape: Shape, value: Any) -> Any:
         return out
     if kind == "list" and isinstance(value, list):
         member = shape.member  # type: ignore[attr-defined]
+        if member.type_name in ("float", "double") and any(isinstance(item, str) for item in value):
+            return [_from_json(member, item) for item in value]
         if member.type_name in _PASSTHROUGH_TYPES:
             return value
         return [_from_json(member, item) for item in value]
     if kind == "map" and isinstance(value, dict):
         value_shape = shape.value  # type: ignore[attr-defined]
         return {k: _from_json(value_shape, v) for k, v in value.items()}
+    if kind in ("float", "double") and isinstance(value, str) and value in _NON_FINITE:
+        return float(value)  # botocore writes NaN/Infinity as JSON strings
     if kind == "timestamp" and isinstance(value, (int, float, str)):
         return parse_timestamp(value)
     if kind == "blob" and isinstance(value, str):

@@ -39,7 +39,8 @@ def _open_engine(data_dir: str | os.PathLike[str]) -> Any:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Explicit IPPROTO_TCP, like the sockets asyncio creates itself (it keys TCP_NODELAY on it).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -130,9 +131,7 @@ class LocalEndpoint:
             self._backend, self._owns_backend = self._source, False
         sock = _bind(self._host, self._requested_port)
         self._port = int(sock.getsockname()[1])
-        server = uvicorn.Server(
-            _config(create_app(self._backend, access_policy=self._policy), log_config=None)
-        )
+        server = uvicorn.Server(_config(create_app(self._backend, access_policy=self._policy), log_config=None))
         thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [sock]},
