@@ -13,6 +13,7 @@ import logging
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore import xform_name
@@ -73,39 +74,56 @@ def _operation_endpoint(
 ) -> _Endpoint:
     method_name = xform_name(op.name)
 
-    async def endpoint(request: Request) -> Response:
+    def handle(raw: _RawRequest) -> WireResponse:
+        """Everything after reading the body, synchronously: a worker thread keeps the loop free."""
         try:
-            body = _decompress(await request.body(), request.headers.get("content-encoding", ""))
             params = decode_request(
                 op,
-                path_params=request.path_params,
-                query=request.query_params.multi_items(),
-                headers=request.headers,
-                body=body,
+                path_params=raw.path_params,
+                query=raw.query,
+                headers=raw.headers,
+                body=_decompress(raw.body, raw.headers.get("content-encoding", "")),
             )
             report = validator.validate(params, op.input_shape) if op.input_shape is not None else None
             if report is not None and report.has_errors():
                 raise WireError(400, "ValidationException", report.generate_report())
             if policy is not None:
-                key_id = access_key_id(
-                    request.headers.get("authorization"), request.query_params.get("X-Amz-Credential")
-                )
+                credential = next((v for k, v in raw.query if k == "X-Amz-Credential"), None)
+                key_id = access_key_id(raw.headers.get("authorization"), credential)
                 reason = policy.denial_reason(key_id, op.name, params)
                 if reason is not None:
                     raise WireError(403, "AccessDeniedException", reason)
             call = getattr(backend, method_name, None)
             if call is None:
                 raise WireError(501, "NotImplementedException", f"{op.name} is not implemented by this backend")
-            result = await run_in_threadpool(_call_backend, call, params)
-            return _send(encode_result(op, result))
+            return encode_result(op, _call_backend(call, params))
         except WireError as exc:
-            return _send(encode_error(exc))
+            return encode_error(exc)
+
+    async def endpoint(request: Request) -> Response:
+        raw = _RawRequest(
+            path_params=dict(request.path_params),
+            query=request.query_params.multi_items(),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.body(),
+        )
+        return _send(await run_in_threadpool(handle, raw))
 
     return endpoint
 
 
+@dataclass(frozen=True)
+class _RawRequest:
+    """The parts of an HTTP request the codec needs, detached from the ASGI connection."""
+
+    path_params: dict[str, str]
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+
+
 def _call_backend(call: Callable[..., Any], params: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Run one backend call, translating its exceptions into wire errors (in the worker thread)."""
+    """Run one backend call, translating its exceptions into wire errors."""
     try:
         result = call(**params)
     except ClientError as exc:

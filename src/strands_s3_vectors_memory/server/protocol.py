@@ -113,6 +113,7 @@ def decode_request(
     if shape is None:
         return {}
     query_items = list(query)
+    headers = {k.lower(): v for k, v in headers.items()}  # HTTP header names are case-insensitive
     params: dict[str, Any] = {}
     body_json = _parse_json_body(body) if _has_body_members(shape) else {}
     for member_name, member in shape.members.items():
@@ -130,8 +131,8 @@ def decode_request(
                     else _from_text(member, values[-1])
                 )
         elif location == "header":
-            if wire_name in headers:
-                params[member_name] = _from_text(member, headers[wire_name])
+            if wire_name.lower() in headers:
+                params[member_name] = _from_text(member, headers[wire_name.lower()])
         elif location == "headers":
             prefix = str(wire_name).lower()
             found = {k[len(prefix) :]: v for k, v in headers.items() if k.lower().startswith(prefix)}
