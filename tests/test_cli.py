@@ -1,0 +1,356 @@
+"""The ``s3-vectors-memory`` command line: every command, its JSON output and its exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import socket
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner, Result
+
+from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.cli import app
+from strands_s3_vectors_memory.local import LocalS3VectorsClient
+from strands_s3_vectors_memory.server import LocalEndpoint
+
+BUCKET = "cli-memory"
+ACCOUNT = "123456789012"
+SERVICE = f"arn:aws:iam::{ACCOUNT}:role/agent-service"
+
+runner = CliRunner()
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return runner.invoke(app, list(args), input=input)
+
+
+def as_json(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+class TinyEmbedder:
+    """A 16-d hashing embedder: an export made with another model and dimension than the CLI's."""
+
+    model_id = "tiny-16"
+    dimension = 16
+
+    def _vector(self, text: str) -> list[float]:
+        vector = np.zeros(self.dimension)
+        for token in re.findall(r"\w+", text.lower()):
+            vector[zlib.crc32(token.encode()) % self.dimension] += 1.0
+        return [float(x) for x in vector / (np.linalg.norm(vector) or 1.0)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("S3_VECTORS_MEMORY_BACKEND", "local")
+    monkeypatch.setenv("S3_VECTORS_MEMORY_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("S3_VECTOR_BUCKET_NAME", BUCKET)
+    monkeypatch.setenv("COLUMNS", "200")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_ENDPOINT_URL_S3VECTORS", "EMBEDDING_MODEL", "S3_VECTOR_TVM_ROLE_ARN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Alice and Bob's memories, written once by the library with the same (bundled) model the CLI uses."""
+    data_dir = tmp_path_factory.mktemp("seeded")
+    store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir)
+    store.store_conversation("alice", "a1", "Alice is vegetarian and allergic to peanuts.", agent_name="chef")
+    store.store_conversation("alice", "a2", "Alice plans a trip to Kyoto in April with Sam.", agent_name="travel")
+    store.store_memory("alice", "Alice works night shifts as a nurse.", agent_name="chef")
+    store.store_memory("alice", "Alice's locker code was 1234.", agent_name="chef", ttl_seconds=-1)
+    store.store_conversation("bob", "b1", "Bob eats peanut butter while training for a marathon.", agent_name="chef")
+    store._base_client().close()
+    return data_dir
+
+
+@pytest.fixture
+def memories(env: Path, seeded: Path) -> S3VectorMemory:
+    """A private copy of the seeded memories in this test's data directory (what the CLI reads)."""
+    shutil.copytree(seeded, env)
+    return S3VectorMemory(backend="local", data_dir=env)
+
+
+# --- setup ------------------------------------------------------------------------------------------
+
+
+def test_setup_creates_bucket_and_index_once_and_is_idempotent(env: Path) -> None:
+    first = as_json(run("setup", "--json"))
+    assert (first["bucket_created"], first["index_created"]) == (True, True)
+    assert (first["dimension"], first["distance_metric"], first["data_type"]) == (384, "cosine", "float32")
+    again = as_json(run("setup", "--json"))
+    assert (again["bucket_created"], again["index_created"]) == (False, False)
+    with LocalS3VectorsClient(env) as client:
+        index = client.get_index(vectorBucketName=BUCKET, indexName="memory")["index"]
+    assert sorted(index["metadataConfiguration"]["nonFilterableMetadataKeys"]) == [
+        "content", "conversation_id", "stored_at", "type"]
+    tenant = as_json(run("setup", "--tenant", "acme", "--json"))
+    assert tenant["index_name"] == "memory-acme" and tenant["index_created"] is True
+    human = run("setup")
+    assert human.exit_code == 0 and "already exists" in human.stdout
+
+
+def test_setup_refuses_an_index_with_another_dimension_in_one_line(env: Path) -> None:
+    assert run("setup").exit_code == 0
+    result = run("setup", "--dimension", "16")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "dimension=384" in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_setup_on_aws_uses_1024_dimensions_by_default(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    with LocalEndpoint(env.parent / "served") as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3VECTORS", endpoint.url)
+        created = as_json(run("setup", "--backend", "aws", "--region", "us-east-1", "--json"))
+        assert (created["index_created"], created["dimension"]) == (True, 1024)
+        assert as_json(run("setup", "--backend", "aws", "--json"))["index_created"] is False
+        stats = as_json(run("stats", "--backend", "aws", "--json"))
+        assert (stats["total"], stats["dimension"]) == (0, 1024)
+
+
+# --- tvm-role ---------------------------------------------------------------------------------------
+
+
+def test_tvm_role_prints_valid_policies(env: Path) -> None:
+    out = as_json(run("tvm-role", "--account-id", ACCOUNT, "--region", "eu-west-1", "--principal", SERVICE,
+                      "--json"))
+    assert out["role_arn"] is None
+    assert out["trust_policy"]["Statement"][0]["Principal"] == {"AWS": [SERVICE]}
+    resource = out["permissions_policy"]["Statement"][0]["Resource"]
+    assert resource == (f"arn:aws:s3vectors:eu-west-1:{ACCOUNT}:bucket/{BUCKET}"
+                        "/index/memory-${aws:PrincipalTag/TenantID}")
+    human = run("tvm-role", "--account-id", ACCOUNT, "--principal", SERVICE)
+    assert human.exit_code == 0
+    documents = re.split(r"^# .*$", human.stdout, flags=re.M)[1:]
+    assert [json.loads(d) for d in documents] == [out["trust_policy"],
+                                                  {**out["permissions_policy"], "Statement": [
+                                                      {**out["permissions_policy"]["Statement"][0],
+                                                       "Resource": resource.replace("eu-west-1", "us-east-1")}]}]
+
+
+def test_tvm_role_rejects_an_untrustworthy_principal_as_a_usage_error(env: Path) -> None:
+    result = run("tvm-role", "--account-id", ACCOUNT, "--principal", "*")
+    assert result.exit_code == 2 and "invalid trusted principal" in result.output
+    assert run("tvm-role", "--account-id", ACCOUNT).exit_code == 2  # --principal is required
+
+
+@pytest.fixture
+def aws_account(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+@pytest.mark.usefixtures("aws_account")
+def test_tvm_role_create_makes_the_role_and_prints_its_arn() -> None:
+    result = run("tvm-role", "--principal", SERVICE, "--create", "--role-name", "memory-tvm")
+    assert result.exit_code == 0, result.output
+    arn = f"arn:aws:iam::{ACCOUNT}:role/memory-tvm"
+    assert f"export S3_VECTOR_TVM_ROLE_ARN={arn}" in result.stdout
+    iam = boto3.client("iam", region_name="us-east-1")
+    assert iam.get_role(RoleName="memory-tvm")["Role"]["Arn"] == arn
+    again = as_json(run("tvm-role", "--principal", SERVICE, "--create", "--role-name", "memory-tvm", "--json"))
+    assert again["role_arn"] == arn  # idempotent
+
+
+# --- serve ------------------------------------------------------------------------------------------
+
+
+def test_serve_hands_the_data_dir_host_and_port_to_the_server(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Path, str, int]] = []
+    monkeypatch.setattr("strands_s3_vectors_memory.server.serve",
+                        lambda data_dir, *, host, port: calls.append((data_dir, host, port)))
+    assert run("serve", "--port", "9123").exit_code == 0
+    assert calls == [(env, "127.0.0.1", 9123)]
+
+
+def test_serve_on_a_busy_port_fails_with_one_line(env: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- search / list ----------------------------------------------------------------------------------
+
+
+def test_search_finds_the_users_memories_only(memories: S3VectorMemory) -> None:
+    found = as_json(run("search", "what food allergies do I have?", "--user", "alice", "--threshold", "0",
+                        "--json"))
+    assert found and "peanuts" in found[0]["content"]
+    assert {m["user_id"] for m in found} == {"alice"}
+    assert all("locker" not in m["content"] for m in found)  # expired
+    travel = as_json(run("search", "food", "--user", "alice", "--agent", "travel", "--threshold", "0", "--json"))
+    assert [m["agent_name"] for m in travel] == ["travel"]
+    human = run("search", "peanuts", "--user", "bob", "--threshold", "0")
+    assert human.exit_code == 0 and "marathon" in human.stdout
+
+
+def test_list_pages_with_next_token_and_all(memories: S3VectorMemory) -> None:
+    first = as_json(run("list", "--user", "alice", "--page-size", "2", "--json"))
+    assert len(first["memories"]) == 2 and first["next_token"]
+    rest = as_json(run("list", "--user", "alice", "--page-size", "2", "--next-token", first["next_token"], "--json"))
+    assert len(rest["memories"]) == 1 and rest["next_token"] is None
+    everything = as_json(run("list", "--user", "alice", "--page-size", "1", "--all", "--json"))
+    keys = [m["key"] for m in everything["memories"]]
+    assert sorted(keys) == sorted(m["key"] for m in first["memories"] + rest["memories"])
+    with_expired = as_json(run("list", "--user", "alice", "--all", "--include-expired", "--json"))
+    assert len(with_expired["memories"]) == 4
+    human = run("list", "--user", "alice", "--page-size", "2")
+    assert human.exit_code == 0 and "--next-token" in human.stderr
+    assert "no memories of carol" in run("list", "--user", "carol").stderr
+
+
+# --- forget -----------------------------------------------------------------------------------------
+
+
+def test_forget_asks_first_and_deletes_only_the_user(memories: S3VectorMemory) -> None:
+    declined = run("forget", "--user", "alice", input="n\n")
+    assert declined.exit_code == 1 and "Delete every memory of user 'alice'" in declined.output
+    assert len(list(memories.iter_memories("alice", include_expired=True))) == 4
+    accepted = run("forget", "--user", "alice", input="y\n")
+    assert accepted.exit_code == 0 and "forgot 4 memories of alice" in accepted.stdout
+    assert list(memories.iter_memories("alice", include_expired=True)) == []
+    assert len(list(memories.iter_memories("bob"))) == 1
+    report = as_json(run("forget", "--user", "alice", "--yes", "--json"))
+    assert (report["found"], report["remaining"]) == (0, 0)
+
+
+def test_forget_one_agent_with_json_report(memories: S3VectorMemory) -> None:
+    report = as_json(run("forget", "--user", "alice", "--agent", "chef", "--yes", "--json", "--segments", "2"))
+    assert (report["found"], report["deleted"], report["remaining"]) == (3, 3, 0)
+    assert [m.agent_name for m in memories.iter_memories("alice")] == ["travel"]
+
+
+def test_forget_a_tenant_drops_its_index(env: Path) -> None:
+    assert run("setup", "--tenant", "acme").exit_code == 0
+    assert run("setup", "--tenant", "globex").exit_code == 0
+    dropped = as_json(run("forget", "--tenant", "acme", "--yes", "--json"))
+    assert dropped == {"tenant_id": "acme", "index_name": "memory-acme", "deleted": True}
+    assert as_json(run("forget", "--tenant", "acme", "--yes", "--json"))["deleted"] is False
+    assert as_json(run("stats", "--tenant", "globex", "--json"))["index_name"] == "memory-globex"
+    assert run("stats", "--tenant", "acme").exit_code == 1
+
+
+def test_forget_usage_errors_exit_2(env: Path) -> None:
+    assert run("forget", "--yes").exit_code == 2
+    assert run("forget", "--tenant", "acme", "--agent", "chef", "--yes").exit_code == 2
+    assert run("forget", "--tenant", "Not_A_Tenant", "--yes").exit_code == 2
+    assert run("forget", "--user", "", "--yes").exit_code == 2
+
+
+# --- export / import --------------------------------------------------------------------------------
+
+
+def test_export_then_import_into_another_store(memories: S3VectorMemory, tmp_path: Path) -> None:
+    target = tmp_path / "alice.jsonl"
+    summary = as_json(run("export", "--user", "alice", "-o", str(target), "--with-vectors", "--json"))
+    assert summary == {"exported": 3, "output": str(target)}
+    records = [json.loads(line) for line in target.read_text().splitlines()]
+    assert {r["metadata"]["user_id"] for r in records} == {"alice"} and all(len(r["vector"]) == 384 for r in records)
+    streamed = run("export", "--user", "alice", "--agent", "travel")
+    assert streamed.exit_code == 0 and len(streamed.stdout.splitlines()) == 1
+    assert "exported 1 memories of alice" in streamed.stderr
+
+    other = tmp_path / "other"
+    report = as_json(run("import", str(target), "--data-dir", str(other), "--keep-vectors", "--json"))
+    assert report == {"imported": 3, "re_embedded": 0, "kept_vectors": 3}
+    copied = as_json(run("list", "--user", "alice", "--data-dir", str(other), "--all", "--json"))
+    assert sorted(m["key"] for m in copied["memories"]) == sorted(r["key"] for r in records)
+
+
+def test_import_of_another_models_export_re_embeds(env: Path, tmp_path: Path) -> None:
+    tiny = S3VectorMemory(bucket_name="tiny-bucket", backend="local", data_dir=tmp_path / "tiny",
+                          embedder=TinyEmbedder())
+    tiny.store_memory("dana", "Dana keeps bees on her roof in Lisbon.")
+    buffer = io.StringIO()
+    tiny.export_memories("dana", buffer, include_vectors=True)
+    report = as_json(run("import", "-", "--keep-vectors", "--json", input=buffer.getvalue()))
+    assert report == {"imported": 1, "re_embedded": 1, "kept_vectors": 0}
+    found = as_json(run("search", "beekeeping hobby", "--user", "dana", "--threshold", "0", "--json"))
+    assert found[0]["content"] == "Dana keeps bees on her roof in Lisbon."
+
+
+def test_import_of_a_malformed_file_fails_naming_the_line(env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"key": "k", "content": "x", "metadata": {"user_id": "u"}}\n{oops\n')
+    result = run("import", str(bad))
+    assert result.exit_code == 1 and "line 2" in result.stderr and "Traceback" not in result.output
+    assert run("import", str(tmp_path / "missing.jsonl")).exit_code == 1
+
+
+def test_a_failed_export_leaves_no_partial_file(env: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    result = run("export", "--user", "alice", "-o", str(target), "--tenant", "acme", "--backend", "aws")
+    assert result.exit_code == 1 and "S3_VECTOR_TVM_ROLE_ARN" in result.stderr
+    assert not target.exists() and list(tmp_path.glob(".*partial")) == []
+
+
+# --- prune / stats ----------------------------------------------------------------------------------
+
+
+def test_prune_and_stats(memories: S3VectorMemory) -> None:
+    stats = as_json(run("stats", "--json"))
+    assert (stats["total"], stats["expired"]) == (5, 1)
+    assert stats["by_user"] == {"alice": 4, "bob": 1}
+    assert stats["by_agent"] == {"chef": 4, "travel": 1}
+    assert stats["by_type"] == {"summary": 3, "memory": 2}
+    assert as_json(run("prune", "--json")) == {"pruned": 1, "index_name": "memory"}
+    assert as_json(run("prune", "--json"))["pruned"] == 0
+    assert as_json(run("stats", "--json", "--segments", "1"))["expired"] == 0
+    human = run("stats")
+    assert human.exit_code == 0 and "by user" in human.stdout and "alice" in human.stdout
+
+
+# --- shell behaviour --------------------------------------------------------------------------------
+
+
+def test_missing_bucket_is_a_usage_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("S3_VECTOR_BUCKET_NAME")
+    result = run("list", "--user", "alice")
+    assert result.exit_code == 2 and "--bucket" in result.output
+
+
+def test_operational_errors_are_one_line_unless_debug(env: Path) -> None:
+    result = run("search", "anything", "--user", "alice")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: index 'memory' does not exist in bucket '{BUCKET}'; create it with `s3-vectors-memory setup` "
+        "or pass create_index=True"
+    )
+    debug = run("search", "anything", "--user", "alice", "--debug")
+    assert debug.exit_code == 1 and type(debug.exception).__name__ == "ConfigurationError"
+
+
+def test_every_command_is_registered_with_help() -> None:
+    for command in ("demo", "setup", "tvm-role", "serve", "search", "list", "forget", "export", "import",
+                    "prune", "stats"):
+        assert run(command, "--help").exit_code == 0, command
+    assert run("no-such-command").exit_code == 2
