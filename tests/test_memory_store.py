@@ -87,7 +87,8 @@ def test_assistant_replies_and_tool_blocks_are_not_stored_by_default(local_env: 
     messages: list[Message] = [
         user_message("I prefer window seats."),
         {"role": "assistant", "content": [{"text": "Noted, window seats it is."}]},
-        {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "42"}]}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "status": "success",
+                                                     "content": [{"text": "42"}]}}]},
     ]
     keys = asyncio.run(store.add_messages(messages, AddMessagesContext(sequence_numbers=[0, 1, 2])))
     assert len(keys) == 1

@@ -10,7 +10,7 @@ model id, durations. Never query text, memory content, summaries or user ids: a 
 by more people than the memories are. The one identity-derived value is ``scope_hash``, a truncated
 SHA-256 of tenant, user and agent that lets an operator group slow searches by scope without learning
 who is behind it. Errors are recorded by type (``error.type`` and an ``exception`` event with the
-stack trace) and never by message, because exception messages can quote ids or content.
+stack frames) and never by message or source line, because both can quote ids or content.
 
 Work that runs later in another thread (the background writer) starts from whatever context is
 current there. :func:`capture_context` / :func:`attached_context` carry the submitting span across
@@ -81,6 +81,14 @@ class MemorySpan:
         record_error(exc, self.span)
 
 
+def _frames(exc: BaseException) -> str:
+    """Where the error came from, as file/line/function only: source lines may hold literals worth hiding."""
+    return "\n".join(
+        f'File "{frame.filename}", line {frame.lineno}, in {frame.name}'
+        for frame in traceback.extract_tb(exc.__traceback__, limit=50)
+    )
+
+
 def record_error(exc: BaseException, span: Span | None = None) -> None:
     """Record ``exc`` on ``span`` (default: the current span) by type and stack trace, never by message.
 
@@ -96,7 +104,7 @@ def record_error(exc: BaseException, span: Span | None = None) -> None:
         "exception",
         {
             "exception.type": error_type,
-            "exception.stacktrace": "".join(traceback.format_tb(exc.__traceback__)),
+            "exception.stacktrace": _frames(exc),
         },
     )
     target.set_status(Status(StatusCode.ERROR, type(exc).__name__))
