@@ -212,3 +212,22 @@ def test_bucket_recreated_elsewhere_is_seen_fresh(tmp_path: Path) -> None:
         make_index(b, dimension=2)
         b.put_vectors(vectors=[{"key": "new", "data": {"float32": [1.0, 0.0]}}], **NAMES)
         assert a.query_vectors(**query)["vectors"] == [{"key": "new"}]
+
+
+def test_connections_of_finished_threads_are_released(tmp_path: Path) -> None:
+    """A server running each request on a fresh thread must not leak one SQLite handle per thread."""
+    import gc
+
+    with _client(tmp_path) as client:
+        make_index(client, dimension=2)
+
+        def one_request() -> None:
+            client.query_vectors(topK=1, queryVector={"float32": [1.0, 0.0]}, **NAMES)
+
+        for _ in range(30):
+            th = threading.Thread(target=one_request)
+            th.start()
+            th.join()
+        gc.collect()
+        assert len(client._storage._holders) <= 2  # this thread's, and at most one not yet collected
+        one_request()  # the client itself is unaffected

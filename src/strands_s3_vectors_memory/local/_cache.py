@@ -190,30 +190,33 @@ class IndexCache:
         return self._score(query, top_k, rows)
 
     def _score(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[Hit]:
-        if rows is None:
-            block = self.matrix[: self.size]
-            sq = self.sqnorm[: self.size]
-        else:
-            block = self.matrix[rows]
-            sq = self.sqnorm[rows]
-        if self.cosine:
-            q = query / np.float32(np.sqrt(query @ query))
-            dist = 1.0 - block @ q
-        else:
-            q = query
-            dist = sq - 2.0 * (block @ q) + float(q @ q)
-        if rows is None:
-            dist = np.where(self.alive[: self.size], dist, np.inf)
-        k = min(top_k, dist.shape[0])
-        part = np.argpartition(dist, k - 1)[:k] if k < dist.shape[0] else np.arange(dist.shape[0])
-        part = part[np.isfinite(dist[part])]
-        slots = part if rows is None else rows[part]
-        # Exact distances for the few winners (the expanded euclidean form loses precision).
-        winners = self.matrix[slots].astype(np.float64)
+        """Rank ``rows`` (or every live row) with one mat-vec, then refine the winners exactly.
+
+        Selection uses float32 similarities (argpartition, O(n)); the reported distances of the
+        ``top_k`` winners are recomputed in float64, as ``1 - cos`` or the L2 norm, so they match
+        what the service reports to float precision.
+        """
+        block = self.matrix[: self.size] if rows is None else self.matrix[rows]
         q64 = query.astype(np.float64)
+        qq = float(q64 @ q64)
         if self.cosine:
-            norms = np.sqrt(np.einsum("ij,ij->i", winners, winners) * (q64 @ q64))
-            cos = (winners @ q64) / norms
+            score = block @ (query / np.float32(np.sqrt(qq)))  # higher is nearer
+        else:
+            sq = self.sqnorm[: self.size] if rows is None else self.sqnorm[rows]
+            score = 2.0 * (block @ query) - sq  # = qq - distance², higher is nearer
+        if rows is None:
+            score = np.where(self.alive[: self.size], score, -np.inf)
+        n = score.shape[0]
+        k = min(top_k, n)
+        part = np.argpartition(score, n - k)[n - k :] if k < n else np.arange(n)
+        if rows is None:
+            part = part[np.isfinite(score[part])]
+            slots = part
+        else:
+            slots = rows[part]
+        winners = block[part].astype(np.float64)
+        if self.cosine:
+            cos = (winners @ q64) / np.sqrt((winners * winners).sum(axis=1) * qq)
             exact = np.maximum(1.0 - cos, 0.0)
         else:
             exact = np.linalg.norm(winners - q64, axis=1)

@@ -26,6 +26,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +188,27 @@ def _bucket_row(row: Sequence[Any]) -> BucketRow:
 _INDEX_COLUMNS = "id, name, uid, created, data_type, dimension, metric, non_filterable, encryption, seq, tomb_floor"
 
 
+def _close_all(conns: dict[str, sqlite3.Connection]) -> None:
+    for conn in list(conns.values()):
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+    conns.clear()
+
+
+class _ThreadConnections:
+    """One thread's open connections, closed when the thread ends (or the client closes).
+
+    Without this, a server spawning a thread per request would leak a connection per thread.
+    """
+
+    def __init__(self) -> None:
+        self.conns: dict[str, sqlite3.Connection] = {}
+        self._finalizer = weakref.finalize(self, _close_all, self.conns)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
 class Storage:
     """All SQLite access of one client: catalog, bucket databases, per-thread connections."""
 
@@ -195,7 +217,7 @@ class Storage:
         (self.root / "buckets").mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._holders: weakref.WeakSet[_ThreadConnections] = weakref.WeakSet()
         self._closed = False
         self._catalog_path = self.root / "catalog.sqlite3"
         with self.write(self._catalog_path) as conn:
@@ -208,15 +230,17 @@ class Storage:
         """This thread's connection to ``path`` (opened, WAL-configured and schema'd on first use)."""
         if self._closed:
             raise RuntimeError("the LocalS3VectorsClient is closed")
-        conns: dict[str, sqlite3.Connection] | None = getattr(self._local, "conns", None)
-        if conns is None:
-            conns = {}
-            self._local.conns = conns
+        holder: _ThreadConnections | None = getattr(self._local, "holder", None)
+        if holder is None:
+            holder = _ThreadConnections()
+            self._local.holder = holder
+            with self._lock:
+                self._holders.add(holder)
         key = str(path)
-        conn = conns.get(key)
+        conn = holder.conns.get(key)
         if conn is None:
             conn = _retry(lambda: self._open(path))
-            conns[key] = conn
+            holder.conns[key] = conn
         return conn
 
     def _open(self, path: Path) -> sqlite3.Connection:
@@ -238,18 +262,15 @@ class Storage:
         except BaseException:
             conn.close()
             raise
-        with self._lock:
-            self._connections.append(conn)
         return conn
 
     def close(self) -> None:
         """Close every connection this client opened, from any thread."""
         with self._lock:
             self._closed = True
-            conns, self._connections = self._connections, []
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+            holders = list(self._holders)
+        for holder in holders:
+            holder.close()
 
     @contextlib.contextmanager
     def write(self, path: Path) -> Iterator[sqlite3.Connection]:
@@ -330,12 +351,9 @@ class Storage:
                 os.unlink(f"{path}{suffix}")
 
     def _drop_connection(self, path: Path) -> None:
-        conns: dict[str, sqlite3.Connection] = getattr(self._local, "conns", {})
-        conn = conns.pop(str(path), None)
+        holder: _ThreadConnections | None = getattr(self._local, "holder", None)
+        conn = holder.conns.pop(str(path), None) if holder is not None else None
         if conn is not None:
-            with self._lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
             conn.close()
 
     # -- indexes -----------------------------------------------------------------------------
