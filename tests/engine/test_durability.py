@@ -231,3 +231,24 @@ def test_connections_of_finished_threads_are_released(tmp_path: Path) -> None:
         gc.collect()
         assert len(client._storage._holders) <= 2  # this thread's, and at most one not yet collected
         one_request()  # the client itself is unaffected
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_connections(tmp_path: Path) -> None:
+    """SQLite handles must not cross fork: the child reconnects, the parent keeps working."""
+    with _client(tmp_path) as client:
+        make_index(client, dimension=2)
+        client.put_vectors(vectors=[{"key": "parent", "data": {"float32": [1.0, 0.0]}}], **NAMES)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                client.put_vectors(vectors=[{"key": "child", "data": {"float32": [0.0, 1.0]}}], **NAMES)
+                got = client.get_vectors(keys=["parent", "child"], **NAMES)["vectors"]
+                code = 0 if len(got) == 2 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        hits = client.query_vectors(topK=5, queryVector={"float32": [0.0, 1.0]}, **NAMES)["vectors"]
+        assert [v["key"] for v in hits] == ["child", "parent"]

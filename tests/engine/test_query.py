@@ -114,3 +114,26 @@ def test_many_deletes_keep_results_exact(engine: LocalS3VectorsClient) -> None:
     ref = np.linalg.norm(data[survivors], axis=1)
     expected = [f"k{survivors[i]}" for i in np.argsort(ref, kind="stable") if survivors[i] % 3 == 1][:100]
     assert [v["key"] for v in out] == expected
+
+
+def test_memory_budget_evicts_idle_indexes_without_changing_answers(tmp_path: Any) -> None:
+    """Per-tenant indexes: a small budget keeps few copies in memory, answers stay exact."""
+    with LocalS3VectorsClient(tmp_path / "e", cache_bytes=64 * 1024) as engine:
+        rng = np.random.default_rng(5)
+        data = {}
+        for t in range(12):
+            names = make_index(engine, dimension=32, metric="euclidean", index=f"tenant-{t}")
+            data[t] = rng.standard_normal((60, 32)).astype(np.float32)
+            engine.put_vectors(
+                vectors=[{"key": f"t{t}-{i}", "data": {"float32": data[t][i].tolist()}} for i in range(60)], **names
+            )
+        for _round in range(2):
+            for t in range(12):
+                out = engine.query_vectors(
+                    vectorBucketName=BUCKET, indexName=f"tenant-{t}", topK=3, queryVector={"float32": [0.0] * 32}
+                )
+                best = np.argsort(np.linalg.norm(data[t].astype(np.float64), axis=1), kind="stable")[:3]
+                assert [v["key"] for v in out["vectors"]] == [f"t{t}-{i}" for i in best]
+        resident = engine._caches
+        assert 1 <= len(resident) < 12
+        assert sum(c.nbytes for c in resident.values()) <= 64 * 1024 or len(resident) == 1

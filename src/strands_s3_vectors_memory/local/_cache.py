@@ -21,7 +21,9 @@ import numpy as np
 
 from ._filters import Node, Token, value_tokens
 
-_MIN_CAPACITY = 64
+_MIN_CAPACITY = 16
+#: Rough Python-object cost per row (key string, dicts, posting entries) for the memory budget.
+_ROW_OVERHEAD_BYTES = 320
 
 Row = tuple[int, str, bytes, str]
 """(rowid, key, float32 bytes, filterable metadata JSON) as read from storage."""
@@ -51,6 +53,12 @@ class IndexCache:
         self.fmeta: list[dict[str, Any] | None] = []
         self.postings: dict[str, dict[Token, set[int]]] = {}
         self.dead = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held: arrays exactly, Python objects by a per-row estimate."""
+        arrays = self.matrix.nbytes + self.sqnorm.nbytes + self.alive.nbytes + self.rowids.nbytes
+        return int(arrays + _ROW_OVERHEAD_BYTES * self.size)
 
     @property
     def count(self) -> int:

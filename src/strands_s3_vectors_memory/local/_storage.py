@@ -208,6 +208,12 @@ class _ThreadConnections:
     def close(self) -> None:
         self._finalizer()
 
+    def abandon(self) -> None:
+        """Forget the connections without closing them (they belong to the parent of a fork)."""
+        self._finalizer.detach()
+        _FORK_ORPHANS.extend(self.conns.values())  # closing them in the child could disturb the parent
+        self.conns = {}
+
 
 class Storage:
     """All SQLite access of one client: catalog, bucket databases, per-thread connections."""
@@ -219,6 +225,7 @@ class Storage:
         self._lock = threading.Lock()
         self._holders: weakref.WeakSet[_ThreadConnections] = weakref.WeakSet()
         self._closed = False
+        _LIVE_STORAGES.add(self)
         self._catalog_path = self.root / "catalog.sqlite3"
         with self.write(self._catalog_path) as conn:
             for stmt in _statements(_CATALOG_SCHEMA):
@@ -263,6 +270,14 @@ class Storage:
             conn.close()
             raise
         return conn
+
+    def _after_fork(self) -> None:
+        """In a forked child: start with no connections (SQLite handles must not cross a fork)."""
+        for holder in list(self._holders):
+            holder.abandon()
+        self._holders = weakref.WeakSet()
+        self._local = threading.local()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Close every connection this client opened, from any thread."""
@@ -534,6 +549,21 @@ class Storage:
                 )
             ]
         return rows, dead
+
+
+#: Every open Storage, so a forked child can drop the handles it inherited.
+_LIVE_STORAGES: weakref.WeakSet[Storage] = weakref.WeakSet()
+#: Connections inherited through fork: kept referenced so they are never closed in the child.
+_FORK_ORPHANS: list[sqlite3.Connection] = []
+
+
+def _reset_after_fork() -> None:
+    for storage in list(_LIVE_STORAGES):
+        storage._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _statements(script: str) -> list[str]:

@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -56,6 +57,9 @@ from ._storage import (
 )
 
 Response = dict[str, Any]
+
+#: Default memory budget of the in-memory index copies of one client (matrices and their books).
+DEFAULT_CACHE_BYTES = 4 * 1024**3
 _Handler = Callable[[Mapping[str, Any]], Response]
 
 
@@ -101,6 +105,10 @@ class LocalS3VectorsClient:
 
     Safe to share between threads, and several processes may open the same ``root`` at once.
     Call :meth:`close` (or use it as a context manager) to release the database handles.
+
+    ``cache_bytes`` bounds the memory of the in-memory index copies: when it is exceeded, the
+    least recently queried indexes are dropped (and reloaded from disk when queried again). The
+    index being queried always stays, so one index larger than the budget still works.
     """
 
     def __init__(
@@ -109,11 +117,13 @@ class LocalS3VectorsClient:
         *,
         region: str = "us-east-1",
         account_id: str = "000000000000",
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self._region = region
         self._account_id = account_id
         self._storage = Storage(root)
-        self._caches: dict[tuple[str, str], IndexCache] = {}
+        self._cache_bytes = cache_bytes
+        self._caches: OrderedDict[tuple[str, str], IndexCache] = OrderedDict()
         self._caches_lock = threading.Lock()
         self.exceptions: BaseClientExceptions = client_exceptions()
         self.meta = _ClientMeta(region, service_model(), _partition(region))
@@ -187,7 +197,21 @@ class LocalS3VectorsClient:
             if cache is None or cache.uid != index.uid:
                 cache = IndexCache(index.uid, index.dimension, index.metric)
                 self._caches[key] = cache
+            self._caches.move_to_end(key)
             return cache
+
+    def _trim(self, keep: IndexCache) -> None:
+        """Drop least recently used index copies until the budget holds (never ``keep``)."""
+        with self._caches_lock:
+            total = sum(c.nbytes for c in self._caches.values())
+            for key in list(self._caches):
+                if total <= self._cache_bytes:
+                    break
+                victim = self._caches[key]
+                if victim is keep:
+                    continue
+                del self._caches[key]
+                total -= victim.nbytes
 
     def _sync(self, cache: IndexCache, bucket: BucketRow, name: str) -> bool:
         """Bring ``cache`` up to the index's latest sequence (caller holds ``cache.lock``).
@@ -207,6 +231,7 @@ class LocalS3VectorsClient:
             else:
                 rows, dead = self._storage.delta(conn, index, cache.seq)
                 cache.apply(rows, dead, index.seq)
+        self._trim(cache)
         return True
 
     # -- vector buckets --------------------------------------------------------------------------
@@ -399,6 +424,7 @@ class LocalS3VectorsClient:
             with cache.lock:
                 if cache.seq == seq - 1:  # nobody else wrote in between: apply our batch directly
                     cache.apply([(rowids[k], k, d, f) for k, d, _m, f in records], (), seq)
+            self._trim(cache)
         return {}
 
     def get_vectors(self, **kwargs: Any) -> Response:
