@@ -20,6 +20,8 @@ from .errors import (
     IsolationError,
     S3VectorMemoryError,
 )
+from .lifecycle import ForgetIncompleteError, ForgetReport, ImportReport, IndexStats, MemoryPage
+from .memory_store import S3VectorsMemoryStore
 from .plugin import S3VectorMemoryPlugin
 from .records import Memory, MemoryScope
 from .store import MultiTenantS3VectorMemory, S3VectorMemory
@@ -32,15 +34,21 @@ __all__ = [
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
+    "ForgetIncompleteError",
+    "ForgetReport",
+    "ImportReport",
+    "IndexStats",
     "InvalidIdentityError",
     "InvalidInvocationStateError",
     "IsolationError",
     "Memory",
+    "MemoryPage",
     "MemoryScope",
     "MultiTenantS3VectorMemory",
     "S3VectorMemory",
     "S3VectorMemoryError",
     "S3VectorMemoryPlugin",
+    "S3VectorsMemoryStore",
     "TokenVendingMachine",
     "__version__",
 ]

@@ -40,7 +40,7 @@ from .summarizer import (
     render_transcript,
     summarize,
 )
-from .telemetry import SPAN_RETRIEVE, annotate, record_error, traced
+from .telemetry import SPAN_RETRIEVE, annotate, attached_context, capture_context, record_error, traced
 from .writer import BackgroundWriter, JobContext, WriteJob, is_retryable_error
 
 if TYPE_CHECKING:
@@ -470,6 +470,8 @@ class S3VectorMemoryPlugin(Plugin):
                 "tenant_context": dict(invocation.tenant_context) if invocation.tenant_context else None,
                 "transcript": "\n".join(conversation.transcript),
                 "ended_at": time.time(),
+                # The background summarize/put spans nest under the turn that ended the conversation.
+                "trace": capture_context(),
             },
             created_at=time.time(),
         )
@@ -489,7 +491,8 @@ class S3VectorMemoryPlugin(Plugin):
         scope_key = self._scope_key(tenant_id, str(payload["user_id"]), str(payload["agent_name"]))
         self._mark_pending(scope_key, context.job.job_id, True)
         try:
-            self._store_job(context, payload)
+            with attached_context(payload.get("trace")):
+                self._store_job(context, payload)
         finally:
             # Between retries nobody waits on this job: a backing-off write never stalls a reply.
             self._mark_pending(scope_key, context.job.job_id, False)
