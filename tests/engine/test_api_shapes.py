@@ -286,3 +286,24 @@ def test_paginators_walk_every_page(engine: LocalS3VectorsClient) -> None:
     pages = list(engine.get_paginator("list_vectors").paginate(PaginationConfig={"PageSize": 10}, **names))
     assert [len(p["vectors"]) for p in pages] == [10, 10, 5]
     assert sorted(v["key"] for p in pages for v in p["vectors"]) == sorted(f"k{i}" for i in range(25))
+
+
+def test_tags_and_bucket_policy(any_client: Any, backend: str) -> None:
+    make_index(any_client)
+    bucket_arn = ARN_PREFIX + BUCKET
+    index_arn = f"{bucket_arn}/index/{INDEX}"
+    for arn in (bucket_arn, index_arn):
+        any_client.tag_resource(resourceArn=arn, tags={"team": "memory", "env": "dev"})
+        any_client.untag_resource(resourceArn=arn, tagKeys=["env"])
+        assert any_client.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "memory"}
+    expect_error("NotFoundException", 404, any_client.list_tags_for_resource, resourceArn=f"{bucket_arn}/index/nope")
+    expect_error("NotFoundException", 404, any_client.get_vector_bucket_policy, vectorBucketName=BUCKET)
+    policy = '{"Version": "2012-10-17", "Statement": []}'
+    any_client.put_vector_bucket_policy(vectorBucketName=BUCKET, policy=policy)
+    assert any_client.get_vector_bucket_policy(vectorBucketArn=bucket_arn)["policy"] == policy
+    any_client.delete_vector_bucket_policy(vectorBucketName=BUCKET)
+    expect_error("NotFoundException", 404, any_client.get_vector_bucket_policy, vectorBucketName=BUCKET)
+    if backend == "engine":
+        expect_error(
+            "ValidationException", 400, any_client.put_vector_bucket_policy, vectorBucketName=BUCKET, policy="not json"
+        )

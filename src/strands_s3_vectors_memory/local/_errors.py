@@ -24,7 +24,7 @@ SERVICE_NAME = "s3vectors"
 
 
 @functools.lru_cache(maxsize=1)
-def _botocore_session() -> botocore.session.Session:
+def botocore_session() -> botocore.session.Session:
     """The botocore session of boto3's default session (so exception classes are shared)."""
     if boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
@@ -37,13 +37,13 @@ def _botocore_session() -> botocore.session.Session:
 @functools.lru_cache(maxsize=1)
 def service_model() -> ServiceModel:
     """The s3vectors service model shipped with the installed botocore (loaded once)."""
-    return _botocore_session().get_service_model(SERVICE_NAME)
+    return botocore_session().get_service_model(SERVICE_NAME)
 
 
 @functools.lru_cache(maxsize=1)
 def client_exceptions() -> BaseClientExceptions:
     """The ``client.exceptions`` object, built exactly as botocore builds it for a real client."""
-    factory = _botocore_session()._get_internal_component("exceptions_factory")
+    factory = botocore_session()._get_internal_component("exceptions_factory")
     if not isinstance(factory, ClientExceptionsFactory):  # pragma: no cover - defensive
         factory = ClientExceptionsFactory()
     return factory.create_client_exceptions(service_model())

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS buckets (
     encryption TEXT NOT NULL,
     tags TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bucket_policies (uid TEXT PRIMARY KEY, policy TEXT NOT NULL);
 """
 
 _BUCKET_SCHEMA = """
@@ -351,6 +352,27 @@ class Storage:
             out = [b for b in out if b.name.startswith(prefix)]
         return out[:limit]
 
+    def set_bucket_tags(self, bucket: BucketRow, tags: dict[str, str]) -> None:
+        with self.write(self._catalog_path) as conn:
+            changed = conn.execute(
+                "UPDATE buckets SET tags = ? WHERE name = ? AND uid = ?", (json.dumps(tags), bucket.name, bucket.uid)
+            ).rowcount
+        if not changed:
+            raise BucketMissing(bucket.name)
+
+    def bucket_policy(self, bucket: BucketRow) -> str | None:
+        conn = self.connection(self._catalog_path)
+        found = conn.execute("SELECT policy FROM bucket_policies WHERE uid = ?", (bucket.uid,)).fetchone()
+        return str(found[0]) if found is not None else None
+
+    def set_bucket_policy(self, bucket: BucketRow, policy: str | None) -> None:
+        """Store (or with None, remove) the bucket's policy document."""
+        with self.write(self._catalog_path) as conn:
+            if policy is None:
+                conn.execute("DELETE FROM bucket_policies WHERE uid = ?", (bucket.uid,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO bucket_policies (uid, policy) VALUES (?, ?)", (bucket.uid, policy))
+
     def delete_bucket(self, name: str) -> None:
         bucket = self.get_bucket(name)
         path = self.bucket_path(bucket)
@@ -360,6 +382,7 @@ class Storage:
             conn.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('deleted', '1')")
         with self.write(self._catalog_path) as conn:
             conn.execute("DELETE FROM buckets WHERE name = ? AND uid = ?", (name, bucket.uid))
+            conn.execute("DELETE FROM bucket_policies WHERE uid = ?", (bucket.uid,))
         self._drop_connection(path)
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(OSError):
@@ -424,6 +447,18 @@ class Storage:
         if prefix:
             out = [r for r in out if r.name.startswith(prefix)]
         return out[:limit]
+
+    def index_tags(self, bucket: BucketRow, name: str) -> dict[str, str]:
+        conn = self.connection(self.bucket_path(bucket))
+        found = conn.execute("SELECT tags FROM indexes WHERE name = ?", (name,)).fetchone()
+        if found is None:
+            raise IndexMissing(name)
+        return dict(json.loads(found[0]))
+
+    def set_index_tags(self, bucket: BucketRow, name: str, tags: dict[str, str]) -> None:
+        with self.write(self.bucket_path(bucket)) as conn:
+            if not conn.execute("UPDATE indexes SET tags = ? WHERE name = ?", (json.dumps(tags), name)).rowcount:
+                raise IndexMissing(name)
 
     def delete_index(self, bucket: BucketRow, name: str) -> None:
         with self.write(self.bucket_path(bucket)) as conn:

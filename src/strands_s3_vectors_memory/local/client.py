@@ -16,7 +16,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -36,7 +36,7 @@ from ._errors import (
     BUCKET_NOT_FOUND,
     INDEX_EXISTS,
     INDEX_NOT_FOUND,
-    _botocore_session,
+    botocore_session,
     client_exceptions,
     conflict,
     not_found,
@@ -546,6 +546,97 @@ class LocalS3VectorsClient:
             out.append(item)
         return {"vectors": out, "distanceMetric": index.metric}
 
+    # -- bucket policies and tags ---------------------------------------------------------------
+
+    def put_vector_bucket_policy(self, **kwargs: Any) -> Response:
+        """PutVectorBucketPolicy: stores the policy document (it is not enforced offline)."""
+        return self._call("PutVectorBucketPolicy", kwargs, self._put_vector_bucket_policy)
+
+    def _put_vector_bucket_policy(self, params: Mapping[str, Any]) -> Response:
+        op = "PutVectorBucketPolicy"
+        bucket = self._bucket(params, op)
+        try:
+            document = json.loads(str(params["policy"]))
+        except ValueError:
+            raise validation_error("Policy is not valid JSON", op, path="/policy") from None
+        if not isinstance(document, dict):
+            raise validation_error("Policy must be a JSON object", op, path="/policy")
+        self._storage.set_bucket_policy(bucket, str(params["policy"]))
+        return {}
+
+    def get_vector_bucket_policy(self, **kwargs: Any) -> Response:
+        """GetVectorBucketPolicy: ``NotFoundException`` when the bucket has none."""
+        return self._call("GetVectorBucketPolicy", kwargs, self._get_vector_bucket_policy)
+
+    def _get_vector_bucket_policy(self, params: Mapping[str, Any]) -> Response:
+        op = "GetVectorBucketPolicy"
+        policy = self._storage.bucket_policy(self._bucket(params, op))
+        if policy is None:
+            raise not_found("The specified vector bucket policy could not be found", op)
+        return {"policy": policy}
+
+    def delete_vector_bucket_policy(self, **kwargs: Any) -> Response:
+        """DeleteVectorBucketPolicy."""
+        return self._call("DeleteVectorBucketPolicy", kwargs, self._delete_vector_bucket_policy)
+
+    def _delete_vector_bucket_policy(self, params: Mapping[str, Any]) -> Response:
+        self._storage.set_bucket_policy(self._bucket(params, "DeleteVectorBucketPolicy"), None)
+        return {}
+
+    def _resource(self, arn: str, operation: str) -> tuple[BucketRow, str | None]:
+        """(bucket, index name or None) named by a bucket or index ARN of this client."""
+        ref: v.BucketRef | v.IndexRef
+        try:
+            ref = v.index_ref({"indexArn": arn}, operation)
+        except ClientError:
+            try:
+                ref = v.bucket_ref({"vectorBucketArn": arn}, operation)
+            except ClientError:
+                raise validation_error("Invalid resource ARN", operation, path="/resourceArn") from None
+        if ref.region != self._region or ref.account != self._account_id:
+            raise not_found("The specified resource could not be found", operation)
+        try:
+            bucket = self._storage.get_bucket(ref.bucket)
+        except BucketMissing:
+            raise not_found("The specified resource could not be found", operation) from None
+        return bucket, ref.index if isinstance(ref, v.IndexRef) else None
+
+    def _tags(self, bucket: BucketRow, index: str | None) -> dict[str, str]:
+        return dict(bucket.tags) if index is None else self._storage.index_tags(bucket, index)
+
+    def _set_tags(self, bucket: BucketRow, index: str | None, tags: dict[str, str]) -> None:
+        if index is None:
+            self._storage.set_bucket_tags(bucket, tags)
+        else:
+            self._storage.set_index_tags(bucket, index, tags)
+
+    def list_tags_for_resource(self, **kwargs: Any) -> Response:
+        """ListTagsForResource: the tags of a vector bucket or index, by ARN."""
+        return self._call("ListTagsForResource", kwargs, self._list_tags_for_resource)
+
+    def _list_tags_for_resource(self, params: Mapping[str, Any]) -> Response:
+        bucket, index = self._resource(str(params["resourceArn"]), "ListTagsForResource")
+        return {"tags": self._tags(bucket, index)}
+
+    def tag_resource(self, **kwargs: Any) -> Response:
+        """TagResource: adds or replaces tags on a vector bucket or index."""
+        return self._call("TagResource", kwargs, self._tag_resource)
+
+    def _tag_resource(self, params: Mapping[str, Any]) -> Response:
+        bucket, index = self._resource(str(params["resourceArn"]), "TagResource")
+        self._set_tags(bucket, index, {**self._tags(bucket, index), **dict(params["tags"])})
+        return {}
+
+    def untag_resource(self, **kwargs: Any) -> Response:
+        """UntagResource: removes tag keys from a vector bucket or index."""
+        return self._call("UntagResource", kwargs, self._untag_resource)
+
+    def _untag_resource(self, params: Mapping[str, Any]) -> Response:
+        bucket, index = self._resource(str(params["resourceArn"]), "UntagResource")
+        drop = set(params["tagKeys"])
+        self._set_tags(bucket, index, {k: val for k, val in self._tags(bucket, index).items() if k not in drop})
+        return {}
+
     # -- boto3 conveniences ----------------------------------------------------------------------
 
     def can_paginate(self, operation_name: str) -> bool:
@@ -571,12 +662,6 @@ _PAGINATED = {
 
 @functools.cache
 def _paginator_config(api_name: str) -> dict[str, Any]:
-    model = _botocore_session().get_paginator_model("s3vectors")
+    model = botocore_session().get_paginator_model("s3vectors")
     config: dict[str, Any] = model.get_paginator(api_name)
     return config
-
-
-def iter_client_errors() -> Iterator[type[ClientError]]:
-    """Every modeled exception class (used by tests to check codes/statuses against the model)."""
-    for shape in service_model().error_shapes:
-        yield client_exceptions().from_code(shape.error_code)
