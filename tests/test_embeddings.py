@@ -321,6 +321,9 @@ def test_local_embedder_ranks_a_paraphrase_above_an_unrelated_sentence(local: Lo
         ]
     )
     assert _cosine(query, related) > _cosine(query, unrelated) + 0.05
+    # The calibrated cut-off (in the store's 1 - distance/2 units) separates the two as well.
+    threshold = local.similarity_threshold
+    assert (1 + _cosine(query, unrelated)) / 2 < threshold < (1 + _cosine(query, related)) / 2
 
 
 def test_local_batches_match_single_calls(local: LocalEmbedder) -> None:
@@ -376,6 +379,8 @@ def test_cache_serves_repeated_queries_and_counts() -> None:
     cached.embed_query("hello")
     assert inner.queries == ["hello", "a", "b", "hello"]
     assert (cached.model_id, cached.dimension) == ("counting", 3)
+    assert cached.similarity_threshold is None  # the inner embedder has no calibrated cut-off
+    assert CachedEmbedder(LocalEmbedder()).similarity_threshold == LocalEmbedder().similarity_threshold
 
 
 def test_cache_passes_documents_through() -> None:

@@ -10,10 +10,11 @@ from .base import Embedder
 from .bedrock import BedrockEmbedder
 from .cache import CachedEmbedder
 from .factory import make_embedder
-from .local import LOCAL_DIMENSION, LocalEmbedder
+from .local import LOCAL_DIMENSION, LOCAL_SIMILARITY_THRESHOLD, LocalEmbedder
 
 __all__ = [
     "LOCAL_DIMENSION",
+    "LOCAL_SIMILARITY_THRESHOLD",
     "BedrockEmbedder",
     "CachedEmbedder",
     "Embedder",

@@ -49,6 +49,12 @@ class CachedEmbedder:
         return self._inner.dimension
 
     @property
+    def similarity_threshold(self) -> float | None:
+        """The wrapped embedder's calibrated relevance cut-off, if it has one."""
+        value = getattr(self._inner, "similarity_threshold", None)
+        return None if value is None else float(value)
+
+    @property
     def hits(self) -> int:
         return int(self._query.cache_info().hits)
 
