@@ -561,3 +561,19 @@ def test_scope_client_works_with_any_s3_vectors_shaped_client() -> None:
     _assert_denied(info, "PutVectors")
     assert engine.calls == [("put_vectors", {"vectorBucketName": BUCKET, "indexName": INDEX, "vectors": []})]
     assert scoped.stats() == "ok"
+
+
+def test_tvm_keeps_the_0_3_0_call_shapes() -> None:
+    """Drop-in: ``TokenVendingMachine(role_arn, region_name)`` and ``get_client(service, tenant_context)``."""
+    with mock_aws():
+        tvm = TokenVendingMachine("arn:aws:iam::123456789012:role/tvm", "eu-west-1",
+                                  sts_client=boto3.client("sts", region_name="eu-west-1"))
+        assert tvm.region_name == "eu-west-1"
+        client = tvm.get_client("s3vectors", {"tenantId": "tenant-001"})
+        vended = tvm.credentials_for("tenant-001")
+        assert client.meta.region_name == "eu-west-1"
+        assert client._request_signer._credentials.access_key == vended.access_key_id
+        session = tvm.get_session({"tenantId": "tenant-001"})
+        assert session.get_credentials().access_key == vended.access_key_id
+        with pytest.raises(InvalidIdentityError):
+            tvm.get_client("s3vectors", {"tenant": "missing-key"})

@@ -140,6 +140,7 @@ class TokenVendingMachine:
     def __init__(
         self,
         role_arn: str,
+        region_name: str | None = None,
         *,
         region: str | None = None,
         sts_client: Any | None = None,
@@ -166,7 +167,7 @@ class TokenVendingMachine:
                 "(RoleSessionName is limited to 64 characters)"
             )
         self._role_arn = role_arn
-        self._region = resolve_region(region)
+        self._region = resolve_region(region or region_name)
         self._sts_client = sts_client
         self._duration = duration_seconds
         self._margin = refresh_margin_seconds
@@ -236,6 +237,19 @@ class TokenVendingMachine:
             with self._lock:
                 self._clients[key] = client
         return client
+
+    @property
+    def region_name(self) -> str:
+        """The region (0.3.0 attribute name)."""
+        return self._region
+
+    def get_session(self, tenant_context: Mapping[str, Any] | None) -> boto3.Session:
+        """0.3.0 API: the tenant-scoped session for ``tenant_context`` (``{"tenantId": ...}``)."""
+        return self.session_for(tenant_id_from_context(tenant_context))
+
+    def get_client(self, service_name: str, tenant_context: Mapping[str, Any] | None) -> Any:
+        """0.3.0 API: a client of ``service_name`` with the tenant's credentials only."""
+        return self.client_for(tenant_id_from_context(tenant_context), service_name)
 
     def forget(self, tenant_id: str) -> None:
         """Drop ``tenant_id``'s cached credentials or failure, so the next call asks STS again."""
