@@ -12,6 +12,8 @@ scores only the matching rows instead of scanning the whole index.
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -31,8 +33,23 @@ Hit = tuple[int, str, float]
 """(rowid, key, distance) of one query result."""
 
 
+@functools.lru_cache(maxsize=65_536)
+def _parse(fmeta_json: str) -> dict[str, Any]:
+    """Filterable metadata of a row, parsed once per distinct JSON text (rows share few values).
+
+    The returned dict is shared: callers must not mutate it.
+    """
+    parsed: dict[str, Any] = json.loads(fmeta_json)
+    return parsed
+
+
 class IndexCache:
-    """One index's vectors in memory; all access is under ``lock``."""
+    """One index's vectors in memory; all access is under ``lock``.
+
+    Per row, Python holds only strings (key, filterable-metadata JSON shared between rows with
+    equal values) and ints in posting sets: no per-row containers, so the garbage collector has
+    little to walk even at millions of rows.
+    """
 
     def __init__(self, uid: str, dimension: int, metric: str) -> None:
         self.uid = uid
@@ -50,7 +67,8 @@ class IndexCache:
         self.rowids = np.zeros(capacity, dtype=np.int64)
         self.keys: list[str | None] = []
         self.slot_of: dict[str, int] = {}
-        self.fmeta: list[dict[str, Any] | None] = []
+        self.fmeta: list[str | None] = []
+        self._texts: dict[str, str] = {}  # one shared str per distinct filterable-metadata JSON
         self.postings: dict[str, dict[Token, set[int]]] = {}
         self.dead = 0
 
@@ -65,12 +83,29 @@ class IndexCache:
         """Live vectors."""
         return len(self.slot_of)
 
+    def metadata(self, slot: int) -> dict[str, Any]:
+        """The filterable metadata of a live slot (shared dict: do not mutate)."""
+        text = self.fmeta[slot]
+        return _parse(text) if text is not None else {}
+
     # -- maintenance ---------------------------------------------------------------------------
 
-    def load(self, rows: Sequence[Row], seq: int) -> None:
-        """Replace the whole content (initial load, or a reader fell behind pruned tombstones)."""
-        self._reset(max(_MIN_CAPACITY, len(rows)))
-        self.apply(rows, (), seq)
+    def load(self, chunks: Iterable[Sequence[Row]], seq: int, expected: int = 0) -> None:
+        """Replace the whole content from ``chunks`` of rows (initial load, or after falling behind
+        pruned tombstones). Chunks keep the transient memory to one chunk, not the whole index."""
+        self._reset(max(_MIN_CAPACITY, expected))
+        # Row tuples are GC-tracked: collections triggered mid-load would rescan the whole heap
+        # again and again for nothing (nothing here forms a cycle).
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for rows in chunks:
+                if rows:
+                    self._upsert(rows)
+        finally:
+            if was_enabled:
+                gc.enable()
+        self.seq = seq
 
     def apply(self, rows: Sequence[Row], deleted: Iterable[str], seq: int) -> None:
         """Apply deletions, then upserts, then move to ``seq``."""
@@ -83,33 +118,57 @@ class IndexCache:
             self._compact()
 
     def _upsert(self, rows: Sequence[Row]) -> None:
-        vecs: np.ndarray = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
-            len(rows), self.dimension
-        )
-        if self.cosine:
-            norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-            vecs = (vecs / np.where(norms == 0, 1, norms)).astype(np.float32)
-        slots = np.empty(len(rows), dtype=np.int64)
-        new = sum(1 for r in rows if r[1] not in self.slot_of)
-        self._ensure(self.size + new)
-        for i, (rowid, key, _data, fmeta_json) in enumerate(rows):
-            slot = self.slot_of.get(key)
-            fmeta = json.loads(fmeta_json)
+        n = len(rows)
+        self._ensure(self.size + sum(1 for r in rows if r[1] not in self.slot_of))
+        slot_of, keys, fmeta, texts = self.slot_of, self.keys, self.fmeta, self._texts
+        by_text: dict[str, list[int]] = {}  # rows sharing filterable metadata are indexed together
+        slot_list: list[int] = []
+        size = self.size
+        for _rowid, key, _data, fmeta_json in rows:
+            text = texts.get(fmeta_json)
+            if text is None:
+                texts[fmeta_json] = text = fmeta_json
+            slot = slot_of.get(key)
             if slot is None:
-                slot = self.size
-                self.size += 1
-                self.slot_of[key] = slot
-                self.keys.append(key)
-                self.fmeta.append(fmeta)
+                slot = size
+                size += 1
+                slot_of[key] = slot
+                keys.append(key)
+                fmeta.append(text)
             else:
                 self._unindex(slot)
-                self.fmeta[slot] = fmeta
-            self._index(slot, fmeta)
-            self.rowids[slot] = rowid
-            slots[i] = slot
-        self.matrix[slots] = vecs
-        self.sqnorm[slots] = np.einsum("ij,ij->i", vecs, vecs)
+                fmeta[slot] = text
+            slot_list.append(slot)
+            group = by_text.get(text)
+            if group is None:
+                by_text[text] = group = []
+            group.append(slot)
+        self.size = size
+        for text, group in by_text.items():
+            self._index(group, text)
+        slots = np.array(slot_list, dtype=np.int64)
+        self.rowids[slots] = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(n, self.dimension)
+        lo = int(slots[0])
+        if int(slots[-1]) - lo + 1 == n and (n == 1 or bool((np.diff(slots) == 1).all())):
+            target = self.matrix[lo : lo + n]  # appended rows: write in place, no temporary copy
+            target[:] = vecs
+            self._normalize(target, slice(lo, lo + n))
+        else:
+            block = np.array(vecs)
+            self._normalize(block, slots)
+            self.matrix[slots] = block
         self.alive[slots] = True
+
+    def _normalize(self, block: np.ndarray, where: slice | np.ndarray) -> None:
+        """Unit rows for cosine (in place); squared norms for euclidean."""
+        sq = np.einsum("ij,ij->i", block, block)
+        if self.cosine:
+            norms = np.sqrt(sq)
+            norms[norms == 0] = 1
+            block /= norms[:, None]
+        else:
+            self.sqnorm[where] = sq
 
     def _ensure(self, needed: int) -> None:
         capacity = self.matrix.shape[0]
@@ -134,17 +193,24 @@ class IndexCache:
         self.alive[slot] = False
         self.dead += 1
 
-    def _index(self, slot: int, fmeta: dict[str, Any]) -> None:
-        for name, value in fmeta.items():
-            field = self.postings.setdefault(name, {})
+    def _index(self, slots: list[int], text: str) -> None:
+        """Add ``slots`` (rows sharing the filterable metadata ``text``) to the inverted index."""
+        postings = self.postings
+        for name, value in _parse(text).items():
+            field = postings.get(name)
+            if field is None:
+                field = postings[name] = {}
             for tok in value_tokens(value):
-                field.setdefault(tok, set()).add(slot)
+                bucket = field.get(tok)
+                if bucket is None:
+                    field[tok] = bucket = set()
+                bucket.update(slots)
 
     def _unindex(self, slot: int) -> None:
-        fmeta = self.fmeta[slot]
-        if not fmeta:
+        text = self.fmeta[slot]
+        if not text:
             return
-        for name, value in fmeta.items():
+        for name, value in _parse(text).items():
             field = self.postings.get(name)
             if field is None:
                 continue
@@ -169,10 +235,11 @@ class IndexCache:
         self.size = n
         self.keys = list(keys)
         self.fmeta = list(fmeta)
-        for slot, (key, meta) in enumerate(zip(keys, fmeta, strict=True)):
-            assert key is not None and meta is not None
+        for slot, (key, text) in enumerate(zip(keys, fmeta, strict=True)):
+            assert key is not None and text is not None
             self.slot_of[key] = slot
-            self._index(slot, meta)
+            self._texts.setdefault(text, text)
+            self._index([slot], text)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -188,11 +255,11 @@ class IndexCache:
             found = node.candidates(self._lookup)
             if found is None:
                 live = np.flatnonzero(self.alive[: self.size])
-                rows = np.fromiter((s for s in live.tolist() if node.matches(self.fmeta[s] or {})), dtype=np.int64)
+                rows = np.fromiter((s for s in live.tolist() if node.matches(self.metadata(s))), dtype=np.int64)
             elif node.exact:
                 rows = np.fromiter(found, dtype=np.int64, count=len(found))
             else:
-                rows = np.fromiter((s for s in found if node.matches(self.fmeta[s] or {})), dtype=np.int64)
+                rows = np.fromiter((s for s in found if node.matches(self.metadata(s))), dtype=np.int64)
             if rows.size == 0:
                 return []
         return self._score(query, top_k, rows)

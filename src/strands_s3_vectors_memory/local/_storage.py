@@ -567,6 +567,19 @@ class Storage:
         return [(int(r[0]), str(r[1]), bytes(r[2]), str(r[3])) for r in rows]
 
     @staticmethod
+    def count_vectors(conn: sqlite3.Connection, index: IndexRow) -> int:
+        return int(conn.execute("SELECT COUNT(*) FROM vectors WHERE index_id = ?", (index.id,)).fetchone()[0])
+
+    @staticmethod
+    def iter_rows(
+        conn: sqlite3.Connection, index: IndexRow, chunk: int = 50_000
+    ) -> Iterator[list[tuple[int, str, bytes, str]]]:
+        """Every row of the index, ``chunk`` rows at a time (bounded memory while loading)."""
+        cursor = conn.execute("SELECT id, key, data, fmeta FROM vectors WHERE index_id = ?", (index.id,))
+        while rows := cursor.fetchmany(chunk):
+            yield rows
+
+    @staticmethod
     def delta(
         conn: sqlite3.Connection, index: IndexRow, since: int
     ) -> tuple[list[tuple[int, str, bytes, str]], list[str]]:

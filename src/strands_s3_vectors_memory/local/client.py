@@ -226,8 +226,8 @@ class LocalS3VectorsClient:
             if cache.seq >= index.seq:
                 return True
             if cache.seq == 0 or cache.seq < index.tomb_floor:
-                rows, _ = self._storage.delta(conn, index, 0)
-                cache.load(rows, index.seq)
+                expected = self._storage.count_vectors(conn, index)
+                cache.load(self._storage.iter_rows(conn, index), index.seq, expected)
             else:
                 rows, dead = self._storage.delta(conn, index, cache.seq)
                 cache.apply(rows, dead, index.seq)
