@@ -5,15 +5,19 @@ date by applying the delta the storage layer reports (rows upserted and keys del
 Rows live in slots of a matrix that grows by doubling; deleted slots are masked and the matrix is
 compacted once they pile up. Cosine indexes store unit rows, so scoring is a single mat-vec.
 
-The inverted index maps (filterable key, value token) -> slots for every filterable scalar value
-and list element, so a filter pinning an equality (the memory store's ``user_id``/``agent_name``)
-scores only the matching rows instead of scanning the whole index.
+Filtering works on *metadata combinations* rather than rows: rows whose filterable metadata is
+the same JSON text (all of one user's memories for one agent, typically) share one combination
+id. The inverted index maps (filterable key, value token) -> combination ids, and each combination
+knows its rows. A filter pinning equalities (the memory store's ``user_id``/``agent_name``) thus
+intersects a handful of small sets and scores only the matching rows, never other users'
+vectors; any other filter is evaluated once per distinct combination, not once per row.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -24,8 +28,8 @@ import numpy as np
 from ._filters import Node, Token, value_tokens
 
 _MIN_CAPACITY = 16
-#: Rough Python-object cost per row (key string, dicts, posting entries) for the memory budget.
-_ROW_OVERHEAD_BYTES = 320
+#: Rough Python-object cost per row (key string, dict entry, set entry) for the memory budget.
+_ROW_OVERHEAD_BYTES = 240
 
 Row = tuple[int, str, bytes, str]
 """(rowid, key, float32 bytes, filterable metadata JSON) as read from storage."""
@@ -35,10 +39,7 @@ Hit = tuple[int, str, float]
 
 @functools.lru_cache(maxsize=65_536)
 def _parse(fmeta_json: str) -> dict[str, Any]:
-    """Filterable metadata of a row, parsed once per distinct JSON text (rows share few values).
-
-    The returned dict is shared: callers must not mutate it.
-    """
+    """Filterable metadata, parsed once per distinct JSON text. Shared: callers must not mutate it."""
     parsed: dict[str, Any] = json.loads(fmeta_json)
     return parsed
 
@@ -46,9 +47,8 @@ def _parse(fmeta_json: str) -> dict[str, Any]:
 class IndexCache:
     """One index's vectors in memory; all access is under ``lock``.
 
-    Per row, Python holds only strings (key, filterable-metadata JSON shared between rows with
-    equal values) and ints in posting sets: no per-row containers, so the garbage collector has
-    little to walk even at millions of rows.
+    Per row, Python holds only a key string, a dict entry and a set entry: no per-row containers,
+    so the garbage collector has little to walk even at millions of rows.
     """
 
     def __init__(self, uid: str, dimension: int, metric: str) -> None:
@@ -65,17 +65,19 @@ class IndexCache:
         self.sqnorm = np.zeros(capacity, dtype=np.float32)
         self.alive = np.zeros(capacity, dtype=bool)
         self.rowids = np.zeros(capacity, dtype=np.int64)
+        self.combo = np.full(capacity, -1, dtype=np.int64)  # combination id of each slot
         self.keys: list[str | None] = []
         self.slot_of: dict[str, int] = {}
-        self.fmeta: list[str | None] = []
-        self._texts: dict[str, str] = {}  # one shared str per distinct filterable-metadata JSON
-        self.postings: dict[str, dict[Token, set[int]]] = {}
+        self._combo_id: dict[str, int] = {}  # filterable-metadata JSON -> live combination id
+        self._combo_text: list[str] = []
+        self._combo_rows: list[set[int]] = []
+        self.postings: dict[str, dict[Token, set[int]]] = {}  # field -> token -> combination ids
         self.dead = 0
 
     @property
     def nbytes(self) -> int:
         """Approximate memory held: arrays exactly, Python objects by a per-row estimate."""
-        arrays = self.matrix.nbytes + self.sqnorm.nbytes + self.alive.nbytes + self.rowids.nbytes
+        arrays = sum(a.nbytes for a in (self.matrix, self.sqnorm, self.alive, self.rowids, self.combo))
         return int(arrays + _ROW_OVERHEAD_BYTES * self.size)
 
     @property
@@ -85,8 +87,7 @@ class IndexCache:
 
     def metadata(self, slot: int) -> dict[str, Any]:
         """The filterable metadata of a live slot (shared dict: do not mutate)."""
-        text = self.fmeta[slot]
-        return _parse(text) if text is not None else {}
+        return _parse(self._combo_text[int(self.combo[slot])])
 
     # -- maintenance ---------------------------------------------------------------------------
 
@@ -117,35 +118,74 @@ class IndexCache:
         if self.dead > 1024 and self.dead > self.size // 4:
             self._compact()
 
+    def _combination(self, text: str) -> int:
+        """The live combination id of ``text``, created (and indexed) on first sight."""
+        cid = self._combo_id.get(text)
+        if cid is not None:
+            return cid
+        cid = len(self._combo_text)
+        self._combo_id[text] = cid
+        self._combo_text.append(text)
+        self._combo_rows.append(set())
+        postings = self.postings
+        for name, value in _parse(text).items():
+            field = postings.get(name)
+            if field is None:
+                field = postings[name] = {}
+            for tok in value_tokens(value):
+                ids = field.get(tok)
+                if ids is None:
+                    field[tok] = ids = set()
+                ids.add(cid)
+        return cid
+
+    def _leave(self, slot: int) -> None:
+        """Take ``slot`` out of its combination; retire the combination when it empties."""
+        cid = int(self.combo[slot])
+        if cid < 0:
+            return
+        self.combo[slot] = -1
+        rows = self._combo_rows[cid]
+        rows.discard(slot)
+        if rows:
+            return
+        text = self._combo_text[cid]
+        del self._combo_id[text]
+        for name, value in _parse(text).items():
+            field = self.postings.get(name, {})
+            for tok in value_tokens(value):
+                ids = field.get(tok)
+                if ids is not None:
+                    ids.discard(cid)
+                    if not ids:
+                        del field[tok]
+
     def _upsert(self, rows: Sequence[Row]) -> None:
         n = len(rows)
         self._ensure(self.size + sum(1 for r in rows if r[1] not in self.slot_of))
-        slot_of, keys, fmeta, texts = self.slot_of, self.keys, self.fmeta, self._texts
-        by_text: dict[str, list[int]] = {}  # rows sharing filterable metadata are indexed together
+        slot_of, keys = self.slot_of, self.keys
+        groups: dict[str, list[int]] = {}  # rows sharing filterable metadata join their combination together
         slot_list: list[int] = []
         size = self.size
         for _rowid, key, _data, fmeta_json in rows:
-            text = texts.get(fmeta_json)
-            if text is None:
-                texts[fmeta_json] = text = fmeta_json
             slot = slot_of.get(key)
             if slot is None:
                 slot = size
                 size += 1
                 slot_of[key] = slot
                 keys.append(key)
-                fmeta.append(text)
             else:
-                self._unindex(slot)
-                fmeta[slot] = text
+                self._leave(slot)
             slot_list.append(slot)
-            group = by_text.get(text)
+            group = groups.get(fmeta_json)
             if group is None:
-                by_text[text] = group = []
+                groups[fmeta_json] = group = []
             group.append(slot)
         self.size = size
-        for text, group in by_text.items():
-            self._index(group, text)
+        for text, group in groups.items():
+            cid = self._combination(text)
+            self._combo_rows[cid].update(group)
+            self.combo[group] = cid
         slots = np.array(slot_list, dtype=np.int64)
         self.rowids[slots] = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
         vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(n, self.dimension)
@@ -179,53 +219,26 @@ class IndexCache:
         grown = np.zeros((capacity, self.dimension), dtype=np.float32)
         grown[: self.size] = self.matrix[: self.size]
         self.matrix = grown
-        self.sqnorm = np.concatenate([self.sqnorm, np.zeros(capacity - len(self.sqnorm), np.float32)])
-        self.alive = np.concatenate([self.alive, np.zeros(capacity - len(self.alive), bool)])
-        self.rowids = np.concatenate([self.rowids, np.zeros(capacity - len(self.rowids), np.int64)])
+        extra = capacity - len(self.alive)
+        self.sqnorm = np.concatenate([self.sqnorm, np.zeros(extra, np.float32)])
+        self.alive = np.concatenate([self.alive, np.zeros(extra, bool)])
+        self.rowids = np.concatenate([self.rowids, np.zeros(extra, np.int64)])
+        self.combo = np.concatenate([self.combo, np.full(extra, -1, np.int64)])
 
     def _remove(self, key: str) -> None:
         slot = self.slot_of.pop(key, None)
         if slot is None:
             return
-        self._unindex(slot)
+        self._leave(slot)
         self.keys[slot] = None
-        self.fmeta[slot] = None
         self.alive[slot] = False
         self.dead += 1
-
-    def _index(self, slots: list[int], text: str) -> None:
-        """Add ``slots`` (rows sharing the filterable metadata ``text``) to the inverted index."""
-        postings = self.postings
-        for name, value in _parse(text).items():
-            field = postings.get(name)
-            if field is None:
-                field = postings[name] = {}
-            for tok in value_tokens(value):
-                bucket = field.get(tok)
-                if bucket is None:
-                    field[tok] = bucket = set()
-                bucket.update(slots)
-
-    def _unindex(self, slot: int) -> None:
-        text = self.fmeta[slot]
-        if not text:
-            return
-        for name, value in _parse(text).items():
-            field = self.postings.get(name)
-            if field is None:
-                continue
-            for tok in value_tokens(value):
-                bucket = field.get(tok)
-                if bucket is not None:
-                    bucket.discard(slot)
-                    if not bucket:
-                        del field[tok]
 
     def _compact(self) -> None:
         live = np.flatnonzero(self.alive[: self.size])
         matrix, sqnorm, rowids = self.matrix[live], self.sqnorm[live], self.rowids[live]
         keys = [self.keys[i] for i in live]
-        fmeta = [self.fmeta[i] for i in live]
+        texts = [self._combo_text[int(c)] for c in self.combo[live]]
         self._reset(max(_MIN_CAPACITY, len(live) * 2))
         n = len(live)
         self.matrix[:n] = matrix
@@ -234,12 +247,12 @@ class IndexCache:
         self.alive[:n] = True
         self.size = n
         self.keys = list(keys)
-        self.fmeta = list(fmeta)
-        for slot, (key, text) in enumerate(zip(keys, fmeta, strict=True)):
-            assert key is not None and text is not None
+        for slot, (key, text) in enumerate(zip(keys, texts, strict=True)):
+            assert key is not None
             self.slot_of[key] = slot
-            self._texts.setdefault(text, text)
-            self._index([slot], text)
+            cid = self._combination(text)
+            self._combo_rows[cid].add(slot)
+            self.combo[slot] = cid
 
     # -- search --------------------------------------------------------------------------------
 
@@ -248,20 +261,20 @@ class IndexCache:
 
     def search(self, query: np.ndarray, top_k: int, node: Node | None) -> list[Hit]:
         """The ``top_k`` nearest live rows matching ``node``: (rowid, key, distance), nearest first."""
-        rows: np.ndarray | None
-        if node is None:
-            rows = None
-        else:
-            found = node.candidates(self._lookup)
-            if found is None:
-                live = np.flatnonzero(self.alive[: self.size])
-                rows = np.fromiter((s for s in live.tolist() if node.matches(self.metadata(s))), dtype=np.int64)
-            elif node.exact:
-                rows = np.fromiter(found, dtype=np.int64, count=len(found))
-            else:
-                rows = np.fromiter((s for s in found if node.matches(self.metadata(s))), dtype=np.int64)
-            if rows.size == 0:
+        rows: np.ndarray | None = None
+        if node is not None:
+            found = node.candidates(self._lookup)  # combination ids, or None when nothing is pinned
+            combos: Iterable[int] = self._combo_id.values() if found is None else found
+            if found is None or not node.exact:
+                combos = [c for c in combos if node.matches(_parse(self._combo_text[c]))]
+            members = [self._combo_rows[c] for c in combos]
+            if not members:
                 return []
+            if len(members) == 1:
+                rows = np.fromiter(members[0], dtype=np.int64, count=len(members[0]))
+            else:
+                rows = np.fromiter(itertools.chain.from_iterable(members), dtype=np.int64)
+            rows.sort()  # ascending slots: the gather below walks memory forwards
         return self._score(query, top_k, rows)
 
     def _score(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[Hit]:
