@@ -33,7 +33,7 @@ from .config import (
 from .embeddings import Embedder, make_embedder
 from .errors import ConfigurationError, DimensionMismatchError, EmbeddingError
 from .lifecycle import MemoryLifecycleMixin, TenantLifecycleMixin
-from .ranking import rank
+from .ranking import rank_conversations, select_memories, summaries_to_fetch
 from .records import (
     TYPE_DETAIL,
     TYPE_MEMORY,
@@ -57,7 +57,7 @@ MAX_PUT_BATCH = 500
 #: Similarity threshold (0.3.0 scale, ``1 - distance / 2``) when the embedder suggests none.
 DEFAULT_SIMILARITY_THRESHOLD = 0.5
 #: Dense candidates fetched per search before client-side ranking.
-DEFAULT_CANDIDATE_K = 50
+DEFAULT_CANDIDATE_K = 100
 #: Finer-grained records kept per conversation (beyond the summary).
 MAX_DETAILS_PER_CONVERSATION = 200
 
@@ -378,15 +378,28 @@ class S3VectorMemory(MemoryLifecycleMixin):
             returnDistance=True,
         )
         now = time.time()
-        candidates = [
-            memory
-            for memory in (Memory.from_vector(v) for v in response.get("vectors", []))
-            if memory.user_id == scope.user_id
-            and (scope.agent_name is None or memory.agent_name == scope.agent_name)
-            and not memory.is_expired(now)
-        ]
+
+        def in_scope(memory: Memory) -> bool:
+            return (
+                memory.user_id == scope.user_id
+                and (scope.agent_name is None or memory.agent_name == scope.agent_name)
+                and not memory.is_expired(now)
+            )
+
+        candidates = [m for m in (Memory.from_vector(v) for v in response.get("vectors", [])) if in_scope(m)]
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
-        ranked = rank(query, candidates, top_k=top_k, threshold=threshold)
+        # Hybrid (dense + BM25) rerank at conversation level; see ranking.py for the rules and weights.
+        matches = rank_conversations(query, candidates, threshold=threshold)
+        summaries: dict[str, Memory] = {}
+        missing = summaries_to_fetch(matches, top_k)
+        if missing:  # a detail matched but its conversation's summary was not a candidate: fetch by key
+            fetched = target.client.get_vectors(
+                vectorBucketName=target.bucket_name, indexName=target.index_name, keys=missing, returnMetadata=True
+            )
+            summaries = {
+                m.key: m for m in (Memory.from_vector(v) for v in fetched.get("vectors", [])) if in_scope(m)
+            }
+        ranked = select_memories(matches, top_k=top_k, summaries=summaries)
         annotate(candidate_count=len(candidates), result_count=len(ranked))
         return ranked
 
