@@ -26,6 +26,7 @@ from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory import telemetry as telemetry_module
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.memory_store import S3VectorsMemoryStore
+from strands_s3_vectors_memory.store import DEFAULT_CANDIDATE_K
 from strands_s3_vectors_memory.summarizer import summarize
 from strands_s3_vectors_memory.telemetry import (
     DURATION_MS,
@@ -239,7 +240,7 @@ def test_put_and_search_spans_report_shape_not_content(exporter: InMemorySpanExp
     searches = named(exporter, SPAN_SEARCH)
     assert len(searches) == 3
     first, second, other = sorted(searches, key=lambda s: s.start_time or 0)
-    assert attrs(first)[P + "top_k"] == 3 and attrs(first)[P + "candidate_k"] == 50
+    assert attrs(first)[P + "top_k"] == 3 and attrs(first)[P + "candidate_k"] == DEFAULT_CANDIDATE_K
     assert 1 <= attrs(first)[P + "result_count"] <= attrs(first)[P + "candidate_count"]
     assert attrs(other)[P + "result_count"] == 0
     assert attrs(first)[P + "scope_hash"] == attrs(second)[P + "scope_hash"] != attrs(other)[P + "scope_hash"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 from strands import tool
-from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent
+from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent, MessageAddedEvent
 from strands.plugins import Plugin, hook
 from strands.types.exceptions import ModelThrottledException
 from strands.types.tools import ToolContext
@@ -79,6 +79,15 @@ class Invocation:
     @property
     def conversation_key(self) -> tuple[str, str, str, str]:
         return (self.tenant_id or "", self.user_id, self.agent_name, self.conversation_id)
+
+
+@dataclass
+class _Turn:
+    """One running ``agent()`` call: who made it, and the messages the framework added during it."""
+
+    invocation: Invocation
+    lines: list[str] = field(default_factory=list)
+    has_text: bool = False
 
 
 @dataclass
@@ -181,7 +190,7 @@ class S3VectorMemoryPlugin(Plugin):
         self._conversations: TTLCache[tuple[str, str, str, str], _Conversation] = TTLCache(
             maxsize=MAX_OPEN_CONVERSATIONS, ttl=conversation_ttl_seconds
         )
-        self._active: dict[int, tuple[Invocation, int]] = {}
+        self._active: dict[int, _Turn] = {}
         self._lock = threading.RLock()
         self._agent: Agent | None = None
         self._writer: BackgroundWriter | None = None
@@ -268,7 +277,7 @@ class S3VectorMemoryPlugin(Plugin):
             conversation_id=conversation_id,
             agent_name=agent_name,
             end_session=end_session,
-            tenant_context=tenant_context if scope.tenant_id is not None else None,
+            tenant_context={"tenantId": scope.tenant_id} if scope.tenant_id is not None else None,
             tenant_id=scope.tenant_id,
         )
 
@@ -301,33 +310,48 @@ class S3VectorMemoryPlugin(Plugin):
                 conversation = self._conversations.setdefault(key, conversation)
         agent.system_prompt = self.render_prompt(conversation.memory_context)
         with self._lock:
-            self._active[id(agent)] = (invocation, len(agent.messages))
+            self._active[id(agent)] = _Turn(invocation)
 
     @hook  # type: ignore[call-overload]  # strands types hooks as functions, not methods
     def after_invocation(self, event: AfterInvocationEvent) -> None:
         """Buffer the turn; when the conversation ends, hand it to the background writer."""
         agent = event.agent
         with self._lock:
-            active = self._active.pop(id(agent), None)
-        if active is None:
+            turn = self._active.pop(id(agent), None)
+        if turn is None:
             return
-        invocation, start = active
-        turn = list(agent.messages[start:])
-        text = render_transcript(turn)
+        invocation = turn.invocation
         key = invocation.conversation_key
         with self._lock:
             conversation = self._conversations.get(key)
             if conversation is None:  # expired while the turn ran: start a new buffer
                 conversation = self._conversations.setdefault(key, _Conversation(memory_context=""))
-            if text:
+            if turn.lines:
+                text = "\n".join(turn.lines)
                 conversation.transcript.append(text)
                 conversation.chars += len(text)
-                conversation.has_text = conversation.has_text or has_text_content(turn)
+                conversation.has_text = conversation.has_text or turn.has_text
                 self._trim(conversation)
             if invocation.end_session:
                 self._conversations.pop(key, None)
         if invocation.end_session:
             self._end_conversation(invocation, conversation)
+
+    @hook  # type: ignore[call-overload]  # strands types hooks as functions, not methods
+    def on_message_added(self, event: MessageAddedEvent) -> None:
+        """Record each message of the running turn as it is added.
+
+        Reading ``agent.messages`` after the call instead would miss turns: conversation managers
+        (strands' default sliding window) trim the history at the end of an invocation.
+        """
+        message = event.message
+        line = render_transcript([message])
+        with self._lock:
+            turn = self._active.get(id(event.agent))
+            if turn is None or not line:
+                return
+            turn.lines.append(line)
+            turn.has_text = turn.has_text or has_text_content([message])
 
     @staticmethod
     def _trim(conversation: _Conversation) -> None:
@@ -467,7 +491,8 @@ class S3VectorMemoryPlugin(Plugin):
                 "user_id": invocation.user_id,
                 "agent_name": invocation.agent_name,
                 "conversation_id": invocation.conversation_id,
-                "tenant_context": dict(invocation.tenant_context) if invocation.tenant_context else None,
+                # Only the tenant id: the caller's tenant_context may hold values JSON cannot spool.
+                "tenant_context": {"tenantId": invocation.tenant_id} if invocation.tenant_id else None,
                 "transcript": "\n".join(conversation.transcript),
                 "ended_at": time.time(),
                 # The background summarize/put spans nest under the turn that ended the conversation.

@@ -132,10 +132,10 @@ def _group_of(memory: Memory) -> str:
     return memory.conversation_id if memory.conversation_id is not None else f"key:{memory.key}"
 
 
-def _is_relevant(similarity: float | None, shares_word: bool, threshold: float) -> bool:
+def _is_relevant(similarity: float | None, shares_word: bool, threshold: float, margin: float) -> bool:
     if similarity is None:
         return False
-    return similarity >= threshold or (shares_word and similarity >= threshold - LEXICAL_MARGIN)
+    return similarity >= threshold or (shares_word and similarity >= threshold - margin)
 
 
 def rank_conversations(
@@ -144,11 +144,13 @@ def rank_conversations(
     *,
     threshold: float,
     weights: HybridWeights = DEFAULT_WEIGHTS,
+    lexical_margin: float = LEXICAL_MARGIN,
 ) -> list[ConversationMatch]:
     """Score ``candidates`` (hybrid, per record), group them, best relevant conversation first.
 
-    Conversations without a relevant record are dropped; ``threshold=0`` keeps every one. Output
-    order is deterministic: score, then most recent, then group id.
+    Conversations without a relevant record (see the module notes; ``lexical_margin`` is how far
+    below ``threshold`` a record sharing a query word still counts) are dropped; ``threshold=0``
+    keeps every one. Output order is deterministic: score, then most recent, then group id.
     """
     usable = [m for m in candidates if m.similarity is not None]
     if not usable:
@@ -164,7 +166,7 @@ def rank_conversations(
     grouped: dict[str, list[tuple[float, float, Memory, bool]]] = {}
     for memory, doc, d, lx, rc, epoch in zip(usable, documents, dense, lexical, recency, epochs, strict=True):
         score = weights.dense * d + weights.lexical * lx + weights.recency * rc
-        relevant = _is_relevant(memory.similarity, bool(query_set.intersection(doc)), threshold)
+        relevant = _is_relevant(memory.similarity, bool(query_set.intersection(doc)), threshold, lexical_margin)
         grouped.setdefault(_group_of(memory), []).append((score, epoch, replace(memory, score=score), relevant))
 
     matches: list[ConversationMatch] = []

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import time
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,20 +41,25 @@ def validate_id(value: object, name: str) -> str:
     """Return ``value`` if it is a usable identifier, else raise :class:`InvalidIdentityError`.
 
     Ids may hold any printable Unicode (slashes included: they never reach a key or a path), but must
-    be non-empty strings, valid UTF-8, without control characters, and at most 512 UTF-8 bytes.
+    be non-empty strings, valid UTF-8, without control characters (C0, DEL or C1), and at most 512
+    bytes as stored (UTF-8, JSON-escaped), so user id and agent name always fit S3 Vectors' 2 KB of
+    filterable metadata.
     """
     if not isinstance(value, str):
         raise InvalidIdentityError(f"{name} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise InvalidIdentityError(f"{name} must be a non-empty string")
     try:
-        size = len(value.encode("utf-8"))
+        value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidIdentityError(f"{name} is not valid UTF-8 (lone surrogate characters)") from None
-    if size > MAX_ID_BYTES:
-        raise InvalidIdentityError(f"{name} is {size} bytes long; the limit is {MAX_ID_BYTES} UTF-8 bytes")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise InvalidIdentityError(f"{name} must not contain control characters")
+    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8")) - 2
+    if size > MAX_ID_BYTES:
+        raise InvalidIdentityError(
+            f"{name} is {size} bytes long as stored; the limit is {MAX_ID_BYTES} UTF-8 bytes (JSON-escaped)"
+        )
     return value
 
 

@@ -293,6 +293,8 @@ class S3VectorMemory(MemoryLifecycleMixin):
         scope = self.scope(user_id, agent_name, tenant_context)
         if not isinstance(content, str) or not content.strip():
             raise ValueError("content must be a non-empty string")
+        if conversation_id is not None:
+            validate_id(conversation_id, "conversation_id")
         expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
         key = new_memory_key(scope)
         metadata = build_metadata(
@@ -318,6 +320,10 @@ class S3VectorMemory(MemoryLifecycleMixin):
         """
         scope = self.scope(user_id, agent_name, tenant_context)
         validate_id(conversation_id, "conversation_id")
+        if not isinstance(summary, str):
+            raise TypeError(f"summary must be a string, got {type(summary).__name__}")
+        if isinstance(details, str) or not all(isinstance(d, str) for d in details):
+            raise TypeError("details must be a sequence of strings")
         expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
         records: list[tuple[str, str, Mapping[str, Any]]] = []
         if summary.strip():

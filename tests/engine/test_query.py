@@ -137,3 +137,47 @@ def test_memory_budget_evicts_idle_indexes_without_changing_answers(tmp_path: An
         resident = engine._caches
         assert 1 <= len(resident) < 12
         assert sum(c.nbytes for c in resident.values()) <= 64 * 1024 or len(resident) == 1
+
+
+def test_reloaded_index_stays_exact_through_other_writers(tmp_path: Any) -> None:
+    """A fresh client loads interleaved users and keeps answering exactly while another client
+    moves rows between users, adds and deletes rows."""
+    rng = np.random.default_rng(11)
+    data = {f"k{i}": rng.standard_normal(8).astype(np.float32) for i in range(300)}
+    owner = {f"k{i}": f"u{i % 5}" for i in range(300)}
+    with LocalS3VectorsClient(tmp_path / "e") as writer, LocalS3VectorsClient(tmp_path / "e") as reader:
+        names = make_index(writer, dimension=8, metric="euclidean")
+
+        def put(keys: list[str]) -> None:
+            writer.put_vectors(
+                vectors=[
+                    {"key": k, "data": {"float32": data[k].tolist()}, "metadata": {"user_id": owner[k]}} for k in keys
+                ],
+                **names,
+            )
+
+        put(sorted(data))
+        query = rng.standard_normal(8).astype(np.float32)
+
+        def check() -> None:
+            for user in ("u0", "u3"):
+                out = reader.query_vectors(
+                    topK=100, queryVector={"float32": query.tolist()}, filter={"user_id": user}, **names
+                )["vectors"]
+                mine = sorted(k for k in data if owner[k] == user)
+                dist = [np.linalg.norm(data[k].astype(np.float64) - query.astype(np.float64)) for k in mine]
+                assert [v["key"] for v in out] == [mine[i] for i in np.argsort(dist, kind="stable")]
+
+        check()
+        moved = [f"k{i}" for i in range(0, 60, 3)]
+        for k in moved:
+            owner[k] = "u3"
+        put(moved)
+        gone = [f"k{i}" for i in range(100, 160)]
+        writer.delete_vectors(keys=gone, **names)
+        for k in gone:
+            del data[k], owner[k]
+        data.update({f"n{i}": rng.standard_normal(8).astype(np.float32) for i in range(40)})
+        owner.update({f"n{i}": "u0" for i in range(40)})
+        put([f"n{i}" for i in range(40)])
+        check()

@@ -9,7 +9,9 @@ Operations: ``store_memory`` (with and without TTL, expired included), ``store_c
 ``search``, ``retrieve_memories``, plugin turns (first-turn injection, ``end_session`` writes), the
 recall tool called by the model with extra arguments naming a victim, and direct probes of other
 tenants' indexes (which must be denied). Scopes are generated fresh and as near misses of existing
-ones (case, whitespace, prefixes, slashes, combining accents, single- vs multi-tenant).
+ones (case, whitespace, prefixes, slashes, combining accents, single- vs multi-tenant). The lifecycle
+API (list, export, get/delete by key, forget) is exercised too: it may neither show nor touch
+another scope's memory, even when handed that memory's key.
 
 The same machine runs on the embedded engine and through the local HTTP endpoint with per-tenant
 access keys; :class:`World` hides the difference.
@@ -17,6 +19,8 @@ access keys; :class:`World` hides the difference.
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 import tempfile
 import uuid
@@ -214,6 +218,7 @@ class IsolationMachine(RuleBasedStateMachine):
         self.owner: dict[str, Scope] = {}
         self.expired: set[str] = set()
         self.live_memories: dict[Scope, set[str]] = {}
+        self.live_markers: dict[str, str] = {}  # key of a live store_memory record -> its marker
         self.counter = 0
         self.reads = 0
 
@@ -272,6 +277,7 @@ class IsolationMachine(RuleBasedStateMachine):
             self.expired.add(marker)
         else:
             self.live_memories.setdefault(scope, set()).add(str(result["key"]))
+            self.live_markers[str(result["key"])] = marker
 
     @rule(scope=scopes, conversation=CONVERSATIONS, details=st.integers(0, 3))
     def store_conversation(self, scope: Scope, conversation: str, details: int) -> None:
@@ -345,6 +351,76 @@ class IsolationMachine(RuleBasedStateMachine):
         assert len(results) == 1, f"expected one tool result, got {results}"
         self._check_text(scope, results[0], "recall tool")
         self.world.script.clear()
+
+    # ------------------------------------------------------------------ lifecycle API
+
+    def _lifecycle_agent(self, scope: Scope, any_agent: bool) -> str | None:
+        return None if any_agent else scope.agent
+
+    @rule(scope=scopes, any_agent=st.booleans(), page_size=st.sampled_from([1, 3, 100]))
+    def list_memories(self, scope: Scope, any_agent: bool, page_size: int) -> None:
+        listed = list(self.world.store(scope).iter_memories(
+            scope.user, agent_name=self._lifecycle_agent(scope, any_agent), tenant_context=scope.tenant_context,
+            page_size=page_size,
+        ))
+        self._check_memories(scope, listed, "list_memories", any_agent=any_agent)
+        keys = [m.key for m in listed]
+        assert len(keys) == len(set(keys)), "a memory was listed twice across pages"
+        assert self.live_memories.get(scope, set()) <= set(keys), "list_memories lost a memory"
+
+    @rule(scope=scopes, any_agent=st.booleans())
+    def export_memories(self, scope: Scope, any_agent: bool) -> None:
+        out = io.StringIO()
+        count = self.world.store(scope).export_memories(
+            scope.user, out, agent_name=self._lifecycle_agent(scope, any_agent), tenant_context=scope.tenant_context
+        )
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert count == len(lines)
+        for record in lines:
+            assert record["metadata"]["user_id"] == scope.user
+            if not any_agent:
+                assert record["metadata"]["agent_name"] == scope.agent
+            self._check_text(scope, json.dumps(record, ensure_ascii=False), "export", any_agent=any_agent)
+        assert self.live_memories.get(scope, set()) <= {r["key"] for r in lines}
+
+    def _victim_key(self, data: st.DataObject, victim: Scope) -> str | None:
+        keys = sorted(self.live_memories.get(victim, set()))
+        return data.draw(st.sampled_from(keys)) if keys else None
+
+    @rule(reader=scopes, victim=scopes, data=st.data())
+    def get_or_delete_by_foreign_key(self, reader: Scope, victim: Scope, data: st.DataObject) -> None:
+        key = self._victim_key(data, victim)
+        if key is None or reader == victim:
+            return
+        store = self.world.store(reader)
+        own = reader.owns(victim)
+        got = store.get_memory(key, reader.user, agent_name=reader.agent, tenant_context=reader.tenant_context)
+        assert (got is not None) == own, f"get_memory: {reader} {'missed' if own else 'read'} {victim}'s key"
+        if own:
+            return
+        deleted = store.delete_memory(key, reader.user, agent_name=reader.agent, tenant_context=reader.tenant_context)
+        assert deleted is False, f"{reader} deleted {victim}'s memory by key"
+        still = self.world.store(victim).get_memory(key, victim.user, agent_name=victim.agent,
+                                                    tenant_context=victim.tenant_context)
+        assert still is not None and self.live_markers[key] in still.content
+
+    @rule(scope=scopes, any_agent=st.booleans())
+    def forget_user(self, scope: Scope, any_agent: bool) -> None:
+        store = self.world.store(scope)
+        agent = self._lifecycle_agent(scope, any_agent)
+        store.forget_user(scope.user, agent_name=agent, tenant_context=scope.tenant_context)
+        gone = [s for s in self.live_memories if scope.owns(s, any_agent=any_agent)]
+        for forgotten in gone:
+            for key in self.live_memories.pop(forgotten):
+                self.live_markers.pop(key, None)
+        left = list(store.iter_memories(scope.user, agent_name=agent, tenant_context=scope.tenant_context,
+                                        include_expired=True))
+        assert left == [], f"forget_user left {len(left)} memories of {scope}"
+        for other, keys in self.live_memories.items():  # nobody else lost anything
+            for key in keys:
+                found = self.world.store(other).get_memory(key, other.user, agent_name=other.agent,
+                                                           tenant_context=other.tenant_context)
+                assert found is not None, f"forget_user({scope}) deleted {other}'s memory"
 
     @rule(reader=scopes, victim=scopes)
     def probe_other_tenant_index(self, reader: Scope, victim: Scope) -> None:

@@ -153,14 +153,23 @@ def fail_first(operation: str, errors: Sequence[BaseException]) -> Fault:
 
 
 def list_all(client: Any, bucket: str, index: str) -> list[dict[str, Any]]:
-    """Every vector of an index with its metadata (paging through ``list_vectors``)."""
+    """Every vector of an index with its metadata (paging through ``list_vectors``).
+
+    An index that was never created holds nothing: ``[]``, so "nothing was stored" checks hold
+    whether validation failed before or after the index was created on first use.
+    """
     out: list[dict[str, Any]] = []
     token: str | None = None
     while True:
         kwargs: dict[str, Any] = {"vectorBucketName": bucket, "indexName": index, "returnMetadata": True}
         if token:
             kwargs["nextToken"] = token
-        page = client.list_vectors(**kwargs)
+        try:
+            page = client.list_vectors(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException" and not out:
+                return []
+            raise
         out.extend(page["vectors"])
         token = page.get("nextToken")
         if not token:

@@ -299,9 +299,6 @@ def test_summary_longer_than_the_metadata_limit_is_cut_to_fit(
     assert len(content.encode("utf-8")) > 30_000 and verbose.startswith(content)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: summarizer.render_transcript cuts an over-long transcript in the middle "
-                   "of a line, so the kept tail starts without its 'USER:' label; conversation_details and "
-                   "extractive_summary skip unlabelled lines, so the end of a long turn is never stored")
 def test_the_end_of_a_very_long_turn_is_remembered(
     hash_store: S3VectorMemory, engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin],
 ) -> None:
@@ -365,12 +362,9 @@ def test_injected_summary_stays_fenced_in_the_next_conversation(
     assert "&lt;/memory&gt;&lt;/memories&gt;" in prompt
 
 
-# ------------------------------------------------------------------------- known bugs (xfail)
+# ------------------------------------------------------------------- regressions of found bugs
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: store.S3VectorMemory.store_memory does not validate conversation_id "
-                   "(a lone surrogate raises UnicodeEncodeError from records.build_metadata; ints and 10 KB ids "
-                   "are stored)")
 @pytest.mark.parametrize("conversation_id", ["c\ud800", 7, "c" * 10_240], ids=["surrogate", "int", "10KB"])
 def test_store_memory_validates_conversation_id(hash_store: S3VectorMemory, engine: LocalS3VectorsClient,
                                                 conversation_id: Any) -> None:
@@ -379,34 +373,26 @@ def test_store_memory_validates_conversation_id(hash_store: S3VectorMemory, engi
     assert list_all(engine, BUCKET, "memory") == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: records.validate_id promises 'without control characters' but only "
-                   "rejects C0 and DEL: C1 controls such as U+0085 (NEL) and U+009B (CSI) pass")
 @pytest.mark.parametrize("value", ["u\x85", "u\x9b31m", "u\x80"], ids=["NEL", "CSI", "PAD"])
 def test_validate_id_rejects_c1_control_characters(value: str) -> None:
     with pytest.raises(InvalidIdentityError):
         validate_id(value, "user_id")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ids accepted by records.validate_id (<= 512 bytes each) can exceed the "
-                   "2 KB filterable-metadata limit once JSON-escaped (quotes, backslashes): PutVectors then fails "
-                   "with ValidationException instead of a clear InvalidIdentityError up front")
 def test_ids_accepted_by_validation_always_fit_the_filterable_metadata(
     hash_store: S3VectorMemory, engine: LocalS3VectorsClient
 ) -> None:
-    user, agent = '"' * 512, "\\" * 512
+    # JSON escaping doubles quotes and backslashes: the limit counts the stored form.
+    with pytest.raises(InvalidIdentityError, match="as stored"):
+        validate_id('"' * 512, "user_id")
+    user, agent = '"' * 256, "\\" * 256
     validate_id(user, "user_id")
     validate_id(agent, "agent_name")
-    try:
-        hash_store.store_memory(user, "a fact", agent_name=agent)
-    except InvalidIdentityError:
-        return  # a clear, early refusal is fine too
+    hash_store.store_memory(user, "a fact", agent_name=agent)
     (memory,) = hash_store.search(user, "a fact", agent_name=agent, similarity_threshold=0.0)
-    assert memory.user_id == user
+    assert memory.user_id == user and memory.agent_name == agent
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: plugin._end_conversation copies the whole tenant_context into the "
-                   "write job; one non-JSON value (e.g. a datetime) makes the spool write fail and the checkpoint "
-                   "raise TypeError, so the conversation's memory is LOST")
 def test_tenant_context_with_extra_values_still_stores_the_conversation(
     hash_multi_store: MultiTenantS3VectorMemory, engine: LocalS3VectorsClient, tmp_path: Path,
     plugins: list[S3VectorMemoryPlugin],
@@ -421,8 +407,6 @@ def test_tenant_context_with_extra_values_still_stores_the_conversation(
     assert "$2M" in summary["metadata"]["content"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: store.S3VectorMemory.store_conversation with a non-str summary "
-                   "raises AttributeError ('NoneType' object has no attribute 'strip') instead of a clear error")
 @pytest.mark.parametrize("summary", [None, 42], ids=["None", "int"])
 def test_store_conversation_rejects_non_string_summaries_clearly(hash_store: S3VectorMemory, summary: Any) -> None:
     with pytest.raises((TypeError, ValueError), match="summary"):

@@ -141,9 +141,6 @@ def test_any_metadata_is_stored_faithfully_or_rejected_with_a_validation_error(
     seeded.delete_vectors(vectorBucketName=BUCKET, indexName=INDEX, keys=[f"fz-{key}"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: local/_validation.validate_client_side hands a 1000-deep filter to "
-                   "botocore's ParamValidator, whose recursive document check raises RecursionError; the engine "
-                   "should refuse it with ValidationException (or ParamValidationError)")
 def test_deeply_nested_filters_are_rejected_not_crashing(seeded: LocalS3VectorsClient) -> None:
     deep: Any = {"user_id": "u1"}
     for _ in range(1000):
@@ -153,9 +150,6 @@ def test_deeply_nested_filters_are_rejected_not_crashing(seeded: LocalS3VectorsC
     assert _expected_failure(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: server/protocol._parse_json_body lets json.loads' RecursionError escape "
-                   "on a deeply nested body: the endpoint answers 500 'Internal Server Error' in plain text (which "
-                   "boto3 retries) instead of a 400 JSON error")
 def test_endpoint_refuses_deeply_nested_json_with_a_400(tmp_path: Path) -> None:
     depth = 1000
     body = ('{"vectorBucketName":"fuzz","indexName":"fuzz-index","topK":3,"queryVector":{"float32":[1,0,0,0]},'
@@ -170,9 +164,6 @@ def test_endpoint_refuses_deeply_nested_json_with_a_400(tmp_path: Path) -> None:
         assert "message" in json.loads(info.value.read())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: local/_validation.split_metadata json.dumps(..., ensure_ascii=False)"
-                   ".encode('utf-8') raises UnicodeEncodeError for a lone surrogate in a metadata key or value; "
-                   "found by this fuzz target (unseeded); expected ValidationException")
 @pytest.mark.parametrize("metadata", [{"user_id": "u\ud800"}, {"k\udfff": 1}, {"tags": ["ok", "\ud83d"]}],
                          ids=["value", "key", "list item"])
 def test_lone_surrogates_in_metadata_are_a_validation_error(metadata: dict[str, Any],

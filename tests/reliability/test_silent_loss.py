@@ -2,14 +2,13 @@
 
 Found by the load test (``bench/load_test.py``, 50 agents x 20 conversations): the counts of
 summaries requested and stored disagreed although no write failed. Each test here isolates one
-cause; they are strict xfails until the owners fix them (see the reasons).
+cause and guards its fix.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from reliability_support import list_all, make_agent, say, summaries
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
@@ -18,11 +17,6 @@ from strands_s3_vectors_memory.local import LocalS3VectorsClient
 BUCKET = "reliability"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: plugin.after_invocation buffers agent.messages[start:] with start = len(agent.messages) taken in "
-    "before_invocation; once strands' default SlidingWindowConversationManager (40 messages) trims the history at "
-    "the end of the invocation, the slice is empty, so every conversation after the ~10th of a long-lived Agent "
-    "'ended with no text to remember' and is silently not stored"))
 def test_a_long_lived_agent_keeps_storing_conversations_after_its_history_window_fills(
     hash_store: S3VectorMemory, engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin],
 ) -> None:
@@ -37,11 +31,6 @@ def test_a_long_lived_agent_keeps_storing_conversations_after_its_history_window
     assert requested - stored == set(), f"{len(requested - stored)} of 25 conversations were not stored"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: lifecycle/_dedupe.DEFAULT_DEDUPE_THRESHOLD (0.97) was calibrated on bare sentences, where its own example "
-    "pair ('vegetarian, allergic to peanuts' vs 'vegan, allergic to nuts') scores 0.96; stored summaries also carry "
-    "the shared wrapper and small talk ('The user said: ... Thanks, that's all for now.'), which lift the same pair "
-    "to ~0.98, so the second conversation's summary overwrites the first one's (a distinct conversation lost)"))
 def test_two_conversations_with_different_facts_on_one_topic_are_both_kept(
     local_env: Path, plugins: list[S3VectorMemoryPlugin]
 ) -> None:

@@ -8,6 +8,7 @@ filtered ``QueryVectors`` per summary or ad-hoc memory, confined to the same use
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,11 @@ logger = logging.getLogger(__name__)
 #: 0.98-0.999, while two different facts about one topic ("vegetarian, allergic to peanuts" vs
 #: "vegan, allergic to nuts") score about 0.96. Set ``store.dedupe_threshold = None`` to disable.
 DEFAULT_DEDUPE_THRESHOLD = 0.97
+#: ...and the wording must be near-identical too: at least this share of distinct words in common
+#: (Jaccard). Embeddings alone merge distinct facts on one topic once both carry the same wrapper text
+#: ("The user said: ... Thanks, bye."), which would overwrite a different conversation's memory.
+DEDUPE_MIN_WORD_OVERLAP = 0.85
+_WORD = re.compile(r"\w+", flags=re.UNICODE)
 #: Nearest neighbours examined per check: finer-grained ``detail`` records are never merged into,
 #: so a few candidates let a matching summary be found behind a detail of the same text.
 DEDUPE_CANDIDATES = 4
@@ -42,10 +48,10 @@ def dedupe_keys(
     Only ``summary`` and ``memory`` records are checked; two records of one batch never share a key.
     """
     keys: list[str] = []
-    for (key, _text, metadata), vector in zip(records, vectors, strict=True):
+    for (key, text, metadata), vector in zip(records, vectors, strict=True):
         chosen = key
         if threshold is not None and metadata.get("type") in _DEDUPED_TYPES:
-            existing = near_duplicate(target, key, metadata, vector, threshold)
+            existing = near_duplicate(target, key, metadata, vector, threshold, text=text)
             if existing is not None and existing not in keys:
                 logger.debug("dedupe: %s replaces near-identical memory %s", key, existing)
                 chosen = existing
@@ -53,12 +59,28 @@ def dedupe_keys(
     return keys
 
 
-def near_duplicate(
-    target: IndexTarget, key: str, metadata: Mapping[str, Any], vector: Sequence[float], threshold: float
-) -> str | None:
-    """Key of the nearest non-detail memory of the same user and agent if it is at least ``threshold`` similar.
+def word_overlap(a: str, b: str) -> float:
+    """Jaccard similarity of the two texts' sets of lower-cased words (1.0 for two empty texts)."""
+    words_a, words_b = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+    if not words_a and not words_b:
+        return 1.0
+    return len(words_a & words_b) / len(words_a | words_b)
 
-    ``None`` when there is none, or when the nearest one is the record's own key (an overwrite anyway).
+
+def near_duplicate(
+    target: IndexTarget,
+    key: str,
+    metadata: Mapping[str, Any],
+    vector: Sequence[float],
+    threshold: float,
+    *,
+    text: str | None = None,
+) -> str | None:
+    """Key of the nearest non-detail memory of the same user and agent if it restates this one.
+
+    A restatement is at least ``threshold`` cosine-similar and, when ``text`` is given, shares at least
+    :data:`DEDUPE_MIN_WORD_OVERLAP` of its words. ``None`` when there is none, or when the nearest one
+    is the record's own key (an overwrite anyway).
     """
     scope = MemoryScope(str(metadata.get("user_id")), str(metadata.get("agent_name")))
     response = target.client.query_vectors(
@@ -75,6 +97,8 @@ def near_duplicate(
         if hit_metadata.get("type") == TYPE_DETAIL or not belongs(hit_metadata, scope):
             continue
         if hit.get("key") == key or 1.0 - float(hit.get("distance", 2.0)) < threshold:
+            return None
+        if text is not None and word_overlap(text, str(hit_metadata.get("content", ""))) < DEDUPE_MIN_WORD_OVERLAP:
             return None
         return str(hit["key"])
     return None

@@ -38,6 +38,10 @@ MAX_FILTERABLE_METADATA_BYTES = 2 * 1024
 MAX_METADATA_KEYS = 50
 MAX_NON_FILTERABLE_KEYS = 10
 DEFAULT_LIST_MAX_RESULTS = 500
+#: Deepest nesting of objects/lists accepted in a filter or metadata document. The service documents
+#: no figure; this is far beyond any real filter and keeps every recursive check (botocore's included)
+#: well inside Python's recursion limit, so a hostile document is a ValidationException, not a crash.
+MAX_DOCUMENT_DEPTH = 64
 
 _BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 _INDEX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
@@ -69,12 +73,30 @@ def validate_client_side(operation: str, params: Mapping[str, Any]) -> None:
     shape = _input_shape(operation)
     if shape is None:  # pragma: no cover - every s3vectors operation has an input
         return
+    for member in ("filter", "vectors"):
+        if member in params and _depth_exceeds(params[member], MAX_DOCUMENT_DEPTH + 2):
+            raise validation_error(
+                f"{member} is nested more than {MAX_DOCUMENT_DEPTH} levels deep", operation
+            )
     light, floats = _without_floats(operation, params)
     if floats is not None and all(_plain_numbers(f) for f in floats):
         params = light
     report = _VALIDATOR.validate(params, shape)
     if report.has_errors():
         raise ParamValidationError(report=report.generate_report())
+
+
+def _depth_exceeds(document: Any, limit: int) -> bool:
+    """True when ``document`` nests dicts/lists deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping | list | tuple):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, Mapping) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, Mapping | list | tuple))
+    return False
 
 
 def _plain_numbers(values: Any) -> bool:
@@ -338,7 +360,11 @@ def split_metadata(key: str, metadata: Any, non_filterable: frozenset[str], oper
                 operation,
             )
     full = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
-    if len(full.encode("utf-8")) > MAX_METADATA_BYTES:
+    try:
+        full_size = len(full.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise validation_error(f"{label}: metadata is not valid UTF-8 (lone surrogate characters)", operation) from None
+    if full_size > MAX_METADATA_BYTES:
         raise validation_error(f"{label}: Metadata must have at most {MAX_METADATA_BYTES} bytes", operation)
     filterable = {k: v for k, v in metadata.items() if k not in non_filterable}
     if _json_bytes(filterable) > MAX_FILTERABLE_METADATA_BYTES:

@@ -154,6 +154,8 @@ def _parse_json_body(body: bytes) -> dict[str, Any]:
         parsed = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(400, "ValidationException", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise WireError(400, "ValidationException", "request body is nested too deeply") from None
     if not isinstance(parsed, dict):
         raise WireError(400, "ValidationException", "request body must be a JSON object")
     return parsed
