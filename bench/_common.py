@@ -1,0 +1,170 @@
+"""Shared pieces of the benchmarks: data locations, the machine description and a labelled query set.
+
+The labelled set measures the relevance cut-off ("nothing relevant -> empty memory context"): five
+personas with the memories the plugin would have stored for them, first-turn messages that those
+memories help answer (relevant), and everyday assistant requests that none of them help with
+(irrelevant, asked of every persona and of every LoCoMo user).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The LoCoMo subset (never copied into the repository: CC BY-NC 4.0, research use).
+LOCOMO_PATH = Path(os.environ.get("LOCOMO_PATH", "/work/shared/data/locomo-dev.json"))
+
+
+def machine() -> str:
+    """One line describing where a benchmark ran (CPU, cores, Python)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A user with stored conversations and first-turn messages those conversations help answer."""
+
+    user_id: str
+    #: (summary, detail) per stored conversation, as the plugin stores them.
+    conversations: tuple[tuple[str, str], ...]
+    relevant: tuple[str, ...]
+
+
+PERSONAS: tuple[Persona, ...] = (
+    Persona(
+        "alice",
+        (
+            ("Alice is vegetarian and allergic to peanuts. She works as a nurse on night shifts and cooks in "
+             "big batches on Sundays.",
+             "I'm vegetarian and allergic to peanuts. I work night shifts as a nurse, so I batch-cook on Sundays."),
+            ("Alice is planning a trip to Kyoto in April with her partner Sam; they love temples and quiet tea "
+             "houses.",
+             "Sam and I are going to Kyoto in April. We love temples and quiet tea houses, not crowds."),
+        ),
+        (
+            "Can you suggest a dinner I could cook this Sunday?",
+            "Any snack ideas to get me through my night shift?",
+            "What should I pack for our trip to Japan?",
+            "Which temples should Sam and I visit?",
+            "Is pad thai safe for me to order?",
+        ),
+    ),
+    Persona(
+        "bob",
+        (
+            ("Bob is training for the Berlin marathon in September and eats a lot of peanut butter for energy.",
+             "I'm training for the Berlin marathon in September. Peanut butter is my go-to energy food."),
+            ("Bob's knee started hurting after long runs; his physiotherapist suggested strength training twice a "
+             "week.",
+             "My knee hurts after long runs. The physio told me to do strength training twice a week."),
+            ("Bob is a backend developer working with Go and Postgres and is migrating a service to Kubernetes.",
+             "At work I write Go services on Postgres, and we're moving one of them to Kubernetes."),
+        ),
+        (
+            "How should I taper before race day?",
+            "What exercises help with runner's knee?",
+            "How do I tune connection pooling for my database?",
+            "Give me a high-energy breakfast idea before a long run.",
+            "What should I watch out for when moving our service to k8s?",
+        ),
+    ),
+    Persona(
+        "chen",
+        (
+            ("Chen is learning Spanish for a move to Madrid next year and practises with a tutor on Tuesdays.",
+             "I'm moving to Madrid next year, so I'm learning Spanish with a tutor every Tuesday."),
+            ("Chen has a golden retriever named Mango who is afraid of thunderstorms.",
+             "My golden retriever Mango panics whenever there's a thunderstorm."),
+        ),
+        (
+            "How do I say 'I would like to rent an apartment' in Spanish?",
+            "My dog is hiding under the bed again because of the storm, what can I do?",
+            "Which neighbourhoods of Madrid are good to live in?",
+            "Can you quiz me on irregular verbs before my lesson?",
+        ),
+    ),
+    Persona(
+        "dana",
+        (
+            ("Dana runs a small bakery; her sourdough starter is called Bubbles and she wants to add gluten-free "
+             "bread to the menu.",
+             "I run a little bakery. My sourdough starter is Bubbles, and I want to offer gluten-free bread too."),
+            ("Dana's daughter Lily starts kindergarten in September and Dana worries about the morning routine.",
+             "Lily starts kindergarten in September and I'm dreading our morning routine."),
+        ),
+        (
+            "Which flours work best for gluten-free loaves?",
+            "How can I make school mornings less stressful?",
+            "My starter smells like acetone, is that bad?",
+            "Ideas for an autumn special at the shop?",
+        ),
+    ),
+    Persona(
+        "eve",
+        (
+            ("Eve is writing a fantasy novel about a lighthouse keeper and is stuck on chapter three.",
+             "I'm writing a fantasy novel about a lighthouse keeper and I'm stuck on chapter three."),
+            ("Eve has type 1 diabetes, counts carbohydrates carefully and prefers low-sugar desserts.",
+             "I have type 1 diabetes, so I count carbs and go for low-sugar desserts."),
+        ),
+        (
+            "Help me outline the next chapter of my book.",
+            "Suggest a dessert I could bring to a party.",
+            "How should I manage my insulin on a long hike?",
+            "Give me a name for the keeper's ghostly companion.",
+        ),
+    ),
+)
+
+#: Everyday requests no stored memory helps answer (including near-topic ones: code, sport, food facts).
+IRRELEVANT_QUERIES: tuple[str, ...] = (
+    "What is the capital of Australia?",
+    "Write a Python function that reverses a linked list.",
+    "Explain how a TCP three-way handshake works.",
+    "Convert 72 degrees Fahrenheit to Celsius.",
+    "What's the derivative of x squared times sine x?",
+    "Translate 'where is the train station' into German.",
+    "How many bones are in the adult human body?",
+    "Summarize the causes of the First World War.",
+    "How do I reset my home router to factory settings?",
+    "Which sorting algorithm is best for nearly sorted data?",
+    "What time zone is Singapore in?",
+    "Explain the difference between a mutex and a semaphore.",
+    "Write a haiku about autumn leaves.",
+    "What is the boiling point of water at high altitude?",
+    "How does compound interest work?",
+    "Give me a regular expression that matches an email address.",
+    "Who wrote Pride and Prejudice?",
+    "What is the speed of light in a vacuum?",
+    "How do I center a div in CSS?",
+    "What are the rules for castling in chess?",
+    "Explain photosynthesis to a ten-year-old.",
+    "How do vaccines train the immune system?",
+    "What's the difference between TCP and UDP?",
+    "Calculate 15 percent of 240.",
+    "Draft a polite email declining a meeting invitation.",
+    "What does HTTP status code 418 mean?",
+    "How do I undo the last git commit?",
+    "What is the population of Canada?",
+    "Explain what a black hole is.",
+    "How do I convert a string to an integer in JavaScript?",
+    "What is the chemical formula of table salt?",
+    "List the planets of the solar system in order.",
+    "What is a Fourier transform used for?",
+    "How do I change a flat tire?",
+    "What is the tallest mountain in Africa?",
+    "Explain the offside rule in football.",
+    "What's the time complexity of binary search?",
+    "Define the word ephemeral.",
+    "Who painted the Mona Lisa?",
+    "How do I make a pivot table in Excel?",
+)

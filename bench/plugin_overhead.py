@@ -1,0 +1,227 @@
+"""What the memory plugin adds to each agent turn, against the same agent without it.
+
+Setup: a local index holding ``--memories`` memories (default 100,000: 1,000 users x 100, random unit
+vectors bulk-loaded through the engine's ``put_vectors``), plus a few real, e5-embedded conversations
+of the benchmark user stored through ``store_conversation``. The model is
+:class:`~strands_s3_vectors_memory.testing.ScriptedModel`, so every millisecond that differs between
+the two agents is the plugin's.
+
+Each of ``--conversations`` conversations has three turns, run on both agents interleaved:
+
+* **first** turn: the plugin embeds the message, queries S3 Vectors and ranks (every opener is
+  unique, so the query-embedding cache never helps);
+* **later** turn: nothing but bookkeeping (target < 1 ms);
+* **end** turn (``end_session=True``): the transcript is handed to the background writer (target
+  < 5 ms to return).
+
+Then ``--throughput`` conversations are ended back to back and the background writer's rate
+(summaries stored per second: summarize with the scripted model, embed summary and details, put)
+is measured until it has flushed.
+
+Columns: ours on the embedded engine (the local default), ours through the local S3 Vectors
+endpoint over HTTP (the shape of an AWS deployment), and the original 0.3.0 package, also through the
+endpoint (it cannot embed an engine), with its Bedrock embedding call replaced by the same e5 model.
+0.3.0 is installed with ``pip install --no-deps strands-s3-vectors-memory==0.3.0 --target
+/tmp/orig-pkg`` and runs in a subprocess (same import name as ours).
+
+Run: ``python3 bench/plugin_overhead.py`` (``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from strands import Agent
+from tqdm import trange
+
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.embeddings import make_embedder
+from strands_s3_vectors_memory.records import MemoryScope, build_metadata, summary_key
+from strands_s3_vectors_memory.server import LocalEndpoint
+from strands_s3_vectors_memory.testing import ScriptedModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine
+from _turns import BASE_PROMPT, TURN_KINDS, TurnTimes, run_conversations
+
+BUCKET = "overhead-bench"
+AGENT = "assistant"
+USER = "bench-user"
+DIMENSION = 384
+BATCH = 500
+ROOT = Path(__file__).resolve().parent.parent
+
+_USER_CONVERSATIONS = (
+    ("cooking", "The user is vegetarian, allergic to peanuts and batch-cooks on Sundays.",
+     ["USER: I'm vegetarian and allergic to peanuts.", "USER: I cook big batches on Sundays."]),
+    ("travel", "The user plans a trip to Kyoto in April with their partner Sam.",
+     ["USER: Sam and I love temples and quiet tea houses."]),
+    ("running", "The user trains for the Berlin marathon in September.",
+     ["USER: My long runs are on Saturday mornings."]),
+)
+
+
+def bulk_load(store: S3VectorMemory, count: int, *, users: int = 1000, seed: int = 0) -> float:
+    """Put ``count`` random-vector memories of ``users`` users straight into the engine; returns vectors/s."""
+    store.verify()
+    client = store._get_s3vectors_client()
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    for start in trange(0, count, BATCH, desc="bulk load", unit="batch"):
+        size = min(BATCH, count - start)
+        vectors = rng.standard_normal((size, DIMENSION), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        batch = []
+        for offset, vector in enumerate(vectors):
+            number = start + offset
+            scope = MemoryScope(f"user-{number % users}", AGENT)
+            conversation = f"bulk-{number}"
+            metadata = build_metadata(scope, f"Synthetic memory {number}: notes about topic {number % 97}.",
+                                      memory_type="summary", conversation_id=conversation)
+            batch.append({"key": summary_key(scope, conversation), "data": {"float32": vector.tolist()},
+                          "metadata": metadata})
+        client.put_vectors(vectorBucketName=store.bucket_name, indexName=store.index_name, vectors=batch)
+    return count / (time.perf_counter() - started)
+
+
+def seed_user(store: S3VectorMemory) -> None:
+    """The benchmark user's own memories, embedded for real, so first turns retrieve something."""
+    for conversation, summary, details in _USER_CONVERSATIONS:
+        store.store_conversation(USER, conversation, summary, agent_name=AGENT, details=details)
+
+
+def measure_ours(store: S3VectorMemory, conversations: int, throughput: int, spool: Path) -> dict[str, Any]:
+    """Time our plugin against a plain agent, then the writer's rate."""
+    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, spool_dir=spool, flush_at_exit=False)
+    agents = {
+        "plain": Agent(model=ScriptedModel(), name=AGENT, system_prompt=BASE_PROMPT.replace("{memory_context}", ""),
+                       callback_handler=None),
+        "memory": Agent(model=ScriptedModel(), name=AGENT, system_prompt=BASE_PROMPT, plugins=[plugin],
+                        callback_handler=None),
+    }
+    store.embedder.embed_query("warm up")
+    store.search(USER, "warm up", agent_name=AGENT)
+    times = run_conversations(
+        agents, conversations, user_id=USER, after_conversation=lambda: plugin.flush(60),
+        progress=lambda n: trange(n, desc="conversations", unit="conv", leave=False),
+    )
+    agent = agents["memory"]
+    started = time.perf_counter()
+    for number in range(throughput):
+        agent.messages.clear()
+        state = {"user_id": f"writer-{number}", "conversation_id": f"w-{number}", "end_session": True}
+        agent(f"I keep bees and sell honey at the market, note {number}. Bye!", invocation_state=state)
+    plugin.flush(600)
+    rate = throughput / (time.perf_counter() - started)
+    plugin.close(60)
+    return _summary(times, rate)
+
+
+def _summary(times: Mapping[str, TurnTimes], rate: float) -> dict[str, Any]:
+    return {
+        "median_ms": {name: {k: t.median_ms(k) for k in TURN_KINDS} for name, t in times.items()},
+        "p95_ms": {name: {k: t.p95_ms(k) for k in TURN_KINDS} for name, t in times.items()},
+        "summaries_per_second": rate,
+    }
+
+
+def measure_original(original: Path, url: str, conversations: int, throughput: int) -> dict[str, Any] | None:
+    """Run ``_original_runner.py`` against the endpoint; ``None`` (with a note) if 0.3.0 is not installed."""
+    if not (original / "strands_s3_vectors_memory").is_dir():
+        print(f"0.3.0 not found in {original}: pip install --no-deps strands-s3-vectors-memory==0.3.0 "
+              f"--target {original}", file=sys.stderr)
+        return None
+    env = dict(os.environ, AWS_ENDPOINT_URL_S3VECTORS=url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+               AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    env.pop("AWS_PROFILE", None)
+    command = [sys.executable, str(Path(__file__).with_name("_original_runner.py")), "--original", str(original),
+               "--src", str(ROOT / "src"), "--bucket", BUCKET, "--user", USER,
+               "--conversations", str(conversations), "--throughput", str(throughput)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=3600)
+    if done.returncode != 0:
+        print(f"0.3.0 run failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def table(columns: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown: plugin-added median (p95) per turn kind, and writer throughput, one column per setup."""
+    names = list(columns)
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    labels = {"first": "first turn (embed + query + rank)", "later": "later turn", "end": "end_session turn"}
+    for kind in TURN_KINDS:
+        cells = []
+        for name in names:
+            r = columns[name]
+            added = r["median_ms"]["memory"][kind] - r["median_ms"]["plain"][kind]
+            added95 = r["p95_ms"]["memory"][kind] - r["p95_ms"]["plain"][kind]
+            cells.append(f"+{added:.2f} ms (p95 +{added95:.2f})")
+        lines.append(f"| {labels[kind]}: added | " + " | ".join(cells) + " |")
+    lines.append("| agent turn without plugin (median) | " + " | ".join(
+        f"{columns[n]['median_ms']['plain']['later']:.2f} ms" for n in names) + " |")
+    lines.append("| background writer: summaries stored / s | " + " | ".join(
+        f"{columns[n]['summaries_per_second']:.1f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--memories", type=int, default=100_000, help="memories in the index (%(default)s)")
+    parser.add_argument("--conversations", type=int, default=100, help="timed conversations (%(default)s)")
+    parser.add_argument("--throughput", type=int, default=30, help="conversations ended for the writer rate")
+    parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
+    parser.add_argument("--skip-endpoint", action="store_true", help="only the embedded engine")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    columns: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="overhead-bench-") as scratch:
+        data_dir = Path(scratch) / "data"
+        embedder = make_embedder("local")
+        store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=embedder)
+        load_rate = bulk_load(store, args.memories)
+        seed_user(store)
+        columns["ours, embedded engine"] = measure_ours(store, args.conversations, args.throughput,
+                                                        Path(scratch) / "spool-embedded")
+        store._get_s3vectors_client().close()
+        if not args.skip_endpoint:
+            with LocalEndpoint(data_dir) as endpoint:
+                remote = S3VectorMemory(bucket_name=BUCKET, backend="aws", endpoint_url=endpoint.url,
+                                        embedder=embedder, region_name="us-east-1",
+                                        client=_endpoint_client(endpoint.url))
+                columns["ours, local endpoint (HTTP)"] = measure_ours(
+                    remote, args.conversations, args.throughput, Path(scratch) / "spool-endpoint")
+                original = measure_original(args.original, endpoint.url, args.conversations, args.throughput)
+                if original is not None:
+                    columns["0.3.0, local endpoint (HTTP)"] = original
+
+    print(f"\nmachine: {machine()}")
+    print(f"index: {args.memories:,} memories bulk-loaded at {load_rate:,.0f} vectors/s; "
+          f"{args.conversations} timed conversations per setup; writer rate over {args.throughput} conversations")
+    print()
+    print(table(columns))
+    if args.json:
+        args.json.write_text(json.dumps(columns, indent=2), encoding="utf-8")
+    return 0
+
+
+def _endpoint_client(url: str) -> Any:
+    import boto3
+
+    return boto3.client("s3vectors", endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="bench", aws_secret_access_key="bench")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
