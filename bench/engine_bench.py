@@ -176,6 +176,8 @@ def _chroma_bench(
 
 def run_size(size: int, args: argparse.Namespace) -> SizeResult:
     data = Dataset.make(size, args.dim, args.users, args.agents, args.seed)
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"engine-bench-{size}-", dir=args.workdir))
     try:
         build = _build_engine(work / "engine", data, args.batch)

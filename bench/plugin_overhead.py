@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_endpoint:
             with LocalEndpoint(data_dir) as endpoint:
                 remote = S3VectorMemory(bucket_name=BUCKET, backend="aws", endpoint_url=endpoint.url,
-                                        embedder=embedder, region_name="us-east-1",
+                                        embedder=make_embedder("local"), region_name="us-east-1",
                                         client=_endpoint_client(endpoint.url))
                 columns["ours, local endpoint (HTTP)"] = measure_ours(
                     remote, args.conversations, args.throughput, Path(scratch) / "spool-endpoint")
