@@ -30,6 +30,7 @@ from strands.types.tools import ToolContext
 
 from .errors import ConfigurationError, InvalidInvocationStateError, IsolationError
 from .records import Memory, MemoryScope, summary_key, validate_id
+from .retry import is_retryable_error
 from .store import MultiTenantS3VectorMemory, S3VectorMemory
 from .summarizer import (
     DEFAULT_SUMMARY_MAX_CHARS,
@@ -41,7 +42,7 @@ from .summarizer import (
     summarize,
 )
 from .telemetry import SPAN_RETRIEVE, annotate, attached_context, capture_context, record_error, traced
-from .writer import BackgroundWriter, JobContext, WriteJob, is_retryable_error
+from .writer import BackgroundWriter, JobContext, WriteJob
 
 if TYPE_CHECKING:
     from strands import Agent

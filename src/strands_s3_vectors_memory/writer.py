@@ -36,39 +36,26 @@ and the later ``put_vectors`` wins, which is harmless because keys are determini
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import concurrent.futures
 import dataclasses
-import errno
-import hashlib
 import heapq
 import itertools
-import json
 import logging
 import os
-import random
-import re
-import sys
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
-
 from .errors import ConfigurationError
-
-if sys.platform != "win32":
-    import fcntl
+from .retry import full_jitter, is_retryable_error
+from .spool import Spool, WriteJob, conversation_id_of, encode_job, job_key
 
 __all__ = [
     "BackgroundWriter",
@@ -82,124 +69,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
-# Which errors are worth another attempt
-# --------------------------------------------------------------------------------------------------
-
-#: Error codes that mean "slow down" or "try again later": botocore's own throttling and transient
-#: lists (``botocore.retries.standard``) plus the 5xx-style codes AWS services return by name.
-_RETRYABLE_ERROR_CODES = frozenset(
-    {
-        # throttling (botocore.retries.standard.ThrottledRetryableChecker)
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "EC2ThrottledException",
-        # transient (botocore.retries.standard.TransientRetryableChecker)
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-        # server side, by name (S3 Vectors, Bedrock runtime, STS)
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "InternalServerError",
-        "InternalFailure",
-        "InternalError",
-        "ModelNotReadyException",
-        "ModelTimeoutException",
-        "IDPCommunicationError",
-    }
-)
-
-#: Exception types that are transient by nature. botocore's ConnectionError/HTTPClientError cover
-#: EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError and ConnectionClosedError, the same
-#: families botocore's standard retry mode retries.
-_RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    BotocoreConnectionError,
-    HTTPClientError,
-    TimeoutError,
-    ConnectionError,
-    concurrent.futures.TimeoutError,  # distinct from TimeoutError before Python 3.11
-    asyncio.TimeoutError,
-)
-
-_MAX_CAUSE_DEPTH = 8
-
-
-def is_retryable_error(exc: BaseException) -> bool:
-    """Return True when ``exc`` is transient: throttling, a 429/5xx answer, a timeout or a dropped connection.
-
-    Wrapped errors count too: an ``EmbeddingError`` raised ``from`` a throttling ``ClientError`` is
-    retried, because the wrapper says *where* it failed, not *whether* trying again can help.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    for _ in range(_MAX_CAUSE_DEPTH):
-        if current is None or id(current) in seen:
-            return False
-        seen.add(id(current))
-        if _is_retryable_one(current):
-            return True
-        current = current.__cause__
-    return False
-
-
-def _is_retryable_one(exc: BaseException) -> bool:
-    if isinstance(exc, ClientError):
-        response: dict[str, Any] = getattr(exc, "response", None) or {}
-        code = (response.get("Error") or {}).get("Code")
-        if code in _RETRYABLE_ERROR_CODES:
-            return True
-        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        return isinstance(status, int) and (status == 429 or 500 <= status <= 599)
-    if isinstance(exc, _RETRYABLE_EXCEPTIONS):
-        return True
-    # The agent's model throttling (the summary step). Looked up lazily: if strands was never
-    # imported, no strands exception can exist, and the writer stays importable on its own.
-    strands_exceptions = sys.modules.get("strands.types.exceptions")
-    throttled = getattr(strands_exceptions, "ModelThrottledException", None)
-    return isinstance(throttled, type) and isinstance(exc, throttled)
-
-
-def full_jitter(cap: float) -> float:
-    """The "full jitter" backoff of the AWS architecture blog: a uniform wait in ``[0, cap]``.
-
-    Spreading retries over the whole window is what stops many writers that were throttled together
-    from retrying together.
-    """
-    return random.uniform(0.0, cap)
-
-
-# --------------------------------------------------------------------------------------------------
 # Public value types
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WriteJob:
-    """One unit of background work, e.g. "summarise and store this conversation".
-
-    ``job_id`` must be deterministic for the thing being written (a hash of tenant, user, agent and
-    conversation), so that re-ending a conversation replaces the pending job instead of adding one.
-    ``payload`` must be JSON-serialisable: it is what the spool stores and what a replay sees.
-    ``attempts`` counts the failed attempts of the current round (0 on the first try; every start
-    that replays a job gives it a fresh round).
-    """
-
-    job_id: str
-    kind: str
-    payload: dict[str, Any]
-    created_at: float
-    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -248,242 +119,6 @@ class JobContext:
         meanwhile: the newer transcript must not be overwritten with progress on the older one.
         """
         self._job = self._writer._checkpoint(self._key, self._generation, self._job, payload)
-
-
-# --------------------------------------------------------------------------------------------------
-# The spool: one JSON file per job, claimed per process with flock
-# --------------------------------------------------------------------------------------------------
-
-_SPOOL_FORMAT = 1
-_STALE_TEMP_LOCK_SECONDS = 60.0
-_JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
-
-
-def _conversation_id(job: WriteJob) -> Any:
-    """The conversation a job is about, for log lines (None when the payload does not say)."""
-    return job.payload.get("conversation_id") if isinstance(job.payload, dict) else None
-
-
-def _job_key(job_id: str) -> str:
-    """File-safe, fixed-length key for a job id (ids may hold any character)."""
-    return hashlib.sha256(job_id.encode("utf-8")).hexdigest()
-
-
-def _encode(job: WriteJob) -> bytes:
-    record = {
-        "format": _SPOOL_FORMAT,
-        "job_id": job.job_id,
-        "kind": job.kind,
-        "created_at": job.created_at,
-        "payload": job.payload,
-    }
-    return json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def _decode(data: bytes) -> WriteJob:
-    record = json.loads(data)
-    if not isinstance(record, dict) or record.get("format") != _SPOOL_FORMAT:
-        raise ValueError("not a spooled write job")
-    job_id, kind, payload, created = (record.get(k) for k in ("job_id", "kind", "payload", "created_at"))
-    if not isinstance(job_id, str) or not isinstance(kind, str) or not isinstance(payload, dict):
-        raise ValueError("spooled write job has missing or mistyped fields")
-    if not isinstance(created, (int, float)):
-        raise ValueError("spooled write job has no created_at")
-    return WriteJob(job_id=job_id, kind=kind, payload=payload, created_at=float(created))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """temp file + fsync + rename + fsync(dir): after a crash the file is either old or new, never torn."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-class _Spool:
-    """This writer's claim on a shared spool directory (see the module docstring for the layout)."""
-
-    def __init__(self, root: Path) -> None:
-        if sys.platform == "win32":  # pragma: no cover - the project targets POSIX hosts
-            raise OSError(errno.ENOTSUP, "the write spool needs POSIX file locks (fcntl.flock)")
-        self.root = root
-        self.owner = f"{os.getpid()}-{uuid.uuid4().hex}"
-        self._owners = root / "owners"
-        self._claims = root / "claims"
-        self._owners.mkdir(parents=True, exist_ok=True)
-        self._claims.mkdir(parents=True, exist_ok=True)
-        self._lock_fd: int | None = self._take_owner_lock()
-        self.dir = self._claims / self.owner
-        try:
-            self.dir.mkdir()
-            _fsync_dir(self._claims)
-        except BaseException:
-            self.release()
-            raise
-
-    def _take_owner_lock(self) -> int:
-        # Lock a temp file, then rename it into place: the lock file never appears unlocked, so a
-        # replaying peer cannot mistake a writer that is starting up for a dead one.
-        tmp = self._owners / f".{self.owner}.tmp"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.replace(tmp, self._owners / f"{self.owner}.lock")
-            _fsync_dir(self._owners)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        return fd
-
-    def path(self, key: str) -> Path:
-        return self.dir / f"{key}.json"
-
-    def write(self, key: str, data: bytes) -> None:
-        try:
-            _write_atomic(self.path(key), data)
-        except FileNotFoundError:
-            # Our directory was removed by release() (a submit after close): recreate it. Without our
-            # lock it reads as a dead owner's, so the next start adopts the file.
-            self.dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.path(key), data)
-
-    def remove(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
-
-    def read(self, path: Path) -> WriteJob:
-        return _decode(path.read_bytes())
-
-    def own_keys(self) -> list[str]:
-        keys = []
-        for entry in sorted(self.dir.iterdir()):
-            match = _JOB_FILE.match(entry.name)
-            if match and not entry.name.endswith(".adopting.json"):
-                keys.append(match["key"])
-        return keys
-
-    def quarantine(self, path: Path) -> Path | None:
-        """Move an unreadable job file aside (never delete data a human may want back)."""
-        target_dir = self.root / "corrupt"
-        try:
-            target_dir.mkdir(exist_ok=True)
-            target = target_dir / f"{path.name}.{uuid.uuid4().hex}"
-            os.replace(path, target)
-            return target
-        except OSError:
-            return None
-
-    @contextmanager
-    def _dead_owner(self, lock_path: Path) -> Iterator[bool]:
-        """Yield True, holding its lock, if the writer behind ``lock_path`` is dead (or left no lock).
-
-        The lock file is removed on the way out when it was dead, so the next look finds nothing.
-        """
-        try:
-            fd = os.open(lock_path, os.O_RDWR)  # never O_CREAT: a missing lock means a dead owner
-        except FileNotFoundError:
-            yield True
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False  # alive (or being adopted by another replayer right now)
-                return
-            try:
-                same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
-            except FileNotFoundError:
-                same = False  # removed meanwhile by the replayer that adopted it
-            yield same
-            if same:
-                lock_path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
-
-    def adopt_dead(self, place: Callable[[Path, str], None]) -> None:
-        """Claim every job file of dead writers, handing each (now in our directory) to ``place``.
-
-        Each file is claimed with one ``rename`` into our own directory, which exactly one process
-        can win, so concurrent replayers never both run a job.
-        """
-        for owner_dir in sorted(self._claims.iterdir()):
-            owner = owner_dir.name
-            if owner == self.owner or not owner_dir.is_dir():
-                continue
-            with self._dead_owner(self._owners / f"{owner}.lock") as dead:
-                if not dead:
-                    continue
-                try:
-                    files = sorted(owner_dir.iterdir())
-                except FileNotFoundError:
-                    continue  # another replayer emptied and removed it
-                for entry in files:
-                    match = _JOB_FILE.match(entry.name)
-                    if match is None:
-                        if entry.name.endswith(".tmp"):
-                            entry.unlink(missing_ok=True)  # a write the dead writer never finished
-                        continue
-                    staged = self.dir / f"{match['key']}.adopting.json"
-                    try:
-                        os.rename(entry, staged)
-                    except FileNotFoundError:
-                        continue  # another replayer won this file
-                    place(staged, match["key"])
-                _fsync_dir(self.dir)
-                with suppress(OSError):  # not empty (a file we could not claim) or already gone
-                    owner_dir.rmdir()
-        self._sweep_stale_locks()
-
-    def _sweep_stale_locks(self) -> None:
-        """Remove lock files of writers that died before creating a claims directory."""
-        for lock_path in sorted(self._owners.iterdir()):
-            owner = lock_path.name.removeprefix(".").removesuffix(".tmp").removesuffix(".lock")
-            if owner == self.owner or (self._claims / owner).exists():
-                continue
-            if lock_path.name.endswith(".tmp"):
-                # A writer between creating and locking its temp lock file looks dead for an
-                # instant: only sweep temp files old enough to be certain.
-                with suppress(OSError):
-                    if time.time() - lock_path.stat().st_mtime > _STALE_TEMP_LOCK_SECONDS:
-                        lock_path.unlink()
-                continue
-            with self._dead_owner(lock_path):
-                pass  # removes the lock file if its writer is dead
-
-    def release(self) -> None:
-        """Give up the claim: our leftover files (failed jobs) become adoptable by the next start."""
-        if self._lock_fd is None:
-            return
-        try:
-            with suppress(FileNotFoundError):
-                self.dir.rmdir()
-            (self._owners / f"{self.owner}.lock").unlink(missing_ok=True)
-        except OSError:
-            pass  # files are left: keep the (now unlocked) lock file so replayers know the owner
-        finally:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-
-# --------------------------------------------------------------------------------------------------
-# The writer
-# --------------------------------------------------------------------------------------------------
 
 
 class _State(Enum):
@@ -594,11 +229,11 @@ class BackgroundWriter:
             ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors"), 0
         )
 
-        self._spool: _Spool | None = None
+        self._spool: Spool | None = None
         self._spool_dir = Path(spool_dir).expanduser() if spool_dir is not None else None
         if self._spool_dir is not None:
             try:
-                self._spool = _Spool(self._spool_dir)
+                self._spool = Spool(self._spool_dir)
             except OSError as exc:
                 self._spool_degraded = True
                 _log.warning(
@@ -631,7 +266,7 @@ class BackgroundWriter:
         """
         if not isinstance(job, WriteJob) or not isinstance(job.payload, dict):
             raise TypeError("submit() takes a WriteJob whose payload is a dict")
-        key = _job_key(job.job_id)
+        key = job_key(job.job_id)
         with self._stripe(key):
             spooled = self._spool_write(key, job)
             with self._lock:
@@ -759,7 +394,7 @@ class BackgroundWriter:
         if self._spool is None:
             return False
         try:
-            data = _encode(job)
+            data = encode_job(job)
         except (TypeError, ValueError) as exc:
             _log.warning(
                 "%s: job %s has a payload that is not JSON-serialisable (%s); kept in memory only",
@@ -799,7 +434,7 @@ class BackgroundWriter:
                 "%s is closed and has no spool: job %s (conversation_id=%s) was dropped",
                 self.name,
                 job.job_id,
-                _conversation_id(job),
+                conversation_id_of(job),
             )
 
     def _accept(self, key: str, job: WriteJob, spooled: bool, *, submitted: bool = True) -> None:
@@ -859,7 +494,7 @@ class BackgroundWriter:
                 self._max_pending,
             )
 
-    def _place_adopted(self, spool: _Spool, staged: Path, key: str) -> int:
+    def _place_adopted(self, spool: Spool, staged: Path, key: str) -> int:
         """Settle a job file just claimed from a dead writer; 1 if it was queued, else 0."""
         with self._stripe(key):
             final = spool.path(key)
@@ -888,7 +523,7 @@ class BackgroundWriter:
                     self._register_on_disk(key)
             return 1
 
-    def _latest_version(self, spool: _Spool, entry: _Entry | None, final: Path) -> WriteJob | None:
+    def _latest_version(self, spool: Spool, entry: _Entry | None, final: Path) -> WriteJob | None:
         with self._lock:
             if entry is not None and entry.next is not None:
                 return entry.next.job
@@ -899,7 +534,7 @@ class BackgroundWriter:
         except (OSError, ValueError):
             return None
 
-    def _quarantine(self, spool: _Spool, path: Path, exc: BaseException) -> None:
+    def _quarantine(self, spool: Spool, path: Path, exc: BaseException) -> None:
         moved = spool.quarantine(path)
         _log.error(
             "%s: spool file %s is unreadable (%s); moved to %s",
@@ -974,7 +609,7 @@ class BackgroundWriter:
         error: BaseException | None = None
         try:
             job = self._spool.read(path)
-            if _job_key(job.job_id) != task.key:
+            if job_key(job.job_id) != task.key:
                 job, error = None, ValueError("job_id does not match the file name")
         except (OSError, ValueError) as exc:
             error = exc
@@ -1061,7 +696,7 @@ class BackgroundWriter:
             self.name,
             job.job_id,
             job.kind,
-            _conversation_id(job),
+            conversation_id_of(job),
             attempts,
             "" if retryable else " with a non-retryable error",
             "its spool file is kept for replay at the next start"
@@ -1096,7 +731,7 @@ class BackgroundWriter:
 
     def _checkpoint(self, key: str, generation: int, job: WriteJob, payload: dict[str, Any]) -> WriteJob:
         updated = dataclasses.replace(job, payload=dict(payload))
-        data = _encode(updated)  # raises into the handler: a payload we could not replay is a bug
+        data = encode_job(updated)  # raises into the handler: a payload we could not replay is a bug
         with self._stripe(key):
             with self._lock:
                 entry = self._entries.get(key)

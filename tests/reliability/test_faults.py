@@ -46,6 +46,7 @@ from reliability_support import (
 from strands.types.content import Messages
 from strands.types.exceptions import ModelThrottledException
 
+import strands_s3_vectors_memory.spool as spool_module
 import strands_s3_vectors_memory.writer as writer_module
 from strands_s3_vectors_memory import (
     EmbeddingError,
@@ -285,7 +286,7 @@ def test_unwritable_spool_degrades_durability_but_loses_nothing(
         attempts.append(path)
         raise OSError(code, os.strerror(code), str(path))
 
-    monkeypatch.setattr(writer_module, "_write_atomic", no_space)
+    monkeypatch.setattr(spool_module, "_write_atomic", no_space)
     store, _ = _store(engine, tmp_path, _per_job("put_vectors", 1, TRANSIENT["429 TooManyRequestsException"]))
     agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
     plugins.append(plugin)
@@ -305,7 +306,7 @@ def test_read_only_spool_at_start_still_stores_everything(
     def read_only(root: Path) -> Any:
         raise OSError(errno.EROFS, "Read-only file system", str(root))
 
-    monkeypatch.setattr(writer_module, "_Spool", read_only)
+    monkeypatch.setattr(writer_module, "Spool", read_only)
     store, _ = _store(engine, tmp_path)
     with caplog.at_level(logging.WARNING):
         agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
@@ -319,7 +320,7 @@ def test_read_only_spool_at_start_still_stores_everything(
 def test_spool_that_recovers_mid_run(
     engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = writer_module._write_atomic
+    real = spool_module._write_atomic
     budget = [3]
 
     def full_then_free(path: Path, data: bytes) -> None:
@@ -328,7 +329,7 @@ def test_spool_that_recovers_mid_run(
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(writer_module, "_write_atomic", full_then_free)
+    monkeypatch.setattr(spool_module, "_write_atomic", full_then_free)
     store, _ = _store(engine, tmp_path)
     agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
     plugins.append(plugin)

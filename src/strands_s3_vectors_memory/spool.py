@@ -1,0 +1,273 @@
+"""The write spool: one JSON file per pending job, claimed per process with ``flock``.
+
+Why files and not a database: each job is written once, rewritten on checkpoint and removed when
+done; an atomic ``rename`` per file is the simplest thing that survives ``kill -9`` and lets several
+processes share one directory. The layout and the adoption of a dead writer's files are described in
+:mod:`strands_s3_vectors_memory.writer`, which is the only user of this module.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = ["Spool", "WriteJob", "conversation_id_of", "decode_job", "encode_job", "job_key"]
+
+@dataclass(frozen=True)
+class WriteJob:
+    """One unit of background work, e.g. "summarise and store this conversation".
+
+    ``job_id`` must be deterministic for the thing being written (a hash of tenant, user, agent and
+    conversation), so that re-ending a conversation replaces the pending job instead of adding one.
+    ``payload`` must be JSON-serialisable: it is what the spool stores and what a replay sees.
+    ``attempts`` counts the failed attempts of the current round (0 on the first try; every start
+    that replays a job gives it a fresh round).
+    """
+
+    job_id: str
+    kind: str
+    payload: dict[str, Any]
+    created_at: float
+    attempts: int = 0
+
+
+
+_SPOOL_FORMAT = 1
+_STALE_TEMP_LOCK_SECONDS = 60.0
+_JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
+
+
+def conversation_id_of(job: WriteJob) -> Any:
+    """The conversation a job is about, for log lines (None when the payload does not say)."""
+    return job.payload.get("conversation_id") if isinstance(job.payload, dict) else None
+
+
+def job_key(job_id: str) -> str:
+    """File-safe, fixed-length key for a job id (ids may hold any character)."""
+    return hashlib.sha256(job_id.encode("utf-8")).hexdigest()
+
+
+def encode_job(job: WriteJob) -> bytes:
+    record = {
+        "format": _SPOOL_FORMAT,
+        "job_id": job.job_id,
+        "kind": job.kind,
+        "created_at": job.created_at,
+        "payload": job.payload,
+    }
+    return json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def decode_job(data: bytes) -> WriteJob:
+    record = json.loads(data)
+    if not isinstance(record, dict) or record.get("format") != _SPOOL_FORMAT:
+        raise ValueError("not a spooled write job")
+    job_id, kind, payload, created = (record.get(k) for k in ("job_id", "kind", "payload", "created_at"))
+    if not isinstance(job_id, str) or not isinstance(kind, str) or not isinstance(payload, dict):
+        raise ValueError("spooled write job has missing or mistyped fields")
+    if not isinstance(created, (int, float)):
+        raise ValueError("spooled write job has no created_at")
+    return WriteJob(job_id=job_id, kind=kind, payload=payload, created_at=float(created))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """temp file + fsync + rename + fsync(dir): after a crash the file is either old or new, never torn."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+class Spool:
+    """This writer's claim on a shared spool directory (see the module docstring for the layout)."""
+
+    def __init__(self, root: Path) -> None:
+        if sys.platform == "win32":  # pragma: no cover - the project targets POSIX hosts
+            raise OSError(errno.ENOTSUP, "the write spool needs POSIX file locks (fcntl.flock)")
+        self.root = root
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex}"
+        self._owners = root / "owners"
+        self._claims = root / "claims"
+        self._owners.mkdir(parents=True, exist_ok=True)
+        self._claims.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = self._take_owner_lock()
+        self.dir = self._claims / self.owner
+        try:
+            self.dir.mkdir()
+            _fsync_dir(self._claims)
+        except BaseException:
+            self.release()
+            raise
+
+    def _take_owner_lock(self) -> int:
+        # Lock a temp file, then rename it into place: the lock file never appears unlocked, so a
+        # replaying peer cannot mistake a writer that is starting up for a dead one.
+        tmp = self._owners / f".{self.owner}.tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.replace(tmp, self._owners / f"{self.owner}.lock")
+            _fsync_dir(self._owners)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        return fd
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.json"
+
+    def write(self, key: str, data: bytes) -> None:
+        try:
+            _write_atomic(self.path(key), data)
+        except FileNotFoundError:
+            # Our directory was removed by release() (a submit after close): recreate it. Without our
+            # lock it reads as a dead owner's, so the next start adopts the file.
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.path(key), data)
+
+    def remove(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def read(self, path: Path) -> WriteJob:
+        return decode_job(path.read_bytes())
+
+    def own_keys(self) -> list[str]:
+        keys = []
+        for entry in sorted(self.dir.iterdir()):
+            match = _JOB_FILE.match(entry.name)
+            if match and not entry.name.endswith(".adopting.json"):
+                keys.append(match["key"])
+        return keys
+
+    def quarantine(self, path: Path) -> Path | None:
+        """Move an unreadable job file aside (never delete data a human may want back)."""
+        target_dir = self.root / "corrupt"
+        try:
+            target_dir.mkdir(exist_ok=True)
+            target = target_dir / f"{path.name}.{uuid.uuid4().hex}"
+            os.replace(path, target)
+            return target
+        except OSError:
+            return None
+
+    @contextmanager
+    def _dead_owner(self, lock_path: Path) -> Iterator[bool]:
+        """Yield True, holding its lock, if the writer behind ``lock_path`` is dead (or left no lock).
+
+        The lock file is removed on the way out when it was dead, so the next look finds nothing.
+        """
+        try:
+            fd = os.open(lock_path, os.O_RDWR)  # never O_CREAT: a missing lock means a dead owner
+        except FileNotFoundError:
+            yield True
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False  # alive (or being adopted by another replayer right now)
+                return
+            try:
+                same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                same = False  # removed meanwhile by the replayer that adopted it
+            yield same
+            if same:
+                lock_path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+    def adopt_dead(self, place: Callable[[Path, str], None]) -> None:
+        """Claim every job file of dead writers, handing each (now in our directory) to ``place``.
+
+        Each file is claimed with one ``rename`` into our own directory, which exactly one process
+        can win, so concurrent replayers never both run a job.
+        """
+        for owner_dir in sorted(self._claims.iterdir()):
+            owner = owner_dir.name
+            if owner == self.owner or not owner_dir.is_dir():
+                continue
+            with self._dead_owner(self._owners / f"{owner}.lock") as dead:
+                if not dead:
+                    continue
+                try:
+                    files = sorted(owner_dir.iterdir())
+                except FileNotFoundError:
+                    continue  # another replayer emptied and removed it
+                for entry in files:
+                    match = _JOB_FILE.match(entry.name)
+                    if match is None:
+                        if entry.name.endswith(".tmp"):
+                            entry.unlink(missing_ok=True)  # a write the dead writer never finished
+                        continue
+                    staged = self.dir / f"{match['key']}.adopting.json"
+                    try:
+                        os.rename(entry, staged)
+                    except FileNotFoundError:
+                        continue  # another replayer won this file
+                    place(staged, match["key"])
+                _fsync_dir(self.dir)
+                with suppress(OSError):  # not empty (a file we could not claim) or already gone
+                    owner_dir.rmdir()
+        self._sweep_stale_locks()
+
+    def _sweep_stale_locks(self) -> None:
+        """Remove lock files of writers that died before creating a claims directory."""
+        for lock_path in sorted(self._owners.iterdir()):
+            owner = lock_path.name.removeprefix(".").removesuffix(".tmp").removesuffix(".lock")
+            if owner == self.owner or (self._claims / owner).exists():
+                continue
+            if lock_path.name.endswith(".tmp"):
+                # A writer between creating and locking its temp lock file looks dead for an
+                # instant: only sweep temp files old enough to be certain.
+                with suppress(OSError):
+                    if time.time() - lock_path.stat().st_mtime > _STALE_TEMP_LOCK_SECONDS:
+                        lock_path.unlink()
+                continue
+            with self._dead_owner(lock_path):
+                pass  # removes the lock file if its writer is dead
+
+    def release(self) -> None:
+        """Give up the claim: our leftover files (failed jobs) become adoptable by the next start."""
+        if self._lock_fd is None:
+            return
+        try:
+            with suppress(FileNotFoundError):
+                self.dir.rmdir()
+            (self._owners / f"{self.owner}.lock").unlink(missing_ok=True)
+        except OSError:
+            pass  # files are left: keep the (now unlocked) lock file so replayers know the owner
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = None
