@@ -352,7 +352,7 @@ def tvm_role(
 @app.command()
 def serve(
     data_dir: DataDirOption = None,
-    host: Annotated[str, typer.Option(help="Interface to bind (the endpoint checks no signatures)")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to bind (no signature checks: keep loopback)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 9000,
     debug: DebugOption = False,
 ) -> None:

@@ -40,6 +40,7 @@ SUMMARY_MARKER = "Summarize the following conversation"
 #: Markers planted in memories: each is unique and owned by exactly one scope.
 MARKER_RE = re.compile(r"\bmk[0-9a-f]{12}\b")
 ADMIN_KEY = "AKIAADMIN"
+ADMIN_SECRET = "admin-secret"
 TENANT_KEY_PREFIX = "TENANT-"
 #: One attempt, short timeouts: tests must see the first answer, not botocore's retries.
 NO_RETRY = Config(
@@ -216,13 +217,13 @@ def tool_results(agent: Agent) -> list[str]:
 
 
 def boto3_client(url: str, key: str = ADMIN_KEY, config: Config = NO_RETRY) -> Any:
-    """A stock boto3 s3vectors client on the local endpoint, signing with ``key``."""
+    """A stock boto3 s3vectors client on the local endpoint, signing with ``key`` and its secret."""
     return boto3.client(
         "s3vectors",
         endpoint_url=url,
         region_name=REGION,
         aws_access_key_id=key,
-        aws_secret_access_key="not-checked",
+        aws_secret_access_key=TenantKeySecrets().get(key, "unknown-key"),
         config=config,
     )
 
@@ -269,8 +270,30 @@ class RecordingPolicy(AccessPolicy):
         return super().denial_reason(key_id, operation, params)
 
 
+class TenantKeySecrets(Mapping[str, str]):
+    """AccessPolicy ``secret_keys``: the secret :class:`FakeSts` hands out with each tenant key.
+
+    With them registered the endpoint verifies every request's SigV4 signature, so the isolation
+    tests also prove the TVM's credentials are the ones boto3 signs with, secret included.
+    """
+
+    def __getitem__(self, key: str) -> str:
+        if key == ADMIN_KEY:
+            return ADMIN_SECRET
+        if key.startswith(TENANT_KEY_PREFIX) and len(key) > len(TENANT_KEY_PREFIX):
+            return "secret-" + key[len(TENANT_KEY_PREFIX):]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([ADMIN_KEY])
+
+    def __len__(self) -> int:
+        return 1
+
+
 def tenant_policy() -> RecordingPolicy:
-    return RecordingPolicy(indexes=TenantKeyIndexes(), bucket_operations={ADMIN_KEY: ["*"]})
+    return RecordingPolicy(indexes=TenantKeyIndexes(), bucket_operations={ADMIN_KEY: ["*"]},
+                           secret_keys=TenantKeySecrets())
 
 
 class FakeSts:

@@ -3,13 +3,14 @@
 A stock ``boto3.client("s3vectors", endpoint_url=...)`` works against it for every operation,
 QueryVectors included, so code written for S3 Vectors can be tested end to end offline (moto and
 LocalStack do not implement QueryVectors). Routing and (de)serialisation follow botocore's own
-service model. This is a development/test endpoint: it checks no SigV4 signatures and binds to
-loopback unless told otherwise.
+service model. This is a development/test endpoint: it binds to loopback unless told otherwise and
+checks SigV4 signatures only for keys whose secrets an :class:`AccessPolicy` registers.
 
 - :func:`create_app` builds the Starlette (ASGI) app around a backend.
 - :class:`LocalEndpoint` runs it with uvicorn on a background thread (context manager).
 - :func:`serve` runs it in the foreground for the ``serve`` CLI command.
-- :class:`AccessPolicy` restricts access keys to index names, as tenant IAM policies do.
+- :class:`AccessPolicy` restricts access keys to index names, as tenant IAM policies do, and
+  verifies the signatures of keys whose secrets it is given (:mod:`.sigv4`).
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ only its own index; touching another tenant's index fails with ``AccessDeniedExc
 :class:`AccessPolicy` reproduces that outcome locally, keyed by the access key id a boto3 client
 signs with.
 
-**This is a development/test endpoint: SigV4 signatures are NOT verified.** The access key id is
-read from the ``Authorization`` header (``Credential=AKID/...``) or a presigned URL's
-``X-Amz-Credential`` and trusted as is. Anyone who can reach the port can claim any key. That is
-why the endpoint binds to loopback unless told otherwise.
+The access key id is read from the ``Authorization`` header (``Credential=AKID/...``) or a
+presigned URL's ``X-Amz-Credential``. **By default it is trusted as is** (a development/test
+endpoint: anyone who can reach the port can claim any key, which is why it binds to loopback).
+Register the keys' secrets (``secret_keys``) and requests naming those keys must carry a valid SigV4
+signature (:mod:`.sigv4`), so knowing another tenant's key id is not enough.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .sigv4 import SignatureProblem, SignedRequest, check_signature
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/")
 _INDEX_ARN_RE = re.compile(r"^arn:[^:]*:s3vectors:[^:]*:[^:]*:bucket/([^/]+)/index/([^/]+)$")
@@ -88,6 +91,8 @@ class AccessPolicy:
             None by default, as a tenant-scoped role cannot administer the bucket.
         allow_unknown_keys: what happens to keys absent from both maps (and unsigned requests):
             denied by default, allowed everything when True.
+        secret_keys: access key id -> secret access key. A request naming one of these keys is
+            refused (403 ``InvalidSignatureException``) unless its SigV4 signature verifies.
 
     Example:
         ``AccessPolicy({"AKIA_TENANT_A": ["memory-a"], "AKIA_ADMIN": ["*"]},
@@ -97,6 +102,14 @@ class AccessPolicy:
     indexes: Mapping[str, Collection[str]] = field(default_factory=dict)
     bucket_operations: Mapping[str, Collection[str]] = field(default_factory=dict)
     allow_unknown_keys: bool = False
+    secret_keys: Mapping[str, str] = field(default_factory=dict)
+
+    def signature_problem(self, key_id: str | None, request: SignedRequest) -> SignatureProblem | None:
+        """Why the request's signature is refused, or None (verified, or no secret registered for the key)."""
+        secret = self.secret_keys.get(key_id or "")
+        if secret is None or key_id is None:
+            return None
+        return check_signature(request, key_id, secret)
 
     def denial_reason(self, key_id: str | None, operation: str, params: Mapping[str, Any]) -> str | None:
         """Return why the call is refused (an AWS-like message), or None when it is allowed."""

@@ -37,6 +37,7 @@ from .protocol import (
     modeled_error_status,
     routes,
 )
+from .sigv4 import SignedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ def _operation_endpoint(
             if policy is not None:
                 credential = next((v for k, v in raw.query if k == "X-Amz-Credential"), None)
                 key_id = access_key_id(raw.headers.get("authorization"), credential)
+                problem = policy.signature_problem(key_id, raw.signed)
+                if problem is not None:
+                    raise WireError(403, problem.code, problem.message)
                 reason = policy.denial_reason(key_id, op.name, params)
                 if reason is not None:
                     raise WireError(403, "AccessDeniedException", reason)
@@ -101,11 +105,21 @@ def _operation_endpoint(
             return encode_error(exc)
 
     async def endpoint(request: Request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        body = await request.body()
         raw = _RawRequest(
             path_params=dict(request.path_params),
             query=request.query_params.multi_items(),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=await request.body(),
+            headers=headers,
+            body=body,
+            signed=SignedRequest(
+                method=request.method,
+                host=headers.get("host", ""),
+                raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+                raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+                headers=headers,
+                body=body,
+            ),
         )
         return _send(await run_in_threadpool(handle, raw))
 
@@ -120,6 +134,7 @@ class _RawRequest:
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: bytes
+    signed: SignedRequest  #: the request as sent, for signature checks
 
 
 def _call_backend(call: Callable[..., Any], params: Mapping[str, Any]) -> Mapping[str, Any]:
