@@ -25,6 +25,7 @@ to the query. This module decides what of that is worth putting in front of the 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -111,8 +112,12 @@ def summary_key_for(memory: Memory) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _epoch(stored_at: str) -> float:
-    """``stored_at`` as epoch seconds; 0 for anything unparseable (it then never wins a tie)."""
+    """``stored_at`` as epoch seconds; 0 for anything unparseable (it then never wins a tie).
+
+    Memoised: ``strptime`` is slow and every search parses up to 100 timestamps, mostly seen before.
+    """
     try:
         moment = datetime.strptime(stored_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     except ValueError:
