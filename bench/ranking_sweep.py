@@ -67,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _session(group: str) -> int | None:
-    prefix = "session_"
-    return int(group[len(prefix) :]) if group.startswith(prefix) and group[len(prefix) :].isdigit() else None
+    """The LoCoMo session number of a conversation group (``session_N``), as locomo_recall reads it."""
+    match = locomo._SESSION_KEY.fullmatch(group)
+    return int(match.group(1)) if match else None
 
 
 if __name__ == "__main__":

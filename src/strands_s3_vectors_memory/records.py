@@ -50,12 +50,11 @@ def validate_id(value: object, name: str) -> str:
     if not value.strip():
         raise InvalidIdentityError(f"{name} must be a non-empty string")
     try:
-        value.encode("utf-8")
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8")) - 2  # as stored, without the quotes
     except UnicodeEncodeError:
         raise InvalidIdentityError(f"{name} is not valid UTF-8 (lone surrogate characters)") from None
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise InvalidIdentityError(f"{name} must not contain control characters")
-    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8")) - 2
     if size > MAX_ID_BYTES:
         raise InvalidIdentityError(
             f"{name} is {size} bytes long as stored; the limit is {MAX_ID_BYTES} UTF-8 bytes (JSON-escaped)"

@@ -101,7 +101,7 @@ def _signed(body: bytes, when: dt.datetime, secret: str = "s3cret") -> SignedReq
     headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={scope}, "
                                 f"SignedHeaders={signer.signed_headers(signer.headers_to_sign(request))}, "
                                 f"Signature={signature}")
-    return SignedRequest(method="POST", host="127.0.0.1:9", raw_path="/QueryVectors", raw_query="",
+    return SignedRequest(method="POST", raw_path="/QueryVectors", raw_query="",
                          headers=headers, body=body)
 
 

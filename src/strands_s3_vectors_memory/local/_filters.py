@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,14 +64,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-class Node:
+class Node(ABC):
     """A compiled filter node."""
 
     #: True when ``candidates`` alone decides the node (no per-row check needed).
     exact: bool = False
 
+    @abstractmethod
     def matches(self, meta: Mapping[str, Any]) -> bool:
-        raise NotImplementedError
+        """True when a row with filterable metadata ``meta`` passes this node."""
 
     def candidates(self, lookup: Lookup) -> set[int] | None:
         return None

@@ -105,21 +105,14 @@ def _operation_endpoint(
             return encode_error(exc)
 
     async def endpoint(request: Request) -> Response:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        body = await request.body()
         raw = _RawRequest(
+            method=request.method,
+            raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+            raw_query=request.scope.get("query_string", b"").decode("latin-1"),
             path_params=dict(request.path_params),
             query=request.query_params.multi_items(),
-            headers=headers,
-            body=body,
-            signed=SignedRequest(
-                method=request.method,
-                host=headers.get("host", ""),
-                raw_path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
-                raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-                headers=headers,
-                body=body,
-            ),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.body(),
         )
         return _send(await run_in_threadpool(handle, raw))
 
@@ -128,13 +121,20 @@ def _operation_endpoint(
 
 @dataclass(frozen=True)
 class _RawRequest:
-    """The parts of an HTTP request the codec needs, detached from the ASGI connection."""
+    """The parts of an HTTP request the codec and the signature check need, detached from ASGI."""
 
+    method: str
+    raw_path: str  #: as sent (still percent-encoded): what a SigV4 signature covers
+    raw_query: str
     path_params: dict[str, str]
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: bytes
-    signed: SignedRequest  #: the request as sent, for signature checks
+
+    @property
+    def signed(self) -> SignedRequest:
+        """The request as sent, for signature checks."""
+        return SignedRequest(self.method, self.raw_path, self.raw_query, self.headers, self.body)
 
 
 def _call_backend(call: Callable[..., Any], params: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -32,7 +32,6 @@ class SignedRequest:
     """An HTTP request as it arrived: what the signature covers."""
 
     method: str
-    host: str
     raw_path: str
     raw_query: str
     headers: Mapping[str, str]  # lower-cased names
@@ -67,8 +66,6 @@ def check_signature(request: SignedRequest, key_id: str, secret_key: str) -> Sig
     if abs(dt.datetime.now(dt.timezone.utc) - moment) > MAX_CLOCK_SKEW or not amz_date.startswith(scope[1]):
         return SignatureProblem("InvalidSignatureException", "Signature expired: X-Amz-Date is outside the skew")
     headers = {name: request.headers.get(name, "") for name in signed}
-    if "host" in headers and not headers["host"]:
-        headers["host"] = request.host
     url = f"http://{headers['host']}{request.raw_path}" + (f"?{request.raw_query}" if request.raw_query else "")
     aws_request = AWSRequest(method=request.method, url=url, headers=headers, data=request.body)
     aws_request.context["timestamp"] = amz_date
