@@ -67,10 +67,24 @@ def test_unnamed_agent_is_rejected_at_wiring(memory_env: MemoryEnv) -> None:
         Agent(model=ScriptedModel(), plugins=[plugin], system_prompt=PROMPT, callback_handler=None)
 
 
-def test_prompt_without_placeholder_warns(memory_env: MemoryEnv, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
+def test_prompt_without_placeholder_is_refused_at_construction(memory_env: MemoryEnv) -> None:
+    with pytest.raises(ValueError, match=r"\{memory_context\}"):
         S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt="You are helpful.")
-    assert "{memory_context}" in caplog.text
+    with pytest.raises(ValueError, match=r"\{memory_context\}"):
+        S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=[{"text": "no placeholder"}, {"cachePoint": {}}])
+
+
+def test_a_doubled_placeholder_injects_memories_once(memory_env: MemoryEnv) -> None:
+    store = S3VectorMemory()
+    model = ScriptedModel()
+    prompt = "Memories: {memory_context}\nAgain: {memory_context}"
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=prompt)
+    agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=prompt, callback_handler=None)
+    say(agent, "My cat is called Nimbus.", "u1", "c1", end=True)
+    assert plugin.flush(30)
+    say(agent, "What is my cat called?", "u1", "c2")
+    last = chat_prompts(model)[-1]
+    assert last.count("Nimbus") == 1 and "{memory_context}" not in last
 
 
 def test_memory_context_stays_for_every_turn_of_the_conversation(memory_env: MemoryEnv) -> None:
@@ -209,7 +223,7 @@ def test_retrieval_failure_fails_open(memory_env: MemoryEnv, caplog: pytest.LogC
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("S3 Vectors is down")
 
-    store.search = broken  # type: ignore[method-assign]
+    store.search_scope = broken  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING):
         say(agent, "hello there", "u1", "c1")
     assert "answering without memories" in caplog.text

@@ -138,7 +138,7 @@ def test_missing_summaries_are_named_by_key_and_used_when_supplied() -> None:
 
 def test_summary_key_follows_the_record_key_layout() -> None:
     scope = MemoryScope("user-1", "assistant")
-    detail = _mem(detail_key(scope, "conv-9", 12), "x", 0.9)
+    detail = _mem(detail_key(scope, "conv-9", "USER: x"), "x", 0.9)
     assert summary_key_for(detail) == summary_key(scope, "conv-9")
     assert summary_key_for(_mem("mem-abc-def", "x", 0.9, kind="memory")) is None
 

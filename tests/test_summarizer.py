@@ -9,14 +9,13 @@ import pytest
 from strands_s3_vectors_memory.summarizer import (
     conversation_details,
     extractive_summary,
-    has_text_content,
     render_transcript,
     summarize,
     to_plain_text,
     truncate_at_sentence,
-    truncate_utf8,
 )
 from strands_s3_vectors_memory.testing import ScriptedModel
+from strands_s3_vectors_memory.text import has_text_content, truncate_utf8
 
 
 def test_render_describes_odd_blocks_and_skips_reasoning() -> None:

@@ -287,7 +287,6 @@ def test_plugin_spans_nest_under_the_agent_span(exporter: InMemorySpanExporter, 
     assert plugin.flush(60)
     exporter.clear()
     agent("What is my cat called?", invocation_state={"user_id": USER, "conversation_id": "conv-2"})
-    plugin.close(30)
 
     retrieve = only(exporter, SPAN_RETRIEVE)
     assert ancestors(retrieve, exporter) == ["invoke_agent assistant"]

@@ -47,7 +47,7 @@ WAIT = 10.0  # upper bound for anything that should take milliseconds; never rea
 
 def _job(job_id: str, conversation_id: str | None = None, **payload: Any) -> WriteJob:
     body: dict[str, Any] = {"conversation_id": conversation_id or f"conv-{job_id}", **payload}
-    return WriteJob(job_id=job_id, kind="conversation", payload=body, created_at=time.time())
+    return WriteJob(job_id=job_id, payload=body, created_at=time.time())
 
 
 def _throttled(code: str = "ThrottlingException", status: int = 400) -> ClientError:
@@ -598,7 +598,7 @@ def test_a_full_disk_degrades_to_memory_and_recovers(
 def test_a_payload_that_is_not_json_is_still_processed(make_writer: Any) -> None:
     handler = Recorder()
     writer = make_writer(handler)
-    writer.submit(WriteJob("j1", "conversation", {"when": object()}, time.time()))
+    writer.submit(WriteJob("j1", {"when": object()}, time.time()))
     assert writer.flush(WAIT)
     assert handler.ids() == ["j1"]
 
@@ -734,7 +734,7 @@ def test_a_replayed_job_older_than_the_pending_one_is_dropped(tmp_path: Path, ma
     failing = Recorder()
     failing.fail = lambda ctx: ValueError("down")
     gone = make_writer(failing)
-    gone.submit(WriteJob("conv", "conversation", {"v": "old"}, created_at=100.0))
+    gone.submit(WriteJob("conv", {"v": "old"}, created_at=100.0))
     assert gone.flush(WAIT)
     gone.close(WAIT)
 
@@ -742,7 +742,7 @@ def test_a_replayed_job_older_than_the_pending_one_is_dropped(tmp_path: Path, ma
     handler = Recorder(gate=gate)
     writer = make_writer(handler, workers=1)
     writer.submit(_job("blocker"))
-    writer.submit(WriteJob("conv", "conversation", {"v": "new"}, created_at=200.0))
+    writer.submit(WriteJob("conv", {"v": "new"}, created_at=200.0))
     assert writer.replay_spool() == 0
     gate.set()
     assert writer.flush(WAIT)

@@ -125,7 +125,7 @@ def run_demo(
                 "end_session": end,
             })
             if number == 1:
-                prompt = agent.system_prompt or ""
+                prompt = plugin.last_system_prompt
                 first_prompts[conversation.conversation_id] = prompt
                 recalled = "<memories>" in prompt
                 out.print(Panel(prompt, title="system prompt on turn 1"

@@ -42,8 +42,8 @@ from strands.types.content import Message
 from .errors import ConfigurationError, InvalidIdentityError
 from .records import DEFAULT_AGENT_NAME, TYPE_DETAIL, TYPE_MEMORY, Memory, MemoryScope, build_metadata, validate_id
 from .store import MAX_TOP_K, MultiTenantS3VectorMemory, S3VectorMemory
-from .summarizer import clean_text
 from .tenancy import tenant_id_from_context
+from .text import clean_text, message_text
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +78,6 @@ def _hash(*parts: str) -> str:
 
 def _normalise(text: str) -> str:
     return " ".join(clean_text(text).split())
-
-
-def _message_text(message: Message) -> str:
-    """The plain text a message carries; tool calls, images and documents are not memories."""
-    content = message.get("content")
-    if not isinstance(content, list):
-        return ""
-    texts = [str(block["text"]) for block in content if isinstance(block, Mapping) and "text" in block]
-    return _normalise(" ".join(texts))
 
 
 def _entry(memory: Memory) -> MemoryEntry:
@@ -287,7 +278,7 @@ class S3VectorsMemoryStore(MemoryStore):
         records: list[Record] = []
         for position, message in enumerate(messages):
             role = str(message.get("role", ""))
-            text = _message_text(message) if role in self.message_roles else ""
+            text = message_text(message) if role in self.message_roles else ""
             if not text:
                 continue
             identity = "" if sequence is None else str(sequence[position])

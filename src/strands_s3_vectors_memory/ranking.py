@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .lexical import bm25_scores, novelty, token_jaccard, tokenize
-from .records import TYPE_DETAIL, TYPE_SUMMARY, Memory
+from .records import TYPE_SUMMARY, Memory, summary_key_of
 
 
 @dataclass(frozen=True)
@@ -97,19 +97,8 @@ class ConversationMatch:
 
 
 def summary_key_for(memory: Memory) -> str | None:
-    """Key of the summary of ``memory``'s conversation, derived from the record's own key.
-
-    Summaries are ``sum-<h>`` and details ``det-<h>-NNNN`` with the same ``<h>`` (see
-    :func:`~strands_s3_vectors_memory.records.summary_key`, ``detail_key``), so the summary of a
-    matching detail can be fetched by key even though conversation ids are not filterable.
-    """
-    if memory.type == TYPE_SUMMARY:
-        return memory.key
-    if memory.type == TYPE_DETAIL and memory.key.startswith("det-"):
-        digest, _, index = memory.key[len("det-") :].rpartition("-")
-        if digest and index.isdigit():
-            return f"sum-{digest}"
-    return None
+    """Key of the summary of ``memory``'s conversation, derived from the record's own key."""
+    return summary_key_of(memory.key, memory.type)
 
 
 @functools.lru_cache(maxsize=1 << 14)

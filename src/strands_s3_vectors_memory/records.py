@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidIdentityError
-from .summarizer import truncate_utf8
+from .text import truncate_utf8
 
 #: Longest user id, conversation id or agent name (UTF-8 bytes). The filterable metadata of a vector
 #: (user_id + agent_name + expires_at) must stay under S3 Vectors' 2 KB limit.
@@ -33,6 +33,9 @@ _METADATA_MARGIN_BYTES = 1024
 TYPE_SUMMARY = "summary"
 TYPE_DETAIL = "detail"
 TYPE_MEMORY = "memory"
+#: Filterable metadata flag of a summary that is the user's own words, not a model's summary (stored
+#: when a conversation could not be summarized: see the writer's dead letters).
+EXTRACTIVE_KEY = "extractive"
 
 DEFAULT_AGENT_NAME = "default"
 
@@ -100,9 +103,30 @@ def summary_key(scope: MemoryScope, conversation_id: str) -> str:
     return f"sum-{_digest(scope.digest, conversation_id)}"
 
 
-def detail_key(scope: MemoryScope, conversation_id: str, index: int) -> str:
-    """Deterministic key of the ``index``-th finer-grained record of a conversation."""
-    return f"det-{_digest(scope.digest, conversation_id)}-{index:04d}"
+def detail_key(scope: MemoryScope, conversation_id: str, text: str) -> str:
+    """Deterministic key of one finer-grained record of a conversation: its conversation and its text.
+
+    Addressed by content, not position: when a conversation is ended, resumed and ended again, the
+    records of its first part keep their keys (they are not overwritten by the second part's), and
+    storing the same record twice overwrites it instead of duplicating it.
+    """
+    return f"det-{_digest(scope.digest, conversation_id)}-{_digest(text, length=16)}"
+
+
+def summary_key_of(key: str, memory_type: str) -> str | None:
+    """Key of the summary of the conversation a ``summary`` or ``detail`` record belongs to.
+
+    Summaries are ``sum-<h>`` and details ``det-<h>-<suffix>`` with the same ``<h>``, so the summary
+    of a matching detail can be fetched by key although conversation ids are not filterable.
+    Details written before 1.0 end in a 4-digit position; both forms are recognised.
+    """
+    if memory_type == TYPE_SUMMARY:
+        return key
+    if memory_type == TYPE_DETAIL and key.startswith("det-"):
+        digest, _, suffix = key[len("det-") :].rpartition("-")
+        if digest and suffix and all(ch in "0123456789abcdef" for ch in suffix):
+            return f"sum-{digest}"
+    return None
 
 
 def new_memory_key(scope: MemoryScope) -> str:

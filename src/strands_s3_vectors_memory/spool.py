@@ -18,37 +18,61 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["Spool", "WriteJob", "conversation_id_of", "decode_job", "encode_job", "job_key"]
+__all__ = [
+    "DEAD_DIR",
+    "DeadLetter",
+    "PendingFile",
+    "Spool",
+    "WriteJob",
+    "conversation_id_of",
+    "dead_letters",
+    "decode_job",
+    "drop_dead_letter",
+    "encode_job",
+    "job_key",
+    "pending_files",
+    "retry_dead_letter",
+]
 
 @dataclass(frozen=True)
 class WriteJob:
     """One unit of background work, e.g. "summarise and store this conversation".
 
     ``job_id`` must be deterministic for the thing being written (a hash of tenant, user, agent and
-    conversation), so that re-ending a conversation replaces the pending job instead of adding one.
+    conversation), so that re-ending a conversation finds the pending job instead of adding one.
     ``payload`` must be JSON-serialisable: it is what the spool stores and what a replay sees.
     ``attempts`` counts the failed attempts of the current round (0 on the first try; every start
-    that replays a job gives it a fresh round).
+    that replays a job gives it a fresh round); ``rounds`` counts the rounds that ended in failure,
+    across restarts (it is kept in the spool file), so a job that can never succeed is eventually
+    set aside as a dead letter instead of being replayed forever.
     """
 
     job_id: str
-    kind: str
     payload: dict[str, Any]
     created_at: float
     attempts: int = 0
+    rounds: int = 0
 
 
 
 _SPOOL_FORMAT = 1
+#: Sub-directory of a spool holding dead letters (jobs set aside after too many failed rounds).
+DEAD_DIR = "dead"
 _STALE_TEMP_LOCK_SECONDS = 60.0
 _JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
+
+
+def _error_text(error: BaseException | str) -> str:
+    if isinstance(error, str):
+        return error
+    return f"{type(error).__name__}: {error}"
 
 
 def conversation_id_of(job: WriteJob) -> Any:
@@ -61,13 +85,15 @@ def job_key(job_id: str) -> str:
     return hashlib.sha256(job_id.encode("utf-8")).hexdigest()
 
 
-def encode_job(job: WriteJob) -> bytes:
+def encode_job(job: WriteJob, **extra: Any) -> bytes:
+    """The spool file of ``job`` (``extra`` fields, e.g. a dead letter's error, are kept beside it)."""
     record = {
         "format": _SPOOL_FORMAT,
         "job_id": job.job_id,
-        "kind": job.kind,
         "created_at": job.created_at,
+        "rounds": job.rounds,
         "payload": job.payload,
+        **extra,
     }
     return json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
@@ -76,12 +102,13 @@ def decode_job(data: bytes) -> WriteJob:
     record = json.loads(data)
     if not isinstance(record, dict) or record.get("format") != _SPOOL_FORMAT:
         raise ValueError("not a spooled write job")
-    job_id, kind, payload, created = (record.get(k) for k in ("job_id", "kind", "payload", "created_at"))
-    if not isinstance(job_id, str) or not isinstance(kind, str) or not isinstance(payload, dict):
+    job_id, payload, created = (record.get(k) for k in ("job_id", "payload", "created_at"))
+    rounds = record.get("rounds", 0)  # files written before 1.0 have no rounds
+    if not isinstance(job_id, str) or not isinstance(payload, dict):
         raise ValueError("spooled write job has missing or mistyped fields")
-    if not isinstance(created, (int, float)):
-        raise ValueError("spooled write job has no created_at")
-    return WriteJob(job_id=job_id, kind=kind, payload=payload, created_at=float(created))
+    if not isinstance(created, (int, float)) or not isinstance(rounds, int) or rounds < 0:
+        raise ValueError("spooled write job has no created_at or a bad rounds count")
+    return WriteJob(job_id=job_id, payload=payload, created_at=float(created), rounds=rounds)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -169,6 +196,18 @@ class Spool:
             if match and not entry.name.endswith(".adopting.json"):
                 keys.append(match["key"])
         return keys
+
+    def bury(self, key: str, job: WriteJob, error: BaseException | str) -> Path:
+        """Move a job that keeps failing to ``dead/`` (with its error), out of every replay.
+
+        The dead letter keeps the whole job, so ``s3-vectors-memory dead-letters retry`` can put it
+        back once the cause is fixed; nothing is deleted.
+        """
+        target = self.root / DEAD_DIR / f"{key}.json"
+        target.parent.mkdir(exist_ok=True)
+        _write_atomic(target, encode_job(job, error=_error_text(error), dead_at=time.time()))
+        self.remove(key)
+        return target
 
     def quarantine(self, path: Path) -> Path | None:
         """Move an unreadable job file aside (never delete data a human may want back)."""
@@ -271,3 +310,97 @@ class Spool:
         finally:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+# --- a spool directory seen from outside any writer (the CLI, forget) -------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A job set aside after too many failed rounds: where it is, what it was, and why it failed."""
+
+    path: Path
+    key: str
+    job: WriteJob
+    error: str
+    dead_at: float
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A pending job's file, and whether the writer that owns it is still alive."""
+
+    path: Path
+    owner_alive: bool
+
+
+def dead_letters(root: Path) -> list[DeadLetter]:
+    """The dead letters of the spool at ``root``, oldest first (unreadable files are skipped)."""
+    letters = []
+    folder = root / DEAD_DIR
+    if not folder.is_dir():
+        return []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = path.read_bytes()
+            job = decode_job(data)
+            record = json.loads(data)
+        except (OSError, ValueError):
+            continue
+        letters.append(
+            DeadLetter(path, path.stem, job, str(record.get("error", "")), float(record.get("dead_at") or 0.0))
+        )
+    return sorted(letters, key=lambda letter: letter.dead_at)
+
+
+def retry_dead_letter(root: Path, key: str) -> Path:
+    """Put a dead letter back in the spool with a fresh count of rounds.
+
+    It goes to a claims directory of its own that no live writer holds, so the next replay (a start
+    of the plugin, a running writer's periodic adoption, or ``s3-vectors-memory replay``) adopts it
+    exactly like the files of a crashed process.
+    """
+    source = root / DEAD_DIR / f"{key}.json"
+    job = decode_job(source.read_bytes())
+    owner_dir = root / "claims" / f"retry-{uuid.uuid4().hex}"
+    owner_dir.mkdir(parents=True)
+    _write_atomic(owner_dir / f"{key}.json", encode_job(replace(job, rounds=0, attempts=0)))
+    source.unlink()
+    return owner_dir / f"{key}.json"
+
+
+def drop_dead_letter(root: Path, key: str) -> None:
+    """Delete a dead letter for good."""
+    (root / DEAD_DIR / f"{key}.json").unlink()
+
+
+def _owner_alive(root: Path, owner: str) -> bool:
+    try:
+        fd = os.open(root / "owners" / f"{owner}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def pending_files(root: Path) -> Iterator[PendingFile]:
+    """Every pending job file of the spool at ``root`` (all owners), with its owner's liveness."""
+    claims = root / "claims"
+    if not claims.is_dir():
+        return
+    for owner_dir in sorted(claims.iterdir()):
+        if not owner_dir.is_dir():
+            continue
+        alive = _owner_alive(root, owner_dir.name)
+        try:
+            entries = sorted(owner_dir.iterdir())
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if _JOB_FILE.match(entry.name):
+                yield PendingFile(entry, alive)

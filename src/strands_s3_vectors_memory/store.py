@@ -31,10 +31,17 @@ from .config import (
     resolve_region,
 )
 from .embeddings import Embedder, make_embedder
-from .errors import ConfigurationError, DimensionMismatchError, EmbeddingError
+from .errors import (
+    ConfigurationError,
+    DimensionMismatchError,
+    EmbeddingError,
+    InvalidIdentityError,
+    InvalidInvocationStateError,
+)
 from .lifecycle import MemoryLifecycleMixin, TenantLifecycleMixin
 from .ranking import rank_conversations, select_memories, summaries_to_fetch
 from .records import (
+    EXTRACTIVE_KEY,
     TYPE_DETAIL,
     TYPE_MEMORY,
     TYPE_SUMMARY,
@@ -48,6 +55,7 @@ from .records import (
 )
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .tenancy import TokenVendingMachine, scope_client, tenant_id_from_context, tenant_index_name
+from .text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +159,17 @@ class S3VectorMemory(MemoryLifecycleMixin):
 
     def _target(self, tenant_context: Mapping[str, Any] | None = None) -> IndexTarget:
         """Where the memories of ``tenant_context`` live (single-tenant: the one index)."""
+        return self._tenant_target(self._tenant_id(tenant_context))
+
+    def _tenant_target(self, tenant_id: str | None) -> IndexTarget:
+        """Where the memories of an already validated tenant id live (single-tenant: ``None``)."""
         return IndexTarget(self._base_client(), self.bucket_name, self.index_name)
+
+    def _scope_target(self, scope: MemoryScope) -> IndexTarget:
+        """The index of ``scope``'s tenant, checked (and created if allowed) once per process."""
+        target = self._tenant_target(scope.tenant_id)
+        self._ensure_index(target)
+        return target
 
     def _build_index_name(self, tenant_context: Mapping[str, Any] | None = None) -> str:
         """Index holding the memories of ``tenant_context`` (0.3.0 name, kept for compatibility)."""
@@ -252,7 +270,6 @@ class S3VectorMemory(MemoryLifecycleMixin):
 
     # ------------------------------------------------------------------ writes
 
-    @traced(SPAN_PUT)
     def put_records(
         self,
         tenant_context: Mapping[str, Any] | None,
@@ -261,7 +278,12 @@ class S3VectorMemory(MemoryLifecycleMixin):
         """Embed and upsert ``(key, text_to_embed, metadata)`` records; returns their keys."""
         if not records:
             return []
-        target = self._ready_target(tenant_context)
+        return self._put(self._ready_target(tenant_context), records)
+
+    @traced(SPAN_PUT)
+    def _put(self, target: IndexTarget, records: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+        if not records:
+            return []
         annotate(index_name=target.index_name, vector_count=len(records),
                  batch_count=-(-len(records) // MAX_PUT_BATCH), embedding_model=self.embedder.model_id)
         vectors = self._embed_documents([text for _, text, _ in records])
@@ -319,6 +341,23 @@ class S3VectorMemory(MemoryLifecycleMixin):
         Re-storing the same conversation overwrites the summary and its details in place.
         """
         scope = self.scope(user_id, agent_name, tenant_context)
+        return self.store_conversation_scope(scope, conversation_id, summary, details=details, ttl_seconds=ttl_seconds)
+
+    def store_conversation_scope(
+        self,
+        scope: MemoryScope,
+        conversation_id: str,
+        summary: str,
+        *,
+        details: Sequence[str] = (),
+        ttl_seconds: float | None = None,
+        extractive: bool = False,
+    ) -> list[str]:
+        """:meth:`store_conversation` for an already validated scope (the plugin's write path).
+
+        ``extractive`` marks a summary that is the user's own words rather than a model's summary
+        (stored when a conversation could not be summarized, see the writer's dead letters).
+        """
         validate_id(conversation_id, "conversation_id")
         if not isinstance(summary, str):
             raise TypeError(f"summary must be a string, got {type(summary).__name__}")
@@ -330,13 +369,47 @@ class S3VectorMemory(MemoryLifecycleMixin):
             meta = build_metadata(
                 scope, summary, memory_type=TYPE_SUMMARY, conversation_id=conversation_id, expires_at=expires_at
             )
+            if extractive:
+                meta[EXTRACTIVE_KEY] = True
             records.append((summary_key(scope, conversation_id), meta["content"], meta))
-        for i, text in enumerate([d for d in details if d.strip()][:MAX_DETAILS_PER_CONVERSATION]):
+        seen: set[str] = set()
+        for text in [d for d in details if d.strip()][:MAX_DETAILS_PER_CONVERSATION]:
             meta = build_metadata(
                 scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, expires_at=expires_at
             )
-            records.append((detail_key(scope, conversation_id, i), meta["content"], meta))
-        return self.put_records(tenant_context, records)
+            key = detail_key(scope, conversation_id, meta["content"])
+            if key not in seen:  # a turn said twice is one record (keys are content addresses)
+                seen.add(key)
+                records.append((key, meta["content"], meta))
+        return self._put(self._scope_target(scope), records)
+
+    def conversation_summary(self, scope: MemoryScope, conversation_id: str) -> str | None:
+        """The stored summary of one conversation (``None`` when it has none yet).
+
+        Read before a resumed conversation is summarized again, so the new summary covers its first
+        part too. Expired summaries count as absent.
+        """
+        target = self._scope_target(scope)
+        response = target.client.get_vectors(
+            vectorBucketName=target.bucket_name,
+            indexName=target.index_name,
+            keys=[summary_key(scope, conversation_id)],
+            returnMetadata=True,
+        )
+        for vector in response.get("vectors", []):
+            memory = Memory.from_vector(vector)
+            if memory.user_id == scope.user_id and memory.agent_name == scope.agent_name and not memory.is_expired():
+                return memory.content
+        return None
+
+    def delete_keys(self, scope: MemoryScope, keys: Sequence[str]) -> None:
+        """Delete vectors of ``scope``'s index by key (e.g. what a write stored after a forget)."""
+        target = self._scope_target(scope)
+        for start in range(0, len(keys), MAX_PUT_BATCH):
+            target.client.delete_vectors(
+                vectorBucketName=target.bucket_name, indexName=target.index_name,
+                keys=list(keys[start : start + MAX_PUT_BATCH]),
+            )
 
     # ------------------------------------------------------------------ reads
 
@@ -347,9 +420,18 @@ class S3VectorMemory(MemoryLifecycleMixin):
         return MemoryScope(user_id=user_id, agent_name=agent_name, tenant_id=self._tenant_id(tenant_context))
 
     def _tenant_id(self, tenant_context: Mapping[str, Any] | None) -> str | None:
+        """A single-tenant store has no tenants: a ``tenant_context`` here is a wiring mistake.
+
+        Ignoring it would let two tenants' users with the same user id share memories, so it is
+        refused (use :class:`MultiTenantS3VectorMemory` for tenants).
+        """
+        if tenant_context is not None:
+            raise InvalidInvocationStateError(
+                "tenant_context was given to a single-tenant store (S3VectorMemory), which would mix "
+                "tenants' memories; use MultiTenantS3VectorMemory for multi-tenant applications"
+            )
         return None
 
-    @traced(SPAN_SEARCH)
     def search(
         self,
         user_id: str,
@@ -365,12 +447,25 @@ class S3VectorMemory(MemoryLifecycleMixin):
         Only memories of ``user_id`` (and ``agent_name`` when given) in the tenant's index are ever
         considered: the scope is a server-side filter, not a post-filter.
         """
+        scope = self.scope(user_id, agent_name, tenant_context)
+        return self.search_scope(scope, query, top_k=top_k, similarity_threshold=similarity_threshold)
+
+    @traced(SPAN_SEARCH)
+    def search_scope(
+        self,
+        scope: MemoryScope,
+        query: str,
+        *,
+        top_k: int = 5,
+        similarity_threshold: float | None = None,
+    ) -> list[Memory]:
+        """:meth:`search` for an already validated scope (the plugin's read path)."""
         if not 1 <= top_k <= MAX_TOP_K:
             raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
-        scope = self.scope(user_id, agent_name, tenant_context)
+        query = clean_text(query) if isinstance(query, str) else query
         if not isinstance(query, str) or not query.strip():
             return []
-        target = self._ready_target(tenant_context)
+        target = self._scope_target(scope)
         annotate(index_name=target.index_name, top_k=top_k, candidate_k=max(top_k, self.candidate_k),
                  scope_hash=scope.digest[:16], embedding_model=self.embedder.model_id)
         vector = self.embedder.embed_query(query)
@@ -475,8 +570,11 @@ class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
         if tenant_context is not None:
             super().verify(tenant_context)
 
-    def _target(self, tenant_context: Mapping[str, Any] | None = None) -> IndexTarget:
-        tenant_id = tenant_id_from_context(tenant_context)
+    def _tenant_target(self, tenant_id: str | None) -> IndexTarget:
+        if tenant_id is None:
+            raise InvalidIdentityError(
+                "a multi-tenant store needs invocation_state['tenant_context'] = {'tenantId': ...}"
+            )
         index_name = tenant_index_name(tenant_id)
         return IndexTarget(self._tenant_client(tenant_id, index_name), self.bucket_name, index_name, tenant_id)
 

@@ -26,7 +26,8 @@ from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-from .summarizer import SUMMARY_REQUEST_MARKER, extractive_summary
+from .summarizer import extractive_summary, parse_summary_request
+from .text import message_text
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -53,21 +54,21 @@ Reply = str | ToolCall
 Responder = Callable[[Messages, str | None], Reply]
 
 
-def _message_text(message: dict[str, Any]) -> str:
-    return " ".join(
-        str(block["text"]) for block in message.get("content", []) if isinstance(block, dict) and "text" in block
-    ).strip()
-
-
 def default_responder(messages: Messages, system_prompt: str | None) -> Reply:
-    """Answer summarization requests extractively and everything else with a short canned reply."""
-    last = _message_text(dict(messages[-1])) if messages else ""
-    if system_prompt and SUMMARY_REQUEST_MARKER in system_prompt:
-        return extractive_summary(last)
+    """Answer summary requests extractively and everything else with a short canned reply.
+
+    A summary request is recognised by its shape (a ``<transcript>`` element, see
+    :func:`~strands_s3_vectors_memory.summarizer.summary_request`), not by any marker.
+    """
+    last = message_text(messages[-1], fold=False) if messages else ""
+    request = parse_summary_request(last)
+    if request is not None:
+        earlier, transcript = request
+        return extractive_summary(transcript, earlier_summary=earlier)
     remembered = re.findall(r"<memory [^>]*>\s*(.*?)\s*</memory>", system_prompt or "", flags=re.S)
     if remembered:
         return f"(scripted model) I remember {len(remembered)} earlier note(s): {remembered[0][:160]}"
-    return f"(scripted model) Noted: {last[:160]}"
+    return f"(scripted model) Noted: {' '.join(last.split())[:160]}"
 
 
 class ScriptedModel(Model):

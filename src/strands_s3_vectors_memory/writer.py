@@ -13,8 +13,15 @@ Durability contract:
   queued, and the spool file is removed only after the handler succeeded. A job that finally fails
   keeps its file, so the next start (:meth:`BackgroundWriter.replay_spool`) tries again.
 * Jobs are keyed by ``job_id``: submitting the same id again (re-ending a conversation) replaces the
-  pending job in memory and on disk; the last submission wins. A replacement that arrives while the
-  old version is running waits for it and runs next, so one id never runs twice at the same time.
+  pending job in memory and on disk; the last submission wins, unless a ``merge`` function is given:
+  then the new submission is combined with the pending version (in memory, on disk, or left in the
+  spool by an earlier failure), so nothing the older one carried is lost. A replacement that arrives
+  while the old version is running waits for it and runs next, so one id never runs twice at the
+  same time.
+* A job that fails a whole round (a non-retryable error, or ``max_attempts`` retryable ones) keeps
+  its spool file for the next start, with its count of failed rounds. After ``max_rounds`` such
+  rounds it is a dead letter: ``on_dead_letter`` stores what can be stored without the failing step,
+  and the file moves to ``<spool_dir>/dead/`` (the CLI lists, retries and drops dead letters).
 * Memory is bounded by ``max_pending``: beyond it a submitted job is kept **on disk only** (a small
   reference stays in memory) and is loaded when the queue drains. Submit never blocks and never
   drops. If the spool cannot be written (read-only, disk full, no spool configured) the job is
@@ -26,6 +33,7 @@ claims rely on ``flock``)::
     <spool_dir>/owners/<owner>.lock         flock'ed by a live writer for its whole life
     <spool_dir>/claims/<owner>/<key>.json   one file per job that writer owns (key = sha256 of job_id)
     <spool_dir>/corrupt/                    unreadable job files, kept for a human to look at
+    <spool_dir>/dead/<key>.json             dead letters: jobs that failed max_rounds rounds
 
 A writer only ever runs jobs from its own ``claims`` directory, so two processes never run the same
 file. Files of a dead writer (its lock is free again: the kernel drops ``flock`` locks when a process
@@ -37,6 +45,7 @@ and the later ``put_vectors`` wins, which is harmless because keys are determini
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import heapq
 import itertools
@@ -88,6 +97,8 @@ class WriterStats:
     overflow: int  #: pending jobs kept on disk only because the memory queue was full
     spooled: int  #: pending jobs with a durable spool file (they survive a crash)
     spool_errors: int  #: spool writes that failed (durability was degraded for those jobs)
+    dead_lettered: int  #: jobs set aside after max_rounds failed rounds
+    cancelled: int  #: pending jobs removed by cancel() (e.g. their user was forgotten)
 
 
 class JobContext:
@@ -193,9 +204,12 @@ class BackgroundWriter:
         exit_timeout: float = 10.0,
         name: str = "s3-vectors-memory-writer",
         jitter: Callable[[float], float] = full_jitter,
+        merge: Callable[[WriteJob, WriteJob], WriteJob] | None = None,
+        max_rounds: int = 3,
+        on_dead_letter: Callable[[WriteJob, BaseException], None] | None = None,
     ) -> None:
-        if max_pending < 1 or max_attempts < 1 or workers < 1:
-            raise ConfigurationError("max_pending, max_attempts and workers must be at least 1")
+        if max_pending < 1 or max_attempts < 1 or workers < 1 or max_rounds < 1:
+            raise ConfigurationError("max_pending, max_attempts, max_rounds and workers must be at least 1")
         if base_delay < 0 or max_delay < 0 or exit_timeout < 0:
             raise ConfigurationError("base_delay, max_delay and exit_timeout must not be negative")
         self._handler = handler
@@ -206,6 +220,9 @@ class BackgroundWriter:
         self._is_retryable = is_retryable
         self._exit_timeout = exit_timeout
         self._jitter = jitter
+        self._merge = merge
+        self._max_rounds = max_rounds
+        self._on_dead_letter = on_dead_letter
         self.name = name
 
         self._lock = threading.Lock()
@@ -226,7 +243,9 @@ class BackgroundWriter:
         self._spool_degraded = False
         self._over_capacity_warned = False
         self._counts = dict.fromkeys(
-            ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors"), 0
+            ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors", "dead_lettered",
+             "cancelled"),
+            0,
         )
 
         self._spool: Spool | None = None
@@ -268,12 +287,96 @@ class BackgroundWriter:
             raise TypeError("submit() takes a WriteJob whose payload is a dict")
         key = job_key(job.job_id)
         with self._stripe(key):
+            if self._merge is not None:
+                job = self._merged_with_pending(key, job)
             spooled = self._spool_write(key, job)
             with self._lock:
                 if self._stopping:
                     self._log_submit_after_close(job, spooled)
                     return
                 self._accept(key, job, spooled)
+
+    def cancel(self, predicate: Callable[[WriteJob], bool]) -> int:
+        """Remove every pending job ``predicate`` selects, from memory and from the spool.
+
+        Used by ``forget``: a forgotten user's pending conversations must not be stored later. A job
+        whose handler is running right now cannot be stopped here; a newer version waiting behind it
+        is removed. Returns how many pending jobs were removed.
+        """
+        removed = 0
+        with self._lock:
+            keys = set(self._entries)
+        if self._spool is not None:
+            with contextlib.suppress(OSError):
+                keys.update(self._spool.own_keys())  # failed jobs waiting for the next start
+        for key in sorted(keys):
+            with self._stripe(key):
+                removed += self._cancel_key(key, predicate)
+        if removed:
+            with self._lock:
+                self._counts["cancelled"] += removed
+            _log.info("%s: cancelled %d pending job(s)", self.name, removed)
+        return removed
+
+    def _cancel_key(self, key: str, predicate: Callable[[WriteJob], bool]) -> int:
+        """Cancel one key's pending version if ``predicate`` selects it (caller holds its stripe)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.state is _State.RUNNING:
+                if entry.next is not None and predicate(entry.next.job):
+                    self._retire(entry.next.seq)
+                    entry.next = None  # the running version removes the file when it is done
+                    return 1
+                return 0
+            job = entry.job if entry is not None else None
+        if job is None:  # on disk only (overflow, or a failure kept for the next start)
+            job = self._read_own(key)
+            if job is None:
+                return 0
+        if not predicate(job):
+            return 0
+        if self._spool is not None:
+            with contextlib.suppress(OSError):
+                self._spool.remove(key)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.state in (_State.QUEUED, _State.OVERFLOW):
+                self._retire(entry.seq)
+                del self._entries[key]
+                if entry.state is _State.QUEUED:
+                    self._in_memory -= 1
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._overflow.remove(key)
+                self._work.notify()
+        return 1
+
+    def _read_own(self, key: str) -> WriteJob | None:
+        if self._spool is None:
+            return None
+        try:
+            return self._spool.read(self._spool.path(key))
+        except (OSError, ValueError):
+            return None
+
+    def _merged_with_pending(self, key: str, job: WriteJob) -> WriteJob:
+        """Combine ``job`` with the version of the same id still pending, wherever it is."""
+        assert self._merge is not None
+        with self._lock:
+            entry = self._entries.get(key)
+            older = None
+            if entry is not None:
+                older = entry.next.job if entry.next is not None else entry.job
+        if older is None:  # on disk only: overflow, or a failed job kept for the next start
+            older = self._read_own(key)
+        if older is None:
+            return job
+        try:
+            return self._merge(older, job)
+        except Exception:
+            _log.exception("%s: merging job %s with its pending version failed; the newer one wins",
+                           self.name, job.job_id)
+            return job
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every job submitted before this call has finished (succeeded or finally failed).
@@ -326,7 +429,15 @@ class BackgroundWriter:
             atexit.unregister(self._at_exit)
             self._atexit_registered = False
 
-    def replay_spool(self) -> int:
+    def adopt_orphans(self) -> int:
+        """Queue the jobs of dead processes (and retried dead letters), not this writer's own failures.
+
+        Cheap when there is nothing to adopt, so a long-running process calls it periodically: a
+        crashed peer's conversations are then stored without waiting for a restart.
+        """
+        return self.replay_spool(own_failures=False)
+
+    def replay_spool(self, *, own_failures: bool = True) -> int:
         """Queue the jobs left in the spool by dead processes and by earlier failures of this one.
 
         Returns how many jobs were queued. Safe to call from several processes at once: each job
@@ -347,7 +458,7 @@ class BackgroundWriter:
 
         try:
             spool.adopt_dead(place)
-            for key in spool.own_keys():
+            for key in spool.own_keys() if own_failures else ():
                 with self._stripe(key), self._lock:
                     if key not in self._entries and spool.path(key).exists():
                         self._register_on_disk(key)
@@ -512,10 +623,20 @@ class BackgroundWriter:
                 self._quarantine(spool, staged, exc)
                 return 0
             mine = self._latest_version(spool, entry, final)
-            if mine is not None and mine.created_at >= adopted.created_at:
+            if mine is not None and self._merge is not None:
+                older, newer = (mine, adopted) if mine.created_at <= adopted.created_at else (adopted, mine)
+                try:
+                    adopted = self._merge(older, newer)
+                except Exception:
+                    _log.exception("%s: merging adopted job %s failed; the newer one wins", self.name, key)
+                    adopted = newer
+                spool.write(key, encode_job(adopted))
+                staged.unlink(missing_ok=True)
+            elif mine is not None and mine.created_at >= adopted.created_at:
                 staged.unlink(missing_ok=True)
                 return 0
-            os.replace(staged, final)
+            else:
+                os.replace(staged, final)
             with self._lock:
                 if key in self._entries:
                     self._accept(key, adopted, True, submitted=False)
@@ -690,25 +811,67 @@ class BackgroundWriter:
                 self._supersede(entry)
                 return
             spooled = entry.spooled
+        failed = dataclasses.replace(job, attempts=0, rounds=job.rounds + 1)
+        dead = failed.rounds >= self._max_rounds
+        if dead:
+            where = self._bury(task.key, failed, exc)
+        elif spooled:
+            where = (
+                "its spool file is kept for replay at the next start "
+                f"(failed round {failed.rounds} of {self._max_rounds})"
+            )
+            self._record_round(task.key, failed)
+        else:
+            where = "it was never spooled, so it is LOST when this process exits"
         # Log before the job counts as finished, so whoever flush()es sees the ERROR already.
         _log.error(
-            "%s: write job %s (kind=%s, conversation_id=%s) failed after %d attempt(s)%s; %s",
+            "%s: write job %s (conversation_id=%s) failed after %d attempt(s)%s; %s",
             self.name,
             job.job_id,
-            job.kind,
             conversation_id_of(job),
             attempts,
             "" if retryable else " with a non-retryable error",
-            "its spool file is kept for replay at the next start"
-            if spooled
-            else "it was never spooled, so it is LOST when this process exits",
+            where,
             exc_info=exc,
         )
         with self._lock:
             self._counts["failed"] += 1
+            if dead:
+                self._counts["dead_lettered"] += 1
             entry = self._entries[task.key]
             self._retire(entry.seq)
             self._advance(entry)
+
+    def _record_round(self, key: str, failed: WriteJob) -> None:
+        """Keep the count of failed rounds in the job's spool file (it survives restarts)."""
+        assert self._spool is not None
+        with self._stripe(key):
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is None or entry.next is not None:
+                    return  # a newer submission owns the file now
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                self._spool.write(key, encode_job(failed))
+
+    def _bury(self, key: str, failed: WriteJob, exc: BaseException) -> str:
+        """A job failed its last round: store what can be stored, then make it a dead letter."""
+        salvage = "nothing was salvaged"
+        if self._on_dead_letter is not None:
+            try:
+                self._on_dead_letter(failed, exc)
+                salvage = "what could be stored without the failing step was stored"
+            except Exception as fallback_error:
+                _log.error("%s: storing the fallback of dead job %s failed too: %r", self.name, failed.job_id,
+                           fallback_error)
+                salvage = f"its fallback failed too ({type(fallback_error).__name__})"
+        if self._spool is None:
+            return f"{salvage}; it had no spool file, so no dead letter was kept"
+        try:
+            with self._stripe(key):
+                path = self._spool.bury(key, failed, exc)
+        except (OSError, TypeError, ValueError) as bury_error:
+            return f"{salvage}; moving it to the dead letters failed ({bury_error}), its spool file is kept"
+        return f"it is a dead letter after {failed.rounds} failed rounds ({path}); {salvage}"
 
     def _supersede(self, entry: _Entry) -> None:
         """Drop a failed running version because a newer one is waiting (caller holds _lock)."""

@@ -40,6 +40,7 @@ from reliability_support import (
     HashEmbedder,
     boto3_client,
     chat_prompts,
+    last_user_turn,
     make_agent,
     markers_in,
     tenant_key,
@@ -345,9 +346,8 @@ class IsolationMachine(RuleBasedStateMachine):
         state: dict[str, Any] = {"user_id": scope.user, "conversation_id": conversation}
         if scope.tenant is not None:
             state["tenant_context"] = scope.tenant_context
-        seen = len(tool_results(agent))
         agent("Do you remember anything?", invocation_state=state)
-        results = tool_results(agent)[seen:]
+        results = tool_results(agent, since=last_user_turn(agent, "Do you remember anything?"))
         assert len(results) == 1, f"expected one tool result, got {results}"
         self._check_text(scope, results[0], "recall tool")
         self.world.script.clear()

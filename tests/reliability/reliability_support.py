@@ -206,14 +206,27 @@ def chat_prompts(model: ScriptedModel) -> list[str]:
     return [p or "" for p in model.system_prompts if SUMMARY_MARKER not in (p or "")]
 
 
-def tool_results(agent: Agent) -> list[str]:
-    """Text of every tool result in the agent's messages, oldest first."""
+def tool_results(agent: Agent, since: int = 0) -> list[str]:
+    """Text of every tool result in the agent's messages from index ``since`` on, oldest first.
+
+    On a shared agent ``agent.messages`` is the current conversation's history (the plugin swaps it
+    per conversation), so callers count from the last user message they sent.
+    """
     return [
         " ".join(str(c.get("text", "")) for c in block["toolResult"]["content"])
-        for message in agent.messages
+        for message in agent.messages[since:]
         for block in message["content"]
         if "toolResult" in block
     ]
+
+
+def last_user_turn(agent: Agent, text: str) -> int:
+    """Index in ``agent.messages`` of the latest user message whose text is ``text``."""
+    for index in range(len(agent.messages) - 1, -1, -1):
+        message = agent.messages[index]
+        if message["role"] == "user" and any(block.get("text") == text for block in message["content"]):
+            return index
+    raise AssertionError(f"no user message {text!r} in the agent's history")
 
 
 def boto3_client(url: str, key: str = ADMIN_KEY, config: Config = NO_RETRY) -> Any:

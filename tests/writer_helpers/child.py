@@ -29,7 +29,6 @@ def _jobs(count: int, prefix: str) -> list[WriteJob]:
     return [
         WriteJob(
             job_id=f"{prefix}-{i}",
-            kind="conversation",
             payload={"conversation_id": f"{prefix}-conv-{i}", "transcript": f"turns of {prefix} {i}"},
             created_at=time.time(),
         )

@@ -1,0 +1,142 @@
+"""The archiver: an ended conversation in, its summary and detail records stored.
+
+One flow, shared by the background writer's handler (``end_session``, idle and evicted
+conversations, replays after a crash) and the synchronous 0.3.0 API (``close_session_with_data``):
+
+1. a conversation its user has since forgotten is dropped (tombstones, see :mod:`.tombstones`);
+2. the summary already stored for the conversation (it was ended before and resumed) is read once,
+   so the new summary covers the first part too;
+3. the agent's own model summarizes the transcript (checkpointed, so a retry never repeats it);
+4. the summary and the user's turns (detail records) are stored; if the user was forgotten while
+   that write was on its way, what was just stored is deleted again.
+
+A job that keeps failing ends as a dead letter; :meth:`Archiver.salvage` then stores what needs no
+model: an extractive summary (the user's own words, marked as such) and the detail records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from .jobs import ConversationJob
+from .summarizer import (
+    DEFAULT_SUMMARY_MAX_CHARS,
+    SUMMARY_PROMPT,
+    conversation_details,
+    extractive_summary,
+    summarize,
+)
+from .tombstones import Tombstones, tombstones_dir
+
+if TYPE_CHECKING:
+    from strands.models import Model
+
+    from .store import S3VectorMemory
+
+__all__ = ["Archiver", "SummarySettings"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    """How conversations are summarized and stored (the plugin's settings, built once)."""
+
+    summary_prompt: str = SUMMARY_PROMPT
+    summary_max_chars: int = DEFAULT_SUMMARY_MAX_CHARS
+    store_details: bool = True
+    ttl_seconds: float | None = None
+
+
+class Archiver:
+    """Stores ended conversations into one store, summarizing with one agent's model."""
+
+    def __init__(
+        self,
+        store: S3VectorMemory,
+        model: Callable[[], Model | None],
+        settings: SummarySettings | None = None,
+    ) -> None:
+        self.store = store
+        self._model = model
+        self.settings = settings or SummarySettings()
+        self._tombstones = Tombstones(tombstones_dir(store.data_dir))
+
+    def archive(
+        self, job: ConversationJob, checkpoint: Callable[[ConversationJob], None] = lambda _job: None
+    ) -> str | None:
+        """Summarize and store ``job``; returns the stored summary (``None``: the user was forgotten).
+
+        Errors propagate, so the writer can retry them or keep the job spooled.
+        """
+        if self._forgotten(job):
+            return None
+        if job.earlier_summary is None:
+            earlier = self.store.conversation_summary(job.scope, job.conversation_id) or ""
+            job = replace(job, earlier_summary=earlier)
+            checkpoint(job)
+        if job.summary is None:
+            summary = summarize(
+                self._require_model(),
+                job.transcript,
+                earlier_summary=job.earlier_summary or "",
+                system_prompt=self.settings.summary_prompt,
+                max_chars=self.settings.summary_max_chars,
+            )
+            job = replace(job, summary=summary)
+            checkpoint(job)
+        self._store(job, job.summary or "", extractive=False)
+        return job.summary
+
+    def salvage(self, job: ConversationJob) -> None:
+        """Store what needs no model (for a dead letter): an extractive summary and the details."""
+        if self._forgotten(job):
+            return
+        summary = job.summary
+        extractive = summary is None
+        if summary is None:
+            summary = extractive_summary(
+                job.transcript, self.settings.summary_max_chars, earlier_summary=job.earlier_summary or ""
+            )
+        self._store(job, summary, extractive=extractive)
+        logger.warning(
+            "conversation %s could not be summarized; stored %s and its detail records instead",
+            job.conversation_id,
+            "an extractive summary" if extractive else "its checkpointed summary",
+        )
+
+    def _store(self, job: ConversationJob, summary: str, *, extractive: bool) -> None:
+        details = conversation_details(job.transcript) if self.settings.store_details else []
+        keys = self.store.store_conversation_scope(
+            job.scope,
+            job.conversation_id,
+            summary,
+            details=details,
+            ttl_seconds=self.settings.ttl_seconds,
+            extractive=extractive,
+        )
+        if keys and self._forgotten(job, after_write=True):
+            self.store.delete_keys(job.scope, keys)
+
+    def _forgotten(self, job: ConversationJob, *, after_write: bool = False) -> bool:
+        scope = job.scope
+        stone = self._tombstones.find(scope.tenant_id, scope.user_id, scope.agent_name, since=job.started_at)
+        if stone is None:
+            return False
+        logger.info(
+            "conversation %s belongs to a forgotten user: %s",
+            job.conversation_id,
+            "deleted what was just stored" if after_write else "not stored",
+        )
+        return True
+
+    def _require_model(self) -> Model:
+        model = self._model()
+        if model is None:
+            from .errors import ConfigurationError
+
+            raise ConfigurationError("no model to summarize with: attach the plugin to an agent")
+        return model

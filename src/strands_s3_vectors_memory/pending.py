@@ -1,0 +1,148 @@
+"""Writes on their way to the index, as the rest of the process sees them.
+
+Two process-wide registries, shared by every plugin instance (many servers build an agent and a
+plugin per request, so per-instance state would not hold across requests):
+
+* :class:`PendingWrites` tracks which users have a conversation being stored, so a user's next
+  conversation can wait (bounded) until the previous one is searchable: read your own writes. It
+  can be awaited from an event loop without holding a thread.
+* :func:`cancel_pending` is what ``forget`` calls: it writes a durable tombstone, asks every writer
+  of this process to drop the scope's pending jobs (the runtimes register themselves with
+  :func:`register_canceller`), and erases the job files crashed processes left in the data
+  directory's spools, so the next start cannot bring the memory back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .identity import ScopeKey
+from .jobs import ConversationJob
+from .spool import decode_job, pending_files
+from .tombstones import Tombstone, Tombstones, tombstones_dir
+
+__all__ = ["PENDING_WRITES", "PendingWrites", "cancel_pending", "register_canceller"]
+
+logger = logging.getLogger(__name__)
+
+
+class PendingWrites:
+    """Which scopes have writes in flight; waits until a scope has none (threads or coroutines)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[ScopeKey, set[str]] = {}
+        self._idle: dict[ScopeKey, concurrent.futures.Future[None]] = {}
+
+    def add(self, scope: ScopeKey, job_id: str) -> None:
+        with self._lock:
+            self._jobs.setdefault(scope, set()).add(job_id)
+            self._idle.setdefault(scope, concurrent.futures.Future())
+
+    def done(self, scope: ScopeKey, job_id: str) -> None:
+        with self._lock:
+            jobs = self._jobs.get(scope)
+            if jobs is None:
+                return
+            jobs.discard(job_id)
+            if jobs:
+                return
+            del self._jobs[scope]
+            idle = self._idle.pop(scope, None)
+        if idle is not None:
+            idle.set_result(None)
+
+    def has(self, scope: ScopeKey) -> bool:
+        with self._lock:
+            return scope in self._jobs
+
+    def _idle_future(self, scope: ScopeKey) -> concurrent.futures.Future[None] | None:
+        with self._lock:
+            return self._idle.get(scope)
+
+    def wait(self, scope: ScopeKey, timeout: float) -> bool:
+        """Block until ``scope`` has no pending write or ``timeout`` passed; True if none is left."""
+        idle = self._idle_future(scope)
+        if idle is None or timeout <= 0:
+            return idle is None
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            idle.result(timeout)
+        return idle.done()
+
+    async def wait_async(self, scope: ScopeKey, timeout: float) -> bool:
+        """:meth:`wait` for a coroutine: the event loop keeps running other requests meanwhile."""
+        idle = self._idle_future(scope)
+        if idle is None or timeout <= 0:
+            return idle is None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(idle)), timeout)
+        return idle.done()
+
+
+#: The registry of this process.
+PENDING_WRITES = PendingWrites()
+
+#: ``(data dir, tombstone) -> number of pending jobs dropped``, one per live runtime.
+Canceller = Callable[[Path, Tombstone], int]
+_CANCELLERS: dict[int, Canceller] = {}
+_CANCELLERS_LOCK = threading.Lock()
+
+
+def register_canceller(owner: object, canceller: Canceller) -> None:
+    """Let ``forget`` reach the pending jobs ``owner`` (a runtime) holds in this process."""
+    with _CANCELLERS_LOCK:
+        _CANCELLERS[id(owner)] = canceller
+
+
+def unregister_canceller(owner: object) -> None:
+    with _CANCELLERS_LOCK:
+        _CANCELLERS.pop(id(owner), None)
+
+
+def job_is_forgotten(job: ConversationJob, stone: Tombstone) -> bool:
+    """Whether ``stone`` covers ``job``: same scope, and the conversation began before the forget."""
+    scope = job.scope
+    return job.started_at <= stone.at and stone.covers(scope.tenant_id, scope.user_id, scope.agent_name)
+
+
+def cancel_pending(
+    data_dir: Path, *, tenant_id: str | None, user_id: str | None, agent_name: str | None
+) -> int:
+    """Forget a scope's writes still on their way: tombstone, this process's writers, dead processes' files.
+
+    Returns how many pending jobs were dropped. Jobs a live process is running right now cannot be
+    counted from here; the tombstone makes that process drop them (or delete what it just stored).
+    """
+    stone = Tombstones(tombstones_dir(data_dir)).add(tenant_id=tenant_id, user_id=user_id, agent_name=agent_name)
+    with _CANCELLERS_LOCK:
+        cancellers = list(_CANCELLERS.values())
+    dropped = sum(canceller(data_dir, stone) for canceller in cancellers)
+    return dropped + _erase_orphaned(data_dir / "spool", stone)
+
+
+def _erase_orphaned(spool_root: Path, stone: Tombstone) -> int:
+    """Delete the matching job files of dead writers under every spool of a data directory."""
+    if not spool_root.is_dir():
+        return 0
+    erased = 0
+    for spool_dir in sorted(p for p in spool_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for pending in pending_files(spool_dir):
+            if pending.owner_alive:
+                continue  # its writer is alive: the tombstone (and its canceller, if in this process) stop it
+            try:
+                job = ConversationJob.from_write_job(decode_job(pending.path.read_bytes()))
+            except (OSError, ValueError):
+                continue
+            if job_is_forgotten(job, stone):
+                with contextlib.suppress(FileNotFoundError):
+                    pending.path.unlink()
+                    erased += 1
+                    logger.info("forget: erased the pending write of conversation %s left in %s",
+                                job.conversation_id, spool_dir)
+    return erased

@@ -1,0 +1,309 @@
+"""The memory runtime: one per process and spool, shared by every plugin instance that uses it.
+
+Many servers build an ``Agent`` and its plugin per request. If each plugin owned its writer, a
+hundred requests would leave hundreds of threads and open files behind, and a user's next request
+would not see what the previous plugin instance was still storing. So the services live here, once
+per spool directory, for the life of the process:
+
+* the **background writer** (threads, spool, retries, dead letters), handing each job to the
+  archiver of the plugin that ended the conversation (or, for jobs replayed after a crash, of the
+  plugin attached most recently);
+* the **conversation book** with every open conversation, and a **reaper** thread that ends
+  conversations left idle (stored like any other, logged at INFO), adopts the spool files of
+  crashed processes, and, at interpreter exit, ends every conversation still open before the
+  writer's final flush;
+* a thread pool that runs blocking memory work (embedding, queries, the spool write) off the
+  caller's event loop under ``invoke_async`` / ``stream_async``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import contextvars
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from .archiver import Archiver
+from .book import ConversationBook, EndedConversation
+from .errors import ConfigurationError
+from .identity import Invocation, scope_key
+from .jobs import ConversationJob, merge_write_jobs
+from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
+from .retry import is_retryable_error
+from .spool import WriteJob
+from .telemetry import attached_context, capture_context
+from .tombstones import Tombstone
+from .writer import BackgroundWriter, JobContext
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["MemoryRuntime", "StoreIdentity", "runtime_for"]
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: How often the reaper looks for idle conversations at most (it also wakes at the next deadline).
+_REAPER_MAX_SLEEP = 30.0
+#: How often the reaper adopts job files of crashed processes sharing the spool.
+_ADOPT_INTERVAL = 60.0
+#: Threads running memory work off the caller's event loop (they mostly wait on the network).
+_OFFLOAD_WORKERS = 32
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    """What a spool's jobs are written to; plugins sharing a spool must agree on it."""
+
+    backend: str
+    bucket_name: str
+    index_name: str
+    multi_tenant: bool
+    data_dir: Path
+
+
+class MemoryRuntime:
+    """Writer, conversation book and reaper of one spool directory in this process."""
+
+    def __init__(
+        self,
+        spool_dir: Path,
+        identity: StoreIdentity,
+        *,
+        workers: int = 2,
+        flush_at_exit: bool = True,
+        is_retryable: Callable[[BaseException], bool] = is_retryable_error,
+    ) -> None:
+        self.spool_dir = spool_dir
+        self.identity = identity
+        self.book = ConversationBook()
+        self._lock = threading.Lock()
+        self._archivers: dict[str, Archiver] = {}  # job id -> the archiver of the plugin that ended it
+        self._default: Archiver | None = None
+        self.writer = BackgroundWriter(
+            self._handle,
+            spool_dir=spool_dir,
+            workers=workers,
+            is_retryable=is_retryable,
+            flush_at_exit=flush_at_exit,
+            name=f"s3-vector-memory[{spool_dir.name}]",
+            merge=merge_write_jobs,
+            on_dead_letter=self._salvage,
+        )
+        self._offload = concurrent.futures.ThreadPoolExecutor(
+            max_workers=_OFFLOAD_WORKERS, thread_name_prefix=f"s3-vector-memory[{spool_dir.name}]-io"
+        )
+        self._wake = threading.Event()
+        self._closed = False
+        self._replayed = False
+        self._reaper = threading.Thread(target=self._reap, name=f"s3-vector-memory[{spool_dir.name}]-reaper",
+                                        daemon=True)
+        self._reaper.start()
+        register_canceller(self, self._cancel)
+        if flush_at_exit:
+            atexit.register(self._at_exit)  # runs before the writer's own flush (atexit is LIFO)
+
+    # ------------------------------------------------------------------ plugins
+
+    def attach(self, archiver: Archiver) -> None:
+        """A plugin attached: its archiver stores replayed jobs; the first attach replays the spool."""
+        with self._lock:
+            self._default = archiver
+            first = not self._replayed
+            self._replayed = True
+        if first:
+            replayed = self.writer.replay_spool()
+            if replayed:
+                logger.info("replaying %d pending memory write(s) from %s", replayed, self.spool_dir)
+
+    # ------------------------------------------------------------------ ending conversations
+
+    def end(self, ended: EndedConversation, archiver: Archiver) -> str | None:
+        """Hand an ended conversation to the writer (spooled before this returns); its job id."""
+        invocation = ended.invocation
+        if not ended.has_text:
+            logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
+            return None
+        job = ConversationJob(
+            scope=invocation.scope,
+            conversation_id=invocation.conversation_id,
+            transcript=ended.transcript,
+            started_at=ended.started_at,
+            ended_at=time.time(),
+            reason=ended.reason,
+            trace=capture_context(),  # the background spans nest under the turn that ended it
+        )
+        if ended.reason != "end_session":
+            logger.info(
+                "conversation %s of user %r was left open (%s): ending and storing it",
+                invocation.conversation_id,
+                invocation.user_id,
+                {"idle": "idle too long", "evicted": "too many open conversations",
+                 "exit": "the process is exiting"}.get(ended.reason, ended.reason),
+            )
+        with self._lock:
+            self._archivers[job.job_id] = archiver
+        PENDING_WRITES.add(scope_key(invocation.scope), job.job_id)
+        self.writer.submit(job.to_write_job())
+        self._wake.set()
+        return job.job_id
+
+    def end_all(self, ended: list[EndedConversation]) -> None:
+        for conversation in ended:
+            archiver = conversation.owner if isinstance(conversation.owner, Archiver) else self._default
+            if archiver is not None:
+                self.end(conversation, archiver)
+            else:  # pragma: no cover - a conversation is always opened by a plugin's archiver
+                logger.error("conversation %s has no archiver: not stored", conversation.invocation.conversation_id)
+
+    def _archiver_for(self, job_id: str) -> Archiver:
+        with self._lock:
+            archiver = self._archivers.get(job_id) or self._default
+        if archiver is None:
+            raise ConfigurationError("no plugin is attached to store this spool's jobs")
+        return archiver
+
+    def _handle(self, context: JobContext) -> None:
+        """Writer handler: one attempt at archiving a job (checkpointing the model's work)."""
+        job = ConversationJob.from_write_job(context.job)
+        key = scope_key(job.scope)
+        PENDING_WRITES.add(key, job.job_id)
+        try:
+            with attached_context(job.trace):
+                self._archiver_for(job.job_id).archive(job, lambda j: context.checkpoint(j.to_payload()))
+        finally:
+            # Between retries nobody waits on this job: a backing-off write never stalls a reply.
+            PENDING_WRITES.done(key, job.job_id)
+        with self._lock:
+            self._archivers.pop(job.job_id, None)
+
+    def _salvage(self, write_job: WriteJob, _error: BaseException) -> None:
+        job = ConversationJob.from_write_job(write_job)
+        with self._lock:
+            archiver = self._archivers.pop(job.job_id, None) or self._default
+        if archiver is None:
+            raise ConfigurationError("no plugin is attached to store this spool's jobs")
+        archiver.salvage(job)
+
+    def _cancel(self, data_dir: Path, stone: Tombstone) -> int:
+        """``forget`` in this process: drop open conversations and pending jobs the tombstone covers."""
+        if data_dir.resolve() != self.identity.data_dir.resolve():
+            return 0
+
+        def covered(invocation: Invocation) -> bool:
+            scope = invocation.scope
+            return stone.covers(scope.tenant_id, scope.user_id, scope.agent_name)
+
+        dropped = self.book.drop(covered)
+        if dropped:
+            logger.info("forget: dropped %d open conversation(s) of the forgotten scope", dropped)
+        return self.writer.cancel(lambda job: _forgotten(job, stone))
+
+    # ------------------------------------------------------------------ off the event loop
+
+    async def run(self, loop: asyncio.AbstractEventLoop, function: Callable[P, R], *args: P.args,
+                  **kwargs: P.kwargs) -> R:
+        """Run blocking ``function`` on the runtime's threads, in the caller's context (spans nest)."""
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, function, *args, **kwargs)
+        return await loop.run_in_executor(self._offload, call)
+
+    # ------------------------------------------------------------------ reaper and exit
+
+    def sweep(self) -> int:
+        """End the conversations that have been idle too long now; how many were ended."""
+        ended = self.book.abandoned()
+        self.end_all(ended)
+        return len(ended)
+
+    def _reap(self) -> None:
+        next_adopt = time.monotonic() + _ADOPT_INTERVAL
+        while not self._closed:
+            deadline = self.book.next_deadline()
+            now = time.monotonic()
+            sleep = _REAPER_MAX_SLEEP if deadline is None else min(_REAPER_MAX_SLEEP, max(0.0, deadline - now))
+            self._wake.wait(max(sleep, 0.01))
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                self.sweep()
+                if time.monotonic() >= next_adopt and self._replayed:
+                    next_adopt = time.monotonic() + _ADOPT_INTERVAL
+                    self.writer.adopt_orphans()
+            except Exception:  # the reaper must outlive any one failure
+                logger.exception("the idle-conversation reaper failed; it keeps running")
+
+    def wake(self) -> None:
+        """Let the reaper re-read the deadlines (a conversation's idle timeout changed)."""
+        self._wake.set()
+
+    def end_open_conversations(self, reason: str = "exit") -> int:
+        """End and hand to the writer every conversation still open; how many were ended."""
+        ended = self.book.close_all(reason)
+        self.end_all(ended)
+        return len(ended)
+
+    def _at_exit(self) -> None:
+        count = self.end_open_conversations("exit")
+        if count:
+            logger.info("interpreter exit: %d open conversation(s) ended and handed to the writer", count)
+
+    def close(self, timeout: float | None = None) -> None:
+        """End open conversations, flush and stop the writer (tests, and the CLI's replay)."""
+        self.end_open_conversations("exit")
+        self._closed = True
+        self._wake.set()
+        self.writer.close(timeout)
+        self._offload.shutdown(wait=False)
+        atexit.unregister(self._at_exit)
+
+
+def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:
+    try:
+        return job_is_forgotten(ConversationJob.from_write_job(write_job), stone)
+    except (ValueError, TypeError):
+        return False
+
+
+_RUNTIMES: dict[Path, MemoryRuntime] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def runtime_for(
+    spool_dir: Path,
+    identity: StoreIdentity,
+    *,
+    workers: int = 2,
+    flush_at_exit: bool = True,
+    is_retryable: Callable[[BaseException], bool] = is_retryable_error,
+) -> MemoryRuntime:
+    """The runtime of ``spool_dir`` in this process, created on first use.
+
+    Raises :class:`ConfigurationError` when plugins whose stores write to different indexes would
+    share one spool (a job would be stored by the wrong plugin): give them distinct ``spool_dir``.
+    """
+    path = spool_dir.expanduser().resolve()
+    with _RUNTIMES_LOCK:
+        runtime = _RUNTIMES.get(path)
+        if runtime is not None and not runtime._closed:
+            if runtime.identity != identity:
+                raise ConfigurationError(
+                    f"two memory plugins with different stores ({runtime.identity.bucket_name}/"
+                    f"{runtime.identity.index_name} and {identity.bucket_name}/{identity.index_name}) share the "
+                    f"spool {path}; give each its own spool_dir"
+                )
+            return runtime
+        runtime = MemoryRuntime(path, identity, workers=workers, flush_at_exit=flush_at_exit,
+                                is_retryable=is_retryable)
+        _RUNTIMES[path] = runtime
+        return runtime
