@@ -134,6 +134,26 @@ def new_memory_key(scope: MemoryScope) -> str:
     return f"mem-{scope.digest[:16]}-{uuid.uuid4().hex}"
 
 
+def key_belongs(key: str, scope: MemoryScope, conversation_id: str | None = None) -> bool:
+    """True when ``key`` is one of the keys the store makes for ``scope`` (and ``conversation_id``).
+
+    Keys are hashes of whose record they hold, so a record that comes from outside (an import) can be
+    checked against the scope its metadata claims: a line claiming to be Alice's must not be written
+    over Bob's summary. A summary key must be exactly the conversation's; a detail key must carry the
+    conversation's prefix (whatever follows names the detail); an ad-hoc memory key must carry the
+    scope's prefix. Any other key is not one the store makes.
+    """
+    memory_prefix = f"mem-{scope.digest[:16]}-"
+    if key.startswith("mem-"):
+        return key.startswith(memory_prefix) and len(key) > len(memory_prefix)
+    if conversation_id is None:
+        return False
+    if key.startswith("sum-"):
+        return key == summary_key(scope, conversation_id)
+    detail_prefix = f"det-{_digest(scope.digest, conversation_id)}-"
+    return key.startswith(detail_prefix) and len(key) > len(detail_prefix)
+
+
 def utc_timestamp(now: float | None = None) -> str:
     """ISO-8601 UTC timestamp with second precision, e.g. ``2026-11-25T10:00:00Z``."""
     moment = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)

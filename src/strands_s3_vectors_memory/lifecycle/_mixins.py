@@ -21,7 +21,15 @@ from ..records import Memory, MemoryScope
 from ..tenancy import tenant_id_from_context, tenant_index_name
 from ._cursor import ListCursor
 from ._dedupe import DEFAULT_DEDUPE_THRESHOLD, dedupe_keys
-from ._results import ForgetIncompleteError, ForgetReport, ImportReport, IndexStats, MemoryPage
+from ._results import (
+    MAX_REPORTED_REJECTIONS,
+    ForgetIncompleteError,
+    ForgetReport,
+    ImportRejection,
+    ImportReport,
+    IndexStats,
+    MemoryPage,
+)
 from ._scan import (
     WRITE_BATCH,
     ProgressCallback,
@@ -35,7 +43,7 @@ from ._scan import (
     parallel_scan,
     sweep,
 )
-from ._transfer import MAX_KEY_BYTES, ImportRecord, export_record, parse_import_line
+from ._transfer import MAX_KEY_BYTES, ImportRecord, export_record, foreign_key_reason, parse_import_line
 
 if TYPE_CHECKING:
     from ..embeddings import Embedder
@@ -403,6 +411,7 @@ class MemoryLifecycleMixin:
         *,
         tenant_context: Mapping[str, Any] | None = None,
         keep_vectors: bool = False,
+        verify_keys: bool = False,
         progress: ProgressCallback | None = None,
     ) -> ImportReport:
         """Write the memories of a JSON Lines export into this store's index, keys and metadata kept.
@@ -411,20 +420,39 @@ class MemoryLifecycleMixin:
         carries a vector of this embedder's dimension (and, when recorded, of the same model).
         Records are validated and written in batches of 500; re-running an import is idempotent,
         since keys are preserved. Raises ``ValueError`` naming the line of a malformed record.
+
+        With ``verify_keys`` (for files from elsewhere: the CLI always sets it), a record whose key is
+        not one the store makes for the user, agent and conversation of its own metadata (in this
+        tenant) is never written, so a crafted line cannot overwrite another user's record: it is
+        counted in ``rejected`` and the rest still imports. Without it any key is kept, as
+        :meth:`put_records` accepts any key.
         """
         target = self._ready_target(tenant_context)
         tally = Tally(progress)
         totals = {"imported": 0, "re_embedded": 0, "kept": 0}
+        rejections: list[ImportRejection] = []
+        rejected = 0
         batch: list[ImportRecord] = []
         for number, line in enumerate(fp, start=1):
-            if line.strip():
-                batch.append(parse_import_line(line, number))
+            if not line.strip():
+                continue
+            record = parse_import_line(line, number)
+            reason = foreign_key_reason(record, target.tenant_id) if verify_keys else None
+            if reason is not None:
+                rejected += 1
+                if len(rejections) < MAX_REPORTED_REJECTIONS:
+                    rejections.append(ImportRejection(number, record.key, reason))
+                continue
+            batch.append(record)
             if len(batch) >= WRITE_BATCH:
                 self._import_batch(target, batch, keep_vectors, totals, tally)
                 batch = []
         if batch:
             self._import_batch(target, batch, keep_vectors, totals, tally)
-        return ImportReport(imported=totals["imported"], re_embedded=totals["re_embedded"], kept_vectors=totals["kept"])
+        return ImportReport(
+            imported=totals["imported"], re_embedded=totals["re_embedded"], kept_vectors=totals["kept"],
+            rejected=rejected, rejections=tuple(rejections),
+        )
 
     def _reusable(self, record: ImportRecord) -> bool:
         return (

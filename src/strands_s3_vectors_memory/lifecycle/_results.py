@@ -8,6 +8,9 @@ from typing import Any
 from ..errors import S3VectorMemoryError
 from ..records import Memory
 
+#: Refused import lines an :class:`ImportReport` details (all are counted): enough to see the pattern.
+MAX_REPORTED_REJECTIONS = 100
+
 
 @dataclass(frozen=True)
 class MemoryPage:
@@ -54,12 +57,28 @@ class ForgetIncompleteError(S3VectorMemoryError):
 
 
 @dataclass(frozen=True)
+class ImportRejection:
+    """A line :meth:`MemoryLifecycleMixin.import_memories` refused to write, and why."""
+
+    line: int
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ImportReport:
-    """What :meth:`MemoryLifecycleMixin.import_memories` wrote: every record, and how it got its vector."""
+    """What :meth:`MemoryLifecycleMixin.import_memories` wrote: every record, and how it got its vector.
+
+    ``rejected`` counts the lines refused because their key does not belong to the user, agent and
+    conversation of their metadata (never written); ``rejections`` details the first
+    :data:`MAX_REPORTED_REJECTIONS` of them.
+    """
 
     imported: int
     re_embedded: int
     kept_vectors: int
+    rejected: int = 0
+    rejections: tuple[ImportRejection, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

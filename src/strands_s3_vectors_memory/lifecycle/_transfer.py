@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import S3VectorMemoryError
-from ..records import validate_id
+from ..records import DEFAULT_AGENT_NAME, MemoryScope, key_belongs, validate_id
 from ._scan import Vector
 
 if TYPE_CHECKING:
@@ -78,4 +78,25 @@ def parse_import_line(line: str, number: int) -> ImportRecord:
         metadata={**metadata, "content": content},
         vector=[float(x) for x in vector] if vector is not None else None,
         model=model if isinstance(model, str) else None,
+    )
+
+
+def foreign_key_reason(record: ImportRecord, tenant_id: str | None) -> str | None:
+    """Why ``record`` must not be written under its key, or ``None`` when the key is its own.
+
+    A key must be one the store makes for the user, agent and conversation of the record's metadata
+    in this index's tenant (see :func:`~strands_s3_vectors_memory.records.key_belongs`); else one
+    crafted line could overwrite another user's record. A record stored without an agent name has
+    ``"default"`` in its metadata but a key made without one, so both are accepted for it.
+    """
+    metadata = record.metadata
+    agent = metadata.get("agent_name", DEFAULT_AGENT_NAME)
+    conversation = metadata.get("conversation_id")
+    conversation = conversation if isinstance(conversation, str) else None
+    agents = [agent, None] if agent == DEFAULT_AGENT_NAME else [agent]
+    if any(key_belongs(record.key, MemoryScope(metadata["user_id"], name, tenant_id), conversation) for name in agents):
+        return None
+    return (
+        "the key does not belong to the user_id, agent_name and conversation_id of its metadata"
+        + (f" in tenant {tenant_id!r}" if tenant_id is not None else "")
     )
