@@ -452,7 +452,7 @@ def test_key_belongs_accepts_only_the_keys_a_scope_and_conversation_make() -> No
     for scope, conversation in [(alice, "c2"), (alice, None), (MemoryScope("bob", "chef"), "c1"),
                                 (MemoryScope("alice", "travel"), "c1"), (MemoryScope("alice", "chef", "acme"), "c1")]:
         assert not key_belongs(summary, scope, conversation)
-    detail = detail_key(alice, "c1", 3)
+    detail = detail_key(alice, "c1", "USER: I bake sourdough")
     assert key_belongs(detail, alice, "c1") and not key_belongs(detail, alice, "c2")
     # whatever follows the conversation's prefix names the detail (an index today, maybe a content hash)
     prefix = detail.rpartition("-")[0]

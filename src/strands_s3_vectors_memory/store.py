@@ -287,19 +287,16 @@ class S3VectorMemory(MemoryLifecycleMixin):
         annotate(index_name=target.index_name, vector_count=len(records),
                  batch_count=-(-len(records) // MAX_PUT_BATCH), embedding_model=self.embedder.model_id)
         vectors = self._embed_documents([text for _, text, _ in records])
-        keys = self._dedupe_keys(target, records, vectors)  # near-identical summaries overwrite (lifecycle.py)
+        placed = self._dedupe_keys(target, records, vectors)  # near-identical summaries overwrite (lifecycle)
         for start in range(0, len(records), MAX_PUT_BATCH):
             batch = [
                 {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
-                for key, (_, _, metadata), vector in zip(
-                    keys[start : start + MAX_PUT_BATCH],
-                    records[start : start + MAX_PUT_BATCH],
-                    vectors[start : start + MAX_PUT_BATCH],
-                    strict=True,
+                for (key, metadata), vector in zip(
+                    placed[start : start + MAX_PUT_BATCH], vectors[start : start + MAX_PUT_BATCH], strict=True
                 )
             ]
             target.client.put_vectors(vectorBucketName=target.bucket_name, indexName=target.index_name, vectors=batch)
-        return keys
+        return [key for key, _ in placed]
 
     def store_memory(
         self,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..records import TYPE_DETAIL, TYPE_MEMORY, TYPE_SUMMARY, MemoryScope
+from ..records import TYPE_MEMORY, TYPE_SUMMARY, MemoryScope
 from ._scan import belongs
 
 if TYPE_CHECKING:
@@ -42,21 +42,30 @@ def dedupe_keys(
     records: Sequence[tuple[str, str, Mapping[str, Any]]],
     vectors: Sequence[Sequence[float]],
     threshold: float | None,
-) -> list[str]:
-    """The key each ``(key, text, metadata)`` record should be written under: its own or a near-duplicate's.
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The key (and metadata) each ``(key, text, metadata)`` record is written under.
 
-    Only ``summary`` and ``memory`` records are checked; two records of one batch never share a key.
+    Its own key, or a near-duplicate's of the same type: then the record takes over that memory's
+    ``conversation_id`` too, so a key always names the conversation its metadata says (keys are
+    hashes of their conversation, and imports check that). Only ``summary`` and ``memory`` records
+    are checked; two records of one batch never share a key.
     """
-    keys: list[str] = []
+    chosen: list[tuple[str, Mapping[str, Any]]] = []
     for (key, text, metadata), vector in zip(records, vectors, strict=True):
-        chosen = key
+        pick: tuple[str, Mapping[str, Any]] = (key, metadata)
         if threshold is not None and metadata.get("type") in _DEDUPED_TYPES:
             existing = near_duplicate(target, key, metadata, vector, threshold, text=text)
-            if existing is not None and existing not in keys:
-                logger.debug("dedupe: %s replaces near-identical memory %s", key, existing)
-                chosen = existing
-        keys.append(chosen)
-    return keys
+            if existing is not None and existing[0] not in {k for k, _ in chosen}:
+                logger.debug("dedupe: %s replaces near-identical memory %s", key, existing[0])
+                merged = dict(metadata)
+                conversation = existing[1].get("conversation_id")
+                if conversation is not None:
+                    merged["conversation_id"] = conversation
+                else:
+                    merged.pop("conversation_id", None)
+                pick = (existing[0], merged)
+        chosen.append(pick)
+    return chosen
 
 
 def word_overlap(a: str, b: str) -> float:
@@ -75,8 +84,8 @@ def near_duplicate(
     threshold: float,
     *,
     text: str | None = None,
-) -> str | None:
-    """Key of the nearest non-detail memory of the same user and agent if it restates this one.
+) -> tuple[str, Mapping[str, Any]] | None:
+    """Key and metadata of the nearest memory of the same user, agent and type if it restates this one.
 
     A restatement is at least ``threshold`` cosine-similar and, when ``text`` is given, shares at least
     :data:`DEDUPE_MIN_WORD_OVERLAP` of its words. ``None`` when there is none, or when the nearest one
@@ -94,11 +103,11 @@ def near_duplicate(
     )
     for hit in response.get("vectors") or []:
         hit_metadata = hit.get("metadata") or {}
-        if hit_metadata.get("type") == TYPE_DETAIL or not belongs(hit_metadata, scope):
+        if hit_metadata.get("type") != metadata.get("type") or not belongs(hit_metadata, scope):
             continue
         if hit.get("key") == key or 1.0 - float(hit.get("distance", 2.0)) < threshold:
             return None
         if text is not None and word_overlap(text, str(hit_metadata.get("content", ""))) < DEDUPE_MIN_WORD_OVERLAP:
             return None
-        return str(hit["key"])
+        return str(hit["key"]), hit_metadata
     return None

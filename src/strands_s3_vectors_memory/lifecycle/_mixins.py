@@ -491,8 +491,8 @@ class MemoryLifecycleMixin:
         target: IndexTarget,
         records: Sequence[tuple[str, str, Mapping[str, Any]]],
         vectors: Sequence[Sequence[float]],
-    ) -> list[str]:
-        """The key each record should be written under: its own, or a near-duplicate's (see :mod:`._dedupe`)."""
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The key and metadata each record is written under: its own, or a near-duplicate's (see :mod:`._dedupe`)."""
         return dedupe_keys(target, records, vectors, self.dedupe_threshold)
 
 
