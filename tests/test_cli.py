@@ -325,7 +325,8 @@ def test_forget_a_tenant_drops_its_index(env: Path) -> None:
     assert run("setup", "--tenant", "acme").exit_code == 0
     assert run("setup", "--tenant", "globex").exit_code == 0
     dropped = as_json(run("forget", "--tenant", "acme", "--yes", "--json"))
-    assert dropped == {"tenant_id": "acme", "index_name": "memory-acme", "deleted": True}
+    assert dropped == {"tenant_id": "acme", "index_name": "memory-acme", "deleted": True,
+                       "pending_cancelled": 0}
     assert as_json(run("forget", "--tenant", "acme", "--yes", "--json"))["deleted"] is False
     assert as_json(run("stats", "--tenant", "globex", "--json"))["index_name"] == "memory-globex"
     assert run("stats", "--tenant", "acme").exit_code == 1

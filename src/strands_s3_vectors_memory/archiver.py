@@ -78,9 +78,13 @@ class Archiver:
             earlier = self.store.conversation_summary(job.scope, job.conversation_id) or ""
             job = replace(job, earlier_summary=earlier)
             checkpoint(job)
+        model = self._model() if job.summary is None else None
+        if job.summary is None and model is None:  # no model at all (a replay from the command line)
+            return self.salvage(job)
         if job.summary is None:
+            assert model is not None
             summary = summarize(
-                self._require_model(),
+                model,
                 job.transcript,
                 earlier_summary=job.earlier_summary or "",
                 system_prompt=self.settings.summary_prompt,
@@ -91,10 +95,13 @@ class Archiver:
         self._store(job, job.summary or "", extractive=False)
         return job.summary
 
-    def salvage(self, job: ConversationJob) -> None:
-        """Store what needs no model (for a dead letter): an extractive summary and the details."""
+    def salvage(self, job: ConversationJob) -> str | None:
+        """Store what needs no model (a dead letter, or no model): an extractive summary and the details.
+
+        The summary is marked ``extractive`` unless the model's summary was already checkpointed.
+        """
         if self._forgotten(job):
-            return
+            return None
         summary = job.summary
         extractive = summary is None
         if summary is None:
@@ -103,10 +110,11 @@ class Archiver:
             )
         self._store(job, summary, extractive=extractive)
         logger.warning(
-            "conversation %s could not be summarized; stored %s and its detail records instead",
+            "conversation %s was not summarized by a model; stored %s and its detail records",
             job.conversation_id,
-            "an extractive summary" if extractive else "its checkpointed summary",
+            "an extractive summary (marked as such)" if extractive else "its checkpointed summary",
         )
+        return summary
 
     def _store(self, job: ConversationJob, summary: str, *, extractive: bool) -> None:
         details = conversation_details(job.transcript) if self.settings.store_details else []
@@ -133,10 +141,3 @@ class Archiver:
         )
         return True
 
-    def _require_model(self) -> Model:
-        model = self._model()
-        if model is None:
-            from .errors import ConfigurationError
-
-            raise ConfigurationError("no model to summarize with: attach the plugin to an agent")
-        return model

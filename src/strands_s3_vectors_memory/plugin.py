@@ -21,7 +21,6 @@ import asyncio
 import copy
 import html
 import logging
-import re
 import threading
 import time
 import weakref
@@ -48,6 +47,7 @@ from .pending import PENDING_WRITES
 from .records import Memory, validate_id
 from .retry import is_retryable_error
 from .runtime import MemoryRuntime, StoreIdentity, runtime_for
+from .spool import default_spool_dir
 from .store import MultiTenantS3VectorMemory, S3VectorMemory
 from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, render_transcript
 from .telemetry import SPAN_RETRIEVE, annotate, record_error, traced
@@ -136,10 +136,6 @@ def _has_placeholder(prompt: object) -> bool:
 
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ModelThrottledException) or is_retryable_error(exc)
-
-
-def _safe_dirname(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "agent"
 
 
 @dataclass
@@ -270,13 +266,10 @@ class S3VectorMemoryPlugin(Plugin):
             self._seed = copy.deepcopy(agent.messages)
             self._unbound = agent.messages
         agent.add_middleware(InvokeModelStage.Input, self._inject)
-        spool = self._spool_dir or self.store.data_dir / "spool" / _safe_dirname(name)
+        spool = self._spool_dir or default_spool_dir(self.store.data_dir, name)
         self._runtime = runtime_for(
             spool,
-            StoreIdentity(
-                self.store.backend.value, self.store.bucket_name, self.store.index_name,
-                isinstance(self.store, MultiTenantS3VectorMemory), self.store.data_dir,
-            ),
+            StoreIdentity.of(self.store),
             workers=self._writer_workers,
             flush_at_exit=self._flush_at_exit,
             is_retryable=_is_retryable,

@@ -45,6 +45,11 @@ from .writer import BackgroundWriter, JobContext
 if TYPE_CHECKING:
     import asyncio
 
+    from strands.models import Model
+
+    from .store import S3VectorMemory
+    from .writer import WriterStats
+
 __all__ = ["MemoryRuntime", "StoreIdentity", "runtime_for"]
 
 logger = logging.getLogger(__name__)
@@ -69,6 +74,13 @@ class StoreIdentity:
     index_name: str
     multi_tenant: bool
     data_dir: Path
+
+    @classmethod
+    def of(cls, store: S3VectorMemory) -> StoreIdentity:
+        from .store import MultiTenantS3VectorMemory
+
+        return cls(store.backend.value, store.bucket_name, store.index_name,
+                   isinstance(store, MultiTenantS3VectorMemory), store.data_dir.expanduser().resolve())
 
 
 class MemoryRuntime:
@@ -307,3 +319,20 @@ def runtime_for(
                                 is_retryable=is_retryable)
         _RUNTIMES[path] = runtime
         return runtime
+
+
+def replay(
+    spool_dir: Path, store: S3VectorMemory, model: Model | None = None, *, timeout: float | None = None
+) -> WriterStats:
+    """Store what a spool holds, without an agent (``s3-vectors-memory replay``).
+
+    Jobs of dead processes (and retried dead letters) are adopted and stored with ``model``; without
+    one, each conversation gets an extractive summary marked as such (its model summary, when it was
+    checkpointed before the crash, is used as is). Jobs of live processes are left to them.
+    """
+    runtime = runtime_for(spool_dir, StoreIdentity.of(store), flush_at_exit=False)
+    runtime.attach(Archiver(store, lambda: model))
+    runtime.writer.flush(timeout)
+    stats = runtime.writer.stats
+    runtime.close(timeout=0)
+    return stats

@@ -34,6 +34,7 @@ __all__ = [
     "conversation_id_of",
     "dead_letters",
     "decode_job",
+    "default_spool_dir",
     "drop_dead_letter",
     "encode_job",
     "job_key",
@@ -67,6 +68,12 @@ _SPOOL_FORMAT = 1
 DEAD_DIR = "dead"
 _STALE_TEMP_LOCK_SECONDS = 60.0
 _JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
+
+
+def default_spool_dir(data_dir: Path, agent_name: str) -> Path:
+    """Where an agent's pending writes wait by default: ``<data dir>/spool/<agent name, file-safe>``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", agent_name).strip("._") or "agent"
+    return data_dir / "spool" / safe
 
 
 def _error_text(error: BaseException | str) -> str:

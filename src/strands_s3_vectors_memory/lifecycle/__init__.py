@@ -25,7 +25,15 @@ from __future__ import annotations
 
 from ._dedupe import DEFAULT_DEDUPE_THRESHOLD
 from ._mixins import FORGET_VERIFY_SCANS, MemoryLifecycleMixin, TenantLifecycleMixin
-from ._results import ForgetIncompleteError, ForgetReport, ImportReport, IndexStats, MemoryPage, SetupResult
+from ._results import (
+    ForgetIncompleteError,
+    ForgetReport,
+    ImportReport,
+    IndexStats,
+    MemoryPage,
+    SetupResult,
+    TenantForgetReport,
+)
 from ._scan import LIST_PAGE_SIZE, MAX_SEGMENTS, WRITE_BATCH, ProgressCallback
 from ._setup import setup_index
 
@@ -43,6 +51,7 @@ __all__ = [
     "MemoryPage",
     "ProgressCallback",
     "SetupResult",
+    "TenantForgetReport",
     "TenantLifecycleMixin",
     "setup_index",
 ]

@@ -12,11 +12,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..errors import ConfigurationError
+from ..pending import cancel_pending
 from ..records import Memory, MemoryScope
 from ..tenancy import tenant_id_from_context, tenant_index_name
 from ._cursor import ListCursor
@@ -29,6 +31,7 @@ from ._results import (
     ImportReport,
     IndexStats,
     MemoryPage,
+    TenantForgetReport,
 )
 from ._scan import (
     WRITE_BATCH,
@@ -68,6 +71,7 @@ class MemoryLifecycleMixin:
     if TYPE_CHECKING:
         embedder: Embedder
         bucket_name: str
+        data_dir: Path
 
         def _target(self, tenant_context: Mapping[str, Any] | None = None) -> IndexTarget: ...
 
@@ -247,15 +251,18 @@ class MemoryLifecycleMixin:
         """
         scope = self.scope(user_id, agent_name, tenant_context)
         started = time.monotonic()
+        # First stop what is still on its way (a tombstone, this process's writers, dead processes'
+        # spool files), then delete what is stored: a write racing the scan deletes itself again.
+        cancelled = cancel_pending(self.data_dir, tenant_id=scope.tenant_id, user_id=user_id, agent_name=agent_name)
         target = self._existing_target(tenant_context)
         index_name = target.index_name if target is not None else self._target(tenant_context).index_name
-        tenant_id = target.tenant_id if target is not None else None
+        tenant_id = scope.tenant_id
 
         def report(found: int, deleted: int, remaining: int, scans: int, scanned: int) -> ForgetReport:
             return ForgetReport(
                 user_id=user_id, agent_name=agent_name, index_name=index_name, tenant_id=tenant_id, found=found,
                 deleted=deleted, remaining=remaining, scans=scans, scanned=scanned,
-                seconds=round(time.monotonic() - started, 3),
+                seconds=round(time.monotonic() - started, 3), pending_cancelled=cancelled,
             )
 
         if target is None:
@@ -501,6 +508,7 @@ class TenantLifecycleMixin:
 
     if TYPE_CHECKING:
         bucket_name: str
+        data_dir: Path
         _ready: set[tuple[str, str]]
         _ready_lock: threading.Lock
         _tenant_lock: threading.Lock
@@ -508,22 +516,24 @@ class TenantLifecycleMixin:
 
         def _base_client(self) -> Any: ...
 
-    def forget_tenant(self, tenant_context: Mapping[str, Any]) -> bool:
+    def forget_tenant(self, tenant_context: Mapping[str, Any]) -> TenantForgetReport:
         """Delete the tenant's whole index (``memory-{tenantId}``) and every memory in it.
 
-        Returns ``False`` if the index did not exist. Deleting an index is an operator action, not a
+        The report is false if the index did not exist; it counts the tenant's pending writes that
+        were cancelled (as :meth:`forget_user` does). Deleting an index is an operator action, not a
         tenant one: it uses the store's own client (ambient credentials on AWS, which need
         ``s3vectors:DeleteIndex``), never the tenant's vended credentials, which cannot do it.
         """
         tenant_id = tenant_id_from_context(tenant_context)
         index_name = tenant_index_name(tenant_id)
+        cancelled = cancel_pending(self.data_dir, tenant_id=tenant_id, user_id=None, agent_name=None)
         client = self._base_client()
         try:
             client.get_index(vectorBucketName=self.bucket_name, indexName=index_name)
             client.delete_index(vectorBucketName=self.bucket_name, indexName=index_name)
         except ClientError as exc:
             if error_code(exc) == "NotFoundException":
-                return False
+                return TenantForgetReport(tenant_id, index_name, False, cancelled)
             raise
         finally:
             with self._ready_lock:
@@ -531,4 +541,4 @@ class TenantLifecycleMixin:
             with self._tenant_lock:
                 self._tenant_clients.pop(tenant_id, None)
         logger.info("deleted index %s/%s of tenant %s", self.bucket_name, index_name, tenant_id)
-        return True
+        return TenantForgetReport(tenant_id, index_name, True, cancelled)

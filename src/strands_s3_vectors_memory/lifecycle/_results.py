@@ -43,6 +43,26 @@ class ForgetReport:
     scans: int
     scanned: int
     seconds: float
+    #: Pending writes of the user (not stored yet) that were cancelled: in this process, and left in
+    #: the data directory's spools by processes that died. Writes running right now in another live
+    #: process are stopped by the tombstone instead and are not counted here.
+    pending_cancelled: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TenantForgetReport:
+    """What :meth:`forget_tenant` did; true when the tenant's index existed (0.3.0 returned a bool)."""
+
+    tenant_id: str
+    index_name: str
+    existed: bool
+    pending_cancelled: int = 0
+
+    def __bool__(self) -> bool:
+        return self.existed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
