@@ -457,8 +457,11 @@ class BackgroundWriter:
             count += self._place_adopted(spool, staged, key)
 
         try:
+            # Our own failures are listed before adopting: an adopted job that already ran (and
+            # failed again) by the time we look must not be queued a second time in this round.
+            own = spool.own_keys() if own_failures else []
             spool.adopt_dead(place)
-            for key in spool.own_keys() if own_failures else ():
+            for key in own:
                 with self._stripe(key), self._lock:
                     if key not in self._entries and spool.path(key).exists():
                         self._register_on_disk(key)
