@@ -220,7 +220,26 @@ def test_a_users_next_request_sees_what_another_plugin_instance_stored(memory_en
 
     first, _, _ = make_agent(store, ScriptedModel(responder=slow))
     say(first, "My boat is called SEAGULL.", "u1", "c1", end=True)  # stored in the background, slowly
-    threading.Timer(0.5, release.set).start()
+    threading.Timer(2.0, release.set).start()  # the next request starts long before the write is done
     second, _, model = make_agent(store)  # the next request: a new agent and plugin
     say(second, "What is my boat called?", "u1", "c2")
     assert "SEAGULL" in chat_prompts(model)[-1]
+
+
+def test_a_content_block_prompt_keeps_its_cache_point_and_gets_the_memories(memory_env: MemoryEnv) -> None:
+    prompt = [
+        {"text": "You are a travel assistant. Long static instructions..."},
+        {"cachePoint": {"type": "default"}},
+        {"text": "What you know about this user:\n{memory_context}"},
+    ]
+    agent, plugin, model = make_agent(prompt=prompt)
+    say(agent, "I always fly with an AISLE seat.", "u1", "c1", end=True)
+    assert plugin.flush(30)
+    say(agent, "Book me a flight.", "u1", "c2")
+    blocks = chat_requests(model)[-1].system_prompt_content
+    assert blocks is not None and [list(b) for b in blocks] == [["text"], ["cachePoint"], ["text"]]
+    assert blocks[0] == prompt[0] and blocks[1] == prompt[1]  # the cached prefix is byte-identical
+    assert "AISLE" in blocks[2]["text"] and "{memory_context}" not in blocks[2]["text"]
+    assert agent.system_prompt_content == prompt  # the durable prompt is still the template
+    say(agent, "Hello", "u2", "c3")
+    assert "AISLE" not in chat_requests(model)[-1].system_prompt_content[2]["text"]

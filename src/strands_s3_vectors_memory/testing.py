@@ -48,6 +48,8 @@ class ModelRequest:
     messages: Messages
     system_prompt: str | None
     tool_names: list[str] = field(default_factory=list)
+    #: The system prompt as content blocks (cache points included), when the SDK passed them.
+    system_prompt_content: list[dict[str, Any]] | None = None
 
 
 Reply = str | ToolCall
@@ -128,6 +130,7 @@ class ScriptedModel(Model):
                     messages=json.loads(json.dumps(messages, default=str)),
                     system_prompt=system_prompt,
                     tool_names=[spec["name"] for spec in tool_specs or []],
+                    system_prompt_content=json.loads(json.dumps(kwargs.get("system_prompt_content"), default=str)),
                 )
             )
         reply = self._next_reply(messages, system_prompt)
