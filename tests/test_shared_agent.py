@@ -6,6 +6,7 @@ The spec's pattern is one ``Agent`` serving every user, told apart by ``invocati
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import threading
 from pathlib import Path
@@ -26,9 +27,9 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
 )
 from strands_s3_vectors_memory.summarizer import parse_summary_request
-from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
+from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
 from strands_s3_vectors_memory.text import message_text
-from support import PROMPT, chat_prompts, chat_requests, is_summary_request, make_agent, say
+from support import PROMPT, all_vectors, chat_prompts, chat_requests, is_summary_request, make_agent, say
 
 
 def _texts(request: Any) -> str:
@@ -243,3 +244,66 @@ def test_a_content_block_prompt_keeps_its_cache_point_and_gets_the_memories(memo
     assert agent.system_prompt_content == prompt  # the durable prompt is still the template
     say(agent, "Hello", "u2", "c3")
     assert "AISLE" not in chat_requests(model)[-1].system_prompt_content[2]["text"]
+
+
+def test_a_replaced_message_is_remembered_in_its_final_version_only(memory_env: MemoryEnv) -> None:
+    """Bidi agents replace a message (MessageUpdatedEvent): the transcript keeps the final text."""
+    from strands.hooks import MessageAddedEvent, MessageUpdatedEvent
+
+    agent, plugin, _ = make_agent()
+
+    async def correct_the_user(event: MessageAddedEvent) -> None:
+        message = event.message
+        if message["role"] == "user" and "ROME" in message_text(message):
+            final = {**message, "content": [{"text": "Actually I live in MILAN."}]}
+            await event.agent.hooks.invoke_callbacks_async(
+                MessageUpdatedEvent(agent=event.agent, tracking_id=message["tracking_id"], message=final))
+
+    agent.hooks.add_callback(MessageAddedEvent, correct_the_user)
+    say(agent, "I live in ROME.", "u1", "c1", end=True)
+    assert plugin.flush(30)
+    stored = " ".join(v["metadata"]["content"] for v in all_vectors(memory_env.client))
+    assert "MILAN" in stored and "ROME" not in stored
+
+
+def test_structured_output_through_the_agent_call_has_memory(memory_env: MemoryEnv) -> None:
+    from pydantic import BaseModel
+
+    class Preference(BaseModel):
+        drink: str
+
+    agent, plugin, _ = make_agent()
+    say(agent, "I only drink JASMINE tea.", "u1", "c1", end=True)
+    assert plugin.flush(30)
+    model = ScriptedModel([ToolCall("Preference", {"drink": "jasmine tea"})])
+    agent, _, _ = make_agent(model=model)
+    result = agent("What do I drink?", structured_output_model=Preference,
+                   invocation_state={"user_id": "u1", "conversation_id": "c2"})
+    assert result.structured_output.drink == "jasmine tea"
+    assert "JASMINE" in (model.requests[0].system_prompt or "")
+
+
+def test_the_deprecated_structured_output_runs_without_memory_and_says_so(
+    memory_env: MemoryEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        text: str
+
+    agent, _, model = make_agent()
+    model.structured_output = lambda *args, **kwargs: _single_output(Answer(text="ok"), kwargs)  # type: ignore[method-assign]
+    say(agent, "My dog is BRUNO.", "u1", "c1")
+    with caplog.at_level(logging.WARNING), pytest.warns(DeprecationWarning):
+        assert agent.structured_output(Answer, "Summarize").text == "ok"
+    assert "without memory" in caplog.text
+    assert _captured["system_prompt"] == PROMPT.replace("{memory_context}", "")
+    assert agent.system_prompt == PROMPT  # restored afterwards
+
+
+_captured: dict[str, Any] = {}
+
+
+async def _single_output(output: Any, kwargs: dict[str, Any]) -> Any:
+    _captured["system_prompt"] = kwargs.get("system_prompt")
+    yield {"output": output}
