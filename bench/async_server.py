@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import machine
 
 PROMPT = "You are helpful.\n{memory_context}"
 TICK = 0.005
@@ -223,13 +223,14 @@ def main() -> None:
         print(json.dumps({"machine": machine(), "results": [asdict(r) for r in results]}, indent=2))
         return
     print(f"# {machine()}; embedder delay {args.delay}s")
-    print("| N | arrivals | memory | longest callback | worst loop lag | p99 loop lag | turn p50 | turn p99 | worst turn "
-          "| returning users recalled |")
+    print("| N | arrivals | memory | longest callback | worst loop lag | p99 loop lag | turn p50 | turn p99 "
+          "| worst turn | returning users recalled |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         recalled = f"{r.returning_user_recalled}/{r.conversations}" if r.plugin else "-"
         spread = f"over {r.arrival:g} s" if r.arrival else "at once"
-        print(f"| {r.conversations} | {spread} | {'plugin' if r.plugin else 'none (SDK only)'} | {r.longest_callback_ms} ms | "
+        memory = "plugin" if r.plugin else "none (SDK only)"
+        print(f"| {r.conversations} | {spread} | {memory} | {r.longest_callback_ms} ms | "
               f"{r.loop_lag_worst_ms} ms | {r.loop_lag_p99_ms} ms | {r.turn_p50_ms} ms | {r.turn_p99_ms} ms | "
               f"{r.turn_worst_ms} ms | {recalled} |")
 
