@@ -90,3 +90,17 @@ def test_multi_tenant_example_stores_in_the_tenant_index(
     agent("What is our Q4 budget?", invocation_state={
         "tenant_context": {"tenantId": "tenant-002"}, "user_id": "user-456", "conversation_id": "c3"})
     assert "$2M" not in (model.system_prompts[-1] or "")
+
+
+def test_memory_manager_example_injects_the_bound_users_memory(
+    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    ns = _run_plain("memory_manager.py")
+    model = scripted_bedrock[0]
+    last = " ".join(str(b.get("text", "")) for m in model.requests[-1].messages for b in m["content"])
+    assert "Strands Agents" in last  # the manager folded user-001's memory into the second call
+    assert {tool.tool_name for tool in ns["store"].get_tools()} == {"list_memories", "delete_memory"}
+
+
+def _run_plain(name: str) -> dict[str, Any]:
+    return runpy.run_path(str(EXAMPLES / name), run_name="__example__")

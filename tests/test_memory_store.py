@@ -22,7 +22,7 @@ from strands_s3_vectors_memory import (
 )
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.memory_store import S3VectorsMemoryStore
-from strands_s3_vectors_memory.testing import ScriptedModel
+from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall
 
 BUCKET = "my-vector-memory"
 
@@ -294,3 +294,37 @@ def test_agent_construction_fails_on_an_index_of_the_wrong_dimension(local_env: 
     store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice")
     with pytest.raises(DimensionMismatchError):
         make_agent(store)
+
+
+def _tool_result(agent: Agent) -> str:
+    results = [block["toolResult"] for m in agent.messages for block in m["content"] if "toolResult" in block]
+    return " ".join(str(c.get("text", c.get("json", ""))) for c in results[-1]["content"])
+
+
+def test_the_model_lists_and_deletes_only_the_bound_users_own_memories(local_env: Path) -> None:
+    memory = S3VectorMemory()
+    store = S3VectorsMemoryStore(memory, agent_name="assistant")
+    with store.bind(user_id="alice"):
+        alice_key = asyncio.run(store.add("Alice's bike is a blue FIXIE."))
+    with store.bind(user_id="bob"):
+        bob_key = asyncio.run(store.add("Bob's bike is a red TANDEM."))
+    assert {tool.tool_name for tool in store.get_tools()} == {"list_memories", "delete_memory"}
+
+    def run(*calls: ToolCall) -> str:
+        agent, _ = make_agent(store, ScriptedModel([*calls, "done"]))
+        with store.bind(user_id="alice"):
+            agent("Manage my memories.")
+        return _tool_result(agent)
+
+    listed = run(ToolCall("list_memories", {}))
+    assert "FIXIE" in listed and alice_key in listed and "TANDEM" not in listed and bob_key not in listed
+    assert run(ToolCall("delete_memory", {"key": bob_key})) == "No memory of this user has that key."
+    assert run(ToolCall("delete_memory", {"key": alice_key})) == "Deleted."
+    remaining = {v["key"] for v in vectors(local_env)}
+    assert bob_key in remaining and alice_key not in remaining
+    assert "FIXIE" not in run(ToolCall("list_memories", {}))
+
+
+def test_store_tools_carry_the_store_name_when_it_is_not_the_default(local_env: Path) -> None:
+    store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice", name="team notes")
+    assert {tool.tool_name for tool in store.get_tools()} == {"team_notes_list_memories", "team_notes_delete_memory"}

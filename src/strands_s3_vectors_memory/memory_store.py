@@ -25,8 +25,8 @@ other's different messages.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -35,12 +35,24 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
+from strands import tool
 from strands.memory import AddMessagesContext, ExtractionConfig, MemoryEntry, MemoryStore, SearchOptions
 from strands.memory.types import Metadata
 from strands.types.content import Message
+from strands.types.tools import AgentTool
 
 from .errors import ConfigurationError, InvalidIdentityError
-from .records import DEFAULT_AGENT_NAME, TYPE_DETAIL, TYPE_MEMORY, Memory, MemoryScope, build_metadata, validate_id
+from .records import (
+    DEFAULT_AGENT_NAME,
+    TYPE_DETAIL,
+    TYPE_MEMORY,
+    Memory,
+    MemoryScope,
+    build_metadata,
+    content_memory_key,
+    message_key,
+    validate_id,
+)
 from .store import MAX_TOP_K, MultiTenantS3VectorMemory, S3VectorMemory
 from .tenancy import tenant_id_from_context
 from .text import clean_text, message_text
@@ -70,10 +82,6 @@ class _Binding:
 
 #: Per-call bindings of every store, keyed by each store's private binding key.
 _BINDINGS: ContextVar[Mapping[str, _Binding] | None] = ContextVar("s3_vectors_memory_store_bindings", default=None)
-
-
-def _hash(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 def _normalise(text: str) -> str:
@@ -257,7 +265,7 @@ class S3VectorsMemoryStore(MemoryStore):
         conversation_id = (metadata or {}).get("conversation_id", binding.conversation_id)
         if conversation_id is not None:
             conversation_id = validate_id(conversation_id, "conversation_id")
-        key = f"mem-{scope.digest[:16]}-{_hash(scope.digest, 'add', _normalise(content))}"
+        key = content_memory_key(scope, _normalise(content))
         meta = build_metadata(
             scope, content.strip(), memory_type=TYPE_MEMORY, conversation_id=conversation_id,
             expires_at=self._expires_at(),
@@ -282,7 +290,7 @@ class S3VectorsMemoryStore(MemoryStore):
             if not text:
                 continue
             identity = "" if sequence is None else str(sequence[position])
-            key = f"msg-{scope.digest[:16]}-{_hash(scope.digest, self.run_id, identity, role, text)}"
+            key = message_key(scope, self.run_id, identity, role, text)
             meta = build_metadata(
                 scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, expires_at=expires_at
             )
@@ -301,6 +309,51 @@ class S3VectorsMemoryStore(MemoryStore):
             )
             return None
         return numbers
+
+    def get_tools(self) -> list[AgentTool]:
+        """Tools for the model: list and delete the *bound user's own* memories, one at a time.
+
+        The identity always comes from the store's binding (never from tool arguments), another
+        user's key reads as absent, and there is no bulk delete: forgetting a whole user is an
+        operator action (``forget_user``, ``s3-vectors-memory forget``), not a model's.
+        """
+        prefix = "" if self.name == DEFAULT_STORE_NAME else f"{re.sub(r'[^A-Za-z0-9_-]+', '_', self.name)}_"
+
+        @tool(name=f"{prefix}list_memories")
+        async def list_memories(page_token: str | None = None) -> dict[str, Any]:
+            """List the current user's stored memories (20 per page), newest first within the page.
+
+            Args:
+                page_token: The next_page_token of a previous call, to see the next page.
+            """
+            binding, user_id = self._read_scope()
+            page = await asyncio.to_thread(
+                self.memory.list_memories, user_id, agent_name=binding.agent_name,
+                tenant_context=binding.tenant_context, page_size=20, next_token=page_token,
+            )
+            memories = sorted(page.memories, key=lambda m: m.stored_at, reverse=True)
+            return {
+                "memories": [{"key": m.key, "type": m.type, "stored_at": m.stored_at, "content": m.content}
+                             for m in memories],
+                "next_page_token": page.next_token,
+            }
+
+        @tool(name=f"{prefix}delete_memory")
+        async def delete_memory(key: str) -> str:
+            """Delete one of the current user's memories, by the key list_memories showed.
+
+            Args:
+                key: The memory's key.
+            """
+            self._check_writable()
+            binding, user_id = self._read_scope()
+            deleted = await asyncio.to_thread(
+                self.memory.delete_memory, str(key), user_id, agent_name=binding.agent_name,
+                tenant_context=binding.tenant_context,
+            )
+            return "Deleted." if deleted else "No memory of this user has that key."
+
+        return [list_memories, delete_memory]
 
     def __repr__(self) -> str:
         return f"S3VectorsMemoryStore(name={self.name!r}, index={self.memory.index_name!r})"

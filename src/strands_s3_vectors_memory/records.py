@@ -134,6 +134,16 @@ def new_memory_key(scope: MemoryScope) -> str:
     return f"mem-{scope.digest[:16]}-{uuid.uuid4().hex}"
 
 
+def content_memory_key(scope: MemoryScope, text: str) -> str:
+    """Key of an ad-hoc memory addressed by its text (the MemoryStore adapter's ``add``): no duplicates."""
+    return f"mem-{scope.digest[:16]}-{_digest(scope.digest, 'add', text)}"
+
+
+def message_key(scope: MemoryScope, run_id: str, identity: str, role: str, text: str) -> str:
+    """Key of one stored message (the MemoryStore adapter's ``add_messages``): a retried batch overwrites."""
+    return f"msg-{scope.digest[:16]}-{_digest(scope.digest, run_id, identity, role, text)}"
+
+
 def key_belongs(key: str, scope: MemoryScope, conversation_id: str | None = None) -> bool:
     """True when ``key`` is one of the keys the store makes for ``scope`` (and ``conversation_id``).
 
@@ -143,9 +153,10 @@ def key_belongs(key: str, scope: MemoryScope, conversation_id: str | None = None
     conversation's prefix (whatever follows names the detail); an ad-hoc memory key must carry the
     scope's prefix. Any other key is not one the store makes.
     """
-    memory_prefix = f"mem-{scope.digest[:16]}-"
-    if key.startswith("mem-"):
-        return key.startswith(memory_prefix) and len(key) > len(memory_prefix)
+    for kind in ("mem", "msg"):  # ad-hoc memories and stored messages: the scope's prefix
+        prefix = f"{kind}-{scope.digest[:16]}-"
+        if key.startswith(f"{kind}-"):
+            return key.startswith(prefix) and len(key) > len(prefix)
     if conversation_id is None:
         return False
     if key.startswith("sum-"):
