@@ -13,9 +13,9 @@ from strands import Agent
 from strands.memory import MemoryManager
 from strands.models import BedrockModel
 
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorsMemoryStore
+from strands_s3_vectors_memory import S3VectorMemory, MemoryManagerStore
 
-store = S3VectorsMemoryStore(S3VectorMemory(), agent_name="assistant", extraction=True)
+store = MemoryManagerStore(S3VectorMemory(), agent_name="assistant", extraction=True)
 agent = Agent(model=BedrockModel(), name="assistant", memory_manager=MemoryManager(stores=[store]))
 
 # One agent, many users: each call is bound to its user (a ContextVar, safe across threads and tasks).

@@ -1,4 +1,4 @@
-"""S3VectorsMemoryStore: the strands-native MemoryStore over S3 Vectors, driven by the SDK's MemoryManager."""
+"""MemoryManagerStore: the strands-native MemoryStore over S3 Vectors, driven by the SDK's MemoryManager."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from strands_s3_vectors_memory import (
     S3VectorMemory,
 )
 from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.memory_store import S3VectorsMemoryStore
+from strands_s3_vectors_memory.memory_store import MemoryManagerStore
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall
 
 BUCKET = "my-vector-memory"
@@ -43,7 +43,7 @@ def vectors(data_dir: Path, index: str = "memory") -> list[dict[str, Any]]:
             return out
 
 
-def make_agent(store: S3VectorsMemoryStore, model: ScriptedModel | None = None) -> tuple[Agent, ScriptedModel]:
+def make_agent(store: MemoryManagerStore, model: ScriptedModel | None = None) -> tuple[Agent, ScriptedModel]:
     model = model or ScriptedModel()
     agent = Agent(model=model, name="assistant", memory_manager=MemoryManager(stores=[store]), callback_handler=None)
     return agent, model
@@ -68,7 +68,7 @@ def user_message(text: str) -> Message:
 
 def test_agent_recalls_what_an_earlier_agent_extracted(local_env: Path) -> None:
     memory = S3VectorMemory()
-    writer = S3VectorsMemoryStore(memory, user_id="alice", agent_name="assistant", extraction=True)
+    writer = MemoryManagerStore(memory, user_id="alice", agent_name="assistant", extraction=True)
     agent, _ = make_agent(writer)
     agent("My dog is called Rex and I live in Lisbon.")  # the synchronous call flushes extraction
 
@@ -76,14 +76,14 @@ def test_agent_recalls_what_an_earlier_agent_extracted(local_env: Path) -> None:
     assert [v["metadata"]["content"] for v in stored] == ["My dog is called Rex and I live in Lisbon."]
     assert stored[0]["metadata"]["user_id"] == "alice" and stored[0]["metadata"]["agent_name"] == "assistant"
 
-    reader = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice", agent_name="assistant")
+    reader = MemoryManagerStore(S3VectorMemory(), user_id="alice", agent_name="assistant")
     later, model = make_agent(reader)
     later("What is my dog called?")
     assert "Rex" in injected(model)
 
 
 def test_assistant_replies_and_tool_blocks_are_not_stored_by_default(local_env: Path) -> None:
-    store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice")
+    store = MemoryManagerStore(S3VectorMemory(), user_id="alice")
     messages: list[Message] = [
         user_message("I prefer window seats."),
         {"role": "assistant", "content": [{"text": "Noted, window seats it is."}]},
@@ -94,7 +94,7 @@ def test_assistant_replies_and_tool_blocks_are_not_stored_by_default(local_env: 
     assert len(keys) == 1
     assert [v["metadata"]["content"] for v in vectors(local_env)] == ["I prefer window seats."]
 
-    both = S3VectorsMemoryStore(S3VectorMemory(), user_id="bob", message_roles=("user", "assistant"))
+    both = MemoryManagerStore(S3VectorMemory(), user_id="bob", message_roles=("user", "assistant"))
     asyncio.run(both.add_messages(messages[:2], AddMessagesContext(sequence_numbers=[0, 1])))
     assert {v["metadata"]["content"] for v in vectors(local_env) if v["metadata"]["user_id"] == "bob"} == {
         "I prefer window seats.",
@@ -103,7 +103,7 @@ def test_assistant_replies_and_tool_blocks_are_not_stored_by_default(local_env: 
 
 
 def test_retried_batch_does_not_duplicate_but_repeated_text_is_kept(local_env: Path) -> None:
-    store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice")
+    store = MemoryManagerStore(S3VectorMemory(), user_id="alice")
     batch = [user_message("ok"), user_message("I moved to Porto."), user_message("ok")]
     context = AddMessagesContext(sequence_numbers=[3, 4, 7])
     first = asyncio.run(store.add_messages(batch, context))
@@ -114,7 +114,7 @@ def test_retried_batch_does_not_duplicate_but_repeated_text_is_kept(local_env: P
     assert len(vectors(local_env)) == 3
 
     # A new agent run numbers from 0 again: different text under a reused number is a new record.
-    again = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice")
+    again = MemoryManagerStore(S3VectorMemory(), user_id="alice")
     asyncio.run(again.add_messages([user_message("I sold my car.")], AddMessagesContext(sequence_numbers=[3])))
     assert sorted(v["metadata"]["content"] for v in vectors(local_env)) == [
         "I moved to Porto.", "I sold my car.", "ok", "ok",
@@ -123,8 +123,8 @@ def test_retried_batch_does_not_duplicate_but_repeated_text_is_kept(local_env: P
 
 def test_add_is_idempotent_per_user_and_text(local_env: Path) -> None:
     memory = S3VectorMemory()
-    alice = S3VectorsMemoryStore(memory, user_id="alice")
-    bob = S3VectorsMemoryStore(memory, user_id="bob")
+    alice = MemoryManagerStore(memory, user_id="alice")
+    bob = MemoryManagerStore(memory, user_id="bob")
 
     key = asyncio.run(alice.add("Likes   green tea."))
     assert asyncio.run(alice.add("Likes green tea.")) == key  # whitespace differences are the same memory
@@ -138,8 +138,8 @@ def test_add_is_idempotent_per_user_and_text(local_env: Path) -> None:
 
 def test_two_users_never_see_each_others_entries(local_env: Path) -> None:
     memory = S3VectorMemory()
-    alice = S3VectorsMemoryStore(memory, user_id="alice", agent_name="assistant", extraction=True)
-    bob = S3VectorsMemoryStore(memory, user_id="bob", agent_name="assistant", extraction=True)
+    alice = MemoryManagerStore(memory, user_id="alice", agent_name="assistant", extraction=True)
+    bob = MemoryManagerStore(memory, user_id="bob", agent_name="assistant", extraction=True)
     alice_agent, _ = make_agent(alice)
     alice_agent("My passport number is X1234567 and my dog is Rex.")
     asyncio.run(alice.add("Alice's bank is in Zurich."))
@@ -158,9 +158,9 @@ def test_two_users_never_see_each_others_entries(local_env: Path) -> None:
 
 def test_agents_namespace_memories_of_the_same_user(local_env: Path) -> None:
     memory = S3VectorMemory()
-    asyncio.run(S3VectorsMemoryStore(memory, user_id="alice", agent_name="travel").add("Prefers aisle seats."))
-    other = S3VectorsMemoryStore(memory, user_id="alice", agent_name="cooking")
-    every_agent = S3VectorsMemoryStore(memory, user_id="alice", agent_name=None)
+    asyncio.run(MemoryManagerStore(memory, user_id="alice", agent_name="travel").add("Prefers aisle seats."))
+    other = MemoryManagerStore(memory, user_id="alice", agent_name="cooking")
+    every_agent = MemoryManagerStore(memory, user_id="alice", agent_name=None)
 
     assert asyncio.run(other.search("seat preference")) == []
     assert [e.content for e in asyncio.run(every_agent.search("seat preference"))] == ["Prefers aisle seats."]
@@ -168,7 +168,7 @@ def test_agents_namespace_memories_of_the_same_user(local_env: Path) -> None:
 
 def test_shared_agent_scoped_per_call_with_bind(local_env: Path) -> None:
     memory = S3VectorMemory()
-    store = S3VectorsMemoryStore(memory, agent_name="assistant", extraction=True)
+    store = MemoryManagerStore(memory, agent_name="assistant", extraction=True)
     agent, model = make_agent(store)
 
     def ask(user: str, text: str) -> str:
@@ -191,7 +191,7 @@ def test_shared_agent_scoped_per_call_with_bind(local_env: Path) -> None:
 
 def test_bindings_do_not_leak_between_concurrent_calls(local_env: Path) -> None:
     memory = S3VectorMemory()
-    store = S3VectorsMemoryStore(memory, similarity_threshold=0.0)
+    store = MemoryManagerStore(memory, similarity_threshold=0.0)
     for user in ("alice", "bob"):
         with store.bind(user_id=user):
             asyncio.run(store.add(f"The secret word of {user} is {user}-word."))
@@ -222,17 +222,17 @@ def test_bindings_do_not_leak_between_concurrent_calls(local_env: Path) -> None:
 
 
 def test_bind_validates_identity(local_env: Path) -> None:
-    store = S3VectorsMemoryStore(S3VectorMemory())
+    store = MemoryManagerStore(S3VectorMemory())
     with pytest.raises(InvalidIdentityError), store.bind(user_id="bad\x00id"):
         pass
     with pytest.raises(InvalidIdentityError):
-        S3VectorsMemoryStore(S3VectorMemory(), user_id="")
+        MemoryManagerStore(S3VectorMemory(), user_id="")
 
 
 def test_multi_tenant_stores_stay_in_their_tenant_index(local_env: Path) -> None:
     memory = MultiTenantS3VectorMemory()
-    acme = S3VectorsMemoryStore(memory, user_id="alice", tenant_context={"tenantId": "acme"})
-    globex = S3VectorsMemoryStore(memory, user_id="alice", tenant_context={"tenantId": "globex"})
+    acme = MemoryManagerStore(memory, user_id="alice", tenant_context={"tenantId": "acme"})
+    globex = MemoryManagerStore(memory, user_id="alice", tenant_context={"tenantId": "globex"})
     asyncio.run(acme.add("Acme's launch date is March 3."))
     asyncio.run(globex.add("Globex's launch date is May 9."))
 
@@ -240,14 +240,14 @@ def test_multi_tenant_stores_stay_in_their_tenant_index(local_env: Path) -> None
     assert [e.content for e in asyncio.run(globex.search("launch date"))] == ["Globex's launch date is May 9."]
     assert [v["metadata"]["content"] for v in vectors(local_env, "memory-acme")] == ["Acme's launch date is March 3."]
     with pytest.raises(InvalidIdentityError):
-        S3VectorsMemoryStore(memory, user_id="alice", tenant_context={"tenantId": "Not Valid"})
-    untenanted = S3VectorsMemoryStore(memory, user_id="alice")
+        MemoryManagerStore(memory, user_id="alice", tenant_context={"tenantId": "Not Valid"})
+    untenanted = MemoryManagerStore(memory, user_id="alice")
     with pytest.raises(InvalidIdentityError):
         asyncio.run(untenanted.search("launch date"))
 
 
 def test_search_honours_result_limits_and_reports_scores(local_env: Path) -> None:
-    store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice", similarity_threshold=0.0, max_search_results=2)
+    store = MemoryManagerStore(S3VectorMemory(), user_id="alice", similarity_threshold=0.0, max_search_results=2)
     for fact in ("Likes jazz.", "Likes rock.", "Likes opera.", "Likes techno."):
         asyncio.run(store.add(fact))
 
@@ -263,8 +263,8 @@ def test_search_honours_result_limits_and_reports_scores(local_env: Path) -> Non
 
 def test_ttl_expires_written_memories(local_env: Path) -> None:
     memory = S3VectorMemory()
-    permanent = S3VectorsMemoryStore(memory, user_id="alice", similarity_threshold=0.0)
-    temporary = S3VectorsMemoryStore(memory, user_id="alice", similarity_threshold=0.0, ttl_seconds=1.0)
+    permanent = MemoryManagerStore(memory, user_id="alice", similarity_threshold=0.0)
+    temporary = MemoryManagerStore(memory, user_id="alice", similarity_threshold=0.0, ttl_seconds=1.0)
     asyncio.run(permanent.add("The front door is painted green."))  # also warms the embedder up
     started = time.monotonic()
     asyncio.run(temporary.add("Temporary door code 4711."))
@@ -276,13 +276,13 @@ def test_ttl_expires_written_memories(local_env: Path) -> None:
 
 
 def test_read_only_store_refuses_writes(local_env: Path) -> None:
-    store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice", writable=False)
+    store = MemoryManagerStore(S3VectorMemory(), user_id="alice", writable=False)
     with pytest.raises(ValueError, match="not writable"):
         asyncio.run(store.add("anything"))
     with pytest.raises(ValueError, match="not writable"):
         asyncio.run(store.add_messages([user_message("anything")]))
     with pytest.raises(ValueError, match="writable"):
-        MemoryManager(stores=[S3VectorsMemoryStore(S3VectorMemory(), user_id="a", writable=False, extraction=True)])
+        MemoryManager(stores=[MemoryManagerStore(S3VectorMemory(), user_id="a", writable=False, extraction=True)])
 
 
 def test_agent_construction_fails_on_an_index_of_the_wrong_dimension(local_env: Path) -> None:
@@ -291,7 +291,7 @@ def test_agent_construction_fails_on_an_index_of_the_wrong_dimension(local_env: 
     client.create_index(
         vectorBucketName=BUCKET, indexName="memory", dataType="float32", dimension=8, distanceMetric="cosine"
     )
-    store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice")
+    store = MemoryManagerStore(S3VectorMemory(), user_id="alice")
     with pytest.raises(DimensionMismatchError):
         make_agent(store)
 
@@ -303,7 +303,7 @@ def _tool_result(agent: Agent) -> str:
 
 def test_the_model_lists_and_deletes_only_the_bound_users_own_memories(local_env: Path) -> None:
     memory = S3VectorMemory()
-    store = S3VectorsMemoryStore(memory, agent_name="assistant")
+    store = MemoryManagerStore(memory, agent_name="assistant")
     with store.bind(user_id="alice"):
         alice_key = asyncio.run(store.add("Alice's bike is a blue FIXIE."))
     with store.bind(user_id="bob"):
@@ -326,5 +326,12 @@ def test_the_model_lists_and_deletes_only_the_bound_users_own_memories(local_env
 
 
 def test_store_tools_carry_the_store_name_when_it_is_not_the_default(local_env: Path) -> None:
-    store = S3VectorsMemoryStore(S3VectorMemory(), user_id="alice", name="team notes")
+    store = MemoryManagerStore(S3VectorMemory(), user_id="alice", name="team notes")
     assert {tool.tool_name for tool in store.get_tools()} == {"team_notes_list_memories", "team_notes_delete_memory"}
+
+
+def test_the_old_name_of_the_adapter_still_works_with_a_warning() -> None:
+    import strands_s3_vectors_memory
+
+    with pytest.warns(DeprecationWarning, match="MemoryManagerStore"):
+        assert strands_s3_vectors_memory.S3VectorsMemoryStore is MemoryManagerStore

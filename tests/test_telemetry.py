@@ -25,7 +25,7 @@ from strands.types.exceptions import ModelThrottledException
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory import telemetry as telemetry_module
 from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.memory_store import S3VectorsMemoryStore
+from strands_s3_vectors_memory.memory_store import MemoryManagerStore
 from strands_s3_vectors_memory.store import DEFAULT_CANDIDATE_K
 from strands_s3_vectors_memory.summarizer import summarize
 from strands_s3_vectors_memory.telemetry import (
@@ -45,7 +45,7 @@ from strands_s3_vectors_memory.telemetry import (
 )
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel
 
-P = "s3_vectors_memory."
+P = "strands_s3_vectors_memory."
 USER = "alice-7f3e"
 CONVERSATION = "conv-kestrel-42"
 SECRETS = (USER, CONVERSATION, "Whiskers", "Valparaiso", "cat called", "whiskers")
@@ -338,7 +338,7 @@ def test_memory_manager_searches_nest_under_the_sdk_memory_span(
     memory = S3VectorMemory()
     memory.store_memory(USER, "The user has a cat called Whiskers.", agent_name="assistant")
     exporter.clear()
-    store = S3VectorsMemoryStore(memory, user_id=USER, agent_name="assistant")
+    store = MemoryManagerStore(memory, user_id=USER, agent_name="assistant")
     agent = Agent(
         model=ScriptedModel(), name="assistant", memory_manager=MemoryManager(stores=[store]), callback_handler=None
     )

@@ -4,6 +4,7 @@ Public surface::
 
     from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin        # single-tenant
     from strands_s3_vectors_memory import MultiTenantS3VectorMemory, TokenVendingMachine  # multi-tenant
+    from strands_s3_vectors_memory import MemoryManagerStore  # for strands' MemoryManager
 
 Set ``S3_VECTORS_MEMORY_BACKEND=local`` to run everything offline on the embedded engine.
 """
@@ -21,13 +22,30 @@ from .errors import (
     S3VectorMemoryError,
 )
 from .lifecycle import ForgetIncompleteError, ForgetReport, ImportReport, IndexStats, MemoryPage
-from .memory_store import S3VectorsMemoryStore
+from .memory_store import MemoryManagerStore
 from .plugin import S3VectorMemoryPlugin
 from .records import Memory, MemoryScope
 from .store import MultiTenantS3VectorMemory, S3VectorMemory
 from .tenancy import TokenVendingMachine
 
 __version__ = "1.0.0.dev0"
+
+#: Names kept for code written against earlier 1.0 previews.
+_DEPRECATED = {"S3VectorsMemoryStore": "MemoryManagerStore"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _DEPRECATED:
+        import warnings
+
+        warnings.warn(
+            f"{name} is deprecated: it is called {_DEPRECATED[name]} now (one letter from S3VectorMemory "
+            "was too easy to confuse)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[_DEPRECATED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Backend",
@@ -42,13 +60,13 @@ __all__ = [
     "InvalidInvocationStateError",
     "IsolationError",
     "Memory",
+    "MemoryManagerStore",
     "MemoryPage",
     "MemoryScope",
     "MultiTenantS3VectorMemory",
     "S3VectorMemory",
     "S3VectorMemoryError",
     "S3VectorMemoryPlugin",
-    "S3VectorsMemoryStore",
     "TokenVendingMachine",
     "__version__",
 ]

@@ -6,7 +6,7 @@ already use ``strands.memory.MemoryManager`` and want its injection, ``search_me
 scoping, ranking and tenant isolation::
 
     memory = S3VectorMemory()
-    store = S3VectorsMemoryStore(memory, user_id="alice", agent_name="assistant")
+    store = MemoryManagerStore(memory, user_id="alice", agent_name="assistant")
     agent = Agent(model=model, memory_manager=MemoryManager(stores=[store]))
 
 The protocol passes no invocation context to a store, so whose memories are meant is the store's own
@@ -100,7 +100,7 @@ def _entry(memory: Memory) -> MemoryEntry:
     return MemoryEntry(content=memory.content, metadata={k: v for k, v in metadata.items() if v is not None})
 
 
-class S3VectorsMemoryStore(MemoryStore):
+class MemoryManagerStore(MemoryStore):
     """A ``strands.memory.MemoryStore`` over :class:`S3VectorMemory` / :class:`MultiTenantS3VectorMemory`.
 
     Args:
@@ -356,4 +356,4 @@ class S3VectorsMemoryStore(MemoryStore):
         return [list_memories, delete_memory]
 
     def __repr__(self) -> str:
-        return f"S3VectorsMemoryStore(name={self.name!r}, index={self.memory.index_name!r})"
+        return f"MemoryManagerStore(name={self.name!r}, index={self.memory.index_name!r})"

@@ -38,7 +38,7 @@ from .jobs import ConversationJob, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
 from .retry import is_retryable_error
 from .spool import WriteJob
-from .telemetry import attached_context, capture_context
+from .telemetry import SERVICE_NAME, attached_context, capture_context
 from .tombstones import Tombstone
 from .writer import BackgroundWriter, JobContext
 
@@ -107,17 +107,17 @@ class MemoryRuntime:
             workers=workers,
             is_retryable=is_retryable,
             flush_at_exit=flush_at_exit,
-            name=f"s3-vector-memory[{spool_dir.name}]",
+            name=f"{SERVICE_NAME}[{spool_dir.name}]",
             merge=merge_write_jobs,
             on_dead_letter=self._salvage,
         )
         self._offload = concurrent.futures.ThreadPoolExecutor(
-            max_workers=_OFFLOAD_WORKERS, thread_name_prefix=f"s3-vector-memory[{spool_dir.name}]-io"
+            max_workers=_OFFLOAD_WORKERS, thread_name_prefix=f"{SERVICE_NAME}[{spool_dir.name}]-io"
         )
         self._wake = threading.Event()
         self._closed = False
         self._replayed = False
-        self._reaper = threading.Thread(target=self._reap, name=f"s3-vector-memory[{spool_dir.name}]-reaper",
+        self._reaper = threading.Thread(target=self._reap, name=f"{SERVICE_NAME}[{spool_dir.name}]-reaper",
                                         daemon=True)
         self._reaper.start()
         register_canceller(self, self._cancel)

@@ -32,16 +32,19 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+#: The one spelling of this library's name in telemetry: the tracer, every span and attribute, and
+#: (being the package name) every logger and thread.
+SERVICE_NAME = "strands_s3_vectors_memory"
 #: Instrumentation scope of every span this package emits.
-TRACER_NAME = "strands_s3_vectors_memory"
+TRACER_NAME = SERVICE_NAME
 #: Prefix of every attribute this package sets (``error.type`` excepted: it is the OTel convention).
-ATTRIBUTE_PREFIX = "s3_vectors_memory."
+ATTRIBUTE_PREFIX = f"{SERVICE_NAME}."
 
-SPAN_RETRIEVE = "s3_vectors_memory.retrieve"
-SPAN_SEARCH = "s3_vectors_memory.search"
-SPAN_EMBED = "s3_vectors_memory.embed"
-SPAN_PUT = "s3_vectors_memory.put"
-SPAN_SUMMARIZE = "s3_vectors_memory.summarize"
+SPAN_RETRIEVE = f"{SERVICE_NAME}.retrieve"
+SPAN_SEARCH = f"{SERVICE_NAME}.search"
+SPAN_EMBED = f"{SERVICE_NAME}.embed"
+SPAN_PUT = f"{SERVICE_NAME}.put"
+SPAN_SUMMARIZE = f"{SERVICE_NAME}.summarize"
 
 #: Wall-clock duration of the span's work, in milliseconds (set on every span, errors included).
 DURATION_MS = ATTRIBUTE_PREFIX + "duration_ms"

@@ -65,6 +65,7 @@ from typing import Any
 from .errors import ConfigurationError
 from .retry import full_jitter, is_retryable_error
 from .spool import Spool, WriteJob, conversation_id_of, encode_job, job_key
+from .telemetry import SERVICE_NAME
 
 __all__ = [
     "BackgroundWriter",
@@ -202,7 +203,7 @@ class BackgroundWriter:
         is_retryable: Callable[[BaseException], bool] = is_retryable_error,
         flush_at_exit: bool = True,
         exit_timeout: float = 10.0,
-        name: str = "s3-vectors-memory-writer",
+        name: str = f"{SERVICE_NAME}.writer",
         jitter: Callable[[float], float] = full_jitter,
         merge: Callable[[WriteJob, WriteJob], WriteJob] | None = None,
         max_rounds: int = 3,

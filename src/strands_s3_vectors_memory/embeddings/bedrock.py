@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import DEFAULT_AWS_DIMENSION, DEFAULT_BEDROCK_EMBEDDING_MODEL, resolve_region
 from ..errors import ConfigurationError, EmbeddingError
+from ..telemetry import SERVICE_NAME
 from .base import finalise_vector, require_text
 
 #: Nova's ``text.value`` accepts at most 8,192 characters; the model itself then truncates
@@ -179,7 +180,7 @@ class BedrockEmbedder:
         if len(checked) <= 1 or self._max_workers == 1:
             return [self._embed(t, is_query=False) for t in checked]
         workers = min(self._max_workers, len(checked))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3vm-embed") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{SERVICE_NAME}-embed") as pool:
             return list(pool.map(lambda t: self._embed(t, is_query=False), checked))
 
     def _embed(self, text: str, *, is_query: bool) -> list[float]:
