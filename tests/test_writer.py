@@ -20,23 +20,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import (
     ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
     EndpointConnectionError,
-    NoCredentialsError,
-    ParamValidationError,
-    ReadTimeoutError,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strands_s3_vectors_memory.errors import ConfigurationError, EmbeddingError
-from strands_s3_vectors_memory.writer import (
-    BackgroundWriter,
-    JobContext,
-    WriteJob,
-    is_retryable_error,
-)
+from strands_s3_vectors_memory.errors import ConfigurationError
+from strands_s3_vectors_memory.spool import WriteJob
+from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 
 CHILD = Path(__file__).parent / "writer_helpers" / "child.py"
 WAIT = 10.0  # upper bound for anything that should take milliseconds; never reached when green
@@ -802,65 +793,3 @@ def test_bad_settings_are_refused() -> None:
         BackgroundWriter(lambda ctx: None, spool_dir=None, max_pending=0, flush_at_exit=False)
     with pytest.raises(ConfigurationError):
         BackgroundWriter(lambda ctx: None, spool_dir=None, base_delay=-1, flush_at_exit=False)
-
-
-# --------------------------------------------------------------------------------- error taxonomy
-
-
-@pytest.mark.parametrize(
-    "exc",
-    [
-        _throttled("TooManyRequestsException", 429),
-        _throttled("ThrottlingException"),
-        _throttled("Throttling"),
-        _throttled("ServiceUnavailableException", 503),
-        _throttled("InternalServerException", 500),
-        _throttled("RequestTimeout", 408),
-        _throttled("SomethingNew", 502),
-        _throttled("SomethingNew", 429),
-        EndpointConnectionError(endpoint_url="https://x"),
-        ConnectTimeoutError(endpoint_url="https://x"),
-        ReadTimeoutError(endpoint_url="https://x"),
-        ConnectionClosedError(endpoint_url="https://x"),
-        TimeoutError("timed out"),
-        ConnectionResetError("reset"),
-    ],
-    ids=repr,
-)
-def test_transient_errors_are_retryable(exc: BaseException) -> None:
-    assert is_retryable_error(exc)
-
-
-@pytest.mark.parametrize(
-    "exc",
-    [
-        _throttled("ValidationException", 400),
-        _throttled("AccessDeniedException", 403),
-        _throttled("NotFoundException", 404),
-        _throttled("ServiceQuotaExceededException", 402),
-        NoCredentialsError(),
-        ParamValidationError(report="bad"),
-        ValueError("bad"),
-        KeyError("x"),
-    ],
-    ids=repr,
-)
-def test_permanent_errors_are_not_retryable(exc: BaseException) -> None:
-    assert not is_retryable_error(exc)
-
-
-def test_a_wrapped_transient_error_is_retryable() -> None:
-    try:
-        try:
-            raise _throttled()
-        except ClientError as inner:
-            raise EmbeddingError("embedding failed") from inner
-    except EmbeddingError as outer:
-        assert is_retryable_error(outer)
-    assert not is_retryable_error(EmbeddingError("model returned garbage"))
-
-
-def test_the_agents_model_throttling_is_retryable() -> None:
-    from strands.types.exceptions import ModelThrottledException
-
-    assert is_retryable_error(ModelThrottledException("rate exceeded"))

@@ -67,14 +67,7 @@ from .retry import full_jitter, is_retryable_error
 from .spool import Spool, WriteJob, conversation_id_of, encode_job, job_key
 from .telemetry import SERVICE_NAME
 
-__all__ = [
-    "BackgroundWriter",
-    "JobContext",
-    "WriteJob",
-    "WriterStats",
-    "full_jitter",
-    "is_retryable_error",
-]
+__all__ = ["BackgroundWriter", "JobContext", "WriterStats"]
 
 _log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext, WriteJob
+from strands_s3_vectors_memory.spool import WriteJob
+from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 
 
 def _jobs(count: int, prefix: str) -> list[WriteJob]:

@@ -1,0 +1,98 @@
+"""Which errors are worth retrying, and the backoff jitter (:mod:`strands_s3_vectors_memory.retry`)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from strands_s3_vectors_memory.errors import EmbeddingError
+from strands_s3_vectors_memory.retry import full_jitter, is_retryable_error
+
+
+def _throttled(code: str = "ThrottlingException", status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PutVectors",
+    )
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _throttled("TooManyRequestsException", 429),
+        _throttled("ThrottlingException"),
+        _throttled("Throttling"),
+        _throttled("ServiceUnavailableException", 503),
+        _throttled("InternalServerException", 500),
+        _throttled("RequestTimeout", 408),
+        _throttled("SomethingNew", 502),
+        _throttled("SomethingNew", 429),
+        EndpointConnectionError(endpoint_url="https://x"),
+        ConnectTimeoutError(endpoint_url="https://x"),
+        ReadTimeoutError(endpoint_url="https://x"),
+        ConnectionClosedError(endpoint_url="https://x"),
+        TimeoutError("timed out"),
+        ConnectionResetError("reset"),
+    ],
+    ids=repr,
+)
+def test_transient_errors_are_retryable(exc: BaseException) -> None:
+    assert is_retryable_error(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _throttled("ValidationException", 400),
+        _throttled("AccessDeniedException", 403),
+        _throttled("NotFoundException", 404),
+        _throttled("ServiceQuotaExceededException", 402),
+        NoCredentialsError(),
+        ParamValidationError(report="bad"),
+        ValueError("bad"),
+        KeyError("x"),
+    ],
+    ids=repr,
+)
+def test_permanent_errors_are_not_retryable(exc: BaseException) -> None:
+    assert not is_retryable_error(exc)
+
+
+def test_a_wrapped_transient_error_is_retryable() -> None:
+    try:
+        try:
+            raise _throttled()
+        except ClientError as inner:
+            raise EmbeddingError("embedding failed") from inner
+    except EmbeddingError as outer:
+        assert is_retryable_error(outer)
+    assert not is_retryable_error(EmbeddingError("model returned garbage"))
+
+
+def test_the_agents_model_throttling_is_retryable() -> None:
+    from strands.types.exceptions import ModelThrottledException
+
+    assert is_retryable_error(ModelThrottledException("rate exceeded"))
+
+
+def test_an_error_caused_by_itself_does_not_loop_forever() -> None:
+    error = EmbeddingError("outer")
+    error.__cause__ = error
+    assert not is_retryable_error(error)
+
+
+def test_full_jitter_waits_anywhere_between_zero_and_the_cap() -> None:
+    random.seed(7)
+    waits = [full_jitter(2.0) for _ in range(2000)]
+    assert all(0.0 <= w <= 2.0 for w in waits)
+    assert min(waits) < 0.1 and max(waits) > 1.9  # the whole window is used: retries spread out
+    assert full_jitter(0.0) == 0.0
