@@ -211,8 +211,8 @@ def test_recall_tool_uses_the_invocations_identity_only(memory_env: MemoryEnv) -
     ]
     assert len(tool_results) == 1
     text = " ".join(c.get("text", "") for c in tool_results[0]["content"])
-    assert "PIN" not in text
-    assert "hiking" in text or "No relevant" in text
+    assert "PIN" not in text  # ...and never the victim's, whatever the tool arguments say
+    assert "hiking" in text  # the caller's own memory is found
     assert "recall_memories" in model.requests[0].tool_names
 
 
