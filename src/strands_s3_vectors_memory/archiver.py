@@ -17,18 +17,22 @@ model: an extractive summary (the user's own words, marked as such) and the deta
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .jobs import ConversationJob
+from .records import MemoryScope, validate_id
 from .summarizer import (
     DEFAULT_SUMMARY_MAX_CHARS,
     SUMMARY_PROMPT,
     conversation_details,
     extractive_summary,
+    render_transcript,
     summarize,
 )
+from .text import has_text_content
 from .tombstones import Tombstones, tombstones_dir
 
 if TYPE_CHECKING:
@@ -94,6 +98,19 @@ class Archiver:
             checkpoint(job)
         self._store(job, job.summary or "", extractive=False)
         return job.summary
+
+    def archive_messages(self, scope: MemoryScope, conversation_id: str, messages: Sequence[Any]) -> str | None:
+        """Summarize and store a conversation given as strands messages, now (the 0.3.0 synchronous API).
+
+        Returns the stored summary, or ``None`` when the messages carry no text.
+        """
+        validate_id(conversation_id, "conversation_id")
+        if not messages or not has_text_content(messages):
+            return None
+        now = time.time()
+        job = ConversationJob(scope, conversation_id, render_transcript(messages), started_at=now, ended_at=now,
+                              reason="close_session")
+        return self.archive(job) or None
 
     def salvage(self, job: ConversationJob) -> str | None:
         """Store what needs no model (a dead letter, or no model): an extractive summary and the details.

@@ -42,7 +42,7 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
 )
 from strands_s3_vectors_memory.local import LocalS3VectorsClient
-from strands_s3_vectors_memory.plugin import render_memory_context
+from strands_s3_vectors_memory.prompt import render_memory_context
 from strands_s3_vectors_memory.records import MAX_METADATA_BYTES, validate_id
 from strands_s3_vectors_memory.tenancy import tenant_index_name
 from strands_s3_vectors_memory.testing import ScriptedModel
