@@ -39,6 +39,7 @@ __all__ = [
     "encode_job",
     "job_key",
     "pending_files",
+    "reconcile",
     "retry_dead_letter",
 ]
 
@@ -68,6 +69,22 @@ _SPOOL_FORMAT = 1
 DEAD_DIR = "dead"
 _STALE_TEMP_LOCK_SECONDS = 60.0
 _JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
+
+
+def reconcile(
+    mine: WriteJob | None, adopted: WriteJob, merge: Callable[[WriteJob, WriteJob], WriteJob] | None
+) -> WriteJob | None:
+    """Which version of a job to keep when a dead writer's file meets a version this writer holds.
+
+    Without ``merge`` the later submission wins (``None``: keep ``mine``); with it, the two are
+    combined, older first, so neither's content is lost.
+    """
+    if mine is None:
+        return adopted
+    older, newer = (mine, adopted) if mine.created_at <= adopted.created_at else (adopted, mine)
+    if merge is None:
+        return None if newer is mine else adopted
+    return merge(older, newer)
 
 
 def default_spool_dir(data_dir: Path, agent_name: str) -> Path:

@@ -47,7 +47,7 @@ from strands.types.content import Messages
 from strands.types.exceptions import ModelThrottledException
 
 import strands_s3_vectors_memory.spool as spool_module
-import strands_s3_vectors_memory.writer as writer_module
+import strands_s3_vectors_memory.writer_spool as writer_spool_module
 from strands_s3_vectors_memory import (
     EmbeddingError,
     MultiTenantS3VectorMemory,
@@ -306,7 +306,7 @@ def test_read_only_spool_at_start_still_stores_everything(
     def read_only(root: Path) -> Any:
         raise OSError(errno.EROFS, "Read-only file system", str(root))
 
-    monkeypatch.setattr(writer_module, "Spool", read_only)
+    monkeypatch.setattr(writer_spool_module, "Spool", read_only)
     store, _ = _store(engine, tmp_path)
     with caplog.at_level(logging.WARNING):
         agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)

@@ -1,0 +1,236 @@
+"""The background writer's side of its spool: durable writes, merges, cancels, replays and adoptions.
+
+:class:`WriterSpool` is everything the writer does to disk on behalf of its queue
+(:mod:`.job_queue`): writing a job's file before it is queued (degrading to memory, with a warning,
+when the disk refuses), combining a re-submitted job with the version still pending wherever it is,
+removing the pending jobs ``forget`` cancels, and replaying what dead writers and earlier failures
+left behind. Per-key stripe locks keep the file and the queue of one job in step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .job_queue import JobQueue
+from .spool import Spool, WriteJob, encode_job, reconcile
+
+__all__ = ["WriterSpool"]
+
+_log = logging.getLogger(__name__.rpartition(".")[0] + ".writer")
+
+_STRIPES = 64
+
+Merge = Callable[[WriteJob, WriteJob], WriteJob]
+
+
+class WriterSpool:
+    """A writer's spool (or its absence) and the disk side of every queue change."""
+
+    def __init__(self, spool_dir: Path | None, queue: JobQueue, counts: dict[str, int], *, name: str,
+                 merge: Merge | None) -> None:
+        self.spool: Spool | None = None
+        self.dir = spool_dir
+        self.name = name
+        self._queue = queue
+        self._lock = queue.lock
+        self._counts = counts  # the writer's counters (guarded by the queue's lock)
+        self._merge = merge
+        self._stripes = tuple(threading.Lock() for _ in range(_STRIPES))
+        self._degraded = False
+        if spool_dir is not None:
+            try:
+                self.spool = Spool(spool_dir)
+            except OSError as exc:
+                self._degraded = True
+                _log.warning(
+                    "%s: spool directory %s is unusable (%s); jobs are kept in memory only and are "
+                    "lost if this process dies (degraded durability)", name, spool_dir, exc,
+                )
+
+    @contextmanager
+    def stripe(self, key: str) -> Iterator[None]:
+        """Serialise disk writes and queue updates for one job_id (lock order: stripe, then the queue's)."""
+        with self._stripes[int(key[:8], 16) % _STRIPES]:
+            yield
+
+    def read(self, key: str) -> WriteJob | None:
+        """This writer's file of ``key`` (``None`` when absent or unreadable)."""
+        if self.spool is None:
+            return None
+        try:
+            return self.spool.read(self.spool.path(key))
+        except (OSError, ValueError):
+            return None
+
+    def merged_with_pending(self, key: str, job: WriteJob) -> WriteJob:
+        """Combine ``job`` with the version of the same id still pending, wherever it is (caller holds stripe)."""
+        assert self._merge is not None
+        with self._lock:
+            _pending, older = self._queue.latest(key)
+        if older is None:  # on disk only: not loaded yet, or a failed job kept for the next start
+            older = self.read(key)
+        if older is None:
+            return job
+        try:
+            return self._merge(older, job)
+        except Exception:
+            _log.exception("%s: merging job %s with its pending version failed; the newer one wins",
+                           self.name, job.job_id)
+            return job
+
+    def _cancel_key(self, key: str, predicate: Callable[[WriteJob], bool]) -> int:
+        """Cancel one key's pending version if ``predicate`` selects it (caller holds its stripe)."""
+        with self._lock:
+            state = self._queue.state(key)
+            if state == "running":
+                waiting = self._queue.peek_next(key)
+                if waiting is None and self._queue.has_next(key):
+                    waiting = self.read(key)  # the file holds the waiting version
+                if waiting is not None and predicate(waiting):
+                    return int(self._queue.drop_next(key))  # the running version removes the file when done
+                return 0
+            _pending, job = self._queue.latest(key)
+        job = job or self.read(key)
+        if job is None or not predicate(job):
+            return 0
+        if self.spool is not None:
+            with contextlib.suppress(OSError):
+                self.spool.remove(key)
+        with self._lock:
+            self._queue.drop_queued(key)
+        return 1
+
+    def write(self, key: str, job: WriteJob) -> bool:
+        """Write the job's spool file; False (with a WARNING once per bad spell) when it cannot."""
+        if self.spool is None:
+            return False
+        try:
+            data = encode_job(job)
+        except (TypeError, ValueError) as exc:
+            _log.warning(
+                "%s: job %s has a payload that is not JSON-serialisable (%s); kept in memory only",
+                self.name,
+                job.job_id,
+                exc,
+            )
+            return False
+        try:
+            self.spool.write(key, data)
+        except OSError as exc:
+            with self._lock:
+                self._counts["spool_errors"] += 1
+                first = not self._degraded
+                self._degraded = True
+            log = _log.warning if first else _log.debug
+            log(
+                "%s: cannot write the spool at %s (%s); job %s is kept in memory only and is lost if "
+                "this process dies (degraded durability)",
+                self.name,
+                self.spool.dir,
+                exc,
+                job.job_id,
+            )
+            return False
+        if self._degraded:
+            with self._lock:
+                self._degraded = False
+            _log.info("%s: the spool at %s is writable again", self.name, self.spool.dir)
+        return True
+
+    def _place_adopted(self, spool: Spool, staged: Path, key: str) -> int:
+        """Settle a job file just claimed from a dead writer; 1 if it was queued, else 0."""
+        with self.stripe(key):
+            final = spool.path(key)
+            with self._lock:
+                pending, mine = self._queue.latest(key)
+            if not pending and not final.exists():
+                os.replace(staged, final)
+                with self._lock:
+                    return int(self._queue.register_on_disk(key))
+            # We hold a version of this job too: keep the later one, or merge them.
+            try:
+                adopted = spool.read(staged)
+            except (OSError, ValueError) as exc:
+                self.quarantine(staged, exc)
+                return 0
+            try:
+                kept = reconcile(mine or self.read(key), adopted, self._merge)
+            except Exception:
+                _log.exception("%s: merging adopted job %s failed; the newer one wins", self.name, key)
+                kept = adopted
+            staged.unlink(missing_ok=True)
+            if kept is None:
+                return 0
+            spool.write(key, encode_job(kept))
+            with self._lock:
+                if pending:
+                    self._queue.accept(key, kept, True)
+                    return 1
+                return int(self._queue.register_on_disk(key))
+
+    def quarantine(self, path: Path, exc: BaseException) -> None:
+        """Set an unreadable job file aside (never deleted) with an ERROR saying where it went."""
+        assert self.spool is not None
+        moved = self.spool.quarantine(path)
+        _log.error("%s: spool file %s is unreadable (%s); moved to %s", self.name, path, exc,
+                   moved or "nowhere (left in place)")
+
+    def replay(self, *, own_failures: bool = True) -> int:
+        """Queue the jobs left in the spool by dead processes and by earlier failures of this one.
+
+        Returns how many jobs were queued. Safe to call from several processes at once: each job
+        file is claimed by exactly one of them. Replayed jobs are read from disk when they run, so
+        replaying a huge spool takes no memory for their payloads.
+        """
+        spool = self.spool
+        if spool is None:
+            return 0
+        count = 0
+
+        def place(staged: Path, key: str) -> None:
+            nonlocal count
+            count += self._place_adopted(spool, staged, key)
+
+        try:
+            # Our own failures are listed before adopting: an adopted job that already ran (and
+            # failed again) by the time we look must not be queued a second time in this round.
+            own = spool.own_keys() if own_failures else []
+            spool.adopt_dead(place)
+            for key in own:
+                with self.stripe(key), self._lock:
+                    if spool.path(key).exists() and self._queue.register_on_disk(key):
+                        count += 1
+        except OSError as exc:
+            _log.warning("%s: replaying the spool at %s failed part-way: %s", self.name, spool.root, exc)
+        with self._lock:
+            self._counts["replayed"] += count
+        if count:
+            _log.info("%s: replaying %d job(s) from the spool at %s", self.name, count, spool.root)
+        return count
+
+    def cancel(self, predicate: Callable[[WriteJob], bool]) -> int:
+        """Remove every pending job ``predicate`` selects, from memory and from the spool.
+
+        Used by ``forget``: a forgotten user's pending conversations must not be stored later. A job
+        whose handler is running right now cannot be stopped here; a newer version waiting behind it
+        is removed. Returns how many pending jobs were removed.
+        """
+        with self._lock:
+            keys = set(self._queue.keys())
+        if self.spool is not None:
+            with contextlib.suppress(OSError):
+                keys.update(self.spool.own_keys())  # failed jobs waiting for the next start
+        removed = 0
+        for key in sorted(keys):
+            with self.stripe(key):
+                removed += self._cancel_key(key, predicate)
+        with self._lock:
+            self._counts["cancelled"] += removed
+        return removed
+
