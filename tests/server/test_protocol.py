@@ -11,7 +11,7 @@ import pytest
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from strands_s3_vectors_memory.server.protocol import (
+from s3vectors_engine.server._protocol import (
     WireError,
     decode_request,
     encode_error,

@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .access import AccessPolicy, access_key_id
-from .protocol import (
+from ._access import AccessPolicy, access_key_id
+from ._protocol import (
     WireError,
     WireResponse,
     decode_request,
@@ -37,7 +37,7 @@ from .protocol import (
     modeled_error_status,
     routes,
 )
-from .sigv4 import SignedRequest
+from ._sigv4 import SignedRequest
 
 logger = logging.getLogger(__name__)
 
