@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .._model import error_status
 from ._access import AccessPolicy, access_key_id
 from ._protocol import (
     WireError,
@@ -34,7 +35,6 @@ from ._protocol import (
     decode_request,
     encode_error,
     encode_result,
-    modeled_error_status,
     routes,
 )
 from ._sigv4 import SignedRequest
@@ -158,7 +158,7 @@ def _from_client_error(exc: ClientError) -> WireError:
     code = str(error.get("Code") or "InternalServerException")
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if not isinstance(status, int) or status < 300:
-        status = modeled_error_status(code)
+        status = error_status(code)
     extra = {k: v for k, v in response.items() if k not in ("Error", "ResponseMetadata")}
     return WireError(status, code, str(error.get("Message", "")), extra)
 
