@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
-from strands_s3_vectors_memory.local._filters import compile_filter
+from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine._filters import compile_filter
 
 BUCKET = "bench-bucket"
 INDEX = "memory"

@@ -190,7 +190,7 @@ def peak_rss_mb() -> float:
 def _backend_client(config: LoadConfig, data_dir: Path) -> Iterator[Any]:
     """The S3 Vectors client the store uses: the engine itself, or boto3 on the local endpoint."""
     if config.backend == "embedded":
-        from strands_s3_vectors_memory.local import LocalS3VectorsClient
+        from s3vectors_engine import LocalS3VectorsClient
 
         with LocalS3VectorsClient(data_dir / "engine") as engine:
             engine.create_vector_bucket(vectorBucketName=BUCKET)
@@ -201,7 +201,7 @@ def _backend_client(config: LoadConfig, data_dir: Path) -> Iterator[Any]:
     import boto3
     from botocore.config import Config
 
-    from strands_s3_vectors_memory.server import LocalEndpoint
+    from s3vectors_engine.server import LocalEndpoint
 
     with LocalEndpoint(data_dir / "engine") as endpoint:
         client = boto3.client(

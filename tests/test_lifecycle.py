@@ -20,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
 from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.lifecycle import (
@@ -28,9 +30,7 @@ from strands_s3_vectors_memory.lifecycle import (
     setup_index,
 )
 from strands_s3_vectors_memory.lifecycle._cursor import ListCursor
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.records import TYPE_SUMMARY, MemoryScope, build_metadata
-from strands_s3_vectors_memory.server import LocalEndpoint
 
 BUCKET = "lifecycle-bucket"
 

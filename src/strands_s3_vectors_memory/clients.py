@@ -34,7 +34,7 @@ def local_client(data_dir: Path) -> Any:
 
     One client per directory, so every store in a process shares one in-memory copy of the vectors.
     """
-    from .local import LocalS3VectorsClient
+    from s3vectors_engine import LocalS3VectorsClient
 
     root = Path(data_dir).expanduser().resolve()
     with _local_lock:

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
+from s3vectors_engine import LocalS3VectorsClient
 
 #: Same account for both backends, so ARNs compare equal.
 ACCOUNT_ID = "123456789012"

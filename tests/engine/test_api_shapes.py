@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from engine_support import BUCKET, INDEX, assert_conforms, expect_error, make_index, vec
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
+from s3vectors_engine import LocalS3VectorsClient
 
 ARN_PREFIX = "arn:aws:s3vectors:us-east-1:123456789012:bucket/"
 
@@ -265,7 +265,7 @@ def test_exceptions_are_botocores_modeled_classes(engine: LocalS3VectorsClient) 
     ],
 )
 def test_error_statuses_follow_the_service_model(code: str, status: int) -> None:
-    from strands_s3_vectors_memory.local._errors import make_error
+    from s3vectors_engine._errors import make_error
 
     error = make_error(code, "boom", "PutVectors")
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == status

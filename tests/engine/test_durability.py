@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from engine_support import BUCKET, INDEX, make_index
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient, _storage
+from s3vectors_engine import LocalS3VectorsClient, _storage
 
 NAMES = {"vectorBucketName": BUCKET, "indexName": INDEX}
 
@@ -59,7 +59,7 @@ def test_closed_client_refuses_work(tmp_path: Path) -> None:
 _WRITER = textwrap.dedent(
     """
     import sys
-    from strands_s3_vectors_memory.local import LocalS3VectorsClient
+    from s3vectors_engine import LocalS3VectorsClient
     root, prefix, batches, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     client = LocalS3VectorsClient(root, account_id="123456789012")
     names = {"vectorBucketName": "test-bucket", "indexName": "test-index"}

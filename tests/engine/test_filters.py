@@ -18,7 +18,7 @@ from engine_support import expect_error, make_index
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient, _cache
+from s3vectors_engine import LocalS3VectorsClient, _cache
 
 # -- reference evaluator ------------------------------------------------------------------------
 
@@ -255,7 +255,7 @@ def test_pinned_equality_scores_only_that_users_rows(
         return real_score(self, query, top_k, rows)
 
     monkeypatch.setattr(_cache.IndexCache, "_score", spy_score)
-    from strands_s3_vectors_memory.local import _filters
+    from s3vectors_engine import _filters
 
     real_range = _filters._Range.matches
 

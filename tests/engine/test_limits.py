@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from engine_support import BUCKET, INDEX, expect_error, make_index, vec
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
+from s3vectors_engine import LocalS3VectorsClient
 
 
 def _put(client: Any, names: dict[str, str], vectors: list[dict[str, Any]]) -> Any:

@@ -9,7 +9,7 @@ from engine_support import BUCKET, expect_error, make_index
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
+from s3vectors_engine import LocalS3VectorsClient
 
 _names = itertools.count()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from engine_support import BUCKET, INDEX, make_index
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
+from s3vectors_engine import LocalS3VectorsClient
 
 
 def _reference(data: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:

@@ -19,9 +19,9 @@ from reliability_support import (
     tenant_policy,
 )
 
+from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
-from strands_s3_vectors_memory.server import LocalEndpoint
 
 BUCKET = "reliability"
 

@@ -49,6 +49,7 @@ from reliability_support import (
 from strands import Agent
 from strands.types.content import Messages
 
+from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import (
     Memory,
     MultiTenantS3VectorMemory,
@@ -56,7 +57,6 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
     TokenVendingMachine,
 )
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, ToolCall, default_responder
 
 TVM_ROLE = "arn:aws:iam::123456789012:role/tvm"

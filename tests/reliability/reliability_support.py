@@ -30,8 +30,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from strands import Agent
 
+from s3vectors_engine.server import AccessPolicy
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.server import AccessPolicy
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 REGION = "us-east-1"

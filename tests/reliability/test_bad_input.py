@@ -30,6 +30,7 @@ from reliability_support import (
 )
 from strands import Agent
 
+from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import (
     ConfigurationError,
     DimensionMismatchError,
@@ -41,7 +42,6 @@ from strands_s3_vectors_memory import (
     S3VectorMemory,
     S3VectorMemoryPlugin,
 )
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.prompt import render_memory_context
 from strands_s3_vectors_memory.records import MAX_METADATA_BYTES, validate_id
 from strands_s3_vectors_memory.tenancy import tenant_index_name

@@ -48,6 +48,8 @@ from strands.types.exceptions import ModelThrottledException
 
 import strands_s3_vectors_memory.spool as spool_module
 import strands_s3_vectors_memory.writer_spool as writer_spool_module
+from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import (
     EmbeddingError,
     MultiTenantS3VectorMemory,
@@ -55,8 +57,6 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
     TokenVendingMachine,
 )
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
-from strands_s3_vectors_memory.server import LocalEndpoint
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, ToolCall, default_responder
 
 CHILD = Path(__file__).parent / "helpers" / "crash_child.py"

@@ -24,8 +24,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
-from strands_s3_vectors_memory.server import LocalEndpoint
+from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine.server import LocalEndpoint
 
 BUCKET, INDEX, DIMENSION = "fuzz", "fuzz-index", 4
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,

@@ -16,8 +16,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from isolation_machine import IDS, IsolationMachine, Scope
 from reliability_support import HashEmbedder, chat_prompts, list_all, make_agent, say, tool_results
 
+from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall
 
 PROPERTY = settings(

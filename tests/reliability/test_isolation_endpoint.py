@@ -31,6 +31,7 @@ from reliability_support import (
     tenant_key,
 )
 
+from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import (
     IsolationError,
     MultiTenantS3VectorMemory,
@@ -38,7 +39,6 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
     TokenVendingMachine,
 )
-from strands_s3_vectors_memory.server import LocalEndpoint
 
 PROPERTY = settings(
     max_examples=8,

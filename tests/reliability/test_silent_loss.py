@@ -11,8 +11,8 @@ from pathlib import Path
 
 from reliability_support import list_all, make_agent, say, summaries
 
+from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
 
 BUCKET = "reliability"
 

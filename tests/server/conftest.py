@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from strands_s3_vectors_memory.server import LocalEndpoint
+from s3vectors_engine.server import LocalEndpoint
 
 REGION = "us-east-1"
 #: No retries: a test must see the first answer, and 5xx retries would only slow failures down.
@@ -44,7 +44,7 @@ def client_for() -> ClientFactory:
 @pytest.fixture(scope="session")
 def engine_factory() -> Callable[[Path], Any]:
     """``engine_factory(root)``: the embedded engine on a directory."""
-    from strands_s3_vectors_memory.local import LocalS3VectorsClient
+    from s3vectors_engine import LocalS3VectorsClient
 
     return LocalS3VectorsClient
 

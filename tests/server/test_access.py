@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from strands_s3_vectors_memory.server import AccessPolicy, LocalEndpoint
-from strands_s3_vectors_memory.server.access import access_key_id, resource_of
+from s3vectors_engine.server import AccessPolicy, LocalEndpoint
+from s3vectors_engine.server._access import access_key_id, resource_of
 
 ClientFactory = Callable[..., Any]
 BUCKET = "tenant-bucket"

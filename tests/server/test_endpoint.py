@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from strands_s3_vectors_memory.server import ENDPOINT_ENV, LocalEndpoint
+from s3vectors_engine.server import ENDPOINT_ENV, LocalEndpoint
 
 ClientFactory = Callable[..., Any]
 _VECTOR = {"float32": [0.0, 1.0, 0.0]}
@@ -127,7 +127,7 @@ def test_busy_port_fails_loudly(engine_endpoint: LocalEndpoint, tmp_path: Path) 
 
 
 def test_serve_runs_until_interrupted(tmp_path: Path, client_for: ClientFactory) -> None:
-    code = "import sys; from strands_s3_vectors_memory.server import serve; serve(sys.argv[1], port=0)"
+    code = "import sys; from s3vectors_engine.server import serve; serve(sys.argv[1], port=0)"
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "served")], stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
 

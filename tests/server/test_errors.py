@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from strands_s3_vectors_memory.server import LocalEndpoint
+from s3vectors_engine.server import LocalEndpoint
 
 ClientFactory = Callable[..., Any]
 Call = Callable[[Any], Any]

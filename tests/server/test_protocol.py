@@ -11,14 +11,13 @@ import pytest
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from strands_s3_vectors_memory.server.protocol import (
+from s3vectors_engine._model import error_status, service_model
+from s3vectors_engine.server._protocol import (
     WireError,
     decode_request,
     encode_error,
     encode_result,
-    modeled_error_status,
     routes,
-    service_model,
 )
 
 
@@ -121,7 +120,7 @@ def test_result_parses_back_with_timestamps_as_epoch_and_numpy_values() -> None:
     [("NotFoundException", 404), ("ConflictException", 409), ("AccessDeniedException", 403)],
 )
 def test_error_parses_to_the_modeled_code_and_status(code: str, status: int) -> None:
-    assert modeled_error_status(code) == status
+    assert error_status(code) == status
     wire = encode_error(WireError(status, code, "boom"))
     parsed = _parse("GetIndex", wire.status, wire.headers, wire.body)
     assert parsed["Error"] == {"Code": code, "Message": "boom"}
@@ -134,5 +133,5 @@ def test_validation_error_carries_its_field_list() -> None:
     body = json.loads(wire.body)
     assert body == {"__type": "ValidationException", "message": "bad", "fieldList": fields}
     assert wire.headers["x-amzn-ErrorType"] == "ValidationException"
-    assert modeled_error_status("ValidationException") == 400
-    assert modeled_error_status("SomethingUnmodeled", 418) == 418
+    assert error_status("ValidationException") == 400
+    assert error_status("SomethingUnmodeled", 418) == 418

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from strands_s3_vectors_memory.server import LocalEndpoint
+from s3vectors_engine.server import LocalEndpoint
 
 DIM = 4
 ClientFactory = Callable[..., Any]

@@ -18,8 +18,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from strands_s3_vectors_memory.server import AccessPolicy, LocalEndpoint
-from strands_s3_vectors_memory.server.sigv4 import SignedRequest, check_signature
+from s3vectors_engine.server import AccessPolicy, LocalEndpoint
+from s3vectors_engine.server._sigv4 import SignedRequest, check_signature
 
 BUCKET = "signed-bucket"
 REGION = "us-east-1"

@@ -133,7 +133,7 @@ def serve(
     where: Where,
 ) -> None:
     """Serve the embedded engine as a local S3 Vectors endpoint (for boto3 / the AWS CLI) until Ctrl-C."""
-    from .. import server
+    from s3vectors_engine import server
 
     with failures(where.debug):
         server.serve(resolve_data_dir(where.data_dir), host=host, port=port)

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from reliability_support import SUMMARY_MARKER, FaultyClient, HashEmbedder, make_agent, say
 from strands.types.content import Messages
 
+from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, default_responder
 
 BUCKET = "crash"

@@ -9,7 +9,7 @@ The access key id is read from the ``Authorization`` header (``Credential=AKID/.
 presigned URL's ``X-Amz-Credential``. **By default it is trusted as is** (a development/test
 endpoint: anyone who can reach the port can claim any key, which is why it binds to loopback).
 Register the keys' secrets (``secret_keys``) and requests naming those keys must carry a valid SigV4
-signature (:mod:`.sigv4`), so knowing another tenant's key id is not enough.
+signature (:mod:`._sigv4`), so knowing another tenant's key id is not enough.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sigv4 import SignatureProblem, SignedRequest, check_signature
+from ._sigv4 import SignatureProblem, SignedRequest, check_signature
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/")
 _INDEX_ARN_RE = re.compile(r"^arn:[^:]*:s3vectors:[^:]*:[^:]*:bucket/([^/]+)/index/([^/]+)$")

@@ -1,8 +1,8 @@
-"""The s3vectors service model and the exceptions the embedded engine raises.
+"""The exceptions the embedded engine raises.
 
 The engine raises the *same* exception classes a ``boto3.client("s3vectors")`` raises: they are
 built by botocore's own :class:`~botocore.errorfactory.ClientExceptionsFactory` from the bundled
-s3vectors service model, on the botocore session behind boto3's default session. So
+s3vectors service model (:mod:`._model`), on the botocore session behind boto3's default session. So
 ``except client.exceptions.NotFoundException`` (or catching ``ClientError`` and reading
 ``e.response["Error"]["Code"]``) works unchanged whichever backend is behind the client.
 """
@@ -14,30 +14,10 @@ import uuid
 from email.utils import formatdate
 from typing import Any
 
-import boto3
-import botocore.session
 from botocore.errorfactory import BaseClientExceptions, ClientExceptionsFactory
 from botocore.exceptions import ClientError
-from botocore.model import ServiceModel
 
-SERVICE_NAME = "s3vectors"
-
-
-@functools.lru_cache(maxsize=1)
-def botocore_session() -> botocore.session.Session:
-    """The botocore session of boto3's default session (so exception classes are shared)."""
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    session = getattr(boto3.DEFAULT_SESSION, "_session", None)
-    if isinstance(session, botocore.session.Session):
-        return session
-    return botocore.session.get_session()  # pragma: no cover - boto3 internals changed
-
-
-@functools.lru_cache(maxsize=1)
-def service_model() -> ServiceModel:
-    """The s3vectors service model shipped with the installed botocore (loaded once)."""
-    return botocore_session().get_service_model(SERVICE_NAME)
+from ._model import botocore_session, error_status, service_model
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,15 +27,6 @@ def client_exceptions() -> BaseClientExceptions:
     if not isinstance(factory, ClientExceptionsFactory):  # pragma: no cover - defensive
         factory = ClientExceptionsFactory()
     return factory.create_client_exceptions(service_model())
-
-
-@functools.cache
-def _http_status(code: str) -> int:
-    """The HTTP status the service model assigns to an error code (400 when it names none)."""
-    for shape in service_model().error_shapes:
-        if shape.error_code == code:
-            return int(shape.metadata.get("error", {}).get("httpStatusCode", 400))
-    return 400
 
 
 def response_metadata(status: int = 200, error_code: str | None = None) -> dict[str, Any]:
@@ -79,7 +50,7 @@ def make_error(
     field_list: list[dict[str, str]] | None = None,
 ) -> ClientError:
     """Build (not raise) the modeled exception for ``code``, with the response boto3 would parse."""
-    status = _http_status(code)
+    status = error_status(code)
     response: dict[str, Any] = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": response_metadata(status, code),

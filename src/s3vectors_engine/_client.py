@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import os
 import threading
@@ -36,15 +35,14 @@ from ._errors import (
     BUCKET_NOT_FOUND,
     INDEX_EXISTS,
     INDEX_NOT_FOUND,
-    botocore_session,
     client_exceptions,
     conflict,
     not_found,
     response_metadata,
-    service_model,
     validation_error,
 )
 from ._filters import Node, compile_filter
+from ._model import paginator_config, service_model
 from ._storage import (
     AlreadyExists,
     BucketMissing,
@@ -648,7 +646,7 @@ class LocalS3VectorsClient:
         if operation_name not in _PAGINATED:
             raise OperationNotPageableError(operation_name=operation_name)
         api_name = _PAGINATED[operation_name]
-        config = _paginator_config(api_name)
+        config = paginator_config(api_name)
         method = getattr(self, operation_name)
         return Paginator(method, config, service_model().operation_model(api_name))
 
@@ -659,9 +657,3 @@ _PAGINATED = {
     "list_vectors": "ListVectors",
 }
 
-
-@functools.cache
-def _paginator_config(api_name: str) -> dict[str, Any]:
-    model = botocore_session().get_paginator_model("s3vectors")
-    config: dict[str, Any] = model.get_paginator(api_name)
-    return config

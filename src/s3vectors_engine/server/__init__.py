@@ -10,13 +10,13 @@ checks SigV4 signatures only for keys whose secrets an :class:`AccessPolicy` reg
 - :class:`LocalEndpoint` runs it with uvicorn on a background thread (context manager).
 - :func:`serve` runs it in the foreground for the ``serve`` CLI command.
 - :class:`AccessPolicy` restricts access keys to index names, as tenant IAM policies do, and
-  verifies the signatures of keys whose secrets it is given (:mod:`.sigv4`).
+  verifies the signatures of keys whose secrets it is given (:mod:`._sigv4`).
 """
 
 from __future__ import annotations
 
-from .access import AccessPolicy
-from .app import create_app
-from .runner import ENDPOINT_ENV, LocalEndpoint, serve
+from ._access import AccessPolicy
+from ._app import create_app
+from ._runner import ENDPOINT_ENV, LocalEndpoint, serve
 
 __all__ = ["ENDPOINT_ENV", "AccessPolicy", "LocalEndpoint", "create_app", "serve"]

@@ -24,7 +24,8 @@ from botocore.exceptions import ParamValidationError
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
-from ._errors import service_model, validation_error
+from ._errors import validation_error
+from ._model import service_model
 
 #: Documented S3 Vectors limits (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-vectors-limitations.html).
 MAX_TOP_K = 100

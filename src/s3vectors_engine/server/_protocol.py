@@ -3,9 +3,9 @@
 Nothing about S3 Vectors is hard-coded here: the routes (HTTP method and ``requestUri`` of every
 operation), where each input member travels (URI label, query string, header or JSON body), how
 timestamps and blobs are written, and the HTTP status of each modeled error all come from
-``botocore.session.get_session().get_service_model("s3vectors")``. The server therefore speaks
-exactly the dialect that the installed botocore expects to parse, and follows the model when AWS
-adds an operation.
+botocore's s3vectors service model (loaded once, for the engine and the server, by
+:mod:`s3vectors_engine._model`). The server therefore speaks exactly the dialect that the installed
+botocore expects to parse, and follows the model when AWS adds an operation.
 
 This module is the mirror image of botocore's ``RestJSONSerializer`` (for requests) and
 ``RestJSONParser`` (for responses): it *reads* what the serializer writes and *writes* what the
@@ -19,14 +19,12 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 from botocore.utils import parse_timestamp
 
-SERVICE_NAME = "s3vectors"
+from .._model import error_shape, service_model
 
 #: How botocore (and Smithy) write non-finite floats in JSON.
 _NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
@@ -47,12 +45,6 @@ class WireError(Exception):
         self.code = code
         self.message = message
         self.extra: dict[str, Any] = dict(extra or {})
-
-
-@lru_cache(maxsize=1)
-def service_model() -> ServiceModel:
-    """The installed botocore's model of S3 Vectors (loaded once; it is immutable)."""
-    return botocore.session.get_session().get_service_model(SERVICE_NAME)
 
 
 @dataclass(frozen=True)
@@ -255,27 +247,12 @@ def encode_error(error: WireError) -> WireResponse:
     ValidationException) go in the body so they reach ``ClientError.response`` too.
     """
     body = {"__type": error.code, "message": error.message}
-    shape = _error_shape(error.code)
+    shape = error_shape(error.code)
     if shape is not None:
         for name, value in error.extra.items():
             if name in shape.members and name != "message" and value is not None:
                 body[name] = _to_json(shape.members[name], value)
     return WireResponse(status=error.status, headers={"x-amzn-ErrorType": error.code}, body=_dumps(body))
-
-
-def _error_shape(code: str) -> StructureShape | None:
-    for shape in service_model().error_shapes:
-        if shape.name == code:
-            return shape
-    return None
-
-
-def modeled_error_status(code: str, default: int = 400) -> int:
-    """The HTTP status the model declares for an error code (``default`` when unmodeled)."""
-    shape = _error_shape(code)
-    if shape is None:
-        return default
-    return int(shape.metadata.get("error", {}).get("httpStatusCode", default))
 
 
 def _to_text(shape: Shape, value: Any) -> str:

@@ -21,8 +21,8 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from .access import AccessPolicy
-from .app import create_app
+from ._access import AccessPolicy
+from ._app import create_app
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ LOOPBACK = "127.0.0.1"
 
 def _open_engine(data_dir: str | os.PathLike[str]) -> Any:
     """Open the embedded engine on a directory (imported late: it is optional for a bare app)."""
-    from ..local import LocalS3VectorsClient
+    from .._client import LocalS3VectorsClient
 
     return LocalS3VectorsClient(Path(data_dir))
 

@@ -27,17 +27,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .access import AccessPolicy, access_key_id
-from .protocol import (
+from .._model import error_status
+from ._access import AccessPolicy, access_key_id
+from ._protocol import (
     WireError,
     WireResponse,
     decode_request,
     encode_error,
     encode_result,
-    modeled_error_status,
     routes,
 )
-from .sigv4 import SignedRequest
+from ._sigv4 import SignedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def _from_client_error(exc: ClientError) -> WireError:
     code = str(error.get("Code") or "InternalServerException")
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     if not isinstance(status, int) or status < 300:
-        status = modeled_error_status(code)
+        status = error_status(code)
     extra = {k: v for k, v in response.items() if k not in ("Error", "ResponseMetadata")}
     return WireError(status, code, str(error.get("Message", "")), extra)
 
