@@ -14,6 +14,28 @@ from pathlib import Path
 
 from .errors import ConfigurationError
 
+__all__ = [
+    "BACKEND_ENV",
+    "BUCKET_ENV",
+    "DATA_DIR_ENV",
+    "DEFAULT_AWS_DIMENSION",
+    "DEFAULT_BEDROCK_EMBEDDING_MODEL",
+    "DEFAULT_INDEX_NAME",
+    "DEFAULT_LOCAL_EMBEDDING_MODEL",
+    "DEFAULT_REGION",
+    "EMBEDDING_MODEL_ENV",
+    "NON_FILTERABLE_METADATA_KEYS",
+    "REGION_ENV",
+    "TENANT_INDEX_PREFIX",
+    "TVM_ROLE_ENV",
+    "Backend",
+    "default_data_dir",
+    "resolve_backend",
+    "resolve_bucket_name",
+    "resolve_data_dir",
+    "resolve_region",
+]
+
 #: Environment variables read by the library (the first three come from the original package).
 BUCKET_ENV = "S3_VECTOR_BUCKET_NAME"
 REGION_ENV = "AWS_REGION"

@@ -27,6 +27,8 @@ from .records import MemoryScope
 from .store import S3VectorMemory
 from .testing import ScriptedModel
 
+__all__ = ["AGENT_NAME", "BASE_PROMPT", "DEMO_BUCKET", "SCRIPT", "Conversation", "build_model", "run_demo"]
+
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}
 Use prior context naturally in your responses."""

@@ -8,6 +8,16 @@ both backends identically.
 
 from __future__ import annotations
 
+__all__ = [
+    "ConfigurationError",
+    "DimensionMismatchError",
+    "EmbeddingError",
+    "InvalidIdentityError",
+    "InvalidInvocationStateError",
+    "IsolationError",
+    "S3VectorMemoryError",
+]
+
 
 class S3VectorMemoryError(Exception):
     """Base class of every error this library raises on purpose."""

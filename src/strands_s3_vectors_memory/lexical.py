@@ -19,6 +19,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+__all__ = ["BM25_B", "BM25_K1", "STOPWORDS", "bm25_scores", "novelty", "token_jaccard", "tokenize"]
+
 #: Okapi BM25 parameters (the usual defaults: term-frequency saturation and length normalisation).
 BM25_K1 = 1.2
 BM25_B = 0.75

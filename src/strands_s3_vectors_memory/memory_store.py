@@ -57,6 +57,15 @@ from .store import MAX_TOP_K, MultiTenantS3VectorMemory, S3VectorMemory
 from .tenancy import tenant_id_from_context
 from .text import clean_text, message_text
 
+__all__ = [
+    "DEFAULT_DESCRIPTION",
+    "DEFAULT_MAX_SEARCH_RESULTS",
+    "DEFAULT_MESSAGE_ROLES",
+    "DEFAULT_STORE_NAME",
+    "MemoryManagerStore",
+    "Record",
+]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_STORE_NAME = "s3-vectors"

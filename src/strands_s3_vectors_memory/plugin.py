@@ -57,6 +57,16 @@ if TYPE_CHECKING:
     from strands.middleware.stages import InvokeModelContext
     from strands.models import Model
 
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT_SECONDS",
+    "DEFAULT_READ_YOUR_WRITES_TIMEOUT",
+    "DEFAULT_TOP_K",
+    "MAX_OPEN_CONVERSATIONS",
+    "STRANDS_DEFAULT_AGENT_NAME",
+    "History",
+    "S3VectorMemoryPlugin",
+]
+
 logger = logging.getLogger(__name__)
 
 #: The name strands gives an agent that was not named: not a usable memory namespace.

@@ -34,6 +34,22 @@ from datetime import datetime, timezone
 from .lexical import bm25_scores, novelty, token_jaccard, tokenize
 from .records import TYPE_SUMMARY, Memory, summary_key_of
 
+__all__ = [
+    "CONTAINMENT_DUPLICATE",
+    "DEFAULT_WEIGHTS",
+    "DETAIL_MIN_NOVELTY",
+    "JACCARD_DUPLICATE",
+    "LEXICAL_MARGIN",
+    "SUPPORT_WEIGHT",
+    "ConversationMatch",
+    "HybridWeights",
+    "rank",
+    "rank_conversations",
+    "select_memories",
+    "summaries_to_fetch",
+    "summary_key_for",
+]
+
 
 @dataclass(frozen=True)
 class HybridWeights:

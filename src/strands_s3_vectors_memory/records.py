@@ -23,6 +23,28 @@ from typing import Any
 from .errors import InvalidIdentityError
 from .text import truncate_utf8
 
+__all__ = [
+    "DEFAULT_AGENT_NAME",
+    "EXTRACTIVE_KEY",
+    "MAX_ID_BYTES",
+    "MAX_METADATA_BYTES",
+    "TYPE_DETAIL",
+    "TYPE_MEMORY",
+    "TYPE_SUMMARY",
+    "Memory",
+    "MemoryScope",
+    "build_metadata",
+    "content_memory_key",
+    "detail_key",
+    "key_belongs",
+    "message_key",
+    "new_memory_key",
+    "summary_key",
+    "summary_key_of",
+    "utc_timestamp",
+    "validate_id",
+]
+
 #: Longest user id, conversation id or agent name (UTF-8 bytes). The filterable metadata of a vector
 #: (user_id + agent_name + expires_at) must stay under S3 Vectors' 2 KB limit.
 MAX_ID_BYTES = 512

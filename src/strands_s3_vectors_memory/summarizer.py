@@ -22,6 +22,25 @@ from .lexical import tokenize
 from .telemetry import SPAN_SUMMARIZE, annotate, model_id_of, traced
 from .text import clean_text
 
+__all__ = [
+    "DEFAULT_SUMMARY_MAX_CHARS",
+    "DEFAULT_TRANSCRIPT_MAX_CHARS",
+    "DETAIL_CHUNK_CHARS",
+    "DETAIL_CONTEXT_CHARS",
+    "DETAIL_MAX_RECORDS",
+    "MAX_CONVERSATION_CHARS",
+    "SUMMARY_PROMPT",
+    "bound_transcript",
+    "conversation_details",
+    "extractive_summary",
+    "parse_summary_request",
+    "render_transcript",
+    "summarize",
+    "summary_request",
+    "to_plain_text",
+    "truncate_at_sentence",
+]
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")

@@ -32,6 +32,29 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+__all__ = [
+    "ATTRIBUTE_PREFIX",
+    "DURATION_MS",
+    "ERROR_TYPE",
+    "SERVICE_NAME",
+    "SPAN_EMBED",
+    "SPAN_PUT",
+    "SPAN_RETRIEVE",
+    "SPAN_SEARCH",
+    "SPAN_SUMMARIZE",
+    "TRACER_NAME",
+    "MemorySpan",
+    "Scalar",
+    "annotate",
+    "attached_context",
+    "attribute_name",
+    "capture_context",
+    "model_id_of",
+    "record_error",
+    "span",
+    "traced",
+]
+
 #: The one spelling of this library's name in telemetry: the tracer, every span and attribute, and
 #: (being the package name) every logger and thread.
 SERVICE_NAME = "strands_s3_vectors_memory"

@@ -29,6 +29,8 @@ from strands.types.tools import ToolSpec
 from .summarizer import extractive_summary, parse_summary_request
 from .text import message_text
 
+__all__ = ["ModelRequest", "Reply", "Responder", "ScriptedModel", "ToolCall", "default_responder"]
+
 T = TypeVar("T", bound=BaseModel)
 
 
