@@ -11,6 +11,7 @@ import strands.models
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory.testing import ScriptedModel
+from support import chat_prompts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -40,8 +41,7 @@ def test_single_tenant_example_remembers_across_conversations(
 ) -> None:
     ns = _run("single_tenant.py")
     model = scripted_bedrock[0]
-    prompts = [p for p, r in zip(model.system_prompts, model.requests, strict=True)
-               if "Summarize the following conversation" not in (p or "")]
+    prompts = chat_prompts(model)
     assert len(prompts) == 3
     first, second, third = prompts
     assert "{memory_context}" not in first and "Strands Agents" not in first

@@ -23,24 +23,14 @@ from strands_s3_vectors_memory import (
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.memory_store import MemoryManagerStore
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall
+from support import all_vectors
 
 BUCKET = "my-vector-memory"
 
 
 def vectors(data_dir: Path, index: str = "memory") -> list[dict[str, Any]]:
     """Every vector in an index, read with an operator client (not through the store under test)."""
-    client = local_client(data_dir)
-    out: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"vectorBucketName": BUCKET, "indexName": index, "returnMetadata": True}
-        if token:
-            kwargs["nextToken"] = token
-        page = client.list_vectors(**kwargs)
-        out.extend(page["vectors"])
-        token = page.get("nextToken")
-        if not token:
-            return out
+    return all_vectors(local_client(data_dir), BUCKET, index)
 
 
 def make_agent(store: MemoryManagerStore, model: ScriptedModel | None = None) -> tuple[Agent, ScriptedModel]:

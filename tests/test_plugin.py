@@ -21,44 +21,7 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
 )
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
-
-PROMPT = "You are helpful.\n{memory_context}\nBe brief."
-
-
-def make_agent(
-    store: S3VectorMemory | None = None,
-    model: ScriptedModel | None = None,
-    name: str = "assistant",
-    **plugin_kwargs: Any,
-) -> tuple[Agent, S3VectorMemoryPlugin, ScriptedModel]:
-    store = store or S3VectorMemory()
-    model = model or ScriptedModel()
-    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, **plugin_kwargs)
-    agent = Agent(model=model, name=name, plugins=[plugin], system_prompt=PROMPT, callback_handler=None)
-    return agent, plugin, model
-
-
-def say(agent: Agent, text: str, user: str, conv: str, end: bool = False, **extra: Any) -> None:
-    agent(text, invocation_state={"user_id": user, "conversation_id": conv, "end_session": end, **extra})
-
-
-def chat_prompts(model: ScriptedModel) -> list[str]:
-    return [p or "" for p in model.system_prompts if "Summarize the following conversation" not in (p or "")]
-
-
-def all_vectors(env: MemoryEnv, index: str = "memory") -> list[dict[str, Any]]:
-    client = env.client
-    out: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"vectorBucketName": "my-vector-memory", "indexName": index, "returnMetadata": True}
-        if token:
-            kwargs["nextToken"] = token
-        page = client.list_vectors(**kwargs)
-        out.extend(page["vectors"])
-        token = page.get("nextToken")
-        if not token:
-            return out
+from support import PROMPT, all_vectors, asks_for_summary, chat_prompts, make_agent, say
 
 
 def test_unnamed_agent_is_rejected_at_wiring(memory_env: MemoryEnv) -> None:
@@ -128,7 +91,7 @@ def test_end_session_does_not_block_the_reply(memory_env: MemoryEnv) -> None:
     release = threading.Event()
 
     def slow_summaries(messages: Any, system_prompt: str | None) -> Any:
-        if system_prompt and "Summarize the following conversation" in system_prompt:
+        if asks_for_summary(messages):
             release.wait(30)
         return default_responder(messages, system_prompt)
 
@@ -140,7 +103,7 @@ def test_end_session_does_not_block_the_reply(memory_env: MemoryEnv) -> None:
     assert not plugin.flush(0.2)
     release.set()
     assert plugin.flush(30)
-    assert any("tea" in v["metadata"]["content"] for v in all_vectors(memory_env))
+    assert any("tea" in v["metadata"]["content"] for v in all_vectors(memory_env.client))
 
 
 def test_re_ending_a_conversation_updates_its_summary(memory_env: MemoryEnv) -> None:
@@ -149,7 +112,7 @@ def test_re_ending_a_conversation_updates_its_summary(memory_env: MemoryEnv) -> 
     assert plugin.flush(30)
     say(agent, "Actually I sold it and bought a blue Volvo.", "u1", "c1", end=True)
     assert plugin.flush(30)
-    summaries = [v for v in all_vectors(memory_env) if v["metadata"]["type"] == "summary"]
+    summaries = [v for v in all_vectors(memory_env.client) if v["metadata"]["type"] == "summary"]
     assert len(summaries) == 1
     assert "Volvo" in summaries[0]["metadata"]["content"]
     assert "u1" not in summaries[0]["key"]
@@ -159,14 +122,14 @@ def test_summary_is_plain_text_capped_at_a_sentence_boundary(memory_env: MemoryE
     long_summary = " ".join(f"Sentence number {i} is about the user's hobby of sailing." for i in range(100))
 
     def verbose(messages: Any, system_prompt: str | None) -> Any:
-        if system_prompt and "Summarize the following conversation" in system_prompt:
+        if asks_for_summary(messages):
             return long_summary
         return "ok"
 
     agent, plugin, _ = make_agent(model=ScriptedModel(responder=verbose), store_details=False)
     say(agent, "I love sailing.", "u1", "c1", end=True)
     assert plugin.flush(30)
-    (summary,) = [v["metadata"]["content"] for v in all_vectors(memory_env)]
+    (summary,) = [v["metadata"]["content"] for v in all_vectors(memory_env.client)]
     assert len(summary) <= 2000 and summary.endswith(".")
     assert long_summary.startswith(summary)
 
@@ -179,7 +142,7 @@ def test_odd_blocks_and_empty_transcripts_never_crash(memory_env: MemoryEnv) -> 
         invocation_state={"user_id": "u1", "conversation_id": "c1", "end_session": True},
     )
     assert plugin.flush(30)
-    contents = [v["metadata"]["content"] for v in all_vectors(memory_env)]
+    contents = [v["metadata"]["content"] for v in all_vectors(memory_env.client)]
     assert any("Tom" in c for c in contents)
 
 
@@ -250,7 +213,7 @@ def test_bad_invocation_state_is_a_clear_error(
     with pytest.raises(error):
         agent("hello", invocation_state=state)
     assert plugin.flush(5)
-    assert all_vectors(memory_env) == []
+    assert all_vectors(memory_env.client) == []
 
 
 def test_unusual_but_valid_ids_work(memory_env: MemoryEnv) -> None:
@@ -282,7 +245,7 @@ def test_read_your_writes_waits_only_for_the_same_user(memory_env: MemoryEnv) ->
     release = threading.Event()
 
     def gated(messages: Any, system_prompt: str | None) -> Any:
-        if system_prompt and "Summarize the following conversation" in system_prompt:
+        if asks_for_summary(messages):
             release.wait(30)
         return default_responder(messages, system_prompt)
 

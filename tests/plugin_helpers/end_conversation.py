@@ -13,7 +13,9 @@ from typing import Any
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.summarizer import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
+from strands_s3_vectors_memory.text import message_text
 
 PROMPT = "You are helpful.\n{memory_context}"
 
@@ -23,7 +25,7 @@ def main() -> None:
     never = threading.Event()
 
     def responder(messages: Any, system_prompt: str | None) -> Any:
-        if mode == "hang" and system_prompt and "Summarize the following conversation" in system_prompt:
+        if mode == "hang" and parse_summary_request(message_text(messages[-1], fold=False)) is not None:
             never.wait()  # the summarizer never returns: the process is killed with the job pending
         return default_responder(messages, system_prompt)
 

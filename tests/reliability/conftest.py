@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from reliability_support import (
     ADMIN_KEY,
-    HashEmbedder,
     RecordingPolicy,
+    SeededRandomEmbedder,
     boto3_client,
     tenant_policy,
 )
@@ -38,7 +38,8 @@ def engine(tmp_path: Path) -> Iterator[LocalS3VectorsClient]:
 def hash_store(engine: LocalS3VectorsClient, tmp_path: Path) -> S3VectorMemory:
     """Single-tenant store on the private engine with the fast hash embedder."""
     return S3VectorMemory(
-        BUCKET, backend="local", data_dir=tmp_path, client=engine, embedder=HashEmbedder(), similarity_threshold=0.0
+        BUCKET, backend="local", data_dir=tmp_path, client=engine, embedder=SeededRandomEmbedder(),
+        similarity_threshold=0.0,
     )
 
 
@@ -46,7 +47,8 @@ def hash_store(engine: LocalS3VectorsClient, tmp_path: Path) -> S3VectorMemory:
 def hash_multi_store(engine: LocalS3VectorsClient, tmp_path: Path) -> MultiTenantS3VectorMemory:
     """Multi-tenant store on the same private engine (same bucket) with the hash embedder."""
     return MultiTenantS3VectorMemory(
-        BUCKET, backend="local", data_dir=tmp_path, client=engine, embedder=HashEmbedder(), similarity_threshold=0.0
+        BUCKET, backend="local", data_dir=tmp_path, client=engine, embedder=SeededRandomEmbedder(),
+        similarity_threshold=0.0,
     )
 
 

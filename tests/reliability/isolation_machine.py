@@ -35,11 +35,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, rule
 from reliability_support import (
     ADMIN_KEY,
-    SUMMARY_MARKER,
     FakeSts,
-    HashEmbedder,
+    SeededRandomEmbedder,
     boto3_client,
-    chat_prompts,
     last_user_turn,
     make_agent,
     markers_in,
@@ -58,6 +56,7 @@ from strands_s3_vectors_memory import (
     TokenVendingMachine,
 )
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, ToolCall, default_responder
+from support import asks_for_summary, chat_prompts
 
 TVM_ROLE = "arn:aws:iam::123456789012:role/tvm"
 
@@ -141,7 +140,7 @@ class World:
         self.root = root
         self.endpoint_url = endpoint_url
         self.bucket = "iso-" + uuid.uuid4().hex[:16]
-        self.embedder = HashEmbedder()
+        self.embedder = SeededRandomEmbedder()
         self.engine: LocalS3VectorsClient | None = None
         self.sts: FakeSts | None = None
         if endpoint_url is None:
@@ -171,7 +170,7 @@ class World:
         return self.multi if scope.tenant is not None else self.single
 
     def _responder(self, messages: Messages, system_prompt: str | None) -> Reply:
-        if system_prompt and SUMMARY_MARKER in system_prompt:
+        if asks_for_summary(messages):
             return default_responder(messages, system_prompt)
         if self.script:
             return self.script.pop(0)

@@ -2,7 +2,7 @@
 
 Why each exists:
 
-* :class:`HashEmbedder`: the property tests run thousands of store operations; the real model would
+* :class:`SeededRandomEmbedder`: the property tests run thousands of store operations; the real model would
   make them take minutes. A deterministic hash -> small-dimension embedder keeps every code path
   (validation, dimension checks, normalisation) while costing microseconds.
 * :class:`FaultyClient`: S3 Vectors faults (throttling, 5xx, timeouts) happen outside this machine,
@@ -36,7 +36,6 @@ from strands_s3_vectors_memory.testing import ScriptedModel
 
 REGION = "us-east-1"
 PROMPT = "You are helpful.\n{memory_context}\nBe brief."
-SUMMARY_MARKER = "Summarize the following conversation"
 #: Markers planted in memories: each is unique and owned by exactly one scope.
 MARKER_RE = re.compile(r"\bmk[0-9a-f]{12}\b")
 ADMIN_KEY = "AKIAADMIN"
@@ -51,7 +50,7 @@ NO_RETRY = Config(
 )
 
 
-class HashEmbedder:
+class SeededRandomEmbedder:
     """Deterministic embedder: sha256(text) seeds a normal vector of ``dimension`` values.
 
     Identical texts get identical vectors; different texts get near-orthogonal ones. Nothing about
@@ -153,30 +152,6 @@ def fail_first(operation: str, errors: Sequence[BaseException]) -> Fault:
     return plan
 
 
-def list_all(client: Any, bucket: str, index: str) -> list[dict[str, Any]]:
-    """Every vector of an index with its metadata (paging through ``list_vectors``).
-
-    An index that was never created holds nothing: ``[]``, so "nothing was stored" checks hold
-    whether validation failed before or after the index was created on first use.
-    """
-    out: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"vectorBucketName": bucket, "indexName": index, "returnMetadata": True}
-        if token:
-            kwargs["nextToken"] = token
-        try:
-            page = client.list_vectors(**kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NotFoundException" and not out:
-                return []
-            raise
-        out.extend(page["vectors"])
-        token = page.get("nextToken")
-        if not token:
-            return out
-
-
 def summaries(vectors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [v for v in vectors if v.get("metadata", {}).get("type") == "summary"]
 
@@ -199,11 +174,6 @@ def make_agent(
 
 def say(agent: Agent, text: str, user: str, conv: str, *, end: bool = False, **extra: Any) -> None:
     agent(text, invocation_state={"user_id": user, "conversation_id": conv, "end_session": end, **extra})
-
-
-def chat_prompts(model: ScriptedModel) -> list[str]:
-    """System prompts of the model's chat requests (summarization requests left out)."""
-    return [p or "" for p in model.system_prompts if SUMMARY_MARKER not in (p or "")]
 
 
 def tool_results(agent: Agent, since: int = 0) -> list[str]:

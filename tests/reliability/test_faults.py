@@ -27,16 +27,13 @@ from isolation_machine import TVM_ROLE
 from reliability_support import (
     ADMIN_KEY,
     PROMPT,
-    SUMMARY_MARKER,
     FakeSts,
     Fault,
     FaultyClient,
-    HashEmbedder,
     RecordingPolicy,
+    SeededRandomEmbedder,
     boto3_client,
-    chat_prompts,
     client_error,
-    list_all,
     make_agent,
     say,
     summaries,
@@ -58,6 +55,7 @@ from strands_s3_vectors_memory import (
     TokenVendingMachine,
 )
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, ToolCall, default_responder
+from support import all_vectors, asks_for_summary, chat_prompts, is_summary_request
 
 CHILD = Path(__file__).parent / "helpers" / "crash_child.py"
 BUCKET = "crash"  # the crash child uses the same bucket
@@ -71,7 +69,7 @@ def _store(engine: Any, root: Path, fault: Fault | None = None, embedder: Any = 
                                                                                                   FaultyClient]:
     client = FaultyClient(engine, fault)
     store = S3VectorMemory(BUCKET, backend="local", data_dir=root, client=client,
-                           embedder=embedder or HashEmbedder(), similarity_threshold=0.0)
+                           embedder=embedder or SeededRandomEmbedder(), similarity_threshold=0.0)
     return store, client
 
 
@@ -116,7 +114,7 @@ def _per_job(operation: str, failures: int, error: Callable[[], BaseException]) 
     return plan
 
 
-class FlakyEmbedder(HashEmbedder):
+class FlakyEmbedder(SeededRandomEmbedder):
     """The hash embedder, failing on demand: ``broken`` raises ``error()`` for every document call."""
 
     def __init__(self) -> None:
@@ -169,7 +167,7 @@ def test_transient_put_failures_are_retried_until_stored(
     plugins.append(plugin)
     requested = _end_conversations(agent, 6)
     assert plugin.flush(60)
-    _assert_none_lost(list_all(engine, BUCKET, "memory"), requested)
+    _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
     stats = plugin.writer.stats
     assert (stats.failed, stats.pending, stats.retried) == (0, 0, 12)
     assert len([c for c in client.ops("put_vectors") if c.error]) == 12
@@ -183,7 +181,7 @@ def test_throttled_embeddings_and_model_are_retried(
     summary_failures = [ModelThrottledException("slow down") for _ in range(3)]
 
     def throttled_model(messages: Messages, system_prompt: str | None) -> Reply:
-        if system_prompt and SUMMARY_MARKER in system_prompt and summary_failures:
+        if asks_for_summary(messages) and summary_failures:
             raise summary_failures.pop(0)
         return default_responder(messages, system_prompt)
 
@@ -193,7 +191,7 @@ def test_throttled_embeddings_and_model_are_retried(
     plugins.append(plugin)
     requested = _end_conversations(agent, 5)
     assert plugin.flush(60)
-    _assert_none_lost(list_all(engine, BUCKET, "memory"), requested)
+    _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
     assert plugin.writer.stats.failed == 0 and plugin.writer.stats.retried == 7
     assert not summary_failures and not embedder.document_errors
 
@@ -211,8 +209,8 @@ def test_broken_embedder_keeps_jobs_spooled_and_a_restart_stores_them(
     requested = _end_conversations(agent, 5)
     assert plugin.flush(60)
     assert plugin.writer.stats.failed == 5
-    assert summaries(list_all(engine, BUCKET, "memory")) == []
-    summaries_asked = sum(1 for p in model.system_prompts if SUMMARY_MARKER in (p or ""))
+    assert summaries(all_vectors(engine, BUCKET, "memory")) == []
+    summaries_asked = sum(1 for r in model.requests if is_summary_request(r))
     assert summaries_asked == 5
     plugin.close(10)  # the process "restarts" with the embedder fixed
 
@@ -222,9 +220,9 @@ def test_broken_embedder_keeps_jobs_spooled_and_a_restart_stores_them(
     plugins.append(plugin_after)
     assert plugin_after.flush(60)
     assert plugin_after.writer.stats.replayed == 5 and plugin_after.writer.stats.failed == 0
-    _assert_none_lost(list_all(engine, BUCKET, "memory"), requested)
+    _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
     # The summaries were checkpointed before the embedder failed: the restart does not pay for them again.
-    assert not any(SUMMARY_MARKER in (p or "") for p in model_after.system_prompts)
+    assert not any(is_summary_request(r) for r in model_after.requests)
     assert not list((tmp_path / "spool").rglob("*.json"))
 
 
@@ -240,7 +238,7 @@ def test_sts_outage_on_the_write_path_loses_nothing(
         sts = FakeSts()
         tvm = TokenVendingMachine(TVM_ROLE, sts_client=sts, failure_ttl_seconds=0)
         store = MultiTenantS3VectorMemory(BUCKET, backend="aws", data_dir=tmp_path, tvm=tvm,
-                                          endpoint_url=endpoint.url, embedder=HashEmbedder())
+                                          endpoint_url=endpoint.url, embedder=SeededRandomEmbedder())
         tenant = {"tenantId": "acme"}
         agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
         # First turns run while STS works (the memory context is fetched with acme's key) ...
@@ -269,7 +267,7 @@ def test_sts_outage_on_the_write_path_loses_nothing(
         plugins.append(restarted)
         assert restarted.flush(60) and restarted.writer.stats.replayed == 2
         assert {key for key, _op in policy.seen} == {"TENANT-acme"}, "only acme's vended key may be used"
-        _assert_none_lost(list_all(admin, BUCKET, "memory-acme"), {f"conv-{i}" for i in range(4)})
+        _assert_none_lost(all_vectors(admin, BUCKET, "memory-acme"), {f"conv-{i}" for i in range(4)})
 
 
 # ------------------------------------------------------------------------------ the spool in trouble
@@ -296,7 +294,7 @@ def test_unwritable_spool_degrades_durability_but_loses_nothing(
     assert attempts, "the spool was never tried"
     assert "degraded durability" in caplog.text
     assert plugin.writer.stats.spool_errors >= 5
-    _assert_none_lost(list_all(engine, BUCKET, "memory"), requested)
+    _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
 
 
 def test_read_only_spool_at_start_still_stores_everything(
@@ -314,7 +312,7 @@ def test_read_only_spool_at_start_still_stores_everything(
         requested = _end_conversations(agent, 4)
         assert plugin.flush(60)
     assert "unusable" in caplog.text
-    _assert_none_lost(list_all(engine, BUCKET, "memory"), requested)
+    _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
 
 
 def test_spool_that_recovers_mid_run(
@@ -335,7 +333,7 @@ def test_spool_that_recovers_mid_run(
     plugins.append(plugin)
     requested = _end_conversations(agent, 6)
     assert plugin.flush(60)
-    _assert_none_lost(list_all(engine, BUCKET, "memory"), requested)
+    _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
     assert not list((tmp_path / "spool").rglob("claims/*/*.json"))
 
 
@@ -370,7 +368,7 @@ def test_sigkill_mid_write_then_a_new_process_replays_everything(hang: str, tmp_
     assert writer.returncode == -signal.SIGKILL
 
     with LocalS3VectorsClient(data) as engine:
-        before = len(summaries(list_all(engine, BUCKET, "memory")))
+        before = len(summaries(all_vectors(engine, BUCKET, "memory")))
     if hang in ("summary", "put"):
         assert before == 0, "nothing could have been stored before the kill"
 
@@ -387,7 +385,7 @@ def test_sigkill_mid_write_then_a_new_process_replays_everything(hang: str, tmp_
     if hang == "summary":
         assert stats["summary_calls"] == count
     with LocalS3VectorsClient(data) as engine:
-        _assert_none_lost(list_all(engine, BUCKET, "memory"), {f"conv-{i}" for i in range(count)})
+        _assert_none_lost(all_vectors(engine, BUCKET, "memory"), {f"conv-{i}" for i in range(count)})
     assert not list(spool.rglob("claims/*/*.json")), "jobs left in the spool after a successful replay"
 
 

@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from isolation_machine import IDS, IsolationMachine, Scope
-from reliability_support import HashEmbedder, chat_prompts, list_all, make_agent, say, tool_results
+from reliability_support import SeededRandomEmbedder, make_agent, say, tool_results
 
 from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall
+from support import all_vectors, chat_prompts
 
 PROPERTY = settings(
     max_examples=30,
@@ -58,7 +59,7 @@ def test_hundreds_of_scopes_each_see_exactly_their_own(
     root = tmp_path_factory.mktemp("many")
     engine = LocalS3VectorsClient(root / "engine")
     try:
-        embedder = HashEmbedder()
+        embedder = SeededRandomEmbedder()
         single = S3VectorMemory("many", backend="local", data_dir=root, client=engine, embedder=embedder)
         multi = MultiTenantS3VectorMemory("many", backend="local", data_dir=root, client=engine, embedder=embedder)
         keys: dict[Scope, str] = {}
@@ -124,7 +125,7 @@ def test_real_embedder_keeps_similar_memories_of_users_apart(local_env: Path) ->
             prompt = chat_prompts(model_mt)[-1]
             assert colour in prompt
             assert not any(other in prompt for other in ({*colours.values(), "olive", "indigo"} - {colour}))
-        stored = {v["metadata"]["user_id"] for v in list_all(store._base_client(), store.bucket_name, "memory")}
+        stored = {v["metadata"]["user_id"] for v in all_vectors(store._base_client(), store.bucket_name, "memory")}
         assert stored == set(colours)
     finally:
         plugin.close(10)

@@ -20,12 +20,10 @@ from isolation_machine import TVM_ROLE, IsolationMachine
 from reliability_support import (
     ADMIN_KEY,
     FakeSts,
-    HashEmbedder,
     RecordingPolicy,
+    SeededRandomEmbedder,
     boto3_client,
-    chat_prompts,
     client_error,
-    list_all,
     make_agent,
     say,
     tenant_key,
@@ -39,6 +37,7 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
     TokenVendingMachine,
 )
+from support import all_vectors, chat_prompts
 
 PROPERTY = settings(
     max_examples=8,
@@ -62,7 +61,7 @@ def test_random_operation_sequences_never_cross_scopes_over_http(
 
 def _tenant_store(url: str, bucket: str, tmp_path: Path, tvm: TokenVendingMachine) -> MultiTenantS3VectorMemory:
     return MultiTenantS3VectorMemory(
-        bucket, backend="aws", data_dir=tmp_path, tvm=tvm, endpoint_url=url, embedder=HashEmbedder(),
+        bucket, backend="aws", data_dir=tmp_path, tvm=tvm, endpoint_url=url, embedder=SeededRandomEmbedder(),
         similarity_threshold=0.0,
     )
 
@@ -101,7 +100,7 @@ def test_tenant_b_querying_tenant_a_index_is_denied(
         message = info.value.response["Error"]["Message"]
         assert tenant_key("b") in message and operation in message
     # Tenant A's data is intact.
-    contents = [v["metadata"]["content"] for v in list_all(admin_client, fresh_bucket, "memory-a")]
+    contents = [v["metadata"]["content"] for v in all_vectors(admin_client, fresh_bucket, "memory-a")]
     assert contents == ["tenant a's Q4 budget is 2M"]
 
 
@@ -159,7 +158,7 @@ def test_single_tenant_store_over_http_scopes_users_and_agents(
     plugins: list[S3VectorMemoryPlugin],
 ) -> None:
     store = S3VectorMemory(fresh_bucket, backend="aws", data_dir=tmp_path, client=admin_client,
-                           embedder=HashEmbedder(), similarity_threshold=0.0)
+                           embedder=SeededRandomEmbedder(), similarity_threshold=0.0)
     agent, plugin, model = make_agent(store, spool_dir=tmp_path / "spool", similarity_threshold=0.0)
     other, other_plugin, other_model = make_agent(store, name="planner", spool_dir=tmp_path / "spool2",
                                                   similarity_threshold=0.0)
@@ -183,7 +182,7 @@ def test_endpoint_down_fails_open(tmp_path: Path, plugins: list[S3VectorMemoryPl
     with LocalEndpoint(tmp_path / "down") as endpoint:
         client = boto3_client(endpoint.url)
         client.create_vector_bucket(vectorBucketName="down")
-        store = S3VectorMemory("down", backend="aws", data_dir=tmp_path, client=client, embedder=HashEmbedder(),
+        store = S3VectorMemory("down", backend="aws", data_dir=tmp_path, client=client, embedder=SeededRandomEmbedder(),
                                similarity_threshold=0.0)
         store.store_memory("u1", "remember the red door", agent_name="assistant")
         agent, plugin, model = make_agent(store, spool_dir=tmp_path / "spool")

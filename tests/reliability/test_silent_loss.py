@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reliability_support import list_all, make_agent, say, summaries
+from reliability_support import make_agent, say, summaries
 
 from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from support import all_vectors
 
 BUCKET = "reliability"
 
@@ -27,7 +28,7 @@ def test_a_long_lived_agent_keeps_storing_conversations_after_its_history_window
         say(agent, f"Conversation {i}: my parcel tracking code is PX{i:04d}.", f"user-{i}", f"conv-{i}")
         say(agent, "Thanks, bye.", f"user-{i}", f"conv-{i}", end=True)
     assert plugin.flush(30) and plugin.writer.stats.failed == 0
-    stored = {v["metadata"]["conversation_id"] for v in summaries(list_all(engine, BUCKET, "memory"))}
+    stored = {v["metadata"]["conversation_id"] for v in summaries(all_vectors(engine, BUCKET, "memory"))}
     assert requested - stored == set(), f"{len(requested - stored)} of 25 conversations were not stored"
 
 
@@ -43,5 +44,5 @@ def test_two_conversations_with_different_facts_on_one_topic_are_both_kept(
         say(agent, "Thanks, that's all for now.", "u1", conversation, end=True)
         assert plugin.flush(30)
     engine = store._base_client()
-    stored = {v["metadata"]["conversation_id"] for v in summaries(list_all(engine, store.bucket_name, "memory"))}
+    stored = {v["metadata"]["conversation_id"] for v in summaries(all_vectors(engine, store.bucket_name, "memory"))}
     assert stored == {"diet-1", "diet-2"}

@@ -1,13 +1,14 @@
 """Helpers shared by the test suites: agents with the memory plugin, prompts the model saw, stored vectors.
 
-``tests/`` is on ``sys.path`` for every suite (see the root ``conftest.py``), so any test imports
-``from support import ...``.
+``tests/`` (and ``bench/``) are on the test path (``pythonpath`` in pyproject.toml), so any test
+imports ``from support import ...``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
@@ -18,6 +19,7 @@ from strands_s3_vectors_memory.text import message_text
 __all__ = [
     "PROMPT",
     "all_vectors",
+    "asks_for_summary",
     "chat_prompts",
     "chat_requests",
     "is_summary_request",
@@ -48,10 +50,17 @@ def say(agent: Agent, text: str, user: str, conv: str, end: bool = False, **extr
     return agent(text, invocation_state={"user_id": user, "conversation_id": conv, "end_session": end, **extra})
 
 
+def asks_for_summary(messages: Any) -> bool:
+    """Whether these model input messages ask for a conversation summary (recognised by their shape).
+
+    For scripted responders: ``lambda messages, system_prompt: ... if asks_for_summary(messages)``.
+    """
+    return bool(messages) and parse_summary_request(message_text(messages[-1], fold=False)) is not None
+
+
 def is_summary_request(request: ModelRequest) -> bool:
-    """Whether the model was asked to summarize a conversation (recognised by the request's shape)."""
-    last = request.messages[-1] if request.messages else {}
-    return parse_summary_request(message_text(last, fold=False)) is not None
+    """Whether a recorded model request asked to summarize a conversation."""
+    return asks_for_summary(request.messages)
 
 
 def chat_requests(model: ScriptedModel) -> list[ModelRequest]:
@@ -65,14 +74,23 @@ def chat_prompts(model: ScriptedModel) -> list[str]:
 
 
 def all_vectors(client: Any, bucket: str = "my-vector-memory", index: str = "memory") -> list[dict[str, Any]]:
-    """Every vector of an index, with metadata (paging through ``list_vectors``)."""
+    """Every vector of an index, with metadata (paging through ``list_vectors``).
+
+    An index (or bucket) that was never created holds nothing: ``[]``, so "nothing was stored"
+    checks hold whether validation failed before or after the index was created on first use.
+    """
     out: list[dict[str, Any]] = []
     token: str | None = None
     while True:
         kwargs: dict[str, Any] = {"vectorBucketName": bucket, "indexName": index, "returnMetadata": True}
         if token:
             kwargs["nextToken"] = token
-        page = client.list_vectors(**kwargs)
+        try:
+            page = client.list_vectors(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException" and not out:
+                return []
+            raise
         out.extend(page["vectors"])
         token = page.get("nextToken")
         if not token:

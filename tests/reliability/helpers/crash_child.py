@@ -26,13 +26,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: the support package
 
-from reliability_support import SUMMARY_MARKER, FaultyClient, HashEmbedder, make_agent, say
+from reliability_support import FaultyClient, SeededRandomEmbedder, make_agent, say
 from strands.types.content import Messages
 
 from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, default_responder
+from support import asks_for_summary
 
 BUCKET = "crash"
 WORKERS = 2  # the plugin's default writer threads
@@ -59,12 +61,12 @@ def _store(data: str, hang: str) -> S3VectorMemory:
         return None
 
     client = FaultyClient(LocalS3VectorsClient(data), fault)
-    return S3VectorMemory(BUCKET, backend="local", data_dir=data, client=client, embedder=HashEmbedder())
+    return S3VectorMemory(BUCKET, backend="local", data_dir=data, client=client, embedder=SeededRandomEmbedder())
 
 
 def _model(hang: str, counter: list[int]) -> ScriptedModel:
     def respond(messages: Messages, system_prompt: str | None) -> Reply:
-        if system_prompt and SUMMARY_MARKER in system_prompt:
+        if asks_for_summary(messages):
             counter.append(1)
             if hang == "summary":
                 _hang_forever("summary")
