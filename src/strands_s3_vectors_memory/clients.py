@@ -1,20 +1,22 @@
 """Where S3 Vectors clients come from: the one place that knows AWS from offline.
 
-Everything above this module talks to "an S3-Vectors-shaped client": ``boto3.client("s3vectors")`` on
-AWS (``AWS_ENDPOINT_URL_S3VECTORS`` is honoured by boto3 itself, so the local endpoint works too), or
+Everything above this module talks to an :class:`~.client.S3VectorsClient`: ``boto3.client("s3vectors")``
+on AWS (``AWS_ENDPOINT_URL_S3VECTORS`` is honoured by boto3 itself, so the local endpoint works too), or
 the embedded engine with the same methods, shapes and errors offline. Like httpx's transports, the
-layers above never ask which one they have.
+layers above never ask which one they have. boto3's clients are untyped: this is the one place that
+vouches for them (:func:`_boto3_client`), so everything above is type-checked against the seam.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
 
+from .client import S3VectorsClient
 from .config import Backend
 
 #: Retries for throttling (429) and 5xx on the AWS path; botocore's standard mode backs off with jitter.
@@ -25,11 +27,11 @@ AWS_RETRY_CONFIG = Config(
     user_agent_extra="strands-s3-vectors-memory",
 )
 
-_local_clients: dict[Path, Any] = {}
+_local_clients: dict[Path, S3VectorsClient] = {}
 _local_lock = threading.Lock()
 
 
-def local_client(data_dir: Path) -> Any:
+def local_client(data_dir: Path) -> S3VectorsClient:
     """Return the process-wide embedded engine client for ``data_dir``.
 
     One client per directory, so every store in a process shares one in-memory copy of the vectors.
@@ -41,7 +43,8 @@ def local_client(data_dir: Path) -> Any:
         client = _local_clients.get(root)
         if client is None:
             root.mkdir(parents=True, exist_ok=True)
-            client = _local_clients[root] = LocalS3VectorsClient(root)
+            engine: S3VectorsClient = LocalS3VectorsClient(root)  # checked statically against the seam
+            client = _local_clients[root] = engine
         return client
 
 
@@ -57,10 +60,26 @@ def aws_client(
     return factory.client(service_name, region_name=region, endpoint_url=endpoint_url, config=AWS_RETRY_CONFIG)
 
 
+def s3vectors_client(
+    *, region: str, session: boto3.Session | None = None, endpoint_url: str | None = None
+) -> S3VectorsClient:
+    """:func:`aws_client` for S3 Vectors, typed as the seam (``session``: whose credentials sign)."""
+    return _vouch(aws_client("s3vectors", region=region, session=session, endpoint_url=endpoint_url))
+
+
 def make_s3vectors_client(
     backend: Backend, *, region: str, data_dir: Path, endpoint_url: str | None = None
-) -> Any:
+) -> S3VectorsClient:
     """Return the S3 Vectors client for ``backend`` (ambient credentials on AWS)."""
     if backend is Backend.LOCAL:
         return local_client(data_dir)
-    return aws_client("s3vectors", region=region, endpoint_url=endpoint_url)
+    return s3vectors_client(region=region, endpoint_url=endpoint_url)
+
+
+def _vouch(client: Any) -> S3VectorsClient:
+    """A boto3 ``s3vectors`` client, as the seam it satisfies.
+
+    boto3 generates its methods from the service model at run time, so mypy cannot see them; they
+    are the very operations (and keyword arguments) :class:`S3VectorsClient` spells out.
+    """
+    return cast(S3VectorsClient, client)

@@ -32,6 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cachetools import LRUCache, TLRUCache
 
+from .client import Response, S3VectorsClient
 from .config import TENANT_INDEX_PREFIX, resolve_region
 from .errors import ConfigurationError, InvalidIdentityError, IsolationError
 
@@ -351,10 +352,12 @@ class ScopedClient:
 
     Created by :func:`scope_client`. Allowed operations are forwarded unchanged when every
     bucket/index identifier in the request names the scope; anything else raises the same
-    ``AccessDeniedException`` (HTTP 403) that IAM would.
+    ``AccessDeniedException`` (HTTP 403) that IAM would. It is an
+    :class:`~strands_s3_vectors_memory.client.S3VectorsClient` like the one it wraps, so the store
+    cannot tell a tenant's client from its own, only the service (or this class) can refuse.
     """
 
-    def __init__(self, client: Any, *, bucket_name: str, index_name: str) -> None:
+    def __init__(self, client: S3VectorsClient, *, bucket_name: str, index_name: str) -> None:
         if not bucket_name or not index_name:
             raise ConfigurationError("scope_client needs a bucket_name and an index_name")
         self._client = client
@@ -369,37 +372,65 @@ class ScopedClient:
     def index_name(self) -> str:
         return self._index
 
-    @property
-    def wrapped(self) -> Any:
-        """The unrestricted client underneath."""
-        return self._client
+    # --- the scoped index: checked, then forwarded unchanged (see SCOPED_OPERATIONS) ---------------
+
+    def get_index(self, **params: Any) -> Response:
+        self.check("get_index", params)
+        return self._client.get_index(**params)
+
+    def create_index(self, **params: Any) -> Response:
+        self.check("create_index", params)
+        return self._client.create_index(**params)
+
+    def put_vectors(self, **params: Any) -> Response:
+        self.check("put_vectors", params)
+        return self._client.put_vectors(**params)
+
+    def get_vectors(self, **params: Any) -> Response:
+        self.check("get_vectors", params)
+        return self._client.get_vectors(**params)
+
+    def list_vectors(self, **params: Any) -> Response:
+        self.check("list_vectors", params)
+        return self._client.list_vectors(**params)
+
+    def delete_vectors(self, **params: Any) -> Response:
+        self.check("delete_vectors", params)
+        return self._client.delete_vectors(**params)
+
+    def query_vectors(self, **params: Any) -> Response:
+        self.check("query_vectors", params)
+        return self._client.query_vectors(**params)
+
+    # --- bucket-level operations of the seam: always refused (the others: __getattr__) -------------
+
+    def create_vector_bucket(self, **_params: Any) -> Response:
+        raise self._outside_rights("create_vector_bucket")
+
+    def get_vector_bucket(self, **_params: Any) -> Response:
+        raise self._outside_rights("get_vector_bucket")
+
+    def delete_index(self, **_params: Any) -> Response:
+        raise self._outside_rights("delete_index")
 
     def __getattr__(self, name: str) -> Any:
+        """The other S3 Vectors operations are refused; anything else (``meta``, ``close``...) is forwarded."""
         if name in ("_client", "_bucket", "_index"):  # not yet set (copy/pickle): do not recurse
             raise AttributeError(name)
-        if name in SCOPED_OPERATIONS:
-            method = getattr(self._client, name)
-
-            def scoped_call(**kwargs: Any) -> Any:
-                self.check(name, kwargs)
-                return method(**kwargs)
-
-            scoped_call.__name__ = name
-            return scoped_call
         if name in _DENIED_OPERATIONS:
 
             def denied_call(**_kwargs: Any) -> Any:
-                raise self._denied(name, f"{_operation_name(name)} is outside a tenant-scoped client's rights")
+                raise self._outside_rights(name)
 
             denied_call.__name__ = name
             return denied_call
-        return getattr(self._client, name)
+        return self._extra(name)
 
     def get_paginator(self, operation_name: str) -> Any:
         """Paginators are scoped too: only ``list_vectors``, only on the scoped index."""
         if operation_name != "list_vectors":
             raise self._denied(operation_name, f"paginating {operation_name} is not allowed")
-        return _ScopedPaginator(self, self._client.get_paginator(operation_name))
+        return _ScopedPaginator(self, self._extra("get_paginator")(operation_name))
 
     def check(self, operation: str, params: Mapping[str, Any]) -> None:
         """Raise ``AccessDeniedException`` unless ``params`` target exactly the scoped index.
@@ -425,6 +456,13 @@ class ScopedClient:
             names_bucket = True
         if not (names_bucket and names_index):
             raise self._denied(operation, "the request must name this client's bucket and index")
+
+    def _extra(self, name: str) -> Any:
+        """An attribute of the wrapped client beyond the seam's operations, forwarded as it is."""
+        return getattr(self._client, name)
+
+    def _outside_rights(self, operation: str) -> ClientError:
+        return self._denied(operation, f"{_operation_name(operation)} is outside a tenant-scoped client's rights")
 
     def _require(self, operation: str, key: str, params: Mapping[str, Any], in_scope: bool) -> None:
         if not in_scope:
@@ -458,7 +496,7 @@ class _ScopedPaginator:
         return self._paginator.paginate(**kwargs)
 
 
-def scope_client(client: Any, *, bucket_name: str, index_name: str) -> ScopedClient:
+def scope_client(client: S3VectorsClient, *, bucket_name: str, index_name: str) -> ScopedClient:
     """Confine an S3 Vectors client (boto3 or the local engine) to one bucket and index.
 
     Allowed: ``get_index``, ``create_index``, ``put_vectors``, ``get_vectors``,
