@@ -12,17 +12,15 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
 from cachetools import TTLCache
 
-from .clients import aws_client, make_s3vectors_client
+from .client import S3VectorsClient
+from .clients import make_s3vectors_client, s3vectors_client
 from .config import (
     DEFAULT_INDEX_NAME,
-    NON_FILTERABLE_METADATA_KEYS,
     TVM_ROLE_ENV,
     Backend,
     resolve_backend,
@@ -33,11 +31,11 @@ from .config import (
 from .embeddings import Embedder, make_embedder
 from .errors import (
     ConfigurationError,
-    DimensionMismatchError,
     EmbeddingError,
     InvalidIdentityError,
     InvalidInvocationStateError,
 )
+from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors
 from .lifecycle import MemoryLifecycleMixin, TenantLifecycleMixin
 from .ranking import rank_conversations, select_memories, summaries_to_fetch
 from .records import (
@@ -59,29 +57,14 @@ from .text import clean_text
 
 logger = logging.getLogger(__name__)
 
-#: S3 Vectors service limits the store batches around.
+#: Most results of one ``QueryVectors`` (service limit).
 MAX_TOP_K = 100
-MAX_PUT_BATCH = 500
 #: Similarity threshold (0.3.0 scale, ``1 - distance / 2``) when the embedder suggests none.
 DEFAULT_SIMILARITY_THRESHOLD = 0.5
 #: Dense candidates fetched per search before client-side ranking.
 DEFAULT_CANDIDATE_K = 100
 #: Finer-grained records kept per conversation (beyond the summary).
 MAX_DETAILS_PER_CONVERSATION = 200
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-@dataclass(frozen=True)
-class IndexTarget:
-    """One index reached through one client: what every operation needs."""
-
-    client: Any
-    bucket_name: str
-    index_name: str
-    tenant_id: str | None = None
 
 
 class S3VectorMemory(MemoryLifecycleMixin):
@@ -112,7 +95,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         backend: str | Backend | None = None,
         data_dir: str | Path | None = None,
         index_name: str = DEFAULT_INDEX_NAME,
-        client: Any = None,
+        client: S3VectorsClient | None = None,
         embedder: Embedder | None = None,
         endpoint_url: str | None = None,
         similarity_threshold: float | None = None,
@@ -149,7 +132,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         """The embedding model id (0.3.0 attribute)."""
         return self.embedder.model_id
 
-    def _base_client(self) -> Any:
+    def _base_client(self) -> S3VectorsClient:
         with self._client_lock:
             if self._client is None:
                 self._client = make_s3vectors_client(
@@ -175,7 +158,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         """Index holding the memories of ``tenant_context`` (0.3.0 name, kept for compatibility)."""
         return self._target(tenant_context).index_name
 
-    def _get_s3vectors_client(self, tenant_context: Mapping[str, Any] | None = None) -> Any:
+    def _get_s3vectors_client(self, tenant_context: Mapping[str, Any] | None = None) -> S3VectorsClient:
         """Client for ``tenant_context`` (0.3.0 name, kept for compatibility)."""
         return self._target(tenant_context).client
 
@@ -198,61 +181,10 @@ class S3VectorMemory(MemoryLifecycleMixin):
         with self._ready_lock:
             if marker in self._ready:
                 return
-            index = self._describe_or_create_index(target)
-            self._check_index(target, index)
+            # offline the bucket is created too, by the unscoped (operator) client
+            bucket_client = self._base_client() if self.backend is Backend.LOCAL else None
+            open_index(target, self.embedder, create=self.create_index, bucket_client=bucket_client)
             self._ready.add(marker)
-
-    def _describe_or_create_index(self, target: IndexTarget) -> Mapping[str, Any]:
-        client = target.client
-        try:
-            return dict(client.get_index(vectorBucketName=target.bucket_name, indexName=target.index_name)["index"])
-        except ClientError as exc:
-            if _error_code(exc) != "NotFoundException":
-                raise
-        if not self.create_index:
-            raise ConfigurationError(
-                f"index {target.index_name!r} does not exist in bucket {target.bucket_name!r}; create it "
-                "with `s3-vectors-memory setup` or pass create_index=True"
-            )
-        if self.backend is Backend.LOCAL:
-            try:  # offline only: the bucket is created by the unscoped (operator) client
-                self._base_client().create_vector_bucket(vectorBucketName=target.bucket_name)
-            except ClientError as exc:
-                if _error_code(exc) != "ConflictException":
-                    raise
-        try:
-            client.create_index(
-                vectorBucketName=target.bucket_name,
-                indexName=target.index_name,
-                dataType="float32",
-                dimension=self.embedder.dimension,
-                distanceMetric="cosine",
-                metadataConfiguration={"nonFilterableMetadataKeys": list(NON_FILTERABLE_METADATA_KEYS)},
-            )
-            logger.info("created index %s/%s (%d-d, cosine)", target.bucket_name, target.index_name,
-                        self.embedder.dimension)
-        except ClientError as exc:
-            code = _error_code(exc)
-            if code == "NotFoundException":
-                raise ConfigurationError(
-                    f"vector bucket {target.bucket_name!r} does not exist: create it with "
-                    "`s3-vectors-memory setup` or `aws s3vectors create-vector-bucket`"
-                ) from exc
-            if code != "ConflictException":  # another process created it first: fine
-                raise
-        return dict(client.get_index(vectorBucketName=target.bucket_name, indexName=target.index_name)["index"])
-
-    def _check_index(self, target: IndexTarget, index: Mapping[str, Any]) -> None:
-        dimension = int(index.get("dimension", 0))
-        if dimension != self.embedder.dimension:
-            raise DimensionMismatchError(
-                f"index {target.index_name!r} stores {dimension}-d vectors but embedding model "
-                f"{self.embedder.model_id!r} produces {self.embedder.dimension}-d vectors; use a matching "
-                "model (EMBEDDING_MODEL) or another index"
-            )
-        metric = str(index.get("distanceMetric", "cosine"))
-        if metric != "cosine":
-            raise ConfigurationError(f"index {target.index_name!r} uses {metric} distance; the store needs cosine")
 
     # ------------------------------------------------------------------ embeddings
 
@@ -285,17 +217,13 @@ class S3VectorMemory(MemoryLifecycleMixin):
         if not records:
             return []
         annotate(index_name=target.index_name, vector_count=len(records),
-                 batch_count=-(-len(records) // MAX_PUT_BATCH), embedding_model=self.embedder.model_id)
+                 batch_count=-(-len(records) // WRITE_BATCH), embedding_model=self.embedder.model_id)
         vectors = self._embed_documents([text for _, text, _ in records])
         placed = self._dedupe_keys(target, records, vectors)  # near-identical summaries overwrite (lifecycle)
-        for start in range(0, len(records), MAX_PUT_BATCH):
-            batch = [
-                {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
-                for (key, metadata), vector in zip(
-                    placed[start : start + MAX_PUT_BATCH], vectors[start : start + MAX_PUT_BATCH], strict=True
-                )
-            ]
-            target.client.put_vectors(vectorBucketName=target.bucket_name, indexName=target.index_name, vectors=batch)
+        put_vectors(target, [
+            {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
+            for (key, metadata), vector in zip(placed, vectors, strict=True)
+        ])
         return [key for key, _ in placed]
 
     def store_memory(
@@ -401,12 +329,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
 
     def delete_keys(self, scope: MemoryScope, keys: Sequence[str]) -> None:
         """Delete vectors of ``scope``'s index by key (e.g. what a write stored after a forget)."""
-        target = self._scope_target(scope)
-        for start in range(0, len(keys), MAX_PUT_BATCH):
-            target.client.delete_vectors(
-                vectorBucketName=target.bucket_name, indexName=target.index_name,
-                keys=list(keys[start : start + MAX_PUT_BATCH]),
-            )
+        delete_keys(self._scope_target(scope), keys)
 
     # ------------------------------------------------------------------ reads
 
@@ -556,7 +479,7 @@ class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
                     f"${TVM_ROLE_ENV}); it never falls back to ambient credentials"
                 )
             self._tvm = TokenVendingMachine(self.tvm_role_arn, region=self.region_name)
-        self._tenant_clients: TTLCache[str, tuple[Any, Any]] = TTLCache(maxsize=1024, ttl=300)
+        self._tenant_clients: TTLCache[str, tuple[Any, S3VectorsClient]] = TTLCache(maxsize=1024, ttl=300)
         self._tenant_lock = threading.Lock()
 
     def _tenant_id(self, tenant_context: Mapping[str, Any] | None) -> str:
@@ -575,7 +498,7 @@ class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
         index_name = tenant_index_name(tenant_id)
         return IndexTarget(self._tenant_client(tenant_id, index_name), self.bucket_name, index_name, tenant_id)
 
-    def _tenant_client(self, tenant_id: str, index_name: str) -> Any:
+    def _tenant_client(self, tenant_id: str, index_name: str) -> S3VectorsClient:
         if self.backend is Backend.LOCAL:
             return scope_client(self._base_client(), bucket_name=self.bucket_name, index_name=index_name)
         assert self._tvm is not None
@@ -585,7 +508,7 @@ class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
             if cached is not None and cached[0] == credentials:
                 return cached[1]
         session = self._tvm.session_for(tenant_id)
-        raw = aws_client("s3vectors", region=self.region_name, session=session, endpoint_url=self.endpoint_url)
+        raw = s3vectors_client(region=self.region_name, session=session, endpoint_url=self.endpoint_url)
         client = scope_client(raw, bucket_name=self.bucket_name, index_name=index_name)
         with self._tenant_lock:
             self._tenant_clients[tenant_id] = (credentials, client)

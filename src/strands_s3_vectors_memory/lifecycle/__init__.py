@@ -23,6 +23,7 @@ store. Rooms: ``_scan`` (parallel segment scans), ``_cursor`` (list page tokens)
 
 from __future__ import annotations
 
+from ..index import LIST_PAGE_SIZE, WRITE_BATCH
 from ._dedupe import DEFAULT_DEDUPE_THRESHOLD
 from ._mixins import FORGET_VERIFY_SCANS, MemoryLifecycleMixin, TenantLifecycleMixin
 from ._results import (
@@ -34,7 +35,7 @@ from ._results import (
     SetupResult,
     TenantForgetReport,
 )
-from ._scan import LIST_PAGE_SIZE, MAX_SEGMENTS, WRITE_BATCH, ProgressCallback
+from ._scan import MAX_SEGMENTS, ProgressCallback
 from ._setup import setup_index
 
 __all__ = [

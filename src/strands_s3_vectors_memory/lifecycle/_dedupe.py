@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..index import IndexTarget
 from ..records import TYPE_MEMORY, TYPE_SUMMARY, MemoryScope
 from ._scan import belongs
-
-if TYPE_CHECKING:
-    from ..store import IndexTarget
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..errors import ConfigurationError
+from ..index import WRITE_BATCH, IndexTarget, delete_keys, error_code, list_page
 from ..pending import cancel_pending
 from ..records import Memory, MemoryScope
 from ..tenancy import tenant_id_from_context, tenant_index_name
@@ -34,15 +35,11 @@ from ._results import (
     TenantForgetReport,
 )
 from ._scan import (
-    WRITE_BATCH,
     ProgressCallback,
     Tally,
     Vector,
     belongs,
-    delete_keys,
-    error_code,
     is_expired,
-    list_page,
     parallel_scan,
     sweep,
 )
@@ -50,7 +47,6 @@ from ._transfer import MAX_KEY_BYTES, ImportRecord, export_record, foreign_key_r
 
 if TYPE_CHECKING:
     from ..embeddings import Embedder
-    from ..store import IndexTarget
 
 logger = logging.getLogger(__name__)
 
