@@ -20,8 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
+from strands_s3_vectors_memory import IsolationError, MultiTenantS3VectorMemory, S3VectorMemory, lifecycle
 from strands_s3_vectors_memory.errors import ConfigurationError
+from strands_s3_vectors_memory.index import IndexTarget
 from strands_s3_vectors_memory.lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
     ForgetIncompleteError,
@@ -31,6 +32,7 @@ from strands_s3_vectors_memory.lifecycle._cursor import ListCursor
 from strands_s3_vectors_memory.local import LocalS3VectorsClient
 from strands_s3_vectors_memory.records import TYPE_SUMMARY, MemoryScope, build_metadata
 from strands_s3_vectors_memory.server import LocalEndpoint
+from strands_s3_vectors_memory.tombstones import Tombstones, tombstones_dir
 
 BUCKET = "lifecycle-bucket"
 
@@ -478,6 +480,62 @@ def test_dedupe_never_merges_into_details_and_can_be_disabled(store: S3VectorMem
     store.store_conversation("alice", "c3", "Alice is allergic to shellfish.")
     assert len(list(store.iter_memories("alice"))) == 4
     assert 0.9 < DEFAULT_DEDUPE_THRESHOLD < 1.0
+
+
+def test_dedupe_threshold_is_a_constructor_argument(tmp_path: Path) -> None:
+    assert _store(tmp_path / "default").dedupe_threshold == DEFAULT_DEDUPE_THRESHOLD
+    plain = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=tmp_path / "off", embedder=HashEmbedder(),
+                           dedupe_threshold=None)
+    text = "Alice loves green tea and mountain hiking."
+    assert plain.store_conversation("alice", "c1", text) != plain.store_conversation("alice", "c2", text + "!")
+    tenants = MultiTenantS3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=tmp_path / "mt",
+                                        embedder=HashEmbedder(), dedupe_threshold=0.99)
+    assert tenants.dedupe_threshold == 0.99
+    with pytest.raises(ConfigurationError, match="dedupe_threshold"):
+        S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=tmp_path / "bad", embedder=HashEmbedder(),
+                       dedupe_threshold=1.5)
+
+
+# --- the operations as functions of (where the index is, whose memories) ----------------------------
+
+
+def test_lifecycle_functions_need_only_a_target_and_a_scope(tmp_path: Path) -> None:
+    store = _store(tmp_path / "data")
+    _populate(store, "alice", 7)
+    target = IndexTarget(LocalS3VectorsClient(tmp_path / "data"), BUCKET, "memory")
+    alice = MemoryScope("alice", "assistant")
+    page = lifecycle.list_memories(lambda: target, alice, page_size=5)
+    assert len(page.memories) == 5 and page.next_token is not None
+    assert len(list(lifecycle.iter_memories(lambda: target, alice))) == 7
+    key = page.memories[0].key
+    assert lifecycle.get_memory(lambda: target, MemoryScope("bob", "assistant"), key) is None
+    assert lifecycle.delete_memory(lambda: target, alice, key)
+    assert lifecycle.index_stats(lambda: target).by_user == {"alice": 6}
+    missing = IndexTarget(target.client, BUCKET, "no-such-index")
+    assert lifecycle.list_memories(lambda: missing, alice).memories == []
+
+
+def test_arguments_are_checked_and_forget_recorded_before_the_index_is_located(tmp_path: Path) -> None:
+    """Locating a tenant's index vends its credentials (STS): a bad argument must not need that, and a
+    forget must leave its tombstone even when the credentials cannot be had."""
+    located: list[str] = []
+
+    def unreachable() -> IndexTarget:
+        located.append("asked")
+        raise IsolationError("no credentials for this tenant")
+
+    alice = MemoryScope("alice", "assistant", "acme")
+    with pytest.raises(ValueError, match="page_size"):
+        lifecycle.list_memories(unreachable, alice, page_size=0)
+    with pytest.raises(ValueError, match="next_token"):
+        lifecycle.list_memories(unreachable, alice, next_token="not-a-token")
+    with pytest.raises(ValueError, match="key"):
+        lifecycle.get_memory(unreachable, alice, "")
+    assert located == []
+    with pytest.raises(IsolationError):
+        lifecycle.forget_user(unreachable, alice, data_dir=tmp_path)
+    assert located == ["asked"]
+    assert Tombstones(tombstones_dir(tmp_path)).find("acme", "alice", "assistant", since=0.0) is not None
 
 
 # --- stats ------------------------------------------------------------------------------------------

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cachetools import TTLCache
 
+from . import lifecycle
 from .client import S3VectorsClient
 from .clients import make_s3vectors_client, s3vectors_client
 from .config import (
@@ -36,7 +38,15 @@ from .errors import (
     InvalidInvocationStateError,
 )
 from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors
-from .lifecycle import MemoryLifecycleMixin, TenantLifecycleMixin
+from .lifecycle import (
+    DEFAULT_DEDUPE_THRESHOLD,
+    ForgetReport,
+    ImportReport,
+    IndexStats,
+    MemoryPage,
+    ProgressCallback,
+    TenantForgetReport,
+)
 from .ranking import rank_conversations, select_memories, summaries_to_fetch
 from .records import (
     EXTRACTIVE_KEY,
@@ -67,7 +77,7 @@ DEFAULT_CANDIDATE_K = 100
 MAX_DETAILS_PER_CONVERSATION = 200
 
 
-class S3VectorMemory(MemoryLifecycleMixin):
+class S3VectorMemory:
     """Single-tenant memory store: one shared index, ambient credentials (or the embedded engine).
 
     Args:
@@ -84,6 +94,9 @@ class S3VectorMemory(MemoryLifecycleMixin):
             default: the embedder's own calibrated value, else 0.5.
         candidate_k: Dense candidates fetched per search (1-100) before ranking.
         create_index: Create the index (and, locally, the bucket) on first use when missing.
+        dedupe_threshold: Cosine similarity at or above which a new summary or memory overwrites the
+            near-identical memory it restates (see :data:`~.lifecycle.DEFAULT_DEDUPE_THRESHOLD`);
+            ``None`` turns dedupe-on-write off. Also settable later: ``store.dedupe_threshold = None``.
     """
 
     def __init__(
@@ -101,6 +114,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         similarity_threshold: float | None = None,
         candidate_k: int = DEFAULT_CANDIDATE_K,
         create_index: bool = True,
+        dedupe_threshold: float | None = DEFAULT_DEDUPE_THRESHOLD,
     ) -> None:
         self.backend = resolve_backend(backend)
         self.bucket_name = resolve_bucket_name(bucket_name)
@@ -120,6 +134,9 @@ class S3VectorMemory(MemoryLifecycleMixin):
         self.similarity_threshold = float(chosen if chosen is not None else DEFAULT_SIMILARITY_THRESHOLD)
         if not 0.0 <= self.similarity_threshold <= 1.0:
             raise ConfigurationError("similarity_threshold must be between 0 and 1")
+        if dedupe_threshold is not None and not 0.0 <= dedupe_threshold <= 1.0:
+            raise ConfigurationError("dedupe_threshold must be between 0 and 1, or None")
+        self.dedupe_threshold = dedupe_threshold
         self._client = client
         self._client_lock = threading.Lock()
         self._ready: set[tuple[str, str]] = set()
@@ -219,7 +236,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         annotate(index_name=target.index_name, vector_count=len(records),
                  batch_count=-(-len(records) // WRITE_BATCH), embedding_model=self.embedder.model_id)
         vectors = self._embed_documents([text for _, text, _ in records])
-        placed = self._dedupe_keys(target, records, vectors)  # near-identical summaries overwrite (lifecycle)
+        placed = lifecycle.dedupe_keys(target, records, vectors, self.dedupe_threshold)  # restatements overwrite
         put_vectors(target, [
             {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
             for (key, metadata), vector in zip(placed, vectors, strict=True)
@@ -443,7 +460,183 @@ class S3VectorMemory(MemoryLifecycleMixin):
         return [memory.as_dict() for memory in memories]
 
 
-class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
+    # ------------------------------------------------------------------ lifecycle (see .lifecycle)
+
+    def _locate(self, tenant_context: Mapping[str, Any] | None) -> lifecycle.IndexLocator:
+        return partial(self._target, tenant_context)
+
+    def _existing_target(self, tenant_context: Mapping[str, Any] | None) -> IndexTarget | None:
+        """The target if its index exists, else ``None`` (reads of a missing index find nothing)."""
+        return lifecycle.existing_target(self._locate(tenant_context))
+
+    def list_memories(
+        self,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        page_size: int = 100,
+        next_token: str | None = None,
+        include_expired: bool = False,
+    ) -> MemoryPage:
+        """One page of ``user_id``'s memories (of ``agent_name`` only, if given), in storage order.
+
+        Pass the returned ``next_token`` back to get the next page; ``None`` means there is none.
+        Expired memories (still stored until :meth:`prune_expired`) are skipped unless
+        ``include_expired``.
+        """
+        return lifecycle.list_memories(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), page_size=page_size,
+            next_token=next_token, include_expired=include_expired,
+        )
+
+    def iter_memories(
+        self,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        page_size: int = 100,
+        include_expired: bool = False,
+    ) -> Iterator[Memory]:
+        """Every memory of ``user_id`` (lazily, page by page); see :meth:`list_memories`."""
+        yield from lifecycle.iter_memories(  # a generator: nothing is checked or read before the first item
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), page_size=page_size,
+            include_expired=include_expired,
+        )
+
+    def get_memory(
+        self,
+        key: str,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+    ) -> Memory | None:
+        """The memory stored under ``key`` if it belongs to ``user_id`` and has not expired, else ``None``.
+
+        Another user's key is indistinguishable from a missing one.
+        """
+        return lifecycle.get_memory(self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), key)
+
+    def delete_memory(
+        self,
+        key: str,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Delete the memory under ``key`` if it belongs to ``user_id``; ``False`` if there was none.
+
+        Expired memories can be deleted too. Another user's key is left alone and reported as absent.
+        """
+        return lifecycle.delete_memory(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), key
+        )
+
+    def forget_user(
+        self,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        segments: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> ForgetReport:
+        """Delete every vector of ``user_id`` (of ``agent_name`` only, if given) in the index.
+
+        Pending writes of the user are cancelled first (see :func:`~.pending.cancel_pending`). The
+        index is scanned in ``segments`` parallel ``ListVectors`` segments and the user's keys are
+        deleted in batches of 500 as they are found; then fresh scans verify that none is left
+        (deleting stragglers, e.g. memories written during the scan). Safe to re-run: if it is
+        interrupted, running it again finishes the job. Vectors of other users are never deleted:
+        a key is deleted only after its own metadata named this user.
+
+        Raises :class:`~.lifecycle.ForgetIncompleteError` if memories remain after
+        :data:`~.lifecycle.FORGET_VERIFY_SCANS` verification scans.
+        """
+        return lifecycle.forget_user(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), data_dir=self.data_dir,
+            segments=segments, progress=progress,
+        )
+
+    def prune_expired(
+        self,
+        *,
+        tenant_context: Mapping[str, Any] | None = None,
+        now: float | None = None,
+        segments: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete every memory whose ``expires_at`` has passed (any user); returns how many.
+
+        Searches already ignore expired memories; pruning reclaims their storage. Idempotent.
+        """
+        return lifecycle.prune_expired(self._locate(tenant_context), now=now, segments=segments, progress=progress)
+
+    def stats(
+        self,
+        *,
+        tenant_context: Mapping[str, Any] | None = None,
+        segments: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> IndexStats:
+        """Count the index's vectors by type, user and agent (a full scan) and report its configuration."""
+        return lifecycle.index_stats(self._locate(tenant_context), segments=segments, progress=progress)
+
+    def export_memories(
+        self,
+        user_id: str,
+        fp: IO[str],
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        include_vectors: bool = False,
+        include_expired: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Write ``user_id``'s memories to ``fp`` as JSON Lines; returns how many.
+
+        Each line is ``{"key", "content", "metadata"}`` (metadata without the content), plus
+        ``"vector"`` and ``"embedding_model"`` with ``include_vectors``: the format
+        :meth:`import_memories` reads, and a portable copy of what the store holds about the user.
+        """
+        return lifecycle.export_memories(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), fp,
+            embedder=self.embedder, include_vectors=include_vectors, include_expired=include_expired,
+            progress=progress,
+        )
+
+    def import_memories(
+        self,
+        fp: Iterable[str],
+        *,
+        tenant_context: Mapping[str, Any] | None = None,
+        keep_vectors: bool = False,
+        verify_keys: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Write the memories of a JSON Lines export into this store's index, keys and metadata kept.
+
+        Content is re-embedded with this store's embedder, unless ``keep_vectors`` and the record
+        carries a vector of this embedder's dimension (and, when recorded, of the same model).
+        Records are validated and written in batches of 500; re-running an import is idempotent,
+        since keys are preserved. Raises ``ValueError`` naming the line of a malformed record.
+
+        With ``verify_keys`` (for files from elsewhere: the CLI always sets it), a record whose key is
+        not one the store makes for the user, agent and conversation of its own metadata (in this
+        tenant) is never written, so a crafted line cannot overwrite another user's record: it is
+        counted in ``rejected`` and the rest still imports. Without it any key is kept, as
+        :meth:`put_records` accepts any key.
+        """
+        return lifecycle.import_memories(
+            partial(self._ready_target, tenant_context), fp, embedder=self.embedder, embed=self._embed_documents,
+            keep_vectors=keep_vectors, verify_keys=verify_keys, progress=progress,
+        )
+
+
+class MultiTenantS3VectorMemory(S3VectorMemory):
     """Multi-tenant memory store: one index per tenant, reached only with that tenant's credentials.
 
     On AWS every call for tenant ``T`` uses credentials from the Token Vending Machine (STS
@@ -513,3 +706,31 @@ class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
         with self._tenant_lock:
             self._tenant_clients[tenant_id] = (credentials, client)
         return client
+
+    # ------------------------------------------------------------------ whole tenants
+
+    def forget_tenant(self, tenant_context: Mapping[str, Any]) -> TenantForgetReport:
+        """Delete the tenant's whole index (``memory-{tenantId}``) and every memory in it.
+
+        The report is false if the index did not exist; it counts the tenant's pending writes that
+        were cancelled (as :meth:`forget_user` does). Deleting an index is an operator action, not a
+        tenant one: it uses the store's own client (ambient credentials on AWS, which need
+        ``s3vectors:DeleteIndex``), never the tenant's vended credentials, which cannot do it.
+        """
+        tenant_id = tenant_id_from_context(tenant_context)
+        index_name = tenant_index_name(tenant_id)
+
+        def operator_target() -> IndexTarget:
+            return IndexTarget(self._base_client(), self.bucket_name, index_name, tenant_id)
+
+        try:
+            return lifecycle.forget_tenant(operator_target, tenant_id, data_dir=self.data_dir)
+        finally:
+            self._forget_tenant_caches(tenant_id, index_name)
+
+    def _forget_tenant_caches(self, tenant_id: str, index_name: str) -> None:
+        """Drop what this store remembers of a tenant's index (checked once, its client), now it is gone."""
+        with self._ready_lock:
+            self._ready.discard((self.bucket_name, index_name))
+        with self._tenant_lock:
+            self._tenant_clients.pop(tenant_id, None)
