@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 
 from .client import S3VectorsClient
 from .config import Backend
+
+if TYPE_CHECKING:
+    from .tenancy import TokenVendingMachine
 
 #: Retries for throttling (429) and 5xx on the AWS path; botocore's standard mode backs off with jitter.
 AWS_RETRY_CONFIG = Config(
@@ -65,6 +68,19 @@ def s3vectors_client(
 ) -> S3VectorsClient:
     """:func:`aws_client` for S3 Vectors, typed as the seam (``session``: whose credentials sign)."""
     return _vouch(aws_client("s3vectors", region=region, session=session, endpoint_url=endpoint_url))
+
+
+def vended_client(
+    tvm: TokenVendingMachine, tenant_id: str, *, region: str, endpoint_url: str | None = None
+) -> S3VectorsClient:
+    """An S3 Vectors client signed with ``tenant_id``'s vended credentials, kept by ``tvm`` while they last.
+
+    Built with the library's retry and timeout settings, like every other client here; raises
+    :class:`~strands_s3_vectors_memory.IsolationError` when the credentials cannot be vended.
+    """
+    return _vouch(
+        tvm.client_for(tenant_id, "s3vectors", endpoint_url=endpoint_url, region=region, config=AWS_RETRY_CONFIG)
+    )
 
 
 def make_s3vectors_client(

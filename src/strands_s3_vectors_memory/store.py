@@ -16,11 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from cachetools import TTLCache
-
 from . import lifecycle
 from .client import S3VectorsClient
-from .clients import make_s3vectors_client, s3vectors_client
+from .clients import make_s3vectors_client, vended_client
 from .config import (
     DEFAULT_INDEX_NAME,
     TVM_ROLE_ENV,
@@ -672,8 +670,6 @@ class MultiTenantS3VectorMemory(S3VectorMemory):
                     f"${TVM_ROLE_ENV}); it never falls back to ambient credentials"
                 )
             self._tvm = TokenVendingMachine(self.tvm_role_arn, region=self.region_name)
-        self._tenant_clients: TTLCache[str, tuple[Any, S3VectorsClient]] = TTLCache(maxsize=1024, ttl=300)
-        self._tenant_lock = threading.Lock()
 
     def _tenant_id(self, tenant_context: Mapping[str, Any] | None) -> str:
         return tenant_id_from_context(tenant_context)
@@ -692,20 +688,14 @@ class MultiTenantS3VectorMemory(S3VectorMemory):
         return IndexTarget(self._tenant_client(tenant_id, index_name), self.bucket_name, index_name, tenant_id)
 
     def _tenant_client(self, tenant_id: str, index_name: str) -> S3VectorsClient:
+        """The tenant's client, confined to its index: the TVM's (vended credentials, cached there) on AWS."""
         if self.backend is Backend.LOCAL:
-            return scope_client(self._base_client(), bucket_name=self.bucket_name, index_name=index_name)
-        assert self._tvm is not None
-        credentials = self._tvm.credentials_for(tenant_id)  # IsolationError on any STS failure
-        with self._tenant_lock:
-            cached = self._tenant_clients.get(tenant_id)
-            if cached is not None and cached[0] == credentials:
-                return cached[1]
-        session = self._tvm.session_for(tenant_id)
-        raw = s3vectors_client(region=self.region_name, session=session, endpoint_url=self.endpoint_url)
-        client = scope_client(raw, bucket_name=self.bucket_name, index_name=index_name)
-        with self._tenant_lock:
-            self._tenant_clients[tenant_id] = (credentials, client)
-        return client
+            client = self._base_client()
+        else:
+            assert self._tvm is not None
+            # IsolationError on any STS failure: never the ambient credentials
+            client = vended_client(self._tvm, tenant_id, region=self.region_name, endpoint_url=self.endpoint_url)
+        return scope_client(client, bucket_name=self.bucket_name, index_name=index_name)
 
     # ------------------------------------------------------------------ whole tenants
 
@@ -729,8 +719,8 @@ class MultiTenantS3VectorMemory(S3VectorMemory):
             self._forget_tenant_caches(tenant_id, index_name)
 
     def _forget_tenant_caches(self, tenant_id: str, index_name: str) -> None:
-        """Drop what this store remembers of a tenant's index (checked once, its client), now it is gone."""
+        """Drop what is remembered of a tenant's index (checked once, its clients), now it is gone."""
         with self._ready_lock:
             self._ready.discard((self.bucket_name, index_name))
-        with self._tenant_lock:
-            self._tenant_clients.pop(tenant_id, None)
+        if self._tvm is not None:
+            self._tvm.discard_clients(tenant_id)

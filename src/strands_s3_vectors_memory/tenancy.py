@@ -179,7 +179,8 @@ class TokenVendingMachine:
         self._cache: TLRUCache[str, TenantCredentials | _Failure] = TLRUCache(
             maxsize=max_tenants, ttu=self._time_to_use, timer=clock
         )
-        self._clients: LRUCache[tuple[str, ...], Any] = LRUCache(maxsize=256)
+        #: (tenant, service, endpoint, region, access key id, config) -> client: the one cache of tenant clients.
+        self._clients: LRUCache[tuple[str, str, str, str, str, Config | None], Any] = LRUCache(maxsize=256)
 
     @property
     def role_arn(self) -> str:
@@ -220,24 +221,34 @@ class TokenVendingMachine:
         *,
         endpoint_url: str | None = None,
         region: str | None = None,
+        config: Config | None = None,
     ) -> Any:
         """A client for ``service_name`` signed with ``tenant_id``'s credentials.
 
         Clients are reused while the tenant's credentials are unchanged, so calling this per
-        operation is cheap and always yields unexpired credentials.
+        operation is cheap and always yields unexpired credentials. ``config`` is botocore's client
+        configuration (default: standard retries, 5 attempts); clients with different ones are kept
+        apart.
         """
         credentials = self.credentials_for(tenant_id)
         region_name = region or self._region
-        key = (tenant_id, service_name, endpoint_url or "", region_name, credentials.access_key_id)
+        key = (tenant_id, service_name, endpoint_url or "", region_name, credentials.access_key_id, config)
         with self._lock:
             client = self._clients.get(key)
         if client is None:
             client = self._session(credentials).client(
-                service_name, region_name=region_name, endpoint_url=endpoint_url, config=_standard_retries(5)
+                service_name, region_name=region_name, endpoint_url=endpoint_url,
+                config=config if config is not None else _standard_retries(5),
             )
             with self._lock:
                 self._clients[key] = client
         return client
+
+    def discard_clients(self, tenant_id: str) -> None:
+        """Drop the clients kept for ``tenant_id`` (its credentials stay cached), e.g. once its index is gone."""
+        with self._lock:
+            for key in [key for key in self._clients if key[0] == tenant_id]:
+                del self._clients[key]
 
     @property
     def region_name(self) -> str:
