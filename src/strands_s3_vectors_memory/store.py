@@ -59,6 +59,7 @@ from .records import (
     summary_key,
     validate_id,
 )
+from .summarizer import DETAIL_MAX_RECORDS
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .tenancy import TokenVendingMachine, scope_client, tenant_id_from_context, tenant_index_name
 from .text import clean_text
@@ -71,8 +72,6 @@ MAX_TOP_K = 100
 DEFAULT_SIMILARITY_THRESHOLD = 0.5
 #: Dense candidates fetched per search before client-side ranking.
 DEFAULT_CANDIDATE_K = 100
-#: Finer-grained records kept per conversation (beyond the summary).
-MAX_DETAILS_PER_CONVERSATION = 200
 
 
 class S3VectorMemory:
@@ -209,12 +208,6 @@ class S3VectorMemory:
             raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
         return vectors
 
-    def _embed(self, text: str, purpose: str = "GENERIC_INDEX") -> list[float]:
-        """Embed one text (0.3.0 helper): ``GENERIC_RETRIEVAL`` for queries, else as a document."""
-        if purpose == "GENERIC_RETRIEVAL":
-            return self.embedder.embed_query(text)
-        return self._embed_documents([text])[0]
-
     # ------------------------------------------------------------------ writes
 
     def put_records(
@@ -313,7 +306,7 @@ class S3VectorMemory:
                 meta[EXTRACTIVE_KEY] = True
             records.append((summary_key(scope, conversation_id), meta["content"], meta))
         seen: set[str] = set()
-        for text in [d for d in details if d.strip()][:MAX_DETAILS_PER_CONVERSATION]:
+        for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the summarizer's budget, enforced
             meta = build_metadata(
                 scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, expires_at=expires_at
             )
