@@ -32,6 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cachetools import LRUCache, TLRUCache
 
+from .arns import is_role_arn, parse_bucket_arn, parse_index_arn
 from .client import Response, S3VectorsClient
 from .config import TENANT_INDEX_PREFIX, resolve_region
 from .errors import ConfigurationError, InvalidIdentityError, IsolationError
@@ -86,7 +87,6 @@ def tenant_id_from_context(tenant_context: object) -> str:
 
 # --- Token Vending Machine --------------------------------------------------------------------
 
-_ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 #: RoleSessionName allows ``[\w+=,.@-]`` and 64 characters; a tenant id takes up to 56 of them.
 _SESSION_PREFIX_PATTERN = re.compile(r"[\w+=,.@-]{1,7}")
 _LOCK_STRIPES = 64
@@ -152,7 +152,7 @@ class TokenVendingMachine:
         max_tenants: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(role_arn, str) or _ROLE_ARN_PATTERN.fullmatch(role_arn) is None:
+        if not is_role_arn(role_arn):
             raise ConfigurationError(
                 f"invalid TVM role ARN {_shorten(role_arn)}: expected arn:aws:iam::<12-digit account id>:role/<name>"
             )
@@ -350,8 +350,6 @@ _DENIED_OPERATIONS = frozenset(
         "untag_resource",
     }
 )
-_INDEX_ARN = re.compile(r"arn:[^:]+:s3vectors:[^:]*:[^:]*:bucket/([^/]+)/index/([^/]+)")
-_BUCKET_ARN = re.compile(r"arn:[^:]+:s3vectors:[^:]*:[^:]*:bucket/([^/]+)")
 
 
 def _operation_name(method: str) -> str:
@@ -457,13 +455,12 @@ class ScopedClient:
             self._require(operation, "indexName", params, params["indexName"] == self._index)
             names_index = True
         if "indexArn" in params:
-            match = _INDEX_ARN.fullmatch(str(params["indexArn"]))
-            in_scope = match is not None and match.groups() == (self._bucket, self._index)
+            in_scope = parse_index_arn(str(params["indexArn"])) == (self._bucket, self._index)
             self._require(operation, "indexArn", params, in_scope)
             names_bucket = names_index = True
         if "vectorBucketArn" in params:
-            match = _BUCKET_ARN.fullmatch(str(params["vectorBucketArn"]))
-            self._require(operation, "vectorBucketArn", params, match is not None and match[1] == self._bucket)
+            in_scope = parse_bucket_arn(str(params["vectorBucketArn"])) == self._bucket
+            self._require(operation, "vectorBucketArn", params, in_scope)
             names_bucket = True
         if not (names_bucket and names_index):
             raise self._denied(operation, "the request must name this client's bucket and index")
