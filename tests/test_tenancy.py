@@ -573,6 +573,19 @@ def test_non_operation_attributes_are_forwarded(s3vectors: Any) -> None:
         scoped.query_vectors(BUCKET)
 
 
+def test_scoped_operations_are_the_seam_s_index_operations_and_the_tenant_role_s_actions() -> None:
+    from strands_s3_vectors_memory.client import S3VectorsClient
+    from strands_s3_vectors_memory.iam import TENANT_INDEX_ACTIONS
+    from strands_s3_vectors_memory.tenancy import SCOPED_OPERATIONS, ScopedClient
+
+    seam = {name for name in vars(S3VectorsClient) if not name.startswith("_")}
+    assert seam >= SCOPED_OPERATIONS
+    assert seam - SCOPED_OPERATIONS == {"create_vector_bucket", "get_vector_bucket", "delete_index"}
+    assert all(callable(vars(ScopedClient).get(name)) for name in seam)  # explicit methods, not __getattr__
+    camel = {"s3vectors:" + "".join(part.capitalize() for part in op.split("_")) for op in SCOPED_OPERATIONS}
+    assert camel == set(TENANT_INDEX_ACTIONS)
+
+
 def test_scope_client_works_with_any_s3_vectors_shaped_client() -> None:
     class Engine:
         def __init__(self) -> None:

@@ -184,7 +184,7 @@ class S3VectorMemory:
     def verify(self, tenant_context: Mapping[str, Any] | None = None) -> None:
         """Check (and create if allowed) the index now, so misconfiguration fails at start.
 
-        Raises :class:`DimensionMismatchError` when the index dimension differs from the embedder's.
+        Raises :class:`~.errors.DimensionMismatchError` when the index dimension differs from the embedder's.
         """
         self._ready_target(tenant_context)
 

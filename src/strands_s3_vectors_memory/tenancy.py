@@ -362,8 +362,8 @@ class ScopedClient:
     Created by :func:`scope_client`. Allowed operations are forwarded unchanged when every
     bucket/index identifier in the request names the scope; anything else raises the same
     ``AccessDeniedException`` (HTTP 403) that IAM would. It is an
-    :class:`~strands_s3_vectors_memory.client.S3VectorsClient` like the one it wraps, so the store
-    cannot tell a tenant's client from its own, only the service (or this class) can refuse.
+    :class:`~strands_s3_vectors_memory.client.S3VectorsClient` like the client it wraps, so the store
+    uses a tenant's client exactly as its own: what is out of scope is refused here (and by IAM).
     """
 
     def __init__(self, client: S3VectorsClient, *, bucket_name: str, index_name: str) -> None:
