@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "index_arn",
+    "is_role_arn",
+    "is_role_or_user_arn",
+    "parse_bucket_arn",
+    "parse_index_arn",
+]
+
 _S3VECTORS_BUCKET = r"arn:[^:]+:s3vectors:[^:]*:[^:]*:bucket/([^/]+)"
 _INDEX_ARN = re.compile(_S3VECTORS_BUCKET + r"/index/([^/]+)")
 _BUCKET_ARN = re.compile(_S3VECTORS_BUCKET)

@@ -18,6 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+__all__ = [
+    "Response",
+    "S3VectorsClient",
+]
+
 #: An S3 Vectors response document (``{"vectors": [...], "nextToken": ...}``, ``{"index": {...}}``...).
 Response = Mapping[str, Any]
 

@@ -22,6 +22,15 @@ from .config import Backend
 if TYPE_CHECKING:
     from .tenancy import TokenVendingMachine
 
+__all__ = [
+    "AWS_RETRY_CONFIG",
+    "aws_client",
+    "local_client",
+    "make_s3vectors_client",
+    "s3vectors_client",
+    "vended_client",
+]
+
 #: Retries for throttling (429) and 5xx on the AWS path; botocore's standard mode backs off with jitter.
 AWS_RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 6},

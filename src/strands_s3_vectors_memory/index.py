@@ -23,6 +23,22 @@ from .errors import ConfigurationError, DimensionMismatchError
 if TYPE_CHECKING:
     from .embeddings import Embedder
 
+__all__ = [
+    "DATA_TYPE",
+    "DISTANCE_METRIC",
+    "LIST_PAGE_SIZE",
+    "WRITE_BATCH",
+    "IndexTarget",
+    "create_index",
+    "delete_keys",
+    "describe_index",
+    "error_code",
+    "index_exists",
+    "list_page",
+    "open_index",
+    "put_vectors",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Keys per ``DeleteVectors`` / vectors per ``PutVectors`` request (service limit).

@@ -64,6 +64,14 @@ from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .tenancy import TokenVendingMachine, scope_client, tenant_id_from_context, tenant_index_name
 from .text import clean_text
 
+__all__ = [
+    "DEFAULT_CANDIDATE_K",
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "MAX_TOP_K",
+    "MultiTenantS3VectorMemory",
+    "S3VectorMemory",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Most results of one ``QueryVectors`` (service limit).

@@ -37,6 +37,20 @@ from .client import Response, S3VectorsClient
 from .config import TENANT_INDEX_PREFIX, resolve_region
 from .errors import ConfigurationError, InvalidIdentityError, IsolationError
 
+__all__ = [
+    "SCOPED_OPERATIONS",
+    "TENANT_ID_PATTERN",
+    "TENANT_ID_RULE",
+    "TENANT_TAG_KEY",
+    "ScopedClient",
+    "TenantCredentials",
+    "TokenVendingMachine",
+    "scope_client",
+    "tenant_id_from_context",
+    "tenant_index_name",
+    "validate_tenant_id",
+]
+
 # --- tenant ids -------------------------------------------------------------------------------
 
 #: 1-56 characters so that ``memory-{tenantId}`` fits the 63-character index name limit.
