@@ -22,8 +22,9 @@ from moto import mock_aws
 
 from s3vectors_engine import LocalS3VectorsClient
 from s3vectors_engine.server import LocalEndpoint
-from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
+from strands_s3_vectors_memory import IsolationError, MultiTenantS3VectorMemory, S3VectorMemory, lifecycle
 from strands_s3_vectors_memory.errors import ConfigurationError
+from strands_s3_vectors_memory.index import IndexTarget
 from strands_s3_vectors_memory.lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
     ForgetIncompleteError,
@@ -31,11 +32,12 @@ from strands_s3_vectors_memory.lifecycle import (
 )
 from strands_s3_vectors_memory.lifecycle._cursor import ListCursor
 from strands_s3_vectors_memory.records import TYPE_SUMMARY, MemoryScope, build_metadata
+from strands_s3_vectors_memory.tombstones import Tombstones, tombstones_dir
 
 BUCKET = "lifecycle-bucket"
 
 
-class HashEmbedder:
+class BagOfWordsEmbedder:
     """Deterministic bag-of-words hashing embedder: same words, same vector; fast for thousands of texts."""
 
     def __init__(self, dimension: int = 64, model_id: str | None = None) -> None:
@@ -70,7 +72,7 @@ class HashEmbedder:
 
 def _store(data_dir: Path, *, dimension: int = 64, client: Any = None, bucket: str = BUCKET) -> S3VectorMemory:
     return S3VectorMemory(
-        bucket_name=bucket, backend="local", data_dir=data_dir, embedder=HashEmbedder(dimension), client=client
+        bucket_name=bucket, backend="local", data_dir=data_dir, embedder=BagOfWordsEmbedder(dimension), client=client
     )
 
 
@@ -320,7 +322,7 @@ def test_forget_raises_when_memories_survive_every_verification(flaky: tuple[S3V
 
 def test_forget_tenant_drops_only_that_tenants_index_and_the_tenant_can_start_over(tmp_path: Path) -> None:
     store = MultiTenantS3VectorMemory(
-        bucket_name=BUCKET, backend="local", data_dir=tmp_path / "mt", embedder=HashEmbedder()
+        bucket_name=BUCKET, backend="local", data_dir=tmp_path / "mt", embedder=BagOfWordsEmbedder()
     )
     acme, globex = {"tenantId": "acme"}, {"tenantId": "globex"}
     _populate(store, "alice", 20, tenant_context=acme)
@@ -364,7 +366,7 @@ def test_export_import_round_trip_keeps_keys_metadata_and_vectors(tmp_path: Path
 
     target = _store(tmp_path / "b")
     embedder = target.embedder
-    assert isinstance(embedder, HashEmbedder)
+    assert isinstance(embedder, BagOfWordsEmbedder)
     report = target.import_memories(io.StringIO(buffer.getvalue()), keep_vectors=True)
     assert (report.imported, report.kept_vectors, report.re_embedded) == (31, 31, 0)
     assert embedder.calls == 0
@@ -480,6 +482,62 @@ def test_dedupe_never_merges_into_details_and_can_be_disabled(store: S3VectorMem
     assert 0.9 < DEFAULT_DEDUPE_THRESHOLD < 1.0
 
 
+def test_dedupe_threshold_is_a_constructor_argument(tmp_path: Path) -> None:
+    assert _store(tmp_path / "default").dedupe_threshold == DEFAULT_DEDUPE_THRESHOLD
+    plain = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=tmp_path / "off",
+                           embedder=BagOfWordsEmbedder(), dedupe_threshold=None)
+    text = "Alice loves green tea and mountain hiking."
+    assert plain.store_conversation("alice", "c1", text) != plain.store_conversation("alice", "c2", text + "!")
+    tenants = MultiTenantS3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=tmp_path / "mt",
+                                        embedder=BagOfWordsEmbedder(), dedupe_threshold=0.99)
+    assert tenants.dedupe_threshold == 0.99
+    with pytest.raises(ConfigurationError, match="dedupe_threshold"):
+        S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=tmp_path / "bad", embedder=BagOfWordsEmbedder(),
+                       dedupe_threshold=1.5)
+
+
+# --- the operations as functions of (where the index is, whose memories) ----------------------------
+
+
+def test_lifecycle_functions_need_only_a_target_and_a_scope(tmp_path: Path) -> None:
+    store = _store(tmp_path / "data")
+    _populate(store, "alice", 7)
+    target = IndexTarget(LocalS3VectorsClient(tmp_path / "data"), BUCKET, "memory")
+    alice = MemoryScope("alice", "assistant")
+    page = lifecycle.list_memories(lambda: target, alice, page_size=5)
+    assert len(page.memories) == 5 and page.next_token is not None
+    assert len(list(lifecycle.iter_memories(lambda: target, alice))) == 7
+    key = page.memories[0].key
+    assert lifecycle.get_memory(lambda: target, MemoryScope("bob", "assistant"), key) is None
+    assert lifecycle.delete_memory(lambda: target, alice, key)
+    assert lifecycle.index_stats(lambda: target).by_user == {"alice": 6}
+    missing = IndexTarget(target.client, BUCKET, "no-such-index")
+    assert lifecycle.list_memories(lambda: missing, alice).memories == []
+
+
+def test_arguments_are_checked_and_forget_recorded_before_the_index_is_located(tmp_path: Path) -> None:
+    """Locating a tenant's index vends its credentials (STS): a bad argument must not need that, and a
+    forget must leave its tombstone even when the credentials cannot be had."""
+    located: list[str] = []
+
+    def unreachable() -> IndexTarget:
+        located.append("asked")
+        raise IsolationError("no credentials for this tenant")
+
+    alice = MemoryScope("alice", "assistant", "acme")
+    with pytest.raises(ValueError, match="page_size"):
+        lifecycle.list_memories(unreachable, alice, page_size=0)
+    with pytest.raises(ValueError, match="next_token"):
+        lifecycle.list_memories(unreachable, alice, next_token="not-a-token")
+    with pytest.raises(ValueError, match="key"):
+        lifecycle.get_memory(unreachable, alice, "")
+    assert located == []
+    with pytest.raises(IsolationError):
+        lifecycle.forget_user(unreachable, alice, data_dir=tmp_path)
+    assert located == ["asked"]
+    assert Tombstones(tombstones_dir(tmp_path)).find("acme", "alice", "assistant", since=0.0) is not None
+
+
 # --- stats ------------------------------------------------------------------------------------------
 
 
@@ -534,7 +592,7 @@ def test_setup_index_is_idempotent_and_refuses_an_incompatible_index(endpoint_cl
 
 def test_lifecycle_over_boto3_and_http(endpoint_client: Any) -> None:
     setup_index(endpoint_client, BUCKET, "memory", dimension=64)
-    store = S3VectorMemory(bucket_name=BUCKET, backend="aws", client=endpoint_client, embedder=HashEmbedder(),
+    store = S3VectorMemory(bucket_name=BUCKET, backend="aws", client=endpoint_client, embedder=BagOfWordsEmbedder(),
                            create_index=False)
     _populate(store, "alice", 620)
     _populate(store, "bob", 40)
@@ -564,7 +622,7 @@ def test_forget_counts_each_key_once_when_segments_overlap(moto_client: Any) -> 
     moto_client.create_vector_bucket(vectorBucketName=BUCKET)
     moto_client.create_index(vectorBucketName=BUCKET, indexName="memory", dataType="float32", dimension=16,
                              distanceMetric="cosine")
-    store = S3VectorMemory(bucket_name=BUCKET, backend="aws", client=moto_client, embedder=HashEmbedder(16),
+    store = S3VectorMemory(bucket_name=BUCKET, backend="aws", client=moto_client, embedder=BagOfWordsEmbedder(16),
                            create_index=False)
     embedder = store.embedder
     for user, count in (("alice", 30), ("bob", 12)):

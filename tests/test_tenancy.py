@@ -383,6 +383,38 @@ def test_tenant_clients_sign_with_vended_credentials_not_ambient_ones() -> None:
     assert tvm.client_for("tenant-a") is client  # reused while the credentials are unchanged
 
 
+class _NoEmbedder:
+    model_id, dimension = "none", 2
+
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError("not used")
+
+    def embed_documents(self, texts: Any) -> list[list[float]]:
+        raise AssertionError("not used")
+
+
+def test_the_multi_tenant_store_uses_the_tvm_s_one_cache_of_clients(tmp_path: Any) -> None:
+    """The store keeps no tenant clients of its own: the TVM's (with the store's retry settings), scoped."""
+    from strands_s3_vectors_memory import MultiTenantS3VectorMemory
+    from strands_s3_vectors_memory.clients import AWS_RETRY_CONFIG
+    from strands_s3_vectors_memory.tenancy import ScopedClient
+
+    sts = _sts_client()
+    tvm = TokenVendingMachine(ROLE, sts_client=sts)
+    store = MultiTenantS3VectorMemory("memories", backend="aws", data_dir=tmp_path, tvm=tvm, embedder=_NoEmbedder())
+    with Stubber(sts) as stubber:
+        stubber.add_response("assume_role", _credentials("ASIAVENDEDTENANTA", time.time() + 3600))
+        scoped = store._get_s3vectors_client({"tenantId": "tenant-a"})
+        again = store._get_s3vectors_client({"tenantId": "tenant-a"})
+    assert isinstance(scoped, ScopedClient) and scoped.index_name == "memory-tenant-a"
+    vended = tvm.client_for("tenant-a", region=store.region_name, config=AWS_RETRY_CONFIG)
+    assert scoped.meta is vended.meta and again.meta is vended.meta
+    assert tvm.client_for("tenant-a") is not vended  # another configuration, another client
+    assert vended.meta.config.retries == AWS_RETRY_CONFIG.retries
+    tvm.discard_clients("tenant-a")
+    assert tvm.client_for("tenant-a", region=store.region_name, config=AWS_RETRY_CONFIG) is not vended
+
+
 def test_failed_vending_never_yields_a_client() -> None:
     sts = _sts_client()
     tvm = TokenVendingMachine(ROLE, sts_client=sts)
@@ -539,6 +571,19 @@ def test_non_operation_attributes_are_forwarded(s3vectors: Any) -> None:
     assert scoped.can_paginate("list_vectors")
     with pytest.raises(TypeError):
         scoped.query_vectors(BUCKET)
+
+
+def test_scoped_operations_are_the_seam_s_index_operations_and_the_tenant_role_s_actions() -> None:
+    from strands_s3_vectors_memory.client import S3VectorsClient
+    from strands_s3_vectors_memory.iam import TENANT_INDEX_ACTIONS
+    from strands_s3_vectors_memory.tenancy import SCOPED_OPERATIONS, ScopedClient
+
+    seam = {name for name in vars(S3VectorsClient) if not name.startswith("_")}
+    assert seam >= SCOPED_OPERATIONS
+    assert seam - SCOPED_OPERATIONS == {"create_vector_bucket", "get_vector_bucket", "delete_index"}
+    assert all(callable(vars(ScopedClient).get(name)) for name in seam)  # explicit methods, not __getattr__
+    camel = {"s3vectors:" + "".join(part.capitalize() for part in op.split("_")) for op in SCOPED_OPERATIONS}
+    assert camel == set(TENANT_INDEX_ACTIONS)
 
 
 def test_scope_client_works_with_any_s3_vectors_shaped_client() -> None:

@@ -1,21 +1,35 @@
 """Where S3 Vectors clients come from: the one place that knows AWS from offline.
 
-Everything above this module talks to "an S3-Vectors-shaped client": ``boto3.client("s3vectors")`` on
-AWS (``AWS_ENDPOINT_URL_S3VECTORS`` is honoured by boto3 itself, so the local endpoint works too), or
+Everything above this module talks to an :class:`~.client.S3VectorsClient`: ``boto3.client("s3vectors")``
+on AWS (``AWS_ENDPOINT_URL_S3VECTORS`` is honoured by boto3 itself, so the local endpoint works too), or
 the embedded engine with the same methods, shapes and errors offline. Like httpx's transports, the
-layers above never ask which one they have.
+layers above never ask which one they have. boto3's clients are untyped: this is the one place that
+vouches for them (:func:`_boto3_client`), so everything above is type-checked against the seam.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 
+from .client import S3VectorsClient
 from .config import Backend
+
+if TYPE_CHECKING:
+    from .tenancy import TokenVendingMachine
+
+__all__ = [
+    "AWS_RETRY_CONFIG",
+    "aws_client",
+    "local_client",
+    "make_s3vectors_client",
+    "s3vectors_client",
+    "vended_client",
+]
 
 #: Retries for throttling (429) and 5xx on the AWS path; botocore's standard mode backs off with jitter.
 AWS_RETRY_CONFIG = Config(
@@ -25,11 +39,11 @@ AWS_RETRY_CONFIG = Config(
     user_agent_extra="strands-s3-vectors-memory",
 )
 
-_local_clients: dict[Path, Any] = {}
+_local_clients: dict[Path, S3VectorsClient] = {}
 _local_lock = threading.Lock()
 
 
-def local_client(data_dir: Path) -> Any:
+def local_client(data_dir: Path) -> S3VectorsClient:
     """Return the process-wide embedded engine client for ``data_dir``.
 
     One client per directory, so every store in a process shares one in-memory copy of the vectors.
@@ -41,7 +55,8 @@ def local_client(data_dir: Path) -> Any:
         client = _local_clients.get(root)
         if client is None:
             root.mkdir(parents=True, exist_ok=True)
-            client = _local_clients[root] = LocalS3VectorsClient(root)
+            engine: S3VectorsClient = LocalS3VectorsClient(root)  # checked statically against the seam
+            client = _local_clients[root] = engine
         return client
 
 
@@ -57,10 +72,39 @@ def aws_client(
     return factory.client(service_name, region_name=region, endpoint_url=endpoint_url, config=AWS_RETRY_CONFIG)
 
 
+def s3vectors_client(
+    *, region: str, session: boto3.Session | None = None, endpoint_url: str | None = None
+) -> S3VectorsClient:
+    """:func:`aws_client` for S3 Vectors, typed as the seam (``session``: whose credentials sign)."""
+    return _vouch(aws_client("s3vectors", region=region, session=session, endpoint_url=endpoint_url))
+
+
+def vended_client(
+    tvm: TokenVendingMachine, tenant_id: str, *, region: str, endpoint_url: str | None = None
+) -> S3VectorsClient:
+    """An S3 Vectors client signed with ``tenant_id``'s vended credentials, kept by ``tvm`` while they last.
+
+    Built with the library's retry and timeout settings, like every other client here; raises
+    :class:`~strands_s3_vectors_memory.IsolationError` when the credentials cannot be vended.
+    """
+    return _vouch(
+        tvm.client_for(tenant_id, "s3vectors", endpoint_url=endpoint_url, region=region, config=AWS_RETRY_CONFIG)
+    )
+
+
 def make_s3vectors_client(
     backend: Backend, *, region: str, data_dir: Path, endpoint_url: str | None = None
-) -> Any:
+) -> S3VectorsClient:
     """Return the S3 Vectors client for ``backend`` (ambient credentials on AWS)."""
     if backend is Backend.LOCAL:
         return local_client(data_dir)
-    return aws_client("s3vectors", region=region, endpoint_url=endpoint_url)
+    return s3vectors_client(region=region, endpoint_url=endpoint_url)
+
+
+def _vouch(client: Any) -> S3VectorsClient:
+    """A boto3 ``s3vectors`` client, as the seam it satisfies.
+
+    boto3 generates its methods from the service model at run time, so mypy cannot see them; they
+    are the very operations (and keyword arguments) :class:`S3VectorsClient` spells out.
+    """
+    return cast(S3VectorsClient, client)

@@ -18,6 +18,7 @@ from typing import Any
 import botocore.session
 from botocore.exceptions import ClientError, UnknownRegionError
 
+from .arns import index_arn, is_role_or_user_arn
 from .config import TENANT_INDEX_PREFIX
 from .errors import ConfigurationError
 from .tenancy import TENANT_TAG_KEY
@@ -38,8 +39,6 @@ TENANT_INDEX_ACTIONS: tuple[str, ...] = (
 _POLICY_VERSION = "2012-10-17"
 _REQUEST_TAG = f"aws:RequestTag/{TENANT_TAG_KEY}"
 _PRINCIPAL_TAG = f"aws:PrincipalTag/{TENANT_TAG_KEY}"
-#: IAM users and roles only: an account root (``:root``) or ``*`` would trust every principal.
-_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[\w+=,.@/-]{1,512}")
 #: The vector bucket name rule from the S3 Vectors service model.
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-.]{1,61}[a-z0-9]")
 _ACCOUNT_ID = re.compile(r"\d{12}")
@@ -70,7 +69,7 @@ def _validated_principals(principal_arns: Sequence[str]) -> list[str]:
     if not principals:
         raise ConfigurationError("the TVM role must trust at least one principal ARN (the service vending credentials)")
     for arn in principals:
-        if not isinstance(arn, str) or _PRINCIPAL_ARN.fullmatch(arn) is None:
+        if not is_role_or_user_arn(arn):  # an account root (:root) or * would trust every principal
             raise ConfigurationError(
                 f"invalid trusted principal {arn!r}: use the ARN of an IAM role or user, "
                 "e.g. arn:aws:iam::123456789012:role/my-agent-service (not an account root or '*')"
@@ -118,10 +117,9 @@ def tenant_index_arn_pattern(bucket_name: str, *, region: str, account_id: str) 
         )
     if _ACCOUNT_ID.fullmatch(account_id) is None:
         raise ConfigurationError(f"invalid AWS account id {account_id!r}: 12 digits")
-    partition = _partition(region)
-    return (
-        f"arn:{partition}:s3vectors:{region}:{account_id}:bucket/{bucket_name}"
-        f"/index/{TENANT_INDEX_PREFIX}${{{_PRINCIPAL_TAG}}}"
+    return index_arn(
+        partition=_partition(region), region=region, account_id=account_id, bucket_name=bucket_name,
+        index_name=f"{TENANT_INDEX_PREFIX}${{{_PRINCIPAL_TAG}}}",
     )
 
 

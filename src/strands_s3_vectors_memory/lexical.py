@@ -129,6 +129,17 @@ def token_jaccard(left: Sequence[str], right: Sequence[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def word_overlap(a: str, b: str) -> float:
+    """Jaccard similarity of the two texts' sets of lower-cased words, every word kept (1.0 for two empty texts).
+
+    Deliberately not :func:`tokenize`'s tokens: dedupe-on-write asks whether two texts are *worded*
+    near-identically, so stop words and inflections must count ("is vegan" vs "was vegan"), where
+    ranking asks whether they are about the same things. The dedupe guard (0.85, see
+    ``lifecycle/_dedupe.py``) is calibrated on this measure.
+    """
+    return token_jaccard(_WORD.findall(a.lower()), _WORD.findall(b.lower()))
+
+
 def novelty(candidate: Sequence[str], reference: Sequence[str]) -> float:
     """Share of ``candidate``'s distinct tokens absent from ``reference`` (0.0: nothing new)."""
     tokens = set(candidate)

@@ -11,18 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from botocore.exceptions import ClientError
-from cachetools import TTLCache
-
-from .clients import aws_client, make_s3vectors_client
+from . import lifecycle
+from .client import S3VectorsClient
+from .clients import make_s3vectors_client, vended_client
 from .config import (
     DEFAULT_INDEX_NAME,
-    NON_FILTERABLE_METADATA_KEYS,
     TVM_ROLE_ENV,
     Backend,
     resolve_backend,
@@ -33,12 +31,20 @@ from .config import (
 from .embeddings import Embedder, make_embedder
 from .errors import (
     ConfigurationError,
-    DimensionMismatchError,
     EmbeddingError,
     InvalidIdentityError,
     InvalidInvocationStateError,
 )
-from .lifecycle import MemoryLifecycleMixin, TenantLifecycleMixin
+from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors
+from .lifecycle import (
+    DEFAULT_DEDUPE_THRESHOLD,
+    ForgetReport,
+    ImportReport,
+    IndexStats,
+    MemoryPage,
+    ProgressCallback,
+    TenantForgetReport,
+)
 from .ranking import rank_conversations, select_memories, summaries_to_fetch
 from .records import (
     EXTRACTIVE_KEY,
@@ -53,38 +59,30 @@ from .records import (
     summary_key,
     validate_id,
 )
+from .summarizer import DETAIL_MAX_RECORDS
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .tenancy import TokenVendingMachine, scope_client, tenant_id_from_context, tenant_index_name
 from .text import clean_text
 
+__all__ = [
+    "DEFAULT_CANDIDATE_K",
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "MAX_TOP_K",
+    "MultiTenantS3VectorMemory",
+    "S3VectorMemory",
+]
+
 logger = logging.getLogger(__name__)
 
-#: S3 Vectors service limits the store batches around.
+#: Most results of one ``QueryVectors`` (service limit).
 MAX_TOP_K = 100
-MAX_PUT_BATCH = 500
 #: Similarity threshold (0.3.0 scale, ``1 - distance / 2``) when the embedder suggests none.
 DEFAULT_SIMILARITY_THRESHOLD = 0.5
 #: Dense candidates fetched per search before client-side ranking.
 DEFAULT_CANDIDATE_K = 100
-#: Finer-grained records kept per conversation (beyond the summary).
-MAX_DETAILS_PER_CONVERSATION = 200
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-@dataclass(frozen=True)
-class IndexTarget:
-    """One index reached through one client: what every operation needs."""
-
-    client: Any
-    bucket_name: str
-    index_name: str
-    tenant_id: str | None = None
-
-
-class S3VectorMemory(MemoryLifecycleMixin):
+class S3VectorMemory:
     """Single-tenant memory store: one shared index, ambient credentials (or the embedded engine).
 
     Args:
@@ -101,6 +99,9 @@ class S3VectorMemory(MemoryLifecycleMixin):
             default: the embedder's own calibrated value, else 0.5.
         candidate_k: Dense candidates fetched per search (1-100) before ranking.
         create_index: Create the index (and, locally, the bucket) on first use when missing.
+        dedupe_threshold: Cosine similarity at or above which a new summary or memory overwrites the
+            near-identical memory it restates (see :data:`~.lifecycle.DEFAULT_DEDUPE_THRESHOLD`);
+            ``None`` turns dedupe-on-write off. Also settable later: ``store.dedupe_threshold = None``.
     """
 
     def __init__(
@@ -112,12 +113,13 @@ class S3VectorMemory(MemoryLifecycleMixin):
         backend: str | Backend | None = None,
         data_dir: str | Path | None = None,
         index_name: str = DEFAULT_INDEX_NAME,
-        client: Any = None,
+        client: S3VectorsClient | None = None,
         embedder: Embedder | None = None,
         endpoint_url: str | None = None,
         similarity_threshold: float | None = None,
         candidate_k: int = DEFAULT_CANDIDATE_K,
         create_index: bool = True,
+        dedupe_threshold: float | None = DEFAULT_DEDUPE_THRESHOLD,
     ) -> None:
         self.backend = resolve_backend(backend)
         self.bucket_name = resolve_bucket_name(bucket_name)
@@ -137,6 +139,9 @@ class S3VectorMemory(MemoryLifecycleMixin):
         self.similarity_threshold = float(chosen if chosen is not None else DEFAULT_SIMILARITY_THRESHOLD)
         if not 0.0 <= self.similarity_threshold <= 1.0:
             raise ConfigurationError("similarity_threshold must be between 0 and 1")
+        if dedupe_threshold is not None and not 0.0 <= dedupe_threshold <= 1.0:
+            raise ConfigurationError("dedupe_threshold must be between 0 and 1, or None")
+        self.dedupe_threshold = dedupe_threshold
         self._client = client
         self._client_lock = threading.Lock()
         self._ready: set[tuple[str, str]] = set()
@@ -149,7 +154,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         """The embedding model id (0.3.0 attribute)."""
         return self.embedder.model_id
 
-    def _base_client(self) -> Any:
+    def _base_client(self) -> S3VectorsClient:
         with self._client_lock:
             if self._client is None:
                 self._client = make_s3vectors_client(
@@ -175,7 +180,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         """Index holding the memories of ``tenant_context`` (0.3.0 name, kept for compatibility)."""
         return self._target(tenant_context).index_name
 
-    def _get_s3vectors_client(self, tenant_context: Mapping[str, Any] | None = None) -> Any:
+    def _get_s3vectors_client(self, tenant_context: Mapping[str, Any] | None = None) -> S3VectorsClient:
         """Client for ``tenant_context`` (0.3.0 name, kept for compatibility)."""
         return self._target(tenant_context).client
 
@@ -187,7 +192,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
     def verify(self, tenant_context: Mapping[str, Any] | None = None) -> None:
         """Check (and create if allowed) the index now, so misconfiguration fails at start.
 
-        Raises :class:`DimensionMismatchError` when the index dimension differs from the embedder's.
+        Raises :class:`~.errors.DimensionMismatchError` when the index dimension differs from the embedder's.
         """
         self._ready_target(tenant_context)
 
@@ -198,61 +203,10 @@ class S3VectorMemory(MemoryLifecycleMixin):
         with self._ready_lock:
             if marker in self._ready:
                 return
-            index = self._describe_or_create_index(target)
-            self._check_index(target, index)
+            # offline the bucket is created too, by the unscoped (operator) client
+            bucket_client = self._base_client() if self.backend is Backend.LOCAL else None
+            open_index(target, self.embedder, create=self.create_index, bucket_client=bucket_client)
             self._ready.add(marker)
-
-    def _describe_or_create_index(self, target: IndexTarget) -> Mapping[str, Any]:
-        client = target.client
-        try:
-            return dict(client.get_index(vectorBucketName=target.bucket_name, indexName=target.index_name)["index"])
-        except ClientError as exc:
-            if _error_code(exc) != "NotFoundException":
-                raise
-        if not self.create_index:
-            raise ConfigurationError(
-                f"index {target.index_name!r} does not exist in bucket {target.bucket_name!r}; create it "
-                "with `s3-vectors-memory setup` or pass create_index=True"
-            )
-        if self.backend is Backend.LOCAL:
-            try:  # offline only: the bucket is created by the unscoped (operator) client
-                self._base_client().create_vector_bucket(vectorBucketName=target.bucket_name)
-            except ClientError as exc:
-                if _error_code(exc) != "ConflictException":
-                    raise
-        try:
-            client.create_index(
-                vectorBucketName=target.bucket_name,
-                indexName=target.index_name,
-                dataType="float32",
-                dimension=self.embedder.dimension,
-                distanceMetric="cosine",
-                metadataConfiguration={"nonFilterableMetadataKeys": list(NON_FILTERABLE_METADATA_KEYS)},
-            )
-            logger.info("created index %s/%s (%d-d, cosine)", target.bucket_name, target.index_name,
-                        self.embedder.dimension)
-        except ClientError as exc:
-            code = _error_code(exc)
-            if code == "NotFoundException":
-                raise ConfigurationError(
-                    f"vector bucket {target.bucket_name!r} does not exist: create it with "
-                    "`s3-vectors-memory setup` or `aws s3vectors create-vector-bucket`"
-                ) from exc
-            if code != "ConflictException":  # another process created it first: fine
-                raise
-        return dict(client.get_index(vectorBucketName=target.bucket_name, indexName=target.index_name)["index"])
-
-    def _check_index(self, target: IndexTarget, index: Mapping[str, Any]) -> None:
-        dimension = int(index.get("dimension", 0))
-        if dimension != self.embedder.dimension:
-            raise DimensionMismatchError(
-                f"index {target.index_name!r} stores {dimension}-d vectors but embedding model "
-                f"{self.embedder.model_id!r} produces {self.embedder.dimension}-d vectors; use a matching "
-                "model (EMBEDDING_MODEL) or another index"
-            )
-        metric = str(index.get("distanceMetric", "cosine"))
-        if metric != "cosine":
-            raise ConfigurationError(f"index {target.index_name!r} uses {metric} distance; the store needs cosine")
 
     # ------------------------------------------------------------------ embeddings
 
@@ -261,12 +215,6 @@ class S3VectorMemory(MemoryLifecycleMixin):
         if len(vectors) != len(texts) or any(len(v) != self.embedder.dimension for v in vectors):
             raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
         return vectors
-
-    def _embed(self, text: str, purpose: str = "GENERIC_INDEX") -> list[float]:
-        """Embed one text (0.3.0 helper): ``GENERIC_RETRIEVAL`` for queries, else as a document."""
-        if purpose == "GENERIC_RETRIEVAL":
-            return self.embedder.embed_query(text)
-        return self._embed_documents([text])[0]
 
     # ------------------------------------------------------------------ writes
 
@@ -285,17 +233,13 @@ class S3VectorMemory(MemoryLifecycleMixin):
         if not records:
             return []
         annotate(index_name=target.index_name, vector_count=len(records),
-                 batch_count=-(-len(records) // MAX_PUT_BATCH), embedding_model=self.embedder.model_id)
+                 batch_count=-(-len(records) // WRITE_BATCH), embedding_model=self.embedder.model_id)
         vectors = self._embed_documents([text for _, text, _ in records])
-        placed = self._dedupe_keys(target, records, vectors)  # near-identical summaries overwrite (lifecycle)
-        for start in range(0, len(records), MAX_PUT_BATCH):
-            batch = [
-                {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
-                for (key, metadata), vector in zip(
-                    placed[start : start + MAX_PUT_BATCH], vectors[start : start + MAX_PUT_BATCH], strict=True
-                )
-            ]
-            target.client.put_vectors(vectorBucketName=target.bucket_name, indexName=target.index_name, vectors=batch)
+        placed = lifecycle.dedupe_keys(target, records, vectors, self.dedupe_threshold)  # restatements overwrite
+        put_vectors(target, [
+            {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
+            for (key, metadata), vector in zip(placed, vectors, strict=True)
+        ])
         return [key for key, _ in placed]
 
     def store_memory(
@@ -370,7 +314,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
                 meta[EXTRACTIVE_KEY] = True
             records.append((summary_key(scope, conversation_id), meta["content"], meta))
         seen: set[str] = set()
-        for text in [d for d in details if d.strip()][:MAX_DETAILS_PER_CONVERSATION]:
+        for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the summarizer's budget, enforced
             meta = build_metadata(
                 scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, expires_at=expires_at
             )
@@ -401,12 +345,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
 
     def delete_keys(self, scope: MemoryScope, keys: Sequence[str]) -> None:
         """Delete vectors of ``scope``'s index by key (e.g. what a write stored after a forget)."""
-        target = self._scope_target(scope)
-        for start in range(0, len(keys), MAX_PUT_BATCH):
-            target.client.delete_vectors(
-                vectorBucketName=target.bucket_name, indexName=target.index_name,
-                keys=list(keys[start : start + MAX_PUT_BATCH]),
-            )
+        delete_keys(self._scope_target(scope), keys)
 
     # ------------------------------------------------------------------ reads
 
@@ -520,7 +459,183 @@ class S3VectorMemory(MemoryLifecycleMixin):
         return [memory.as_dict() for memory in memories]
 
 
-class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
+    # ------------------------------------------------------------------ lifecycle (see .lifecycle)
+
+    def _locate(self, tenant_context: Mapping[str, Any] | None) -> lifecycle.IndexLocator:
+        return partial(self._target, tenant_context)
+
+    def _existing_target(self, tenant_context: Mapping[str, Any] | None) -> IndexTarget | None:
+        """The target if its index exists, else ``None`` (reads of a missing index find nothing)."""
+        return lifecycle.existing_target(self._locate(tenant_context))
+
+    def list_memories(
+        self,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        page_size: int = 100,
+        next_token: str | None = None,
+        include_expired: bool = False,
+    ) -> MemoryPage:
+        """One page of ``user_id``'s memories (of ``agent_name`` only, if given), in storage order.
+
+        Pass the returned ``next_token`` back to get the next page; ``None`` means there is none.
+        Expired memories (still stored until :meth:`prune_expired`) are skipped unless
+        ``include_expired``.
+        """
+        return lifecycle.list_memories(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), page_size=page_size,
+            next_token=next_token, include_expired=include_expired,
+        )
+
+    def iter_memories(
+        self,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        page_size: int = 100,
+        include_expired: bool = False,
+    ) -> Iterator[Memory]:
+        """Every memory of ``user_id`` (lazily, page by page); see :meth:`list_memories`."""
+        yield from lifecycle.iter_memories(  # a generator: nothing is checked or read before the first item
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), page_size=page_size,
+            include_expired=include_expired,
+        )
+
+    def get_memory(
+        self,
+        key: str,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+    ) -> Memory | None:
+        """The memory stored under ``key`` if it belongs to ``user_id`` and has not expired, else ``None``.
+
+        Another user's key is indistinguishable from a missing one.
+        """
+        return lifecycle.get_memory(self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), key)
+
+    def delete_memory(
+        self,
+        key: str,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Delete the memory under ``key`` if it belongs to ``user_id``; ``False`` if there was none.
+
+        Expired memories can be deleted too. Another user's key is left alone and reported as absent.
+        """
+        return lifecycle.delete_memory(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), key
+        )
+
+    def forget_user(
+        self,
+        user_id: str,
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        segments: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> ForgetReport:
+        """Delete every vector of ``user_id`` (of ``agent_name`` only, if given) in the index.
+
+        Pending writes of the user are cancelled first (see :func:`~.pending.cancel_pending`). The
+        index is scanned in ``segments`` parallel ``ListVectors`` segments and the user's keys are
+        deleted in batches of 500 as they are found; then fresh scans verify that none is left
+        (deleting stragglers, e.g. memories written during the scan). Safe to re-run: if it is
+        interrupted, running it again finishes the job. Vectors of other users are never deleted:
+        a key is deleted only after its own metadata named this user.
+
+        Raises :class:`~.lifecycle.ForgetIncompleteError` if memories remain after
+        :data:`~.lifecycle.FORGET_VERIFY_SCANS` verification scans.
+        """
+        return lifecycle.forget_user(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), data_dir=self.data_dir,
+            segments=segments, progress=progress,
+        )
+
+    def prune_expired(
+        self,
+        *,
+        tenant_context: Mapping[str, Any] | None = None,
+        now: float | None = None,
+        segments: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete every memory whose ``expires_at`` has passed (any user); returns how many.
+
+        Searches already ignore expired memories; pruning reclaims their storage. Idempotent.
+        """
+        return lifecycle.prune_expired(self._locate(tenant_context), now=now, segments=segments, progress=progress)
+
+    def stats(
+        self,
+        *,
+        tenant_context: Mapping[str, Any] | None = None,
+        segments: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> IndexStats:
+        """Count the index's vectors by type, user and agent (a full scan) and report its configuration."""
+        return lifecycle.index_stats(self._locate(tenant_context), segments=segments, progress=progress)
+
+    def export_memories(
+        self,
+        user_id: str,
+        fp: IO[str],
+        *,
+        agent_name: str | None = None,
+        tenant_context: Mapping[str, Any] | None = None,
+        include_vectors: bool = False,
+        include_expired: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Write ``user_id``'s memories to ``fp`` as JSON Lines; returns how many.
+
+        Each line is ``{"key", "content", "metadata"}`` (metadata without the content), plus
+        ``"vector"`` and ``"embedding_model"`` with ``include_vectors``: the format
+        :meth:`import_memories` reads, and a portable copy of what the store holds about the user.
+        """
+        return lifecycle.export_memories(
+            self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), fp,
+            embedder=self.embedder, include_vectors=include_vectors, include_expired=include_expired,
+            progress=progress,
+        )
+
+    def import_memories(
+        self,
+        fp: Iterable[str],
+        *,
+        tenant_context: Mapping[str, Any] | None = None,
+        keep_vectors: bool = False,
+        verify_keys: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Write the memories of a JSON Lines export into this store's index, keys and metadata kept.
+
+        Content is re-embedded with this store's embedder, unless ``keep_vectors`` and the record
+        carries a vector of this embedder's dimension (and, when recorded, of the same model).
+        Records are validated and written in batches of 500; re-running an import is idempotent,
+        since keys are preserved. Raises ``ValueError`` naming the line of a malformed record.
+
+        With ``verify_keys`` (for files from elsewhere: the CLI always sets it), a record whose key is
+        not one the store makes for the user, agent and conversation of its own metadata (in this
+        tenant) is never written, so a crafted line cannot overwrite another user's record: it is
+        counted in ``rejected`` and the rest still imports. Without it any key is kept, as
+        :meth:`put_records` accepts any key.
+        """
+        return lifecycle.import_memories(
+            partial(self._ready_target, tenant_context), fp, embedder=self.embedder, embed=self._embed_documents,
+            keep_vectors=keep_vectors, verify_keys=verify_keys, progress=progress,
+        )
+
+
+class MultiTenantS3VectorMemory(S3VectorMemory):
     """Multi-tenant memory store: one index per tenant, reached only with that tenant's credentials.
 
     On AWS every call for tenant ``T`` uses credentials from the Token Vending Machine (STS
@@ -556,8 +671,6 @@ class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
                     f"${TVM_ROLE_ENV}); it never falls back to ambient credentials"
                 )
             self._tvm = TokenVendingMachine(self.tvm_role_arn, region=self.region_name)
-        self._tenant_clients: TTLCache[str, tuple[Any, Any]] = TTLCache(maxsize=1024, ttl=300)
-        self._tenant_lock = threading.Lock()
 
     def _tenant_id(self, tenant_context: Mapping[str, Any] | None) -> str:
         return tenant_id_from_context(tenant_context)
@@ -575,18 +688,40 @@ class MultiTenantS3VectorMemory(TenantLifecycleMixin, S3VectorMemory):
         index_name = tenant_index_name(tenant_id)
         return IndexTarget(self._tenant_client(tenant_id, index_name), self.bucket_name, index_name, tenant_id)
 
-    def _tenant_client(self, tenant_id: str, index_name: str) -> Any:
+    def _tenant_client(self, tenant_id: str, index_name: str) -> S3VectorsClient:
+        """The tenant's client, confined to its index: the TVM's (vended credentials, cached there) on AWS."""
         if self.backend is Backend.LOCAL:
-            return scope_client(self._base_client(), bucket_name=self.bucket_name, index_name=index_name)
-        assert self._tvm is not None
-        credentials = self._tvm.credentials_for(tenant_id)  # IsolationError on any STS failure
-        with self._tenant_lock:
-            cached = self._tenant_clients.get(tenant_id)
-            if cached is not None and cached[0] == credentials:
-                return cached[1]
-        session = self._tvm.session_for(tenant_id)
-        raw = aws_client("s3vectors", region=self.region_name, session=session, endpoint_url=self.endpoint_url)
-        client = scope_client(raw, bucket_name=self.bucket_name, index_name=index_name)
-        with self._tenant_lock:
-            self._tenant_clients[tenant_id] = (credentials, client)
-        return client
+            client = self._base_client()
+        else:
+            assert self._tvm is not None
+            # IsolationError on any STS failure: never the ambient credentials
+            client = vended_client(self._tvm, tenant_id, region=self.region_name, endpoint_url=self.endpoint_url)
+        return scope_client(client, bucket_name=self.bucket_name, index_name=index_name)
+
+    # ------------------------------------------------------------------ whole tenants
+
+    def forget_tenant(self, tenant_context: Mapping[str, Any]) -> TenantForgetReport:
+        """Delete the tenant's whole index (``memory-{tenantId}``) and every memory in it.
+
+        The report is false if the index did not exist; it counts the tenant's pending writes that
+        were cancelled (as :meth:`forget_user` does). Deleting an index is an operator action, not a
+        tenant one: it uses the store's own client (ambient credentials on AWS, which need
+        ``s3vectors:DeleteIndex``), never the tenant's vended credentials, which cannot do it.
+        """
+        tenant_id = tenant_id_from_context(tenant_context)
+        index_name = tenant_index_name(tenant_id)
+
+        def operator_target() -> IndexTarget:
+            return IndexTarget(self._base_client(), self.bucket_name, index_name, tenant_id)
+
+        try:
+            return lifecycle.forget_tenant(operator_target, tenant_id, data_dir=self.data_dir)
+        finally:
+            self._forget_tenant_caches(tenant_id, index_name)
+
+    def _forget_tenant_caches(self, tenant_id: str, index_name: str) -> None:
+        """Drop what is remembered of a tenant's index (checked once, its clients), now it is gone."""
+        with self._ready_lock:
+            self._ready.discard((self.bucket_name, index_name))
+        if self._tvm is not None:
+            self._tvm.discard_clients(tenant_id)

@@ -32,8 +32,24 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cachetools import LRUCache, TLRUCache
 
+from .arns import is_role_arn, parse_bucket_arn, parse_index_arn
+from .client import Response, S3VectorsClient
 from .config import TENANT_INDEX_PREFIX, resolve_region
 from .errors import ConfigurationError, InvalidIdentityError, IsolationError
+
+__all__ = [
+    "SCOPED_OPERATIONS",
+    "TENANT_ID_PATTERN",
+    "TENANT_ID_RULE",
+    "TENANT_TAG_KEY",
+    "ScopedClient",
+    "TenantCredentials",
+    "TokenVendingMachine",
+    "scope_client",
+    "tenant_id_from_context",
+    "tenant_index_name",
+    "validate_tenant_id",
+]
 
 # --- tenant ids -------------------------------------------------------------------------------
 
@@ -85,7 +101,6 @@ def tenant_id_from_context(tenant_context: object) -> str:
 
 # --- Token Vending Machine --------------------------------------------------------------------
 
-_ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 #: RoleSessionName allows ``[\w+=,.@-]`` and 64 characters; a tenant id takes up to 56 of them.
 _SESSION_PREFIX_PATTERN = re.compile(r"[\w+=,.@-]{1,7}")
 _LOCK_STRIPES = 64
@@ -151,7 +166,7 @@ class TokenVendingMachine:
         max_tenants: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(role_arn, str) or _ROLE_ARN_PATTERN.fullmatch(role_arn) is None:
+        if not is_role_arn(role_arn):
             raise ConfigurationError(
                 f"invalid TVM role ARN {_shorten(role_arn)}: expected arn:aws:iam::<12-digit account id>:role/<name>"
             )
@@ -178,7 +193,8 @@ class TokenVendingMachine:
         self._cache: TLRUCache[str, TenantCredentials | _Failure] = TLRUCache(
             maxsize=max_tenants, ttu=self._time_to_use, timer=clock
         )
-        self._clients: LRUCache[tuple[str, ...], Any] = LRUCache(maxsize=256)
+        #: (tenant, service, endpoint, region, access key id, config) -> client: the one cache of tenant clients.
+        self._clients: LRUCache[tuple[str, str, str, str, str, Config | None], Any] = LRUCache(maxsize=256)
 
     @property
     def role_arn(self) -> str:
@@ -219,24 +235,34 @@ class TokenVendingMachine:
         *,
         endpoint_url: str | None = None,
         region: str | None = None,
+        config: Config | None = None,
     ) -> Any:
         """A client for ``service_name`` signed with ``tenant_id``'s credentials.
 
         Clients are reused while the tenant's credentials are unchanged, so calling this per
-        operation is cheap and always yields unexpired credentials.
+        operation is cheap and always yields unexpired credentials. ``config`` is botocore's client
+        configuration (default: standard retries, 5 attempts); clients with different ones are kept
+        apart.
         """
         credentials = self.credentials_for(tenant_id)
         region_name = region or self._region
-        key = (tenant_id, service_name, endpoint_url or "", region_name, credentials.access_key_id)
+        key = (tenant_id, service_name, endpoint_url or "", region_name, credentials.access_key_id, config)
         with self._lock:
             client = self._clients.get(key)
         if client is None:
             client = self._session(credentials).client(
-                service_name, region_name=region_name, endpoint_url=endpoint_url, config=_standard_retries(5)
+                service_name, region_name=region_name, endpoint_url=endpoint_url,
+                config=config if config is not None else _standard_retries(5),
             )
             with self._lock:
                 self._clients[key] = client
         return client
+
+    def discard_clients(self, tenant_id: str) -> None:
+        """Drop the clients kept for ``tenant_id`` (its credentials stay cached), e.g. once its index is gone."""
+        with self._lock:
+            for key in [key for key in self._clients if key[0] == tenant_id]:
+                del self._clients[key]
 
     @property
     def region_name(self) -> str:
@@ -338,8 +364,6 @@ _DENIED_OPERATIONS = frozenset(
         "untag_resource",
     }
 )
-_INDEX_ARN = re.compile(r"arn:[^:]+:s3vectors:[^:]*:[^:]*:bucket/([^/]+)/index/([^/]+)")
-_BUCKET_ARN = re.compile(r"arn:[^:]+:s3vectors:[^:]*:[^:]*:bucket/([^/]+)")
 
 
 def _operation_name(method: str) -> str:
@@ -351,10 +375,12 @@ class ScopedClient:
 
     Created by :func:`scope_client`. Allowed operations are forwarded unchanged when every
     bucket/index identifier in the request names the scope; anything else raises the same
-    ``AccessDeniedException`` (HTTP 403) that IAM would.
+    ``AccessDeniedException`` (HTTP 403) that IAM would. It is an
+    :class:`~strands_s3_vectors_memory.client.S3VectorsClient` like the client it wraps, so the store
+    uses a tenant's client exactly as its own: what is out of scope is refused here (and by IAM).
     """
 
-    def __init__(self, client: Any, *, bucket_name: str, index_name: str) -> None:
+    def __init__(self, client: S3VectorsClient, *, bucket_name: str, index_name: str) -> None:
         if not bucket_name or not index_name:
             raise ConfigurationError("scope_client needs a bucket_name and an index_name")
         self._client = client
@@ -369,37 +395,65 @@ class ScopedClient:
     def index_name(self) -> str:
         return self._index
 
-    @property
-    def wrapped(self) -> Any:
-        """The unrestricted client underneath."""
-        return self._client
+    # --- the scoped index: checked, then forwarded unchanged (see SCOPED_OPERATIONS) ---------------
+
+    def get_index(self, **params: Any) -> Response:
+        self.check("get_index", params)
+        return self._client.get_index(**params)
+
+    def create_index(self, **params: Any) -> Response:
+        self.check("create_index", params)
+        return self._client.create_index(**params)
+
+    def put_vectors(self, **params: Any) -> Response:
+        self.check("put_vectors", params)
+        return self._client.put_vectors(**params)
+
+    def get_vectors(self, **params: Any) -> Response:
+        self.check("get_vectors", params)
+        return self._client.get_vectors(**params)
+
+    def list_vectors(self, **params: Any) -> Response:
+        self.check("list_vectors", params)
+        return self._client.list_vectors(**params)
+
+    def delete_vectors(self, **params: Any) -> Response:
+        self.check("delete_vectors", params)
+        return self._client.delete_vectors(**params)
+
+    def query_vectors(self, **params: Any) -> Response:
+        self.check("query_vectors", params)
+        return self._client.query_vectors(**params)
+
+    # --- bucket-level operations of the seam: always refused (the others: __getattr__) -------------
+
+    def create_vector_bucket(self, **_params: Any) -> Response:
+        raise self._outside_rights("create_vector_bucket")
+
+    def get_vector_bucket(self, **_params: Any) -> Response:
+        raise self._outside_rights("get_vector_bucket")
+
+    def delete_index(self, **_params: Any) -> Response:
+        raise self._outside_rights("delete_index")
 
     def __getattr__(self, name: str) -> Any:
+        """The other S3 Vectors operations are refused; anything else (``meta``, ``close``...) is forwarded."""
         if name in ("_client", "_bucket", "_index"):  # not yet set (copy/pickle): do not recurse
             raise AttributeError(name)
-        if name in SCOPED_OPERATIONS:
-            method = getattr(self._client, name)
-
-            def scoped_call(**kwargs: Any) -> Any:
-                self.check(name, kwargs)
-                return method(**kwargs)
-
-            scoped_call.__name__ = name
-            return scoped_call
         if name in _DENIED_OPERATIONS:
 
             def denied_call(**_kwargs: Any) -> Any:
-                raise self._denied(name, f"{_operation_name(name)} is outside a tenant-scoped client's rights")
+                raise self._outside_rights(name)
 
             denied_call.__name__ = name
             return denied_call
-        return getattr(self._client, name)
+        return self._extra(name)
 
     def get_paginator(self, operation_name: str) -> Any:
         """Paginators are scoped too: only ``list_vectors``, only on the scoped index."""
         if operation_name != "list_vectors":
             raise self._denied(operation_name, f"paginating {operation_name} is not allowed")
-        return _ScopedPaginator(self, self._client.get_paginator(operation_name))
+        return _ScopedPaginator(self, self._extra("get_paginator")(operation_name))
 
     def check(self, operation: str, params: Mapping[str, Any]) -> None:
         """Raise ``AccessDeniedException`` unless ``params`` target exactly the scoped index.
@@ -415,16 +469,22 @@ class ScopedClient:
             self._require(operation, "indexName", params, params["indexName"] == self._index)
             names_index = True
         if "indexArn" in params:
-            match = _INDEX_ARN.fullmatch(str(params["indexArn"]))
-            in_scope = match is not None and match.groups() == (self._bucket, self._index)
+            in_scope = parse_index_arn(str(params["indexArn"])) == (self._bucket, self._index)
             self._require(operation, "indexArn", params, in_scope)
             names_bucket = names_index = True
         if "vectorBucketArn" in params:
-            match = _BUCKET_ARN.fullmatch(str(params["vectorBucketArn"]))
-            self._require(operation, "vectorBucketArn", params, match is not None and match[1] == self._bucket)
+            in_scope = parse_bucket_arn(str(params["vectorBucketArn"])) == self._bucket
+            self._require(operation, "vectorBucketArn", params, in_scope)
             names_bucket = True
         if not (names_bucket and names_index):
             raise self._denied(operation, "the request must name this client's bucket and index")
+
+    def _extra(self, name: str) -> Any:
+        """An attribute of the wrapped client beyond the seam's operations, forwarded as it is."""
+        return getattr(self._client, name)
+
+    def _outside_rights(self, operation: str) -> ClientError:
+        return self._denied(operation, f"{_operation_name(operation)} is outside a tenant-scoped client's rights")
 
     def _require(self, operation: str, key: str, params: Mapping[str, Any], in_scope: bool) -> None:
         if not in_scope:
@@ -458,7 +518,7 @@ class _ScopedPaginator:
         return self._paginator.paginate(**kwargs)
 
 
-def scope_client(client: Any, *, bucket_name: str, index_name: str) -> ScopedClient:
+def scope_client(client: S3VectorsClient, *, bucket_name: str, index_name: str) -> ScopedClient:
     """Confine an S3 Vectors client (boto3 or the local engine) to one bucket and index.
 
     Allowed: ``get_index``, ``create_index``, ``put_vectors``, ``get_vectors``,

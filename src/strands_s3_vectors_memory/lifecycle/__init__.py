@@ -9,22 +9,31 @@ documentation recommends for full-index reads.
 Three rules keep these operations safe to use on a shared index:
 
 * a memory belongs to a user only if its metadata says so: a key alone never reveals or removes
-  another user's vector (:meth:`MemoryLifecycleMixin.get_memory` answers "not found");
-* destructive scans are idempotent: an interrupted :meth:`~MemoryLifecycleMixin.forget_user` is
-  finished by running it again, and its result is verified by a fresh scan;
+  another user's vector (:func:`get_memory` answers "not found");
+* destructive scans are idempotent: an interrupted :func:`forget_user` is finished by running it
+  again, and its result is verified by a fresh scan;
 * reads never need the embedder, so an index written with another model can still be listed,
   exported or forgotten (only import and dedupe embed).
 
-:class:`MemoryLifecycleMixin` is mixed into :class:`~strands_s3_vectors_memory.S3VectorMemory`;
-:class:`TenantLifecycleMixin` adds :meth:`~TenantLifecycleMixin.forget_tenant` to the multi-tenant
-store. Rooms: ``_scan`` (parallel segment scans), ``_cursor`` (list page tokens), ``_transfer``
-(the JSON Lines format), ``_dedupe`` (dedupe on write), ``_setup`` (bucket and index creation).
+The operations are functions of where the index is (an :data:`IndexLocator`, see :mod:`._target`)
+and whose memories are meant (a :class:`~strands_s3_vectors_memory.records.MemoryScope`), plus what
+each needs besides (the data directory to cancel pending writes in, an embedder to import with). The
+stores expose them as methods (:meth:`~strands_s3_vectors_memory.S3VectorMemory.forget_user`...),
+which is how applications call them. Rooms: ``_memories`` (list, get, delete), ``_forget``,
+``_maintenance`` (pruning, stats), ``_export`` / ``_import`` with ``_transfer`` (the JSON Lines
+format), ``_dedupe`` (dedupe on write), ``_scan`` (parallel segment scans), ``_cursor`` (list page
+tokens), ``_setup`` (bucket and index creation).
 """
 
 from __future__ import annotations
 
-from ._dedupe import DEFAULT_DEDUPE_THRESHOLD
-from ._mixins import FORGET_VERIFY_SCANS, MemoryLifecycleMixin, TenantLifecycleMixin
+from ..index import LIST_PAGE_SIZE, WRITE_BATCH
+from ._dedupe import DEFAULT_DEDUPE_THRESHOLD, dedupe_keys
+from ._export import export_memories
+from ._forget import FORGET_VERIFY_SCANS, forget_tenant, forget_user
+from ._import import EmbedDocuments, import_memories
+from ._maintenance import index_stats, prune_expired
+from ._memories import delete_memory, get_memory, iter_memories, list_memories
 from ._results import (
     ForgetIncompleteError,
     ForgetReport,
@@ -34,8 +43,9 @@ from ._results import (
     SetupResult,
     TenantForgetReport,
 )
-from ._scan import LIST_PAGE_SIZE, MAX_SEGMENTS, WRITE_BATCH, ProgressCallback
+from ._scan import MAX_SEGMENTS, ProgressCallback
 from ._setup import setup_index
+from ._target import IndexLocator, existing_target
 
 __all__ = [
     "DEFAULT_DEDUPE_THRESHOLD",
@@ -43,15 +53,27 @@ __all__ = [
     "LIST_PAGE_SIZE",
     "MAX_SEGMENTS",
     "WRITE_BATCH",
+    "EmbedDocuments",
     "ForgetIncompleteError",
     "ForgetReport",
     "ImportReport",
+    "IndexLocator",
     "IndexStats",
-    "MemoryLifecycleMixin",
     "MemoryPage",
     "ProgressCallback",
     "SetupResult",
     "TenantForgetReport",
-    "TenantLifecycleMixin",
+    "dedupe_keys",
+    "delete_memory",
+    "existing_target",
+    "export_memories",
+    "forget_tenant",
+    "forget_user",
+    "get_memory",
+    "import_memories",
+    "index_stats",
+    "iter_memories",
+    "list_memories",
+    "prune_expired",
     "setup_index",
 ]

@@ -8,15 +8,13 @@ filtered ``QueryVectors`` per summary or ad-hoc memory, confined to the same use
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..index import IndexTarget
+from ..lexical import word_overlap
 from ..records import TYPE_MEMORY, TYPE_SUMMARY, MemoryScope
 from ._scan import belongs
-
-if TYPE_CHECKING:
-    from ..store import IndexTarget
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +25,10 @@ logger = logging.getLogger(__name__)
 #: "vegan, allergic to nuts") score about 0.96. Set ``store.dedupe_threshold = None`` to disable.
 DEFAULT_DEDUPE_THRESHOLD = 0.97
 #: ...and the wording must be near-identical too: at least this share of distinct words in common
-#: (Jaccard). Embeddings alone merge distinct facts on one topic once both carry the same wrapper text
-#: ("The user said: ... Thanks, bye."), which would overwrite a different conversation's memory.
+#: (:func:`~strands_s3_vectors_memory.lexical.word_overlap`). Embeddings alone merge distinct facts on
+#: one topic once both carry the same wrapper text ("The user said: ... Thanks, bye."), which would
+#: overwrite a different conversation's memory.
 DEDUPE_MIN_WORD_OVERLAP = 0.85
-_WORD = re.compile(r"\w+", flags=re.UNICODE)
 #: Nearest neighbours examined per check: finer-grained ``detail`` records are never merged into,
 #: so a few candidates let a matching summary be found behind a detail of the same text.
 DEDUPE_CANDIDATES = 4
@@ -66,14 +64,6 @@ def dedupe_keys(
                 pick = (existing[0], merged)
         chosen.append(pick)
     return chosen
-
-
-def word_overlap(a: str, b: str) -> float:
-    """Jaccard similarity of the two texts' sets of lower-cased words (1.0 for two empty texts)."""
-    words_a, words_b = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
-    if not words_a and not words_b:
-        return 1.0
-    return len(words_a & words_b) / len(words_a | words_b)
 
 
 def near_duplicate(

@@ -26,7 +26,7 @@ class MemoryPage:
 
 @dataclass(frozen=True)
 class ForgetReport:
-    """What :meth:`MemoryLifecycleMixin.forget_user` did, after verification.
+    """What :meth:`~strands_s3_vectors_memory.S3VectorMemory.forget_user` did, after verification.
 
     ``found`` counts the user's vectors seen by the first scan, ``deleted`` the distinct keys
     deleted by this run (more than ``found`` only if writes raced the scan), ``scans`` the full
@@ -54,7 +54,10 @@ class ForgetReport:
 
 @dataclass(frozen=True)
 class TenantForgetReport:
-    """What :meth:`forget_tenant` did; true when the tenant's index existed (0.3.0 returned a bool)."""
+    """What :meth:`~strands_s3_vectors_memory.MultiTenantS3VectorMemory.forget_tenant` did.
+
+    True when the tenant's index existed (0.3.0 returned a bool).
+    """
 
     tenant_id: str
     index_name: str
@@ -78,7 +81,7 @@ class ForgetIncompleteError(S3VectorMemoryError):
 
 @dataclass(frozen=True)
 class ImportRejection:
-    """A line :meth:`MemoryLifecycleMixin.import_memories` refused to write, and why."""
+    """A line :meth:`~strands_s3_vectors_memory.S3VectorMemory.import_memories` refused to write, and why."""
 
     line: int
     key: str
@@ -87,7 +90,7 @@ class ImportRejection:
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What :meth:`MemoryLifecycleMixin.import_memories` wrote: every record, and how it got its vector.
+    """What :meth:`~strands_s3_vectors_memory.S3VectorMemory.import_memories` wrote, and how each got its vector.
 
     ``rejected`` counts the lines refused because their key does not belong to the user, agent and
     conversation of their metadata (never written); ``rejections`` details the first

@@ -9,32 +9,19 @@ to a user.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import ClientError
-
+from ..index import WRITE_BATCH, IndexTarget, delete_keys, list_page
 from ..records import MemoryScope
 
-if TYPE_CHECKING:
-    from ..store import IndexTarget
-
-#: Vectors per ``ListVectors`` request (the service allows 1-1000; metadata can be 40 KB each).
-LIST_PAGE_SIZE = 500
-#: Keys per ``DeleteVectors`` / vectors per ``PutVectors`` request (service limit).
-WRITE_BATCH = 500
 #: ``ListVectors`` accepts 1-16 segments.
 MAX_SEGMENTS = 16
 
 #: ``progress(scanned, matched)``: cumulative vectors read and vectors affected so far.
 ProgressCallback = Callable[[int, int], None]
 Vector = Mapping[str, Any]
-
-
-def error_code(exc: ClientError) -> str:
-    """The service error code of a ``ClientError`` (``NotFoundException``, ...)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class Tally:
@@ -53,28 +40,6 @@ class Tally:
             snapshot = (self.scanned, self.matched)
         if self._progress is not None:
             self._progress(*snapshot)
-
-
-def list_page(
-    target: IndexTarget,
-    token: str | None,
-    *,
-    segment: tuple[int, int] | None = None,
-    return_data: bool = False,
-) -> Mapping[str, Any]:
-    params: dict[str, Any] = {
-        "vectorBucketName": target.bucket_name,
-        "indexName": target.index_name,
-        "maxResults": LIST_PAGE_SIZE,
-        "returnMetadata": True,
-        "returnData": return_data,
-    }
-    if segment is not None and segment[0] > 1:
-        params["segmentCount"], params["segmentIndex"] = segment
-    if token:
-        params["nextToken"] = token
-    response: Mapping[str, Any] = target.client.list_vectors(**params)
-    return response
 
 
 def _scan_segment(
@@ -119,12 +84,6 @@ def parallel_scan(
         futures = [pool.submit(run, index) for index in range(segments)]
     for future in futures:
         future.result()
-
-
-def delete_keys(target: IndexTarget, keys: Sequence[str]) -> None:
-    for start in range(0, len(keys), WRITE_BATCH):
-        batch = list(keys[start : start + WRITE_BATCH])
-        target.client.delete_vectors(vectorBucketName=target.bucket_name, indexName=target.index_name, keys=batch)
 
 
 def sweep(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import ClientError
 
+from ..client import S3VectorsClient
 from ..config import NON_FILTERABLE_METADATA_KEYS
 from ..errors import ConfigurationError
+from ..index import DATA_TYPE, DISTANCE_METRIC, create_index, error_code
 from ._results import SetupResult
-from ._scan import error_code
 
 
 def setup_index(
-    client: Any, bucket_name: str, index_name: str, *, dimension: int, create_bucket: bool = True
+    client: S3VectorsClient, bucket_name: str, index_name: str, *, dimension: int, create_bucket: bool = True
 ) -> SetupResult:
     """Create the vector bucket and an index with the spec's settings, or check the existing ones.
 
@@ -35,14 +34,7 @@ def setup_index(
     expected_keys = sorted(NON_FILTERABLE_METADATA_KEYS)
     index_created = False
     try:
-        client.create_index(
-            vectorBucketName=bucket_name,
-            indexName=index_name,
-            dataType="float32",
-            dimension=dimension,
-            distanceMetric="cosine",
-            metadataConfiguration={"nonFilterableMetadataKeys": list(NON_FILTERABLE_METADATA_KEYS)},
-        )
+        create_index(client, bucket_name, index_name, dimension=dimension)
         index_created = True
     except ClientError as exc:
         if error_code(exc) != "ConflictException":
@@ -50,7 +42,7 @@ def setup_index(
     index = client.get_index(vectorBucketName=bucket_name, indexName=index_name)["index"]
     keys = sorted((index.get("metadataConfiguration") or {}).get("nonFilterableMetadataKeys") or [])
     found = (int(index.get("dimension", 0)), str(index.get("distanceMetric")), str(index.get("dataType")), keys)
-    wanted = (dimension, "cosine", "float32", expected_keys)
+    wanted = (dimension, DISTANCE_METRIC, DATA_TYPE, expected_keys)
     if found != wanted:
         raise ConfigurationError(
             f"index {index_name!r} in bucket {bucket_name!r} already exists with dimension={found[0]}, "
