@@ -254,14 +254,14 @@ def test_search_honours_result_limits_and_reports_scores(local_env: Path) -> Non
 def test_ttl_expires_written_memories(local_env: Path) -> None:
     memory = S3VectorMemory()
     permanent = MemoryManagerStore(memory, user_id="alice", similarity_threshold=0.0)
-    temporary = MemoryManagerStore(memory, user_id="alice", similarity_threshold=0.0, ttl_seconds=1.0)
+    temporary = MemoryManagerStore(memory, user_id="alice", similarity_threshold=0.0, ttl_seconds=3.0)
     asyncio.run(permanent.add("The front door is painted green."))  # also warms the embedder up
     started = time.monotonic()
     asyncio.run(temporary.add("Temporary door code 4711."))
     assert {e.content for e in asyncio.run(permanent.search("door"))} == {
         "The front door is painted green.", "Temporary door code 4711.",
     }
-    time.sleep(max(0.0, 1.2 - (time.monotonic() - started)))
+    time.sleep(max(0.0, 3.2 - (time.monotonic() - started)))  # (3 s: a loaded machine is slow to search)
     assert [e.content for e in asyncio.run(permanent.search("door"))] == ["The front door is painted green."]
 
 

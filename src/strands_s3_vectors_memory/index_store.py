@@ -1,0 +1,397 @@
+"""The shared core of the memory stores: configuration, target indexes, embeddings, writes, search.
+
+:class:`IndexStore` is what the write path (the archiver), the read path (the plugin's retrieval)
+and the lifecycle operations have in common; the stores users build are in :mod:`.store`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import lifecycle
+from .client import S3VectorsClient
+from .clients import make_s3vectors_client
+from .config import (
+    DEFAULT_INDEX_NAME,
+    Backend,
+    resolve_backend,
+    resolve_bucket_name,
+    resolve_data_dir,
+    resolve_region,
+)
+from .embeddings import Embedder, make_embedder
+from .errors import (
+    ConfigurationError,
+    EmbeddingError,
+    InvalidInvocationStateError,
+)
+from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors
+from .lifecycle import (
+    DEFAULT_DEDUPE_THRESHOLD,
+)
+from .records import (
+    EXTRACTIVE_KEY,
+    TYPE_DETAIL,
+    TYPE_MEMORY,
+    TYPE_SUMMARY,
+    Memory,
+    MemoryScope,
+    build_metadata,
+    detail_key,
+    new_memory_key,
+    summary_key,
+    validate_id,
+)
+from .search import search_index
+from .summarizer import DETAIL_MAX_RECORDS
+from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
+from .text import clean_text
+
+__all__ = [
+    "DEFAULT_CANDIDATE_K",
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "MAX_TOP_K",
+    "IndexStore",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Most results of one ``QueryVectors`` (service limit).
+MAX_TOP_K = 100
+#: Similarity threshold (0.3.0 scale, ``1 - distance / 2``) when the embedder suggests none.
+DEFAULT_SIMILARITY_THRESHOLD = 0.5
+#: Dense candidates fetched per search before client-side ranking.
+DEFAULT_CANDIDATE_K = 100
+
+
+class IndexStore:
+    """Records in, ranked memories out, over one S3-Vectors-shaped index per tenant (or the only one).
+
+    The part of the stores every operation shares: configuration, the target index of a scope (checked
+    and created once per process), embeddings, writes and search. :class:`S3VectorMemory` adds the
+    lifecycle operations users call; :class:`MultiTenantS3VectorMemory` changes where targets are.
+    """
+
+    def __init__(
+        self,
+        bucket_name: str | None = None,
+        region_name: str | None = None,
+        embedding_model: str | None = None,
+        *,
+        backend: str | Backend | None = None,
+        data_dir: str | Path | None = None,
+        index_name: str = DEFAULT_INDEX_NAME,
+        client: S3VectorsClient | None = None,
+        embedder: Embedder | None = None,
+        endpoint_url: str | None = None,
+        similarity_threshold: float | None = None,
+        candidate_k: int = DEFAULT_CANDIDATE_K,
+        create_index: bool = True,
+        dedupe_threshold: float | None = DEFAULT_DEDUPE_THRESHOLD,
+    ) -> None:
+        self.backend = resolve_backend(backend)
+        self.bucket_name = resolve_bucket_name(bucket_name)
+        self.region_name = resolve_region(region_name)
+        self.data_dir = resolve_data_dir(data_dir)
+        self.index_name = index_name
+        self.endpoint_url = endpoint_url
+        if not 1 <= candidate_k <= MAX_TOP_K:
+            raise ConfigurationError(f"candidate_k must be between 1 and {MAX_TOP_K}, got {candidate_k}")
+        self.candidate_k = candidate_k
+        self.create_index = create_index
+        self.embedder: Embedder = embedder or make_embedder(
+            self.backend, embedding_model, region=self.region_name
+        )
+        hint = getattr(self.embedder, "similarity_threshold", None)
+        chosen = similarity_threshold if similarity_threshold is not None else hint
+        self.similarity_threshold = float(chosen if chosen is not None else DEFAULT_SIMILARITY_THRESHOLD)
+        if not 0.0 <= self.similarity_threshold <= 1.0:
+            raise ConfigurationError("similarity_threshold must be between 0 and 1")
+        if dedupe_threshold is not None and not 0.0 <= dedupe_threshold <= 1.0:
+            raise ConfigurationError("dedupe_threshold must be between 0 and 1, or None")
+        self.dedupe_threshold = dedupe_threshold
+        self._client = client
+        self._client_lock = threading.Lock()
+        self._ready: set[tuple[str, str]] = set()
+        self._ready_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ targets and index lifecycle
+
+    @property
+    def embedding_model(self) -> str:
+        """The embedding model id (0.3.0 attribute)."""
+        return self.embedder.model_id
+
+    def _base_client(self) -> S3VectorsClient:
+        with self._client_lock:
+            if self._client is None:
+                self._client = make_s3vectors_client(
+                    self.backend, region=self.region_name, data_dir=self.data_dir, endpoint_url=self.endpoint_url
+                )
+            return self._client
+
+    def _target(self, tenant_context: Mapping[str, Any] | None = None) -> IndexTarget:
+        """Where the memories of ``tenant_context`` live (single-tenant: the one index)."""
+        return self._tenant_target(self._tenant_id(tenant_context))
+
+    def _tenant_target(self, tenant_id: str | None) -> IndexTarget:
+        """Where the memories of an already validated tenant id live (single-tenant: ``None``)."""
+        return IndexTarget(self._base_client(), self.bucket_name, self.index_name)
+
+    def _scope_target(self, scope: MemoryScope) -> IndexTarget:
+        """The index of ``scope``'s tenant, checked (and created if allowed) once per process."""
+        target = self._tenant_target(scope.tenant_id)
+        self._ensure_index(target)
+        return target
+
+    def _build_index_name(self, tenant_context: Mapping[str, Any] | None = None) -> str:
+        """Index holding the memories of ``tenant_context`` (0.3.0 name, kept for compatibility)."""
+        return self._target(tenant_context).index_name
+
+    def _get_s3vectors_client(self, tenant_context: Mapping[str, Any] | None = None) -> S3VectorsClient:
+        """Client for ``tenant_context`` (0.3.0 name, kept for compatibility)."""
+        return self._target(tenant_context).client
+
+    def _ready_target(self, tenant_context: Mapping[str, Any] | None) -> IndexTarget:
+        target = self._target(tenant_context)
+        self._ensure_index(target)
+        return target
+
+    def verify(self, tenant_context: Mapping[str, Any] | None = None) -> None:
+        """Check (and create if allowed) the index now, so misconfiguration fails at start.
+
+        Raises :class:`~.errors.DimensionMismatchError` when the index dimension differs from the embedder's.
+        """
+        self._ready_target(tenant_context)
+
+    def _ensure_index(self, target: IndexTarget) -> None:
+        marker = (target.bucket_name, target.index_name)
+        if marker in self._ready:
+            return
+        with self._ready_lock:
+            if marker in self._ready:
+                return
+            # offline the bucket is created too, by the unscoped (operator) client
+            bucket_client = self._base_client() if self.backend is Backend.LOCAL else None
+            open_index(target, self.embedder, create=self.create_index, bucket_client=bucket_client)
+            self._ready.add(marker)
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = self.embedder.embed_documents(list(texts))
+        if len(vectors) != len(texts) or any(len(v) != self.embedder.dimension for v in vectors):
+            raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
+        return vectors
+
+    # ------------------------------------------------------------------ writes
+
+    def put_records(
+        self,
+        tenant_context: Mapping[str, Any] | None,
+        records: Sequence[tuple[str, str, Mapping[str, Any]]],
+    ) -> list[str]:
+        """Embed and upsert ``(key, text_to_embed, metadata)`` records; returns their keys."""
+        if not records:
+            return []
+        return self._put(self._ready_target(tenant_context), records)
+
+    @traced(SPAN_PUT)
+    def _put(self, target: IndexTarget, records: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+        if not records:
+            return []
+        annotate(index_name=target.index_name, vector_count=len(records),
+                 batch_count=-(-len(records) // WRITE_BATCH), embedding_model=self.embedder.model_id)
+        vectors = self._embed_documents([text for _, text, _ in records])
+        placed = lifecycle.dedupe_keys(target, records, vectors, self.dedupe_threshold)  # restatements overwrite
+        put_vectors(target, [
+            {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
+            for (key, metadata), vector in zip(placed, vectors, strict=True)
+        ])
+        return [key for key, _ in placed]
+
+    def store_memory(
+        self,
+        user_id: str,
+        content: str,
+        tenant_context: Mapping[str, Any] | None = None,
+        agent_name: str | None = None,
+        *,
+        conversation_id: str | None = None,
+        ttl_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Embed ``content`` and store it as a new memory of ``user_id`` (0.3.0 signature)."""
+        scope = self.scope(user_id, agent_name, tenant_context)
+        if not isinstance(content, str) or not content.strip():
+            raise ValueError("content must be a non-empty string")
+        if conversation_id is not None:
+            validate_id(conversation_id, "conversation_id")
+        expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
+        key = new_memory_key(scope)
+        metadata = build_metadata(
+            scope, content, memory_type=TYPE_MEMORY, conversation_id=conversation_id, expires_at=expires_at
+        )
+        key = self.put_records(tenant_context, [(key, metadata["content"], metadata)])[0]
+        return {"status": "success", "index_name": self._build_index_name(tenant_context), "key": key}
+
+    def store_conversation(
+        self,
+        user_id: str,
+        conversation_id: str,
+        summary: str,
+        tenant_context: Mapping[str, Any] | None = None,
+        agent_name: str | None = None,
+        *,
+        details: Sequence[str] = (),
+        ttl_seconds: float | None = None,
+    ) -> list[str]:
+        """Store a conversation's summary (deterministic key) and its finer-grained records.
+
+        Re-storing the same conversation overwrites the summary and its details in place.
+        """
+        scope = self.scope(user_id, agent_name, tenant_context)
+        return self.store_conversation_scope(scope, conversation_id, summary, details=details, ttl_seconds=ttl_seconds)
+
+    def store_conversation_scope(
+        self,
+        scope: MemoryScope,
+        conversation_id: str,
+        summary: str,
+        *,
+        details: Sequence[str] = (),
+        ttl_seconds: float | None = None,
+        extractive: bool = False,
+    ) -> list[str]:
+        """:meth:`store_conversation` for an already validated scope (the plugin's write path).
+
+        ``extractive`` marks a summary that is the user's own words rather than a model's summary
+        (stored when a conversation could not be summarized, see the writer's dead letters).
+        """
+        validate_id(conversation_id, "conversation_id")
+        if not isinstance(summary, str):
+            raise TypeError(f"summary must be a string, got {type(summary).__name__}")
+        if isinstance(details, str) or not all(isinstance(d, str) for d in details):
+            raise TypeError("details must be a sequence of strings")
+        expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
+        records: list[tuple[str, str, Mapping[str, Any]]] = []
+        if summary.strip():
+            meta = build_metadata(
+                scope, summary, memory_type=TYPE_SUMMARY, conversation_id=conversation_id, expires_at=expires_at
+            )
+            if extractive:
+                meta[EXTRACTIVE_KEY] = True
+            records.append((summary_key(scope, conversation_id), meta["content"], meta))
+        seen: set[str] = set()
+        for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the summarizer's budget, enforced
+            meta = build_metadata(
+                scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, expires_at=expires_at
+            )
+            key = detail_key(scope, conversation_id, meta["content"])
+            if key not in seen:  # a turn said twice is one record (keys are content addresses)
+                seen.add(key)
+                records.append((key, meta["content"], meta))
+        return self._put(self._scope_target(scope), records)
+
+    def conversation_summary(self, scope: MemoryScope, conversation_id: str) -> str | None:
+        """The stored summary of one conversation (``None`` when it has none yet).
+
+        Read before a resumed conversation is summarized again, so the new summary covers its first
+        part too. Expired summaries count as absent.
+        """
+        target = self._scope_target(scope)
+        response = target.client.get_vectors(
+            vectorBucketName=target.bucket_name,
+            indexName=target.index_name,
+            keys=[summary_key(scope, conversation_id)],
+            returnMetadata=True,
+        )
+        for vector in response.get("vectors", []):
+            memory = Memory.from_vector(vector)
+            if memory.user_id == scope.user_id and memory.agent_name == scope.agent_name and not memory.is_expired():
+                return memory.content
+        return None
+
+    def delete_keys(self, scope: MemoryScope, keys: Sequence[str]) -> None:
+        """Delete vectors of ``scope``'s index by key (e.g. what a write stored after a forget)."""
+        delete_keys(self._scope_target(scope), keys)
+
+    # ------------------------------------------------------------------ reads
+
+    def scope(
+        self, user_id: str, agent_name: str | None = None, tenant_context: Mapping[str, Any] | None = None
+    ) -> MemoryScope:
+        """Validate identity and return the :class:`MemoryScope` it denotes."""
+        return MemoryScope(user_id=user_id, agent_name=agent_name, tenant_id=self._tenant_id(tenant_context))
+
+    def _tenant_id(self, tenant_context: Mapping[str, Any] | None) -> str | None:
+        """A single-tenant store has no tenants: a ``tenant_context`` here is a wiring mistake.
+
+        Ignoring it would let two tenants' users with the same user id share memories, so it is
+        refused (use :class:`MultiTenantS3VectorMemory` for tenants).
+        """
+        if tenant_context is not None:
+            raise InvalidInvocationStateError(
+                "tenant_context was given to a single-tenant store (S3VectorMemory), which would mix "
+                "tenants' memories; use MultiTenantS3VectorMemory for multi-tenant applications"
+            )
+        return None
+
+    def search(
+        self,
+        user_id: str,
+        query: str,
+        *,
+        top_k: int = 5,
+        tenant_context: Mapping[str, Any] | None = None,
+        agent_name: str | None = None,
+        similarity_threshold: float | None = None,
+    ) -> list[Memory]:
+        """Return the user's memories most relevant to ``query``, best first.
+
+        Only memories of ``user_id`` (and ``agent_name`` when given) in the tenant's index are ever
+        considered: the scope is a server-side filter, not a post-filter.
+        """
+        scope = self.scope(user_id, agent_name, tenant_context)
+        return self.search_scope(scope, query, top_k=top_k, similarity_threshold=similarity_threshold)
+
+    @traced(SPAN_SEARCH)
+    def search_scope(
+        self,
+        scope: MemoryScope,
+        query: str,
+        *,
+        top_k: int = 5,
+        similarity_threshold: float | None = None,
+    ) -> list[Memory]:
+        """:meth:`search` for an already validated scope (the plugin's read path)."""
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+        query = clean_text(query) if isinstance(query, str) else query
+        if not isinstance(query, str) or not query.strip():
+            return []
+        threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
+        return search_index(self._scope_target(scope), self.embedder, scope, query, top_k=top_k,
+                            candidate_k=max(top_k, self.candidate_k), threshold=threshold)
+
+    def retrieve_memories(
+        self,
+        user_id: str,
+        query: str,
+        top_k: int = 5,
+        tenant_context: Mapping[str, Any] | None = None,
+        agent_name: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """0.3.0 API: memories as dicts (``key``, ``content``, ``similarity``, ``stored_at``, ...).
+
+        Unlike :meth:`search`, applies no similarity threshold (0.3.0 left that to the caller).
+        """
+        memories = self.search(
+            user_id, query, top_k=top_k, tenant_context=tenant_context, agent_name=agent_name,
+            similarity_threshold=0.0,
+        )
+        return [memory.as_dict() for memory in memories]
