@@ -25,13 +25,12 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from strands import tool
 from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent, MessageAddedEvent, MessageUpdatedEvent
 from strands.middleware import InvokeModelStage
 from strands.plugins import Plugin, hook
-from strands.types.agent import ConcurrentInvocationMode
 from strands.types.content import split_system_prompt
 from strands.types.exceptions import ModelThrottledException
 from strands.types.tools import ToolContext
@@ -39,7 +38,8 @@ from strands.types.tools import ToolContext
 from .archiver import Archiver, SummarySettings
 from .book import Conversation
 from .errors import ConfigurationError, InvalidInvocationStateError
-from .identity import ConversationKey, Invocation, read_invocation, scope_key
+from .history import AgentHistory, History
+from .identity import Invocation, read_invocation, scope_key
 from .pending import PENDING_WRITES
 from .prompt import MEMORY_PLACEHOLDER, SystemPrompt, has_placeholder, render_memory_context, render_prompt
 from .records import Memory, validate_id
@@ -78,7 +78,6 @@ MAX_OPEN_CONVERSATIONS = 10_000
 #: How long a conversation's first turn waits for the same user's own pending writes.
 DEFAULT_READ_YOUR_WRITES_TIMEOUT = 10.0
 
-History = Literal["isolated", "agent"]
 
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ModelThrottledException) or is_retryable_error(exc)
@@ -160,8 +159,6 @@ class S3VectorMemoryPlugin(Plugin):
             idle_timeout_seconds = conversation_ttl_seconds
         if idle_timeout_seconds <= 0 or max_open_conversations < 1:
             raise ConfigurationError("idle_timeout_seconds must be positive and max_open_conversations at least 1")
-        if history not in ("isolated", "agent"):
-            raise ConfigurationError("history must be 'isolated' or 'agent'")
         super().__init__()
         self.store = store
         self.base_prompt = base_prompt
@@ -170,6 +167,7 @@ class S3VectorMemoryPlugin(Plugin):
         self.settings = SummarySettings(summary_prompt, summary_max_chars, store_details, ttl_seconds)
         self.idle_timeout_seconds = float(idle_timeout_seconds)
         self.max_open_conversations = max_open_conversations
+        self._history = AgentHistory(history)
         self.history = history
         self.read_your_writes_timeout = read_your_writes_timeout
         self._spool_dir = Path(spool_dir) if spool_dir is not None else None
@@ -179,10 +177,7 @@ class S3VectorMemoryPlugin(Plugin):
         self._last_model: Model | None = None
         self._archiver = Archiver(store, self._model, self.settings)
         self._runtime: MemoryRuntime | None = None
-        self._seed: list[Any] = []
-        self._unbound: list[Any] = []  # the history of calls that carry no identity
         self._current: _Turn | None = None
-        self._history_owner: ConversationKey | None = None  # history="agent": whose messages the agent holds
         self._structured_prompt: SystemPrompt | None = None
         self._last_prompt: SystemPrompt | None = None
         self._warned: set[str] = set()
@@ -201,16 +196,12 @@ class S3VectorMemoryPlugin(Plugin):
         validate_id(name, "agent name")
         if self._agent_ref is not None and self._agent_ref() not in (None, agent):
             raise ConfigurationError("an S3VectorMemoryPlugin instance serves one agent; create one per agent")
-        if self.history == "isolated":
-            self._check_isolation(agent)
+        self._history.attach(agent)
         if not isinstance(self.store, MultiTenantS3VectorMemory):
             self.store.verify()  # index exists with the embedder's dimension, or a clear error now
         self._agent_ref = weakref.ref(agent)
         self._last_model = agent.model
         agent.system_prompt = copy.deepcopy(self.base_prompt)  # type: ignore[assignment]
-        if self.history == "isolated":
-            self._seed = copy.deepcopy(agent.messages)
-            self._unbound = agent.messages
         agent.add_middleware(InvokeModelStage.Input, self._inject)
         spool = self._spool_dir or default_spool_dir(self.store.data_dir, name)
         self._runtime = runtime_for(
@@ -222,21 +213,6 @@ class S3VectorMemoryPlugin(Plugin):
         )
         self._runtime.book.max_open = self.max_open_conversations
         self._runtime.attach(self._archiver)
-
-    def _check_isolation(self, agent: Agent) -> None:
-        """Refuse the agent setups in which conversations could not be kept apart."""
-        if getattr(agent, "_session_manager", None) is not None:
-            raise ConfigurationError(
-                "this agent has a session manager, which persists one history under one session id: on an "
-                "agent shared by several conversations it would mix them. Use one agent per conversation "
-                "with S3VectorMemoryPlugin(..., history='agent'), or drop the session manager (the plugin "
-                "keeps each conversation's history itself)"
-            )
-        if getattr(agent, "concurrent_invocation_mode", None) == ConcurrentInvocationMode.UNSAFE_REENTRANT:
-            raise ConfigurationError(
-                "concurrent_invocation_mode=UNSAFE_REENTRANT lets concurrent calls share agent.messages, so "
-                "conversations could not be kept apart: use the default mode, or one agent per request"
-            )
 
     def _model(self) -> Model | None:
         """The agent's model now (the one that summarizes), or the last one seen if the agent is gone."""
@@ -295,15 +271,13 @@ class S3VectorMemoryPlugin(Plugin):
         )
         if invocation is None:
             self._warn_once("identity", "invocation_state has no user_id/conversation_id: memory is off for this call")
-            if self.history == "isolated":
-                agent.messages = self._unbound
+            self._history.bind(agent, None)
             return
         runtime = self.runtime
         loop = asyncio.get_running_loop()
-        if self.history == "agent":
-            self._claim_agent_history(agent, invocation)
+        self._history.claim(agent, invocation)
         conversation, displaced = runtime.book.open(
-            invocation, owner=self._archiver, seed=self._seed, idle_timeout=self.idle_timeout_seconds
+            invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.idle_timeout_seconds
         )
         try:
             if displaced:
@@ -317,19 +291,8 @@ class S3VectorMemoryPlugin(Plugin):
         except BaseException:
             runtime.book.release(conversation)
             raise
-        if self.history == "isolated":
-            agent.messages = conversation.history
+        self._history.bind(agent, conversation)
         self._current = _Turn(invocation, conversation)
-
-    def _claim_agent_history(self, agent: Agent, invocation: Invocation) -> None:
-        """history="agent": the agent's messages belong to one conversation; refuse any other."""
-        if self._history_owner is not None and self._history_owner != invocation.key and agent.messages:
-            raise InvalidInvocationStateError(
-                f"this agent's messages belong to another conversation than {invocation.conversation_id!r}; "
-                "with history='agent' each agent serves one conversation (create one per conversation, or "
-                "use history='isolated')"
-            )
-        self._history_owner = invocation.key
 
     @hook  # type: ignore[call-overload]  # strands types hooks as functions, not methods
     async def after_invocation(self, event: AfterInvocationEvent) -> None:
@@ -340,8 +303,8 @@ class S3VectorMemoryPlugin(Plugin):
             self._structured_prompt = None
         turn, self._current = self._current, None
         if turn is None:
-            if self.history == "isolated" and event.invocation_state:
-                self._unbound = agent.messages
+            if event.invocation_state:  # (not the structured_output path, which keeps the bound history)
+                self._history.unbound_call_ended(agent)
             return
         runtime = self.runtime
         ended = runtime.book.finish_turn(

@@ -2,8 +2,22 @@
 
 Why files and not a database: each job is written once, rewritten on checkpoint and removed when
 done; an atomic ``rename`` per file is the simplest thing that survives ``kill -9`` and lets several
-processes share one directory. The layout and the adoption of a dead writer's files are described in
-:mod:`strands_s3_vectors_memory.writer`, which is the only user of this module.
+processes share one directory. The background writer (:mod:`.writer`, through :mod:`.writer_spool`)
+is its user; the CLI reads dead letters and pending files from outside any writer.
+
+Spool layout (several processes may share one ``spool_dir``; it must be a local filesystem, because
+claims rely on ``flock``)::
+
+    <spool_dir>/owners/<owner>.lock         flock'ed by a live writer for its whole life
+    <spool_dir>/claims/<owner>/<key>.json   one file per job that writer owns (key = sha256 of job_id)
+    <spool_dir>/corrupt/                    unreadable job files, kept for a human to look at
+    <spool_dir>/dead/<key>.json             dead letters: jobs that failed max_rounds rounds
+
+A writer only ever runs jobs from its own ``claims`` directory, so two processes never run the same
+file. Files of a dead writer (its lock is free again: the kernel drops ``flock`` locks when a process
+dies) are adopted by whichever live writer replays first, one ``rename`` per file, which only one
+process can win. Two live processes that both submit the same ``job_id`` each own a copy; both run
+and the later ``put_vectors`` wins, which is harmless because keys are deterministic.
 """
 
 from __future__ import annotations

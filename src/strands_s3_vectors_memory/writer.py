@@ -28,25 +28,12 @@ Durability contract:
   the job is queued in memory anyway, above the bound if need be, and a WARNING says durability is
   degraded. The queue itself (versions, ready-times, flushes) is :mod:`.job_queue`.
 
-Spool layout (several processes may share one ``spool_dir``; it must be a local filesystem, because
-claims rely on ``flock``)::
-
-    <spool_dir>/owners/<owner>.lock         flock'ed by a live writer for its whole life
-    <spool_dir>/claims/<owner>/<key>.json   one file per job that writer owns (key = sha256 of job_id)
-    <spool_dir>/corrupt/                    unreadable job files, kept for a human to look at
-    <spool_dir>/dead/<key>.json             dead letters: jobs that failed max_rounds rounds
-
-A writer only ever runs jobs from its own ``claims`` directory, so two processes never run the same
-file. Files of a dead writer (its lock is free again: the kernel drops ``flock`` locks when a process
-dies) are adopted by whichever live writer replays first, one ``rename`` per file, which only one
-process can win. Two live processes that both submit the same ``job_id`` each own a copy; both run
-and the later ``put_vectors`` wins, which is harmless because keys are deterministic.
+The spool's layout, claims and adoption of a dead writer's files are described in :mod:`.spool`.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import dataclasses
 import logging
 import os
@@ -174,7 +161,6 @@ class BackgroundWriter:
         self._lock = self._queue.lock
         self._counts = dict.fromkeys(_COUNTS, 0)
         self._closed = False
-        self._over_capacity_warned = False
         self._spool_dir = Path(spool_dir).expanduser() if spool_dir is not None else None
         self._disk = WriterSpool(self._spool_dir, self._queue, self._counts, name=name, merge=merge)
         self._spool = self._disk.spool
@@ -209,10 +195,10 @@ class BackgroundWriter:
             spooled = self._disk.write(key, job)
             with self._lock:
                 if self._queue.stopping:
-                    self._log_submit_after_close(job, spooled)
+                    self._disk.log_submit_after_close(job, spooled)
                     return
                 if not spooled:
-                    self._warn_if_over_capacity()
+                    self._disk.warn_if_over_capacity()
                 self._counts["submitted"] += 1
                 self._counts["replaced"] += self._queue.accept(key, job, spooled)
 
@@ -306,30 +292,6 @@ class BackgroundWriter:
 
     # --------------------------------------------------------------------------- submit internals
 
-    def _log_submit_after_close(self, job: WriteJob, spooled: bool) -> None:
-        if spooled:
-            _log.warning("%s is closed: job %s was spooled for the next start", self.name, job.job_id)
-        else:
-            _log.error(
-                "%s is closed and has no spool: job %s (conversation_id=%s) was dropped",
-                self.name,
-                job.job_id,
-                conversation_id_of(job),
-            )
-
-    def _warn_if_over_capacity(self) -> None:
-        """Caller holds the queue's lock; a job that cannot be spooled is about to be held in memory."""
-        if self._queue.in_memory() < self._queue.max_in_memory:
-            self._over_capacity_warned = False
-        elif not self._over_capacity_warned:
-            self._over_capacity_warned = True
-            _log.warning(
-                "%s: more than max_pending=%d jobs and the spool is unavailable; holding them in memory "
-                "rather than dropping them",
-                self.name,
-                self._queue.max_in_memory,
-            )
-
     # --------------------------------------------------------------------------- worker internals
 
     def _worker(self) -> None:
@@ -419,13 +381,13 @@ class BackgroundWriter:
         failed = dataclasses.replace(job, attempts=0, rounds=job.rounds + 1)
         dead = failed.rounds >= self._max_rounds
         if dead:
-            where = self._bury(run.key, failed, exc)
+            where = self._disk.bury(run.key, failed, exc, self._on_dead_letter)
         elif spooled:
             where = (
                 "its spool file is kept for replay at the next start "
                 f"(failed round {failed.rounds} of {self._max_rounds})"
             )
-            self._record_round(run, failed)
+            self._disk.record_round(run, failed)
         else:
             where = "it was never spooled, so it is LOST when this process exits"
         # Log before the job counts as finished, so whoever flush()es sees the ERROR already.
@@ -443,36 +405,6 @@ class BackgroundWriter:
             self._counts["failed"] += 1
             self._counts["dead_lettered"] += dead
             self._queue.finish(run)
-
-    def _record_round(self, run: Run, failed: WriteJob) -> None:
-        """Keep the count of failed rounds in the job's spool file (it survives restarts)."""
-        assert self._spool is not None
-        with self._stripe(run.key):
-            with self._lock:
-                if not self._queue.is_current(run):
-                    return  # a newer submission owns the file now
-            with contextlib.suppress(OSError, TypeError, ValueError):
-                self._spool.write(run.key, encode_job(failed))
-
-    def _bury(self, key: str, failed: WriteJob, exc: BaseException) -> str:
-        """A job failed its last round: store what can be stored, then make it a dead letter."""
-        salvage = "nothing was salvaged"
-        if self._on_dead_letter is not None:
-            try:
-                self._on_dead_letter(failed, exc)
-                salvage = "what could be stored without the failing step was stored"
-            except Exception as fallback_error:
-                _log.error("%s: storing the fallback of dead job %s failed too: %r", self.name, failed.job_id,
-                           fallback_error)
-                salvage = f"its fallback failed too ({type(fallback_error).__name__})"
-        if self._spool is None:
-            return f"{salvage}; it had no spool file, so no dead letter was kept"
-        try:
-            with self._stripe(key):
-                path = self._spool.bury(key, failed, exc)
-        except (OSError, TypeError, ValueError) as bury_error:
-            return f"{salvage}; moving it to the dead letters failed ({bury_error}), its spool file is kept"
-        return f"it is a dead letter after {failed.rounds} failed rounds ({path}); {salvage}"
 
     def _checkpoint(self, run: Run, job: WriteJob, payload: dict[str, Any]) -> WriteJob:
         updated = dataclasses.replace(job, payload=dict(payload))

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .job_queue import JobQueue
-from .spool import Spool, WriteJob, encode_job, reconcile
+from .job_queue import JobQueue, Run
+from .spool import Spool, WriteJob, conversation_id_of, encode_job, reconcile
 
 __all__ = ["WriterSpool"]
 
@@ -43,6 +43,7 @@ class WriterSpool:
         self._merge = merge
         self._stripes = tuple(threading.Lock() for _ in range(_STRIPES))
         self._degraded = False
+        self._over_capacity_warned = False
         if spool_dir is not None:
             try:
                 self.spool = Spool(spool_dir)
@@ -234,3 +235,59 @@ class WriterSpool:
             self._counts["cancelled"] += removed
         return removed
 
+    def log_submit_after_close(self, job: WriteJob, spooled: bool) -> None:
+        if spooled:
+            _log.warning("%s is closed: job %s was spooled for the next start", self.name, job.job_id)
+        else:
+            _log.error(
+                "%s is closed and has no spool: job %s (conversation_id=%s) was dropped",
+                self.name,
+                job.job_id,
+                conversation_id_of(job),
+            )
+
+    def warn_if_over_capacity(self) -> None:
+        """Caller holds the queue's lock; a job that cannot be spooled is about to be held in memory."""
+        if self._queue.in_memory() < self._queue.max_in_memory:
+            self._over_capacity_warned = False
+        elif not self._over_capacity_warned:
+            self._over_capacity_warned = True
+            _log.warning(
+                "%s: more than max_pending=%d jobs and the spool is unavailable; holding them in memory "
+                "rather than dropping them",
+                self.name,
+                self._queue.max_in_memory,
+            )
+
+    def record_round(self, run: Run, failed: WriteJob) -> None:
+        """Keep the count of failed rounds in the job's spool file (it survives restarts)."""
+        assert self.spool is not None
+        with self.stripe(run.key):
+            with self._lock:
+                if not self._queue.is_current(run):
+                    return  # a newer submission owns the file now
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                self.spool.write(run.key, encode_job(failed))
+
+    def bury(
+        self, key: str, failed: WriteJob, exc: BaseException,
+        salvage_with: Callable[[WriteJob, BaseException], None] | None,
+    ) -> str:
+        """A job failed its last round: store what can be stored, then make it a dead letter."""
+        salvage = "nothing was salvaged"
+        if salvage_with is not None:
+            try:
+                salvage_with(failed, exc)
+                salvage = "what could be stored without the failing step was stored"
+            except Exception as fallback_error:
+                _log.error("%s: storing the fallback of dead job %s failed too: %r", self.name, failed.job_id,
+                           fallback_error)
+                salvage = f"its fallback failed too ({type(fallback_error).__name__})"
+        if self.spool is None:
+            return f"{salvage}; it had no spool file, so no dead letter was kept"
+        try:
+            with self.stripe(key):
+                path = self.spool.bury(key, failed, exc)
+        except (OSError, TypeError, ValueError) as bury_error:
+            return f"{salvage}; moving it to the dead letters failed ({bury_error}), its spool file is kept"
+        return f"it is a dead letter after {failed.rounds} failed rounds ({path}); {salvage}"
