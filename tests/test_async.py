@@ -144,7 +144,8 @@ def _state(user: str, conversation: str, end: bool = False) -> dict[str, Any]:
 def test_concurrent_async_conversations_never_run_memory_work_on_the_loop(
     store: S3VectorMemory, threads: _Threads
 ) -> None:
-    store.verify()  # start-up work (before the server takes requests)
+    store.verify()  # start-up work, before the server takes requests: the index, and the process's
+    _agent(store)  # memory runtime (writer threads, spool), created by the first plugin
     threads.ids.clear()
     recalled: list[bool] = []
 
@@ -164,7 +165,8 @@ def test_concurrent_async_conversations_never_run_memory_work_on_the_loop(
         loop_thread, plugins = asyncio.run(main())
     assert plugins[0].flush(60)
     assert threads.ids and loop_thread not in threads.ids  # every embedding and S3 Vectors call ran elsewhere
-    assert loop.longest < 0.1, f"the loop was blocked for {loop.longest:.3f}s"  # one blocking call is 0.2 s
+    # one blocking call would be 0.2 s; the margin is for a machine whose cores are busy with other tests
+    assert loop.longest < 0.15, f"the loop was blocked for {loop.longest:.3f}s"
     assert all(recalled)  # each returning user's first turn waited (off the loop) for their own write
 
 
@@ -181,7 +183,7 @@ def test_stream_async_and_the_recall_tool_stay_off_the_loop(store: S3VectorMemor
     with _LongestCallback() as loop:
         loop_thread, events = asyncio.run(main())
     assert any("result" in event for event in events)
-    assert loop_thread not in threads.ids and loop.longest < 0.1
+    assert loop_thread not in threads.ids and loop.longest < 0.15
     results = [block["toolResult"] for m in agent.messages for block in m["content"] if "toolResult" in block]
     assert "locker number is 31" in str(results)
 
