@@ -11,7 +11,7 @@ import strands.models
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory.testing import ScriptedModel
-from support import chat_prompts
+from support import all_vectors, chat_prompts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -104,3 +104,39 @@ def test_memory_manager_example_injects_the_bound_users_memory(
 
 def _run_plain(name: str) -> dict[str, Any]:
     return runpy.run_path(str(EXAMPLES / name), run_name="__example__")
+
+
+def test_lambda_handler_stores_the_memory_before_it_returns(
+    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    handler = runpy.run_path(str(EXAMPLES / "lambda_handler.py"), run_name="__example__")["handler"]
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 30_000
+
+    def vectors() -> list[dict[str, Any]]:
+        return all_vectors(memory_env.client)
+
+    handler({"user_id": "u1", "conversation_id": "c1", "message": "My locker code is 8812."}, Context())
+    assert vectors() == []  # an open conversation: nothing stored yet
+    reply = handler({"user_id": "u1", "conversation_id": "c1", "message": "Bye!", "end_session": True},
+                    Context())
+    assert reply["stored"]
+    # The handler has returned: the memory is already in the index (a frozen Lambda stores nothing later).
+    assert any("8812" in v["metadata"]["content"] for v in vectors() if v["metadata"]["type"] == "summary")
+    reply = handler({"user_id": "u1", "conversation_id": "c2", "message": "What is my locker code?"},
+                    Context())
+    assert "8812" in reply["reply"]  # the scripted model repeats the memory it was given
+
+
+def test_lambda_handler_can_store_conversations_that_never_end(
+    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    handler = runpy.run_path(str(EXAMPLES / "lambda_handler.py"), run_name="__example__")["handler"]
+    event = {"user_id": "u2", "conversation_id": "c1", "end_open": True}
+    assert handler({**event, "message": "I am allergic to KIWI."})["stored"]
+    assert handler({**event, "message": "And to MANGO too."})["stored"]
+    (summary,) = [v["metadata"]["content"] for v in all_vectors(memory_env.client)
+                  if v["metadata"]["type"] == "summary" and v["metadata"]["user_id"] == "u2"]
+    assert "KIWI" in summary and "MANGO" in summary  # one conversation, both requests, nothing lost

@@ -75,8 +75,8 @@ class JobQueue:
 
     # ------------------------------------------------------------------ submissions (caller holds lock)
 
-    def accept(self, key: str, job: WriteJob, spooled: bool) -> bool:
-        """Queue a version of ``key``; True if it replaced a pending (not running) one.
+    def accept(self, key: str, job: WriteJob, spooled: bool) -> tuple[int, bool]:
+        """Queue a version of ``key``: its ticket (for :meth:`flush`), and whether it replaced a pending one.
 
         Beyond ``max_in_memory`` payloads, a spooled version keeps only its file: memory stays
         bounded however long the writer is kept from storing (an outage, a slow model).
@@ -98,7 +98,7 @@ class JobQueue:
             self._push(entry, 0.0)
             replaced = True
         self._work.notify()
-        return replaced
+        return version.seq, replaced
 
     def register_on_disk(self, key: str) -> bool:
         """Queue a spool file found on disk (a replay), unless ``key`` is pending; read when it runs."""
@@ -227,10 +227,13 @@ class JobQueue:
 
     # ------------------------------------------------------------------ flush, stop, stats
 
-    def flush(self, timeout: float | None) -> bool:
-        """Wait until every version accepted before this call has finished; False on timeout or stop."""
+    def flush(self, timeout: float | None, tickets: set[int] | None = None) -> bool:
+        """Wait until every version accepted before this call (or those ``tickets``) has finished.
+
+        False on timeout or stop.
+        """
         with self.lock:
-            waiting = set(self._outstanding)
+            waiting = set(self._outstanding) if tickets is None else tickets & self._outstanding
             if not waiting:
                 return True
             if self.stopping:

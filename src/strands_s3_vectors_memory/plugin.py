@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from strands import tool
 from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent, MessageAddedEvent, MessageUpdatedEvent
@@ -75,6 +75,10 @@ DEFAULT_TOP_K = 5
 #: A conversation with no new turn for this long is ended and stored as if ``end_session`` was sent.
 DEFAULT_IDLE_TIMEOUT_SECONDS = 30 * 60
 MAX_OPEN_CONVERSATIONS = 10_000
+#: write_mode="inline": how long an ending turn waits for its conversation to be stored.
+DEFAULT_INLINE_TIMEOUT = 60.0
+#: "background": ending a conversation returns at once; "inline": once it is stored (request-scoped runtimes).
+WriteMode = Literal["background", "inline"]
 #: How long a conversation's first turn waits for the same user's own pending writes.
 DEFAULT_READ_YOUR_WRITES_TIMEOUT = 10.0
 
@@ -120,6 +124,11 @@ class S3VectorMemoryPlugin(Plugin):
             user's still-pending writes (so "bye" then "hello again" sees the first conversation);
             other users never wait. ``0`` disables.
         conversation_ttl_seconds: Deprecated name of ``idle_timeout_seconds``.
+        write_mode: ``"background"`` (default): ``end_session`` returns once the conversation is spooled,
+            and it is stored in the background. ``"inline"``: the ending turn returns once it is stored
+            (up to ``inline_timeout`` seconds; after that it stays spooled), for runtimes that freeze
+            after the reply (AWS Lambda, AgentCore Runtime without async tasks).
+        inline_timeout: The longest an ending turn waits in ``"inline"`` mode.
     """
 
     name = "s3-vector-memory"
@@ -143,6 +152,8 @@ class S3VectorMemoryPlugin(Plugin):
         writer_workers: int = 2,
         read_your_writes_timeout: float = DEFAULT_READ_YOUR_WRITES_TIMEOUT,
         conversation_ttl_seconds: float | None = None,
+        write_mode: WriteMode = "background",
+        inline_timeout: float = DEFAULT_INLINE_TIMEOUT,
     ) -> None:
         if not isinstance(store, S3VectorMemory):
             raise ConfigurationError("store must be an S3VectorMemory or MultiTenantS3VectorMemory")
@@ -167,6 +178,10 @@ class S3VectorMemoryPlugin(Plugin):
         self.settings = SummarySettings(summary_prompt, summary_max_chars, store_details, ttl_seconds)
         self.idle_timeout_seconds = float(idle_timeout_seconds)
         self.max_open_conversations = max_open_conversations
+        if write_mode not in ("background", "inline") or inline_timeout <= 0:
+            raise ConfigurationError("write_mode must be 'background' or 'inline', inline_timeout positive")
+        self.write_mode = write_mode
+        self.inline_timeout = float(inline_timeout)
         self._history = AgentHistory(history)
         self.history = history
         self.read_your_writes_timeout = read_your_writes_timeout
@@ -316,7 +331,19 @@ class S3VectorMemoryPlugin(Plugin):
         )
         runtime.wake()  # the reaper re-reads the idle deadlines
         if ended is not None:
-            await runtime.run(asyncio.get_running_loop(), runtime.end, ended, self._archiver)
+            loop = asyncio.get_running_loop()
+            ticket = await runtime.run(loop, runtime.end, ended, self._archiver)
+            if self.write_mode == "inline" and ticket is not None:
+                await self._wait_until_stored(loop, ticket, ended.invocation)
+
+    async def _wait_until_stored(self, loop: asyncio.AbstractEventLoop, ticket: int, invocation: Invocation) -> None:
+        """write_mode="inline": the reply returns once this conversation is stored (or stays spooled)."""
+        if not await self.runtime.run(loop, self.runtime.writer.wait, {ticket}, self.inline_timeout):
+            logger.warning(
+                "conversation %s was not stored within inline_timeout=%ss; it stays in the spool for replay",
+                invocation.conversation_id,
+                self.inline_timeout,
+            )
 
     @hook  # type: ignore[call-overload]  # strands types hooks as functions, not methods
     def on_message_added(self, event: MessageAddedEvent) -> None:

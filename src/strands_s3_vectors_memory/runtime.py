@@ -139,8 +139,12 @@ class MemoryRuntime:
 
     # ------------------------------------------------------------------ ending conversations
 
-    def end(self, ended: EndedConversation, archiver: Archiver) -> str | None:
-        """Hand an ended conversation to the writer (spooled before this returns); its job id."""
+    def end(self, ended: EndedConversation, archiver: Archiver) -> int | None:
+        """Hand an ended conversation to the writer (spooled before this returns).
+
+        Returns the writer's ticket for it (:meth:`BackgroundWriter.wait`), ``None`` when there was
+        nothing to store.
+        """
         invocation = ended.invocation
         if not ended.has_text:
             logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
@@ -165,9 +169,9 @@ class MemoryRuntime:
         with self._lock:
             self._archivers[job.job_id] = archiver
         PENDING_WRITES.add(scope_key(invocation.scope), job.job_id)
-        self.writer.submit(job.to_write_job())
+        ticket = self.writer.submit(job.to_write_job())
         self._wake.set()
-        return job.job_id
+        return ticket
 
     def end_all(self, ended: list[EndedConversation]) -> None:
         for conversation in ended:

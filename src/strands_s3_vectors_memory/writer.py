@@ -180,8 +180,10 @@ class BackgroundWriter:
         """Where this writer's spool lives (None when it runs without one)."""
         return self._spool_dir
 
-    def submit(self, job: WriteJob) -> None:
+    def submit(self, job: WriteJob) -> int | None:
         """Spool ``job`` (durably) and queue it; returns in about a millisecond and never blocks.
+
+        Returns a ticket for :meth:`wait` (``None`` when the writer is closed: the job stays spooled).
 
         Never raises for spool trouble: if the file cannot be written the job is queued in memory and
         a WARNING reports the degraded durability.
@@ -196,11 +198,13 @@ class BackgroundWriter:
             with self._lock:
                 if self._queue.stopping:
                     self._disk.log_submit_after_close(job, spooled)
-                    return
+                    return None
                 if not spooled:
                     self._disk.warn_if_over_capacity()
                 self._counts["submitted"] += 1
-                self._counts["replaced"] += self._queue.accept(key, job, spooled)
+                ticket, replaced = self._queue.accept(key, job, spooled)
+                self._counts["replaced"] += replaced
+                return ticket
 
     def cancel(self, predicate: Callable[[WriteJob], bool]) -> int:
         """Remove every pending job ``predicate`` selects, from memory and from the spool.
@@ -213,6 +217,14 @@ class BackgroundWriter:
         if removed:
             _log.info("%s: cancelled %d pending job(s)", self.name, removed)
         return removed
+
+    def wait(self, tickets: set[int], timeout: float | None = None) -> bool:
+        """Wait until the submissions with these ``tickets`` are done (stored, or finally failed).
+
+        For request-scoped runtimes (Lambda): the reply returns once its own conversation is stored,
+        without waiting for anyone else's.
+        """
+        return self._queue.flush(timeout, tickets)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every job submitted before this call has finished (succeeded or finally failed).
