@@ -8,8 +8,10 @@ memories help answer (relevant), and everyday assistant requests that none of th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +170,32 @@ IRRELEVANT_QUERIES: tuple[str, ...] = (
     "Who painted the Mona Lisa?",
     "How do I make a pivot table in Excel?",
 )
+
+
+class LongestCallback:
+    """Times every callback the event loop runs: the longest one is how long the loop was blocked.
+
+    Loop lag (how late a 5 ms timer fires) also counts the time the loop spends running many short,
+    ready callbacks one after another (50 requests arriving in the same instant); the longest single
+    callback is what one blocking call costs every other request.
+    """
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._original = asyncio.events.Handle._run
+
+    def __enter__(self) -> LongestCallback:
+        timer, original = self, self._original
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            started = time.perf_counter()
+            try:
+                original(handle)
+            finally:
+                timer.longest = max(timer.longest, time.perf_counter() - started)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import LongestCallback, machine
 
 PROMPT = "You are helpful.\n{memory_context}"
 TICK = 0.005
@@ -72,35 +72,6 @@ class DelayedEmbedder:
             self.calls += 1
         time.sleep(self.delay)
         return [self._vector(text) for text in texts]
-
-
-class _CallbackTimer:
-    """Times every callback the event loop runs: the longest one is how long the loop was blocked.
-
-    Loop lag (how late a 5 ms timer fires) also counts the time the loop spends running many short,
-    ready callbacks one after another (50 requests arriving in the same instant); the longest single
-    callback is what one blocking call costs every other request.
-    """
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._original = asyncio.events.Handle._run
-
-    def __enter__(self) -> _CallbackTimer:
-        timer, original = self, self._original
-
-        def timed(handle: asyncio.events.Handle) -> None:
-            started = time.perf_counter()
-            try:
-                original(handle)
-            finally:
-                timer.longest = max(timer.longest, time.perf_counter() - started)
-
-        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -178,7 +149,7 @@ async def run_async(
     stop = asyncio.Event()
     monitor = asyncio.create_task(_monitor(samples, stop))
     started = time.perf_counter()
-    with _CallbackTimer() as callbacks:
+    with LongestCallback() as callbacks:
         await asyncio.gather(*(conversation(u, 1, f"My lucky number is {u}.") for u in range(conversations)))
         await asyncio.gather(*(conversation(u, 2, "What is my lucky number?") for u in range(conversations)))
     seconds = time.perf_counter() - started

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from strands import Agent
 
+from _common import LongestCallback  # bench/: the same measure as bench/async_server.py
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.summarizer import parse_summary_request
@@ -93,30 +94,6 @@ class _RecordingClient:
         return call
 
 
-class _LongestCallback:
-    """The longest callback the event loop ran while active: how long the loop was blocked."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._original = asyncio.events.Handle._run
-
-    def __enter__(self) -> _LongestCallback:
-        timer, original = self, self._original
-
-        def timed(handle: asyncio.events.Handle) -> None:
-            started = time.perf_counter()
-            try:
-                original(handle)
-            finally:
-                timer.longest = max(timer.longest, time.perf_counter() - started)
-
-        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
-
-
 @pytest.fixture
 def threads() -> _Threads:
     return _Threads()
@@ -161,7 +138,7 @@ def test_concurrent_async_conversations_never_run_memory_work_on_the_loop(
     async def main() -> tuple[int, list[S3VectorMemoryPlugin]]:
         return threading.get_ident(), list(await asyncio.gather(*(conversation(u) for u in range(8))))
 
-    with _LongestCallback() as loop:
+    with LongestCallback() as loop:
         loop_thread, plugins = asyncio.run(main())
     assert plugins[0].flush(60)
     assert threads.ids and loop_thread not in threads.ids  # every embedding and S3 Vectors call ran elsewhere
@@ -180,7 +157,7 @@ def test_stream_async_and_the_recall_tool_stay_off_the_loop(store: S3VectorMemor
         return threading.get_ident(), events
 
     threads.ids.clear()
-    with _LongestCallback() as loop:
+    with LongestCallback() as loop:
         loop_thread, events = asyncio.run(main())
     assert any("result" in event for event in events)
     assert loop_thread not in threads.ids and loop.longest < 0.15
