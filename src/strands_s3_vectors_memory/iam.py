@@ -21,20 +21,13 @@ from botocore.exceptions import ClientError, UnknownRegionError
 from .arns import index_arn, is_role_or_user_arn
 from .config import TENANT_INDEX_PREFIX
 from .errors import ConfigurationError
-from .tenancy import TENANT_TAG_KEY
+from .tenancy import SCOPED_OPERATIONS, TENANT_TAG_KEY, operation_name
 
 #: Name of the inline policy :func:`create_tvm_role` puts on the role.
 TVM_POLICY_NAME = "S3VectorsTenantIndexAccess"
-#: What the memory store does on its tenant's index, and nothing more.
-TENANT_INDEX_ACTIONS: tuple[str, ...] = (
-    "s3vectors:GetIndex",
-    "s3vectors:CreateIndex",
-    "s3vectors:PutVectors",
-    "s3vectors:GetVectors",
-    "s3vectors:ListVectors",
-    "s3vectors:QueryVectors",
-    "s3vectors:DeleteVectors",
-)
+#: What the memory store does on its tenant's index, and nothing more: the IAM actions of the
+#: operations a tenant-scoped client allows (one list, so the policy and the client cannot drift).
+TENANT_INDEX_ACTIONS: tuple[str, ...] = tuple(f"s3vectors:{operation_name(op)}" for op in sorted(SCOPED_OPERATIONS))
 
 _POLICY_VERSION = "2012-10-17"
 _REQUEST_TAG = f"aws:RequestTag/{TENANT_TAG_KEY}"

@@ -27,7 +27,7 @@ from ._ids import (
     tenant_index_name,
     validate_tenant_id,
 )
-from ._scoped import SCOPED_OPERATIONS, ScopedClient, scope_client
+from ._scoped import SCOPED_OPERATIONS, ScopedClient, operation_name, scope_client
 from ._tvm import TenantCredentials, TokenVendingMachine
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "ScopedClient",
     "TenantCredentials",
     "TokenVendingMachine",
+    "operation_name",
     "scope_client",
     "tenant_id_from_context",
     "tenant_index_name",

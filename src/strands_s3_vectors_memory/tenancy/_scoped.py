@@ -43,7 +43,7 @@ _DENIED_OPERATIONS = frozenset(
 )
 
 
-def _operation_name(method: str) -> str:
+def operation_name(method: str) -> str:
     return "".join(part.capitalize() for part in method.split("_"))
 
 
@@ -161,7 +161,7 @@ class ScopedClient:
         return getattr(self._client, name)
 
     def _outside_rights(self, operation: str) -> ClientError:
-        return self._denied(operation, f"{_operation_name(operation)} is outside a tenant-scoped client's rights")
+        return self._denied(operation, f"{operation_name(operation)} is outside a tenant-scoped client's rights")
 
     def _require(self, operation: str, key: str, params: Mapping[str, Any], in_scope: bool) -> None:
         if not in_scope:
@@ -177,7 +177,7 @@ class ScopedClient:
             "Error": {"Code": "AccessDeniedException", "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": 403},
         }
-        return error_class(response, _operation_name(operation))
+        return error_class(response, operation_name(operation))
 
     def __repr__(self) -> str:
         return f"ScopedClient(bucket_name={self._bucket!r}, index_name={self._index!r})"
