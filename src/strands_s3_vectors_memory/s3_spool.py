@@ -82,6 +82,7 @@ _TAKEOVER_ATTEMPTS = 3
 #: Heartbeats of owners dead this many leases are swept (a live owner rewrites its own at once).
 _SWEEP_AFTER_LEASES = 10
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+_CLOCK_GRAIN_SECONDS = 1.0
 
 
 def _owner_id() -> str:
@@ -100,11 +101,15 @@ def _key_of(name: str) -> str | None:
 
 
 def _live_owners(objects: S3Objects, location: S3Location, lease_seconds: float) -> set[str]:
-    """Owners whose heartbeat is younger than the lease, on S3's clock."""
+    """Owners whose heartbeat is younger than the lease, on S3's clock.
+
+    S3's clocks have a one-second grain (``Date`` and ``LastModified`` are truncated), so an owner
+    counts as alive for one more second: it is never declared dead before its lease is over.
+    """
     beats, now = objects.listing(location.key(_OWNERS))
     return {
         beat.name.removesuffix(".json") for beat in beats
-        if (now - beat.modified).total_seconds() < lease_seconds
+        if (now - beat.modified).total_seconds() < lease_seconds + _CLOCK_GRAIN_SECONDS
     }
 
 
@@ -405,6 +410,11 @@ class S3Spool:
                 if owner is not None and owner in live:
                     continue
                 won = self._try_claim(key, etag)
+            if won and not self.exists(key):
+                # Finished by its owner between our listing and our claim (it deletes the job, then
+                # its claim): give the claim back rather than run a job that is gone.
+                self.remove(key)
+                continue
             if won:
                 place(_ClaimedObject(self, key))
         self._sweep(claims, set(jobs), live)
