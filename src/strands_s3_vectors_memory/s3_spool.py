@@ -16,7 +16,10 @@ Layout below the spool's prefix (one spool per agent, like ``<data dir>/spool/<a
 Claims and leases, as the local spool's ``flock`` ed owner locks: a claim names its owner, and an
 owner is alive while its heartbeat is younger than the lease (judged on S3's clock: the listing's
 ``Date`` against the heartbeat's ``LastModified``, never this machine's). One heartbeat per
-writer, not one renewal per job, so a long outage with thousands of pending jobs costs nothing more.
+writer, not one renewal per job, so a long outage with thousands of pending jobs costs nothing more;
+and none while a writer holds no claim (an idle fleet writes nothing): a writer about to claim
+renews a heartbeat older than a quarter lease first, and adopters list the claims before the
+heartbeats, so a claim they see always has its owner's fresh heartbeat behind it.
 
 * **Submit** (:meth:`S3Spool.publish`): take the job's claim (a new one, or over anyone's: the
   submitter now holds the newest version), then write the job compare-and-swap: ``If-Match`` the
@@ -171,6 +174,7 @@ class S3Spool:
         self._claim_owners: dict[str, str] = {}  # claim ETag -> owner (a claim's content never changes)
         self._stop = threading.Event()
         self._released = False
+        self._last_beat = 0.0  # monotonic time of the last heartbeat written
         self._beat()  # raises OSError when the bucket cannot be written: the writer degrades
         self._heartbeat: threading.Thread | None = None
         if heartbeat:
@@ -206,12 +210,23 @@ class S3Spool:
     # ------------------------------------------------------------------ the heartbeat (lease)
 
     def _beat(self) -> None:
+        started = time.monotonic()
         body = json.dumps({"owner": self.owner, "at": time.time(), "lease_seconds": self.lease_seconds})
         self._s3.put(self.location.key(_OWNERS, f"{self.owner}.json"), body.encode("utf-8"))
+        self._last_beat = started
+
+    def _fresh_beat(self) -> None:
+        """Before claiming: renew a heartbeat the idle writer let age (raises ``OSError``)."""
+        if time.monotonic() - self._last_beat > self.lease_seconds / 4:
+            self._beat()
 
     def _beating(self) -> None:
         failing = False
         while not self._stop.wait(self.lease_seconds / 4):
+            with self._lock:
+                holding = bool(self._claims)
+            if not holding:
+                continue  # nobody looks at the heartbeat of a writer that claims nothing
             try:
                 self._beat()
             except OSError as exc:
@@ -316,6 +331,7 @@ class S3Spool:
 
     def _try_claim(self, key: str, etag: str | None) -> bool:
         """One conditional claim write: over ``etag``, or only if there is no claim; True if it won."""
+        self._fresh_beat()
         try:
             new = self._s3.put(self._claim(key), _claim_body(self.owner), if_match=etag, if_absent=etag is None)
         except (SpoolConflictError, FileNotFoundError):
@@ -391,11 +407,11 @@ class S3Spool:
         The listings only say which jobs to try: the conditional claim write decides, so two
         instances adopting at once never both get a job.
         """
-        live = _live_owners(self._s3, self.location, self.lease_seconds)
-        live.add(self.owner)
         claims = {key: item for item in self._s3.listing(self.location.key(_CLAIMS))[0]
                   if (key := _key_of(item.name)) is not None}
         jobs = [key for item in self._s3.listing(self.location.key(_JOBS))[0] if (key := _key_of(item.name))]
+        live = _live_owners(self._s3, self.location, self.lease_seconds)  # after the claims (module docstring)
+        live.add(self.owner)
         for key in jobs:
             if self._released:
                 return
@@ -407,8 +423,8 @@ class S3Spool:
                 won = self._try_claim(key, None)
             else:
                 owner, etag = self._owner_of(key, claim.etag)
-                if owner is not None and owner in live:
-                    continue
+                if etag is not None and (etag != claim.etag or owner in live):
+                    continue  # a live owner's, or claimed since the listing (by a writer the listing may miss)
                 won = self._try_claim(key, etag)
             if won and not self.exists(key):
                 # Finished by its owner between our listing and our claim (it deletes the job, then
@@ -437,7 +453,7 @@ class S3Spool:
                 if key in jobs:
                     continue
                 owner, etag = self._owner_of(key, claim.etag)
-                if owner not in live and etag is not None:
+                if owner not in live and etag == claim.etag:
                     with suppress(SpoolConflictError, FileNotFoundError):
                         self._s3.delete(self._claim(key), if_match=etag)
             beats, now = self._s3.listing(self.location.key(_OWNERS))
