@@ -31,7 +31,7 @@ WAIT = 30.0
 PREFIX = "spools/assistant"
 URL = f"s3://{BUCKET}/{PREFIX}"
 LOCATION = S3Location(BUCKET, PREFIX)
-LEASE = 1.0  # seconds; S3's clocks have a one-second grain, so a silent owner is dead LEASE + 1..2 s later
+LEASE = 2.0  # seconds; S3's clocks have a one-second grain, so a silent owner is dead LEASE + 1..2 s later
 
 
 @pytest.fixture
@@ -84,12 +84,11 @@ def _job(job_id: str, **payload: Any) -> WriteJob:
     return WriteJob(job_id=job_id, payload={"conversation_id": job_id, **payload}, created_at=time.time())
 
 
-def _dead_instance(jobs: list[WriteJob]) -> S3Spool:
-    """An instance that spooled ``jobs`` and then died (its lease is no longer renewed)."""
-    spool = S3Spool(LOCATION, heartbeat=False)
+def _instance(jobs: list[WriteJob]) -> S3Spool:
+    """An instance that spooled ``jobs`` and is alive (it renews its lease) until it is abandoned."""
+    spool = S3Spool(LOCATION)
     for job in jobs:
         spool.publish(job_key(job.job_id), lambda _theirs, job=job: job)
-    spool.abandon()
     return spool
 
 
@@ -170,10 +169,11 @@ def test_two_instances_racing_for_a_dead_instances_jobs_run_each_job_once(
 ) -> None:
     atomic_moto(monkeypatch)
     jobs = [_job(f"sum-{i}") for i in range(16)]
-    _dead_instance(jobs)
+    owner = _instance(jobs)
     first, second = Runs(), Runs()
     a, b = make_writer(first), make_writer(second)
-    assert a.replay_spool() == 0  # its lease still runs: the dead instance may only be slow
+    assert a.replay_spool() == 0  # a live instance's jobs are its own
+    owner.abandon()  # killed
     _after_the_lease()
     barrier = threading.Barrier(2)
     replayed: list[int] = []
@@ -198,16 +198,14 @@ def test_a_killed_instances_jobs_wait_for_its_lease_then_run_with_their_checkpoi
     s3: Any, make_writer: Callable[..., BackgroundWriter]
 ) -> None:
     jobs = [_job("sum-1"), _job("sum-2")]
-    killed = S3Spool(LOCATION, heartbeat=False)
-    for job in jobs:
-        killed.publish(job_key(job.job_id), lambda _theirs, job=job: job)
+    killed = _instance(jobs)
     # Mid-job: it had summarised sum-1 (checkpointed) when it was killed.
     killed.read(killed.path(job_key("sum-1")))
     killed.write(job_key("sum-1"), encode_job(replace(jobs[0], payload={**jobs[0].payload, "summary": "S"})))
-    killed.abandon()
     runs = Runs()
     heir = make_writer(runs)
-    assert heir.replay_spool() == 0
+    killed.abandon()
+    assert heir.replay_spool() == 0  # its lease still runs: it may only be slow
     _after_the_lease()
     assert heir.replay_spool() == 2 and heir.flush(WAIT)
     by_id = {job.job_id: job for job in runs.jobs}
@@ -219,7 +217,8 @@ def test_a_slow_owner_whose_lease_ran_out_cannot_overwrite_or_delete_the_adopter
     s3: Any, make_writer: Callable[..., BackgroundWriter]
 ) -> None:
     job = _job("sum-1")
-    slow = _dead_instance([job])  # not dead, only paused past its lease (a GC pause, a frozen Lambda)
+    slow = _instance([job])
+    slow.abandon()  # not dead, only paused past its lease (a GC pause, a frozen Lambda)
     key = job_key("sum-1")
     gate = threading.Event()
     runs = Runs(gate)

@@ -18,6 +18,9 @@ file. Files of a dead writer (its lock is free again: the kernel drops ``flock``
 dies) are adopted by whichever live writer replays first, one ``rename`` per file, which only one
 process can win. Two live processes that both submit the same ``job_id`` each own a copy; both run
 and the later ``put_vectors`` wins, which is harmless because keys are deterministic.
+
+:class:`Spool` is one of the two spools behind the writer's seam (:mod:`.spool_backend`); the
+other, for fleets whose machines vanish, keeps the same job files on S3 (:mod:`.s3_spool`).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class WriterSpool:
         """
         assert self._merge is not None
         if self._shared is not None:
-            return self._publish(key, job, merge_pending=True)
+            return self._publish(key, job)
         with self._lock:
             _pending, older = self._queue.latest(key)
         if older is None:  # on disk only: not loaded yet, or a failed job kept for the next start
@@ -138,7 +138,7 @@ class WriterSpool:
                            self.name, job.job_id)
             return job
 
-    def _publish(self, key: str, job: WriteJob, *, merge_pending: bool) -> WriteJob:
+    def _publish(self, key: str, job: WriteJob) -> WriteJob:
         """Submit ``job`` to the shared spool, merged with the pending version (caller holds stripe).
 
         The pending version is the one another instance wrote, if any, else this writer's own in
@@ -148,8 +148,6 @@ class WriterSpool:
         assert self._shared is not None
         with self._lock:
             _pending, mine = self._queue.latest(key)
-        if not merge_pending:
-            mine = None
 
         def make(theirs: WriteJob | None) -> WriteJob:
             return self._merged(theirs if theirs is not None else mine, job)
@@ -166,22 +164,22 @@ class WriterSpool:
         if self.spool is None:
             return False
         if self._shared is not None and self._published.pop(key, None) is job:
-            data = b""  # merged_with_pending has just written it
-        else:
-            try:
-                data = encode_job(job)
-            except (TypeError, ValueError) as exc:
-                _log.warning(
-                    "%s: job %s has a payload that is not JSON-serialisable (%s); kept in memory only",
-                    self.name,
-                    job.job_id,
-                    exc,
-                )
-                return False
+            self._writable_again()  # merged_with_pending has just written it
+            return True
         try:
-            if self._shared is not None and data:
+            data = encode_job(job)
+        except (TypeError, ValueError) as exc:
+            _log.warning(
+                "%s: job %s has a payload that is not JSON-serialisable (%s); kept in memory only",
+                self.name,
+                job.job_id,
+                exc,
+            )
+            return False
+        try:
+            if self._shared is not None:
                 self._shared.publish(key, lambda theirs: self._merged(theirs, job))
-            elif data:
+            else:
                 self.spool.write(key, data)
         except OSError as exc:
             with self._lock:
@@ -198,11 +196,14 @@ class WriterSpool:
                 job.job_id,
             )
             return False
-        if self._degraded:
+        self._writable_again()
+        return True
+
+    def _writable_again(self) -> None:
+        if self._degraded and self.spool is not None:
             with self._lock:
                 self._degraded = False
             _log.info("%s: the spool at %s is writable again", self.name, self.spool.dir)
-        return True
 
     def _place_adopted(self, spool: SpoolBackend, adopted: AdoptedJob) -> int:
         """Settle a job just claimed from a dead writer; 1 if it was queued, else 0."""
