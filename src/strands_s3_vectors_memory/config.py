@@ -26,6 +26,7 @@ __all__ = [
     "EMBEDDING_MODEL_ENV",
     "NON_FILTERABLE_METADATA_KEYS",
     "REGION_ENV",
+    "SPOOL_ENV",
     "TENANT_INDEX_PREFIX",
     "TVM_ROLE_ENV",
     "Backend",
@@ -34,6 +35,7 @@ __all__ = [
     "resolve_bucket_name",
     "resolve_data_dir",
     "resolve_region",
+    "resolve_spool_url",
 ]
 
 #: Environment variables read by the library (the first three come from the original package).
@@ -43,6 +45,10 @@ TVM_ROLE_ENV = "S3_VECTOR_TVM_ROLE_ARN"
 BACKEND_ENV = "S3_VECTORS_MEMORY_BACKEND"
 DATA_DIR_ENV = "S3_VECTORS_MEMORY_DATA_DIR"
 EMBEDDING_MODEL_ENV = "EMBEDDING_MODEL"
+#: Where the agents' pending writes wait when they must outlive the machine (Lambda, autoscaling):
+#: ``s3://bucket/prefix/``, a general-purpose bucket of the operator (never the vector bucket). Each
+#: agent's spool is ``<prefix>/<agent name>/``, as ``<data dir>/spool/<agent name>`` is locally.
+SPOOL_ENV = "S3_VECTORS_MEMORY_SPOOL"
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_INDEX_NAME = "memory"
@@ -87,6 +93,11 @@ def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
         return Path(explicit).expanduser()
     env = os.environ.get(DATA_DIR_ENV)
     return Path(env).expanduser() if env else default_data_dir()
+
+
+def resolve_spool_url() -> str | None:
+    """The S3 spool every agent's default spool moves to (``S3_VECTORS_MEMORY_SPOOL``), if set."""
+    return os.environ.get(SPOOL_ENV, "").strip() or None
 
 
 def resolve_region(explicit: str | None = None) -> str:

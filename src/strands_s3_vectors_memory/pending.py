@@ -9,7 +9,9 @@ plugin per request, so per-instance state would not hold across requests):
 * :func:`cancel_pending` is what ``forget`` calls: it writes a durable tombstone, asks every writer
   of this process to drop the scope's pending jobs (the runtimes register themselves with
   :func:`register_canceller`), and erases the job files crashed processes left in the data
-  directory's spools, so the next start cannot bring the memory back.
+  directory's spools, so the next start cannot bring the memory back. With S3 spools (those of
+  this process's runtimes, and ``S3_VECTORS_MEMORY_SPOOL``) the tombstone is also posted beside
+  them for every other instance, and the jobs dead instances left there are erased too.
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .config import resolve_spool_url
 from .identity import ScopeKey
 from .jobs import ConversationJob
-from .spool import decode_job, pending_files
-from .tombstones import Tombstone, Tombstones, tombstones_dir
+from .s3_location import S3Location
+from .s3_spool import erase_forgotten
+from .s3_tombstones import board_of
+from .spool import WriteJob, decode_job, pending_files
+from .tombstones import BOARD_TTL_SECONDS, Tombstone, TombstoneBoard, Tombstones, boards_for, tombstones_dir
 
 __all__ = ["PENDING_WRITES", "PendingWrites", "cancel_pending", "register_canceller"]
 
@@ -118,12 +125,50 @@ def cancel_pending(
 
     Returns how many pending jobs were dropped. Jobs a live process is running right now cannot be
     counted from here; the tombstone makes that process drop them (or delete what it just stored).
+
+    With S3 spools the tombstone is posted beside them first, then this waits until every
+    instance's cached copy of the tombstones has it (:data:`~.tombstones.BOARD_TTL_SECONDS`), so
+    what the caller deletes next cannot be stored again by a write that checked an older copy.
     """
     stone = Tombstones(tombstones_dir(data_dir)).add(tenant_id=tenant_id, user_id=user_id, agent_name=agent_name)
+    boards = _boards(data_dir)
+    for board in boards:
+        board.post(stone)
+    if boards:
+        time.sleep(BOARD_TTL_SECONDS + _BOARD_MARGIN_SECONDS)
     with _CANCELLERS_LOCK:
         cancellers = list(_CANCELLERS.values())
     dropped = sum(canceller(data_dir, stone) for canceller in cancellers)
-    return dropped + _erase_orphaned(data_dir / "spool", stone)
+    erased = _erase_orphaned(data_dir / "spool", stone)
+    for base in _s3_bases(boards):
+        erased += erase_forgotten(base, lambda job: _covers(job, stone))
+    return dropped + erased
+
+
+#: Beyond a board's TTL: a listing is timed from its start, and clocks of machines run at slightly different rates.
+_BOARD_MARGIN_SECONDS = 0.5
+
+
+def _boards(data_dir: Path) -> list[TombstoneBoard]:
+    """The boards of the data dir's S3 spools in this process, and of ``S3_VECTORS_MEMORY_SPOOL``."""
+    boards = {board.where: board for board in boards_for(data_dir)}
+    url = resolve_spool_url()
+    if url is not None:
+        board = board_of(S3Location.parse(url))
+        boards.setdefault(board.where, board)
+    return list(boards.values())
+
+
+def _s3_bases(boards: list[TombstoneBoard]) -> list[S3Location]:
+    """The prefixes holding the agents' S3 spools, one per board (a board sits among them)."""
+    return [S3Location.parse(board.where).parent() for board in boards if board.where.startswith("s3://")]
+
+
+def _covers(write_job: WriteJob, stone: Tombstone) -> bool:
+    try:
+        return job_is_forgotten(ConversationJob.from_write_job(write_job), stone)
+    except (ValueError, TypeError):
+        return False
 
 
 def _erase_orphaned(spool_root: Path, stone: Tombstone) -> int:

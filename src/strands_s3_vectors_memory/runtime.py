@@ -37,9 +37,11 @@ from .identity import Invocation, scope_key
 from .jobs import ConversationJob, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
 from .retry import is_retryable_error
+from .s3_location import S3Location, spool_location
+from .s3_tombstones import board_beside
 from .spool import WriteJob
 from .telemetry import SERVICE_NAME, attached_context, capture_context
-from .tombstones import Tombstone
+from .tombstones import Tombstone, register_board
 from .writer import BackgroundWriter, JobContext
 
 if TYPE_CHECKING:
@@ -88,7 +90,7 @@ class MemoryRuntime:
 
     def __init__(
         self,
-        spool_dir: Path,
+        spool_dir: Path | S3Location,
         identity: StoreIdentity,
         *,
         workers: int = 2,
@@ -103,7 +105,7 @@ class MemoryRuntime:
         self._default: Archiver | None = None
         self.writer = BackgroundWriter(
             self._handle,
-            spool_dir=spool_dir,
+            spool_dir=spool_dir if isinstance(spool_dir, Path) else spool_dir.url,
             workers=workers,
             is_retryable=is_retryable,
             flush_at_exit=flush_at_exit,
@@ -291,12 +293,12 @@ def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:
         return False
 
 
-_RUNTIMES: dict[Path, MemoryRuntime] = {}
+_RUNTIMES: dict[Path | S3Location, MemoryRuntime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
 def runtime_for(
-    spool_dir: Path,
+    spool_dir: Path | S3Location,
     identity: StoreIdentity,
     *,
     workers: int = 2,
@@ -307,8 +309,10 @@ def runtime_for(
 
     Raises :class:`ConfigurationError` when plugins whose stores write to different indexes would
     share one spool (a job would be stored by the wrong plugin): give them distinct ``spool_dir``.
+    The spool is on S3 for an ``s3://`` location, and for a default one when ``S3_VECTORS_MEMORY_SPOOL``
+    is set; its runtime then also reads (and ``forget`` posts) the tombstones beside it.
     """
-    path = spool_dir.expanduser().resolve()
+    path = spool_location(spool_dir, identity.data_dir)
     with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(path)
         if runtime is not None and not runtime._closed:
@@ -319,6 +323,8 @@ def runtime_for(
                     f"spool {path}; give each its own spool_dir"
                 )
             return runtime
+        if isinstance(path, S3Location):
+            register_board(identity.data_dir, board_beside(path))
         runtime = MemoryRuntime(path, identity, workers=workers, flush_at_exit=flush_at_exit,
                                 is_retryable=is_retryable)
         _RUNTIMES[path] = runtime
@@ -326,7 +332,7 @@ def runtime_for(
 
 
 def replay(
-    spool_dir: Path, store: S3VectorMemory, model: Model | None = None, *, timeout: float | None = None
+    spool_dir: Path | S3Location, store: S3VectorMemory, model: Model | None = None, *, timeout: float | None = None
 ) -> WriterStats:
     """Store what a spool holds, without an agent (``s3-vectors-memory replay``).
 

@@ -18,6 +18,9 @@ file. Files of a dead writer (its lock is free again: the kernel drops ``flock``
 dies) are adopted by whichever live writer replays first, one ``rename`` per file, which only one
 process can win. Two live processes that both submit the same ``job_id`` each own a copy; both run
 and the later ``put_vectors`` wins, which is harmless because keys are deterministic.
+
+:class:`Spool` is one of the two spools behind the writer's seam (:mod:`.spool_backend`); the
+other, for fleets whose machines vanish, keeps the same job files on S3 (:mod:`.s3_spool`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "DeadLetter",
     "PendingFile",
     "Spool",
+    "StagedFile",
     "WriteJob",
     "conversation_id_of",
     "dead_letters",
@@ -224,8 +228,11 @@ class Spool:
     def remove(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
-    def read(self, path: Path) -> WriteJob:
-        return decode_job(path.read_bytes())
+    def read(self, path: Path | str) -> WriteJob:
+        return decode_job(Path(path).read_bytes())
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
 
     def own_keys(self) -> list[str]:
         keys = []
@@ -247,12 +254,12 @@ class Spool:
         self.remove(key)
         return target
 
-    def quarantine(self, path: Path) -> Path | None:
+    def quarantine(self, path: Path | str) -> Path | None:
         """Move an unreadable job file aside (never delete data a human may want back)."""
         target_dir = self.root / "corrupt"
         try:
             target_dir.mkdir(exist_ok=True)
-            target = target_dir / f"{path.name}.{uuid.uuid4().hex}"
+            target = target_dir / f"{Path(path).name}.{uuid.uuid4().hex}"
             os.replace(path, target)
             return target
         except OSError:
@@ -284,6 +291,10 @@ class Spool:
                 lock_path.unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+    def adopt(self, place: Callable[[StagedFile], None]) -> None:
+        """:meth:`adopt_dead`, handing each claimed file over as a :class:`StagedFile`."""
+        self.adopt_dead(lambda staged, key: place(StagedFile(self, staged, key)))
 
     def adopt_dead(self, place: Callable[[Path, str], None]) -> None:
         """Claim every job file of dead writers, handing each (now in our directory) to ``place``.
@@ -350,6 +361,36 @@ class Spool:
             self._lock_fd = None
 
 
+class StagedFile:
+    """A dead writer's job file, just renamed into this writer's directory (``<key>.adopting.json``)."""
+
+    def __init__(self, spool: Spool, staged: Path, key: str) -> None:
+        self._spool = spool
+        self._staged = staged
+        self._key = key
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def location(self) -> Path:
+        return self._staged
+
+    def collides(self) -> bool:
+        """Whether this writer also has a file of the same job (a failed job, or a newer submission)."""
+        return self._spool.path(self._key).exists()
+
+    def read(self) -> WriteJob:
+        return self._spool.read(self._staged)
+
+    def keep(self) -> None:
+        os.replace(self._staged, self._spool.path(self._key))
+
+    def discard(self) -> None:
+        self._staged.unlink(missing_ok=True)
+
+
 # --- a spool directory seen from outside any writer (the CLI, forget) -------------------------------
 
 
@@ -357,7 +398,7 @@ class Spool:
 class DeadLetter:
     """A job set aside after too many failed rounds: where it is, what it was, and why it failed."""
 
-    path: Path
+    path: Path | str  #: a file, or an ``s3://`` URL for a dead letter of an S3 spool
     key: str
     job: WriteJob
     error: str

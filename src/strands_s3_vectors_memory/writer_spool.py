@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .job_queue import JobQueue, Run
+from .s3_location import S3Location
+from .s3_spool import S3Spool
 from .spool import Spool, WriteJob, conversation_id_of, encode_job, reconcile
+from .spool_backend import AdoptedJob, Location, SpoolBackend
 
 __all__ = ["WriterSpool"]
 
@@ -30,11 +32,19 @@ Merge = Callable[[WriteJob, WriteJob], WriteJob]
 
 
 class WriterSpool:
-    """A writer's spool (or its absence) and the disk side of every queue change."""
+    """A writer's spool (or its absence) and the disk side of every queue change.
+
+    The spool is a local directory (:class:`~.spool.Spool`) or, for a location that is an ``s3://``
+    URL (also when it arrives folded into a ``Path``), an S3 prefix shared by a fleet
+    (:class:`~.s3_spool.S3Spool`). On a shared spool a job has one object for every instance, so a
+    submission is merged with whatever version is there now, compare-and-swap, instead of with this
+    writer's own file: another instance may have re-ended the same conversation.
+    """
 
     def __init__(self, spool_dir: Path | None, queue: JobQueue, counts: dict[str, int], *, name: str,
                  merge: Merge | None) -> None:
-        self.spool: Spool | None = None
+        self.spool: SpoolBackend | None = None
+        self._shared: S3Spool | None = None
         self.dir = spool_dir
         self.name = name
         self._queue = queue
@@ -42,16 +52,21 @@ class WriterSpool:
         self._counts = counts  # the writer's counters (guarded by the queue's lock)
         self._merge = merge
         self._stripes = tuple(threading.Lock() for _ in range(_STRIPES))
+        self._published: dict[str, WriteJob] = {}  # key -> the submission merged_with_pending just wrote
         self._degraded = False
         self._over_capacity_warned = False
         if spool_dir is not None:
+            remote = S3Location.of(spool_dir)
             try:
-                self.spool = Spool(spool_dir)
+                if remote is not None:
+                    self.spool = self._shared = S3Spool(remote)
+                else:
+                    self.spool = Spool(spool_dir)
             except OSError as exc:
                 self._degraded = True
                 _log.warning(
                     "%s: spool directory %s is unusable (%s); jobs are kept in memory only and are "
-                    "lost if this process dies (degraded durability)", name, spool_dir, exc,
+                    "lost if this process dies (degraded durability)", name, remote or spool_dir, exc,
                 )
 
     @contextmanager
@@ -70,8 +85,14 @@ class WriterSpool:
             return None
 
     def merged_with_pending(self, key: str, job: WriteJob) -> WriteJob:
-        """Combine ``job`` with the version of the same id still pending, wherever it is (caller holds stripe)."""
+        """Combine ``job`` with the version of the same id still pending, wherever it is (caller holds stripe).
+
+        On a shared spool the combined job is written here too, compare-and-swap (merging with the
+        version another instance wrote, if one did), and the :meth:`write` that follows finds it done.
+        """
         assert self._merge is not None
+        if self._shared is not None:
+            return self._publish(key, job)
         with self._lock:
             _pending, older = self._queue.latest(key)
         if older is None:  # on disk only: not loaded yet, or a failed job kept for the next start
@@ -107,10 +128,44 @@ class WriterSpool:
             self._queue.drop_queued(key)
         return 1
 
+    def _merged(self, older: WriteJob | None, job: WriteJob) -> WriteJob:
+        if older is None or self._merge is None:
+            return job
+        try:
+            return self._merge(older, job)
+        except Exception:
+            _log.exception("%s: merging job %s with its pending version failed; the newer one wins",
+                           self.name, job.job_id)
+            return job
+
+    def _publish(self, key: str, job: WriteJob) -> WriteJob:
+        """Submit ``job`` to the shared spool, merged with the pending version (caller holds stripe).
+
+        The pending version is the one another instance wrote, if any, else this writer's own in
+        memory. Returns the job to queue; when the spool cannot take it, the in-memory merge (and
+        :meth:`write` then reports the degraded durability).
+        """
+        assert self._shared is not None
+        with self._lock:
+            _pending, mine = self._queue.latest(key)
+
+        def make(theirs: WriteJob | None) -> WriteJob:
+            return self._merged(theirs if theirs is not None else mine, job)
+
+        try:
+            published = self._shared.publish(key, make)
+        except (OSError, TypeError, ValueError):
+            return make(None)  # write() tries again, and warns if it still cannot
+        self._published[key] = published
+        return published
+
     def write(self, key: str, job: WriteJob) -> bool:
         """Write the job's spool file; False (with a WARNING once per bad spell) when it cannot."""
         if self.spool is None:
             return False
+        if self._shared is not None and self._published.pop(key, None) is job:
+            self._writable_again()  # merged_with_pending has just written it
+            return True
         try:
             data = encode_job(job)
         except (TypeError, ValueError) as exc:
@@ -122,7 +177,10 @@ class WriterSpool:
             )
             return False
         try:
-            self.spool.write(key, data)
+            if self._shared is not None:
+                self._shared.publish(key, lambda theirs: self._merged(theirs, job))
+            else:
+                self.spool.write(key, data)
         except OSError as exc:
             with self._lock:
                 self._counts["spool_errors"] += 1
@@ -138,34 +196,38 @@ class WriterSpool:
                 job.job_id,
             )
             return False
-        if self._degraded:
+        self._writable_again()
+        return True
+
+    def _writable_again(self) -> None:
+        if self._degraded and self.spool is not None:
             with self._lock:
                 self._degraded = False
             _log.info("%s: the spool at %s is writable again", self.name, self.spool.dir)
-        return True
 
-    def _place_adopted(self, spool: Spool, staged: Path, key: str) -> int:
-        """Settle a job file just claimed from a dead writer; 1 if it was queued, else 0."""
+    def _place_adopted(self, spool: SpoolBackend, adopted: AdoptedJob) -> int:
+        """Settle a job just claimed from a dead writer; 1 if it was queued, else 0."""
+        key = adopted.key
         with self.stripe(key):
-            final = spool.path(key)
             with self._lock:
                 pending, mine = self._queue.latest(key)
-            if not pending and not final.exists():
-                os.replace(staged, final)
+            collides = adopted.collides()
+            if not pending and not collides:
+                adopted.keep()
                 with self._lock:
                     return int(self._queue.register_on_disk(key))
             # We hold a version of this job too: keep the later one, or merge them.
             try:
-                adopted = spool.read(staged)
+                theirs = adopted.read()
             except (OSError, ValueError) as exc:
-                self.quarantine(staged, exc)
+                self.quarantine(adopted.location, exc)
                 return 0
             try:
-                kept = reconcile(mine or self.read(key), adopted, self._merge)
+                kept = reconcile(mine or (self.read(key) if collides else None), theirs, self._merge)
             except Exception:
                 _log.exception("%s: merging adopted job %s failed; the newer one wins", self.name, key)
-                kept = adopted
-            staged.unlink(missing_ok=True)
+                kept = theirs
+            adopted.discard()
             if kept is None:
                 return 0
             spool.write(key, encode_job(kept))
@@ -175,7 +237,7 @@ class WriterSpool:
                     return 1
                 return int(self._queue.register_on_disk(key))
 
-    def quarantine(self, path: Path, exc: BaseException) -> None:
+    def quarantine(self, path: Location, exc: BaseException) -> None:
         """Set an unreadable job file aside (never deleted) with an ERROR saying where it went."""
         assert self.spool is not None
         moved = self.spool.quarantine(path)
@@ -194,19 +256,20 @@ class WriterSpool:
             return 0
         count = 0
 
-        def place(staged: Path, key: str) -> None:
+        def place(adopted: AdoptedJob) -> None:
             nonlocal count
-            count += self._place_adopted(spool, staged, key)
+            count += self._place_adopted(spool, adopted)
 
         try:
             # Our own failures are listed before adopting: an adopted job that already ran (and
             # failed again) by the time we look must not be queued a second time in this round.
             own = spool.own_keys() if own_failures else []
-            spool.adopt_dead(place)
+            spool.adopt(place)
             for key in own:
-                with self.stripe(key), self._lock:
-                    if spool.path(key).exists() and self._queue.register_on_disk(key):
-                        count += 1
+                with self.stripe(key):
+                    if spool.exists(key):
+                        with self._lock:
+                            count += int(self._queue.register_on_disk(key))
         except OSError as exc:
             _log.warning("%s: replaying the spool at %s failed part-way: %s", self.name, spool.root, exc)
         with self._lock:

@@ -5,6 +5,9 @@ spool when an agent of the same name starts; ``replay`` does it without an agent
 from a cron job, or before retiring a machine). Jobs that failed too many rounds become dead
 letters: their extractive summary and details are already stored; ``dead-letters retry`` queues
 them again once the cause is fixed, so the model's summary replaces the extractive one.
+
+Every command takes a spool on S3 as well (``--spool s3://bucket/prefix/agent``); without
+``--spool``, the spools below ``S3_VECTORS_MEMORY_SPOOL`` are included when it is set.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ..config import resolve_data_dir
+from .. import s3_spool
+from ..config import resolve_data_dir, resolve_spool_url
 from ..jobs import ConversationJob
+from ..s3_location import S3Location
 from ..spool import (
     DeadLetter,
     dead_letters,
@@ -30,8 +35,12 @@ from ._options import Where, app, common_options
 from ._output import err, failures, markup, print_json, printable, rich_console, say
 
 SpoolOption = Annotated[
-    Path | None, typer.Option("--spool", help="A spool directory (default: every spool of the data dir)")
+    str | None,
+    typer.Option("--spool", help="A spool directory or s3://bucket/prefix/agent (default: every spool of the "
+                                 "data dir, and below $S3_VECTORS_MEMORY_SPOOL)"),
 ]
+#: A spool directory, or an agent's spool on S3.
+SpoolPlace = Path | S3Location
 AgentSpoolOption = Annotated[
     str | None, typer.Option("--agent", help="The spool of this agent name (<data dir>/spool/<agent>)")
 ]
@@ -43,31 +52,53 @@ dead_letters_app = typer.Typer(
 app.add_typer(dead_letters_app)
 
 
-def _spools(where: Where, spool: Path | None, agent: str | None) -> list[Path]:
-    """The spool directories a command works on."""
+def _spools(where: Where, spool: str | None, agent: str | None) -> list[SpoolPlace]:
+    """The spools a command works on."""
     if spool is not None:
-        return [spool.expanduser()]
+        return [S3Location.parse(spool) if spool.startswith("s3://") else Path(spool).expanduser()]
     data_dir = resolve_data_dir(where.data_dir)
+    url = resolve_spool_url()
+    base = S3Location.parse(url) if url is not None else None
     if agent is not None:
-        return [default_spool_dir(data_dir, agent)]
+        return [base.child(default_spool_dir(data_dir, agent).name) if base else default_spool_dir(data_dir, agent)]
     root = data_dir / "spool"
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    places: list[SpoolPlace] = []
+    if root.is_dir():
+        places.extend(sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    if base is not None:
+        places.extend(s3_spool.agent_spools(base))
+    return places
 
 
-def _needs_tenants(spool: Path) -> bool:
-    """Whether the spool's jobs belong to a multi-tenant store (they carry tenant ids)."""
+def _letters(spool: SpoolPlace) -> list[DeadLetter]:
+    return s3_spool.dead_letters(spool) if isinstance(spool, S3Location) else dead_letters(spool)
+
+
+def _pending(spool: SpoolPlace) -> list[bytes]:
+    """The pending jobs' bytes (for a look at what they are)."""
+    if isinstance(spool, S3Location):
+        return [pending.data for pending in s3_spool.pending_jobs(spool)]
+    found = []
     for pending in pending_files(spool):
         try:
-            return ConversationJob.from_write_job(decode_job(pending.path.read_bytes())).scope.tenant_id is not None
-        except (OSError, ValueError):
+            found.append(pending.path.read_bytes())
+        except OSError:
+            continue
+    return found
+
+
+def _needs_tenants(spool: SpoolPlace) -> bool:
+    """Whether the spool's jobs belong to a multi-tenant store (they carry tenant ids)."""
+    for data in _pending(spool):
+        try:
+            return ConversationJob.from_write_job(decode_job(data)).scope.tenant_id is not None
+        except ValueError:
             continue
     return any(letter.job.payload.get("tenant_id") or letter.job.payload.get("tenant_context")
-               for letter in dead_letters(spool))
+               for letter in _letters(spool))
 
 
-def _store_for(where: Where, spool: Path) -> Any:
+def _store_for(where: Where, spool: SpoolPlace) -> Any:
     from ..store import MultiTenantS3VectorMemory, S3VectorMemory
 
     common: dict[str, Any] = {"backend": where.backend, "data_dir": where.data_dir}
@@ -122,7 +153,7 @@ def replay(
         raise typer.Exit(1)
 
 
-def _letter_json(letter: DeadLetter, spool: Path) -> dict[str, Any]:
+def _letter_json(letter: DeadLetter, spool: SpoolPlace) -> dict[str, Any]:
     payload = letter.job.payload
     return {
         "key": letter.key,
@@ -143,7 +174,7 @@ def _letter_json(letter: DeadLetter, spool: Path) -> dict[str, Any]:
 def list_dead_letters(spool: SpoolOption = None, agent: AgentSpoolOption = None, *, where: Where) -> None:
     """List the dead letters (conversations set aside after failing too many times)."""
     with failures(where.debug):
-        rows = [_letter_json(letter, path) for path in _spools(where, spool, agent) for letter in dead_letters(path)]
+        rows = [_letter_json(letter, path) for path in _spools(where, spool, agent) for letter in _letters(path)]
     if where.as_json:
         print_json({"dead_letters": rows})
         return
@@ -163,11 +194,11 @@ def list_dead_letters(spool: SpoolOption = None, agent: AgentSpoolOption = None,
 
 
 def _chosen(
-    where: Where, spool: Path | None, agent: str | None, keys: list[str], every: bool
-) -> list[tuple[Path, str]]:
+    where: Where, spool: str | None, agent: str | None, keys: list[str], every: bool
+) -> list[tuple[SpoolPlace, str]]:
     if not keys and not every:
         raise typer.BadParameter("name the dead letters (KEY ..., a prefix is enough) or pass --all")
-    found = [(path, letter.key) for path in _spools(where, spool, agent) for letter in dead_letters(path)]
+    found = [(path, letter.key) for path in _spools(where, spool, agent) for letter in _letters(path)]
     if every:
         return found
     chosen = []
@@ -193,7 +224,10 @@ def retry_dead_letters(
     with failures(where.debug):
         chosen = _chosen(where, spool, agent, keys or [], every)
         for path, key in chosen:
-            retry_dead_letter(path, key)
+            if isinstance(path, S3Location):
+                s3_spool.retry_dead_letter(path, key)
+            else:
+                retry_dead_letter(path, key)
     if where.as_json:
         print_json({"retried": [key for _, key in chosen]})
     else:
@@ -217,7 +251,10 @@ def drop_dead_letters(
         if chosen and not yes:
             typer.confirm(f"Delete {len(chosen)} dead letter(s) for good?", abort=True, err=True)
         for path, key in chosen:
-            drop_dead_letter(path, key)
+            if isinstance(path, S3Location):
+                s3_spool.drop_dead_letter(path, key)
+            else:
+                drop_dead_letter(path, key)
     if where.as_json:
         print_json({"dropped": [key for _, key in chosen]})
     else:
