@@ -48,6 +48,7 @@ from typing import Any
 from .errors import ConfigurationError
 from .job_queue import JobQueue, Run
 from .retry import full_jitter, is_retryable_error
+from .s3_location import S3Location
 from .spool import WriteJob, conversation_id_of, encode_job, job_key
 from .telemetry import SERVICE_NAME
 from .writer_spool import WriterSpool
@@ -55,6 +56,14 @@ from .writer_spool import WriterSpool
 __all__ = ["BackgroundWriter", "JobContext", "WriterStats"]
 
 _log = logging.getLogger(__name__)
+
+
+def _location(spool_dir: str | os.PathLike[str] | S3Location | None) -> Path | S3Location | None:
+    """A spool directory, or an ``s3://`` spool kept as one (a ``Path`` would fold its ``//``)."""
+    if spool_dir is None or isinstance(spool_dir, S3Location):
+        return spool_dir
+    path = spool_dir if isinstance(spool_dir, str) else Path(spool_dir)
+    return S3Location.of(path) or Path(spool_dir).expanduser()
 
 _COUNTS = ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors", "dead_lettered",
            "cancelled")
@@ -127,7 +136,7 @@ class BackgroundWriter:
         self,
         handler: Callable[[JobContext], None],
         *,
-        spool_dir: str | os.PathLike[str] | None,
+        spool_dir: str | os.PathLike[str] | S3Location | None,
         max_pending: int = 10_000,
         max_attempts: int = 8,
         base_delay: float = 0.2,
@@ -161,7 +170,7 @@ class BackgroundWriter:
         self._lock = self._queue.lock
         self._counts = dict.fromkeys(_COUNTS, 0)
         self._closed = False
-        self._spool_dir = Path(spool_dir).expanduser() if spool_dir is not None else None
+        self._spool_dir = _location(spool_dir)
         self._disk = WriterSpool(self._spool_dir, self._queue, self._counts, name=name, merge=merge)
         self._spool = self._disk.spool
         self._stripe = self._disk.stripe
@@ -176,7 +185,7 @@ class BackgroundWriter:
     # ---------------------------------------------------------------------------------- public API
 
     @property
-    def spool_dir(self) -> Path | None:
+    def spool_dir(self) -> Path | S3Location | None:
         """Where this writer's spool lives (None when it runs without one)."""
         return self._spool_dir
 

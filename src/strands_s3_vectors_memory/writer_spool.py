@@ -41,7 +41,7 @@ class WriterSpool:
     writer's own file: another instance may have re-ended the same conversation.
     """
 
-    def __init__(self, spool_dir: Path | None, queue: JobQueue, counts: dict[str, int], *, name: str,
+    def __init__(self, spool_dir: Path | S3Location | None, queue: JobQueue, counts: dict[str, int], *, name: str,
                  merge: Merge | None) -> None:
         self.spool: SpoolBackend | None = None
         self._shared: S3Spool | None = None
@@ -56,11 +56,12 @@ class WriterSpool:
         self._degraded = False
         self._over_capacity_warned = False
         if spool_dir is not None:
-            remote = S3Location.of(spool_dir)
+            remote = spool_dir if isinstance(spool_dir, S3Location) else S3Location.of(spool_dir)
             try:
                 if remote is not None:
                     self.spool = self._shared = S3Spool(remote)
                 else:
+                    assert isinstance(spool_dir, Path)
                     self.spool = Spool(spool_dir)
             except OSError as exc:
                 self._degraded = True
