@@ -90,7 +90,8 @@ def test_re_ending_while_the_first_end_is_still_queued_merges_both(memory_env: M
             release.wait(30)
         return default_responder(messages, system_prompt)
 
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1)
+    # (no read-your-writes wait: the second end reopens c1 while its first end is still queued)
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1, read_your_writes_timeout=0)
     say(agent, "Ending another talk first.", "u9", "z1", end=True)  # occupies the only writer thread
     say(agent, "My sister is called MAYA.", "u1", "c1", end=True)
     say(agent, "My brother is called TOM.", "u1", "c1", end=True)  # same id while the first is queued

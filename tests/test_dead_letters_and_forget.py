@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,9 @@ def test_forget_right_after_an_ended_conversation_cancels_its_pending_write(memo
     say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)
     report = store.forget_user("alice")
     assert report.pending_cancelled == 1
+    started = time.monotonic()
+    say(agent, "Hello again.", "alice", "a2")  # nothing of alice's is pending any more: no wait for it
+    assert time.monotonic() - started < 5.0, "a cancelled write left alice's next conversation waiting"
     release.set()
     assert plugin.flush(30)
     contents = [m["content"] for m in _summaries(memory_env.client)]

@@ -200,15 +200,15 @@ def test_plugins_built_per_request_share_one_writer_and_leak_nothing(memory_env:
             say(agent, f"Request {i}: my favourite number is {i}.", f"user{i % 5}", f"r{i}", end=True)
         return plugin
 
-    requests(0, 20)  # warm up: the process's runtime for this spool and its thread pools exist now
+    requests(0, 10)  # warm up: the process's runtime for this spool and its thread pools exist now
     threads, files = _threads(), len(os.listdir("/proc/self/fd"))
-    plugin = requests(20, 60)
+    plugin = requests(10, 40)
     assert plugin.flush(60)
-    # one writer per spool: nothing grows with the number of requests (60 here); a thread pool may add a
+    # one writer per spool: nothing grows with the number of requests (40 here); a thread pool may add a
     # few threads, each with its own engine connection or HTTP socket, under a busy machine
     assert _threads() <= threads + 4
     assert len(os.listdir("/proc/self/fd")) <= files + 20
-    assert plugin.writer.stats.succeeded >= 80
+    assert plugin.writer.stats.succeeded >= 50
 
 
 def test_a_users_next_request_sees_what_another_plugin_instance_stored(memory_env: MemoryEnv) -> None:

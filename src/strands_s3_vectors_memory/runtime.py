@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from .archiver import Archiver
 from .book import ConversationBook, EndedConversation
 from .errors import ConfigurationError
-from .identity import Invocation, scope_key
+from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
 from .retry import is_retryable_error
@@ -102,6 +102,7 @@ class MemoryRuntime:
         self.book = ConversationBook()
         self._lock = threading.Lock()
         self._archivers: dict[str, Archiver] = {}  # job id -> the archiver of the plugin that ended it
+        self._waited: dict[str, ScopeKey] = {}  # job id -> the scope whose new conversations wait for it
         self._default: Archiver | None = None
         self.writer = BackgroundWriter(
             self._handle,
@@ -170,6 +171,7 @@ class MemoryRuntime:
             )
         with self._lock:
             self._archivers[job.job_id] = archiver
+            self._waited[job.job_id] = scope_key(invocation.scope)
         PENDING_WRITES.add(scope_key(invocation.scope), job.job_id)
         ticket = self.writer.submit(job.to_write_job())
         self._wake.set()
@@ -201,8 +203,19 @@ class MemoryRuntime:
         finally:
             # Between retries nobody waits on this job: a backing-off write never stalls a reply.
             PENDING_WRITES.done(key, job.job_id)
+            with self._lock:
+                self._waited.pop(job.job_id, None)
         with self._lock:
             self._archivers.pop(job.job_id, None)
+
+    def _stop_waiting(self, covered: Callable[[ScopeKey], bool]) -> None:
+        """Jobs that will not run here (cancelled, or left in the spool at close): nobody waits for them."""
+        with self._lock:
+            gone = [(job_id, key) for job_id, key in self._waited.items() if covered(key)]
+            for job_id, _key in gone:
+                del self._waited[job_id]
+        for job_id, key in gone:
+            PENDING_WRITES.done(key, job_id)
 
     def _salvage(self, write_job: WriteJob, _error: BaseException) -> None:
         job = ConversationJob.from_write_job(write_job)
@@ -224,7 +237,9 @@ class MemoryRuntime:
         dropped = self.book.drop(covered)
         if dropped:
             logger.info("forget: dropped %d open conversation(s) of the forgotten scope", dropped)
-        return self.writer.cancel(lambda job: _forgotten(job, stone))
+        cancelled = self.writer.cancel(lambda job: _forgotten(job, stone))
+        self._stop_waiting(lambda key: stone.covers(key[0] or None, key[1], key[2] or None))
+        return cancelled
 
     # ------------------------------------------------------------------ off the event loop
 
@@ -282,6 +297,7 @@ class MemoryRuntime:
         self._closed = True
         self._wake.set()
         self.writer.close(timeout)
+        self._stop_waiting(lambda _key: True)
         self._offload.shutdown(wait=False)
         atexit.unregister(self._at_exit)
 
