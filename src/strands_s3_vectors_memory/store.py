@@ -30,7 +30,7 @@ from .config import (
     resolve_data_dir,
     resolve_region,
 )
-from .embeddings import Embedder, make_embedder
+from .embeddings import Embedder, EmbeddingScheduler, make_embedder, scheduled
 from .errors import (
     ConfigurationError,
     DimensionMismatchError,
@@ -95,7 +95,8 @@ class S3VectorMemory(MemoryLifecycleMixin):
         data_dir: Where the local backend stores data; default ``$S3_VECTORS_MEMORY_DATA_DIR``.
         index_name: Index of the single-tenant store (``memory``, as in the spec).
         client: An S3-Vectors-shaped client to use instead of building one (tests, custom sessions).
-        embedder: An :class:`~strands_s3_vectors_memory.embeddings.Embedder` instead of ``embedding_model``.
+        embedder: An :class:`~strands_s3_vectors_memory.embeddings.Embedder` instead of ``embedding_model``;
+            the store calls it through an ``EmbeddingScheduler`` (pass one to share it between stores).
         endpoint_url: S3 Vectors endpoint override on AWS (boto3 also reads ``AWS_ENDPOINT_URL_S3VECTORS``).
         similarity_threshold: Minimum similarity (``1 - distance/2``) of a memory worth injecting;
             default: the embedder's own calibrated value, else 0.5.
@@ -132,6 +133,8 @@ class S3VectorMemory(MemoryLifecycleMixin):
         self.embedder: Embedder = embedder or make_embedder(
             self.backend, embedding_model, region=self.region_name
         )
+        # Every embedding goes through the scheduler: a search's query before the writer's documents.
+        self.embedding_scheduler: EmbeddingScheduler = scheduled(self.embedder)
         hint = getattr(self.embedder, "similarity_threshold", None)
         chosen = similarity_threshold if similarity_threshold is not None else hint
         self.similarity_threshold = float(chosen if chosen is not None else DEFAULT_SIMILARITY_THRESHOLD)
@@ -257,7 +260,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
     # ------------------------------------------------------------------ embeddings
 
     def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = self.embedder.embed_documents(list(texts))
+        vectors = self.embedding_scheduler.embed_documents(list(texts))
         if len(vectors) != len(texts) or any(len(v) != self.embedder.dimension for v in vectors):
             raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
         return vectors
@@ -265,7 +268,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
     def _embed(self, text: str, purpose: str = "GENERIC_INDEX") -> list[float]:
         """Embed one text (0.3.0 helper): ``GENERIC_RETRIEVAL`` for queries, else as a document."""
         if purpose == "GENERIC_RETRIEVAL":
-            return self.embedder.embed_query(text)
+            return self.embedding_scheduler.embed_query(text)
         return self._embed_documents([text])[0]
 
     # ------------------------------------------------------------------ writes
@@ -465,7 +468,7 @@ class S3VectorMemory(MemoryLifecycleMixin):
         target = self._scope_target(scope)
         annotate(index_name=target.index_name, top_k=top_k, candidate_k=max(top_k, self.candidate_k),
                  scope_hash=scope.digest[:16], embedding_model=self.embedder.model_id)
-        vector = self.embedder.embed_query(query)
+        vector = self.embedding_scheduler.embed_query(query)
         response = target.client.query_vectors(
             vectorBucketName=target.bucket_name,
             indexName=target.index_name,
