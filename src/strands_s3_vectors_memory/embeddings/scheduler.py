@@ -175,7 +175,6 @@ class EmbeddingScheduler:
         with self._cond:
             self._counts["document_requests"] += 1
             self._pending.append(request)
-            self._cond.notify_all()
             try:
                 while not request.done:
                     if self._leading:
