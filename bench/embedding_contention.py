@@ -12,11 +12,13 @@ write. This measures the first turn (a real ``agent(...)`` call with the plugin 
 
 Setups (each on its own fresh index and spool, in one process, in this order):
 
-* ``before``, **no scheduler, one model handle**: how stores embedded before the scheduler (queries and
+* ``before``, **no scheduler, one model handle**: the embedding path before issue 11 (queries and
   documents on one native e5 handle; a write's documents in batches of 32 under its lock);
-* ``one-handle``, **scheduler, one model handle**: the scheduler alone (document slices of ~512 characters, none
-  started while a query runs), queries still waiting for the slice holding the handle;
-* ``default``, **scheduler + query handle**: the default (the query runs beside the slice in progress).
+* ``one-handle``, **scheduler, one model handle**: the scheduler alone (document slices of ~512
+  characters, none started while a query runs) in front of that same model path, so a query still
+  waits for the slice holding the handle;
+* ``default``, **scheduler + query handle (default)**: as shipped: the query runs at once on a handle
+  of its own beside the slice in progress, whose thread has a lower CPU priority.
 
 A pause of 0-100 ms (seeded) separates first turns, so they land anywhere in a slice. Target: busy
 p95 within 2x of idle p95 for the default.
@@ -46,7 +48,7 @@ from strands_s3_vectors_memory.testing import ScriptedModel
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
 from _turns import BASE_PROMPT, OPENERS
-from _unscheduled import OneHandleEmbedder, unscheduled
+from _unscheduled import PreviousLocalEmbedder, unscheduled
 from plugin_overhead import AGENT, USER, bulk_load, seed_user
 
 BUCKET = "contention-bench"
@@ -54,7 +56,7 @@ BUCKET = "contention-bench"
 SETUPS = {
     "before": "no scheduler, one model handle (before)",
     "one-handle": "scheduler, one model handle",
-    "default": "scheduler + query handle (default)",
+    "default": "scheduler + query handle + low-priority documents (default)",
 }
 
 #: What the other users say: long enough turns that each detail record is a few hundred characters.
@@ -86,7 +88,7 @@ class Phase:
 
 
 def _store(setup: str, data_dir: Path) -> S3VectorMemory:
-    inner = LocalEmbedder() if setup == "default" else OneHandleEmbedder()
+    inner = LocalEmbedder() if setup == "default" else PreviousLocalEmbedder()
     store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=CachedEmbedder(inner))
     return unscheduled(store) if setup == "before" else store
 

