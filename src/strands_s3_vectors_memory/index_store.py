@@ -24,7 +24,7 @@ from .config import (
     resolve_data_dir,
     resolve_region,
 )
-from .embeddings import Embedder, make_embedder
+from .embeddings import Embedder, EmbeddingScheduler, make_embedder, scheduled
 from .errors import (
     ConfigurationError,
     EmbeddingError,
@@ -107,6 +107,8 @@ class IndexStore:
         self.embedder: Embedder = embedder or make_embedder(
             self.backend, embedding_model, region=self.region_name
         )
+        # Every embedding goes through the scheduler: a search's query before the writer's documents.
+        self.embedding_scheduler: EmbeddingScheduler = scheduled(self.embedder)
         hint = getattr(self.embedder, "similarity_threshold", None)
         chosen = similarity_threshold if similarity_threshold is not None else hint
         self.similarity_threshold = float(chosen if chosen is not None else DEFAULT_SIMILARITY_THRESHOLD)
@@ -184,7 +186,7 @@ class IndexStore:
     # ------------------------------------------------------------------ embeddings
 
     def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = self.embedder.embed_documents(list(texts))
+        vectors = self.embedding_scheduler.embed_documents(list(texts))
         if len(vectors) != len(texts) or any(len(v) != self.embedder.dimension for v in vectors):
             raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
         return vectors
@@ -375,7 +377,7 @@ class IndexStore:
         if not isinstance(query, str) or not query.strip():
             return []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
-        return search_index(self._scope_target(scope), self.embedder, scope, query, top_k=top_k,
+        return search_index(self._scope_target(scope), self.embedding_scheduler, scope, query, top_k=top_k,
                             candidate_k=max(top_k, self.candidate_k), threshold=threshold)
 
     def retrieve_memories(

