@@ -3,7 +3,9 @@
 The scope is a server-side filter (user, agent, unexpired), checked again on every returned record;
 the candidates are re-ranked at conversation level (dense + BM25, see :mod:`.ranking`); a detail
 record that matched brings its conversation's summary, fetched by key when it was not a candidate
-(conversation ids are not filterable in the spec's index layout).
+(conversation ids are not filterable in the spec's index layout). Facts among the candidates are
+evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second
+query filtered on ``fact_status``.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .ranking import rank_conversations, select_memories, summaries_to_fetch
-from .records import Memory, MemoryScope
+from .facts import find_facts
+from .ranking import rank_conversations, rank_facts, select_memories, summaries_to_fetch
+from .records import Memory, MemoryScope, summary_key
 from .telemetry import annotate
 
 if TYPE_CHECKING:
     from .embeddings import Embedder
     from .index import IndexTarget
 
-__all__ = ["search_index"]
+__all__ = ["search_facts", "search_index"]
 
 
 def search_index(
@@ -55,7 +58,13 @@ def search_index(
         )
 
     candidates = [m for m in (Memory.from_vector(v) for v in response.get("vectors", [])) if in_scope(m)]
-    matches = rank_conversations(query, candidates, threshold=threshold)
+
+    def conversation_summary(conversation_id: str) -> str | None:  # for conversations found by a fact
+        return summary_key(scope, conversation_id) if scope.agent_name is not None else None
+
+    matches = rank_conversations(
+        query, candidates, threshold=threshold, summary_key_of_conversation=conversation_summary
+    )
     summaries: dict[str, Memory] = {}
     missing = summaries_to_fetch(matches, top_k)
     if missing:  # a detail matched but its conversation's summary was not a candidate: fetch by key
@@ -65,4 +74,23 @@ def search_index(
         summaries = {m.key: m for m in (Memory.from_vector(v) for v in fetched.get("vectors", [])) if in_scope(m)}
     ranked = select_memories(matches, top_k=top_k, summaries=summaries)
     annotate(candidate_count=len(candidates), result_count=len(ranked))
+    return ranked
+
+
+def search_facts(
+    target: IndexTarget,
+    embedder: Embedder,
+    scope: MemoryScope,
+    query: str,
+    *,
+    top_k: int,
+    candidate_k: int,
+    threshold: float,
+    include_superseded: bool = False,
+) -> list[Memory]:
+    """The ``top_k`` facts of ``scope`` most relevant to ``query``: current ones, or with their history."""
+    found = find_facts(target, scope, embedder.embed_query(query), top_k=candidate_k,
+                       include_superseded=include_superseded)
+    ranked = rank_facts(query, found, threshold=threshold, top_k=top_k)
+    annotate(fact_candidate_count=len(found), fact_count=len(ranked))
     return ranked
