@@ -425,28 +425,37 @@ class IndexStore:
         return search_index(self._scope_target(scope), self.embedder, scope, query, top_k=top_k,
                             candidate_k=max(top_k, self.candidate_k), threshold=threshold)
 
-    def search_facts_scope(
+    @traced(SPAN_SEARCH)
+    def search_with_facts(
         self,
         scope: MemoryScope,
         query: str,
         *,
-        top_k: int = DEFAULT_FACT_K,
+        top_k: int = 5,
+        fact_k: int = DEFAULT_FACT_K,
         similarity_threshold: float | None = None,
         include_superseded: bool = False,
-    ) -> list[Memory]:
-        """``scope``'s facts most relevant to ``query``, best first: current ones, or all with ``include_superseded``.
+    ) -> tuple[list[Memory], list[Memory]]:
+        """``(facts, memories)``: ``scope``'s facts and memories most relevant to ``query``, best first.
 
-        Same relevance rule as :meth:`search_scope`; ``top_k`` at most 100.
+        Facts are the current ones (with ``include_superseded``, those no longer true too), at most
+        ``fact_k`` (0: none); memories are what :meth:`search_scope` returns. The query is embedded
+        once for both queries; the same relevance rule applies to both.
         """
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+        if not 1 <= top_k <= MAX_TOP_K or not 0 <= fact_k <= MAX_TOP_K:
+            raise ValueError(f"top_k and fact_k must be at most {MAX_TOP_K} (top_k at least 1)")
         query = clean_text(query) if isinstance(query, str) else query
         if not isinstance(query, str) or not query.strip():
-            return []
+            return [], []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
-        return search_facts(self._scope_target(scope), self.embedder, scope, query, top_k=top_k,
-                            candidate_k=max(top_k, _FACT_CANDIDATE_K), threshold=threshold,
-                            include_superseded=include_superseded)
+        target = self._scope_target(scope)
+        vector = self.embedder.embed_query(query)
+        memories = search_index(target, self.embedder, scope, query, top_k=top_k,
+                                candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector)
+        facts = search_facts(target, self.embedder, scope, query, top_k=fact_k,
+                             candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold,
+                             include_superseded=include_superseded, vector=vector) if fact_k else []
+        return facts, memories
 
     def retrieve_memories(
         self,

@@ -11,6 +11,7 @@ query filtered on ``fact_status``.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .facts import find_facts
@@ -34,11 +35,15 @@ def search_index(
     top_k: int,
     candidate_k: int,
     threshold: float,
+    vector: Sequence[float] | None = None,
 ) -> list[Memory]:
-    """The ``top_k`` memories of ``scope`` most relevant to ``query``, best first."""
+    """The ``top_k`` memories of ``scope`` most relevant to ``query``, best first.
+
+    ``vector`` is the query's embedding when the caller already has it.
+    """
     annotate(index_name=target.index_name, top_k=top_k, candidate_k=candidate_k,
              scope_hash=scope.digest[:16], embedding_model=embedder.model_id)
-    vector = embedder.embed_query(query)
+    vector = list(vector) if vector is not None else embedder.embed_query(query)
     response = target.client.query_vectors(
         vectorBucketName=target.bucket_name,
         indexName=target.index_name,
@@ -87,10 +92,11 @@ def search_facts(
     candidate_k: int,
     threshold: float,
     include_superseded: bool = False,
+    vector: Sequence[float] | None = None,
 ) -> list[Memory]:
     """The ``top_k`` facts of ``scope`` most relevant to ``query``: current ones, or with their history."""
-    found = find_facts(target, scope, embedder.embed_query(query), top_k=candidate_k,
-                       include_superseded=include_superseded)
+    vector = list(vector) if vector is not None else embedder.embed_query(query)
+    found = find_facts(target, scope, vector, top_k=candidate_k, include_superseded=include_superseded)
     ranked = rank_facts(query, found, threshold=threshold, top_k=top_k)
     annotate(fact_candidate_count=len(found), fact_count=len(ranked))
     return ranked
