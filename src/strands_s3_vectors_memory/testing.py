@@ -89,6 +89,10 @@ def default_responder(messages: Messages, system_prompt: str | None) -> Reply:
             return summary
         return render_summary_response(summary, scripted_facts(request.transcript, request.current_facts))
     remembered = re.findall(r"<memory [^>]*>\s*(.*?)\s*</memory>", system_prompt or "", flags=re.S)
+    known = re.findall(r"<fact stored_at=\"[^\"]*\">\s*(.*?)\s*</fact>", system_prompt or "", flags=re.S)
+    if known:
+        return (f"(scripted model) I know {len(known)} current fact(s) about you ({'; '.join(known)[:200]}) "
+                f"and remember {len(remembered)} earlier note(s).")
     if remembered:
         return f"(scripted model) I remember {len(remembered)} earlier note(s): {remembered[0][:160]}"
     return f"(scripted model) Noted: {' '.join(last.split())[:160]}"
