@@ -230,3 +230,15 @@ def test_a_conversation_found_only_through_a_fact_shows_its_summary_never_the_fa
     assert [m.content for m in facts] == ["Lives in Lisbon"]
     assert memories and all(isinstance(m, Memory) and m.type != TYPE_FACT for m in memories)
     assert memories[0].content.startswith("We talked about her new home")
+
+
+def test_a_superseded_fact_of_the_longest_ids_fits_the_filterable_metadata_limit(memory_env: MemoryEnv) -> None:
+    user, agent = "u" * 512, "a" * 512  # the largest ids: 1 KB of the 2 KB of filterable metadata
+    store = S3VectorMemory()
+    archiver = Archiver(store, ScriptedModel)
+    scope = MemoryScope(user, agent)
+    archiver.archive(ConversationJob(scope, "c1", "USER: I live in Berlin.", 1_000_000, 1_000_000))
+    archiver.archive(ConversationJob(scope, "c2", "USER: I live in Paris.", 2_000_000, 2_000_000))
+    facts = _facts(memory_env.client, user)
+    assert facts["Lives in Berlin"]["fact_status"] == FACT_SUPERSEDED  # the engine checks S3 Vectors' limit
+    assert facts["Lives in Paris"]["fact_status"] == FACT_CURRENT

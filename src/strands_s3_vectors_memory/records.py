@@ -146,14 +146,16 @@ class MemoryScope:
         """The S3 Vectors filter that confines a query to this scope and to unexpired memories.
 
         ``facts`` narrows it to facts: ``FACT_CURRENT`` (what is true now), or ``"any"`` (current and
-        superseded: the history).
+        superseded: the history); ``"exclude"`` leaves facts out.
         """
         clauses: list[dict[str, Any]] = [{"user_id": {"$eq": self.user_id}}]
         if self.agent_name is not None:
             clauses.append({"agent_name": {"$eq": self.agent_name}})
         current = time.time() if now is None else now
         clauses.append({"$or": [{"expires_at": {"$exists": False}}, {"expires_at": {"$gt": current}}]})
-        if facts == "any":
+        if facts == "exclude":
+            clauses.append({FACT_STATUS_KEY: {"$exists": False}})
+        elif facts == "any":
             clauses.append({FACT_STATUS_KEY: {"$in": [FACT_CURRENT, FACT_SUPERSEDED]}})
         elif facts is not None:
             clauses.append({FACT_STATUS_KEY: {"$eq": facts}})
