@@ -153,3 +153,12 @@ def test_the_block_stays_within_its_budget_and_well_formed() -> None:
     assert "A short summary." in render_memory_context(memories, facts, budget_chars=900)  # the long one is skipped
     assert "x" * 3000 not in render_memory_context(memories, facts, budget_chars=900)
     assert render_memory_context(memories, facts, budget_chars=300) == ""  # nothing fits beside the header
+
+
+def test_a_reply_that_echoes_the_request_stores_no_stored_fact_as_its_summary() -> None:
+    echo = "<current_facts>\n1. Lives in Porto\n</current_facts>\n<transcript>\nUSER: I live in Lisbon now.\n</transcript>"
+    reply = summarize_conversation(ScriptedModel(replies=[echo]), "USER: I live in Lisbon now.",
+                                   current_facts=["Lives in Porto"])
+    assert reply.status == "missing" and reply.facts == ()
+    assert "Porto" not in reply.summary and "<transcript>" not in reply.summary
+    assert reply.summary == "USER: I live in Lisbon now."

@@ -471,6 +471,19 @@ async def _complete(model: Model, prompt: str, system_prompt: str) -> str:
     return "".join(chunks)
 
 
+_ECHOED_FACTS = re.compile(rf"{_FACTS_OPEN}.*?(?:{_FACTS_CLOSE}|$)", flags=re.S)
+_ECHOED_TAGS = re.compile(rf"</?(?:transcript|earlier_summary)>|{_FACTS_CLOSE}")
+
+
+def _without_echo(reply: str) -> str:
+    """A reply without the request's own fences, which small models copy back instead of answering.
+
+    An echoed ``<current_facts>`` block goes whole (stored facts must not come back as this
+    conversation's summary); the transcript's and earlier summary's tags go, their text stays.
+    """
+    return _ECHOED_TAGS.sub(" ", _ECHOED_FACTS.sub(" ", reply)).strip()
+
+
 @traced(SPAN_SUMMARIZE)
 def summarize_conversation(
     model: Model,
@@ -500,7 +513,7 @@ def summarize_conversation(
     facts = list(current_facts) if extract_facts else []
     request = summary_request(transcript, earlier_summary, facts)
     prompt = f"{system_prompt}\n\n{FACTS_PROMPT}" if extract_facts else system_prompt
-    raw = clean_text(_run(_complete(model, request, prompt)))
+    raw = _without_echo(clean_text(_run(_complete(model, request, prompt))))
     reply = parse_summary_response(raw, len(facts)) if extract_facts else SummaryReply(raw, status="skipped")
     summary = to_plain_text(reply.summary)
     if not summary:
