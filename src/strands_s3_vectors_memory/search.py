@@ -5,7 +5,7 @@ the candidates are re-ranked at conversation level (dense + BM25, see :mod:`.ran
 record that matched brings its conversation's summary, fetched by key when it was not a candidate
 (conversation ids are not filterable in the spec's index layout). Facts among the candidates are
 evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second
-query filtered on ``fact_status``.
+query filtered on ``fact_status``. Superseded facts are history and never count as evidence.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .facts import find_facts
 from .ranking import rank_conversations, rank_facts, select_memories, summaries_to_fetch
-from .records import Memory, MemoryScope, summary_key
+from .records import FACT_SUPERSEDED, Memory, MemoryScope, summary_key
 from .telemetry import annotate
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ def search_index(
             and not memory.is_expired(now)
         )
 
-    candidates = [m for m in (Memory.from_vector(v) for v in response.get("vectors", [])) if in_scope(m)]
+    # A superseded fact is history: it must not pull the conversation that stated it up the ranking.
+    candidates = [m for m in (Memory.from_vector(v) for v in response.get("vectors", []))
+                  if in_scope(m) and m.fact_status != FACT_SUPERSEDED]
 
     def conversation_summary(conversation_id: str) -> str | None:  # for conversations found by a fact
         return summary_key(scope, conversation_id) if scope.agent_name is not None else None
