@@ -156,7 +156,8 @@ def test_the_block_stays_within_its_budget_and_well_formed() -> None:
 
 
 def test_a_reply_that_echoes_the_request_stores_no_stored_fact_as_its_summary() -> None:
-    echo = "<current_facts>\n1. Lives in Porto\n</current_facts>\n<transcript>\nUSER: I live in Lisbon now.\n</transcript>"
+    echo = ("<current_facts>\n1. Lives in Porto\n</current_facts>\n"
+            "<transcript>\nUSER: I live in Lisbon now.\n</transcript>")
     reply = summarize_conversation(ScriptedModel(replies=[echo]), "USER: I live in Lisbon now.",
                                    current_facts=["Lives in Porto"])
     assert reply.status == "missing" and reply.facts == ()
