@@ -188,6 +188,7 @@ def test_retrieval_failure_fails_open(memory_env: MemoryEnv, caplog: pytest.LogC
         raise RuntimeError("S3 Vectors is down")
 
     store.search_scope = broken  # type: ignore[method-assign]
+    store.search_with_facts = broken  # type: ignore[method-assign]  # the first turn's facts-and-memories search
     with caplog.at_level(logging.WARNING):
         say(agent, "hello there", "u1", "c1")
     assert "answering without memories" in caplog.text
