@@ -13,7 +13,7 @@ from strands import Agent
 from strands.memory import MemoryManager
 from strands.models import BedrockModel
 
-from strands_s3_vectors_memory import S3VectorMemory, MemoryManagerStore
+from strands_s3_vectors_memory import MemoryManagerStore, S3VectorMemory
 
 store = MemoryManagerStore(S3VectorMemory(), agent_name="assistant", extraction=True)
 agent = Agent(model=BedrockModel(), name="assistant", memory_manager=MemoryManager(stores=[store]))

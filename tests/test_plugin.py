@@ -47,7 +47,8 @@ def test_a_doubled_placeholder_injects_memories_once(memory_env: MemoryEnv) -> N
     assert plugin.flush(30)
     say(agent, "What is my cat called?", "u1", "c2")
     last = chat_prompts(model)[-1]
-    assert last.count("Nimbus") == 1 and "{memory_context}" not in last
+    assert last.count("<memories>") == 1 and "{memory_context}" not in last
+    assert last.count("Nimbus") == 2  # once as the current fact, once in the conversation's summary
 
 
 def test_memory_context_stays_for_every_turn_of_the_conversation(memory_env: MemoryEnv) -> None:
@@ -187,6 +188,7 @@ def test_retrieval_failure_fails_open(memory_env: MemoryEnv, caplog: pytest.LogC
         raise RuntimeError("S3 Vectors is down")
 
     store.search_scope = broken  # type: ignore[method-assign]
+    store.search_with_facts = broken  # type: ignore[method-assign]  # the first turn's facts-and-memories search
     with caplog.at_level(logging.WARNING):
         say(agent, "hello there", "u1", "c1")
     assert "answering without memories" in caplog.text

@@ -6,12 +6,18 @@ conversations, replays after a crash) and the synchronous 0.3.0 API (``close_ses
 1. a conversation its user has since forgotten is dropped (tombstones, see :mod:`.tombstones`);
 2. the summary already stored for the conversation (it was ended before and resumed) is read once,
    so the new summary covers the first part too;
-3. the agent's own model summarizes the transcript (checkpointed, so a retry never repeats it);
-4. the summary and the user's turns (detail records) are stored; if the user was forgotten while
-   that write was on its way, what was just stored is deleted again.
+3. the user's stored facts most related to the conversation are read (one bounded vector query);
+4. the agent's own model summarizes the transcript and, in the same call, lists the user's facts
+   and which of the related facts the conversation supersedes (checkpointed together, so a retry
+   never repeats it; facts it could not parse are dropped and counted, the summary is kept);
+5. the summary, the user's turns (detail records) and the new facts are stored, then the facts they
+   supersede are rewritten as superseded (same vector, ``valid_to``, ``superseded_by``); if the
+   user was forgotten while those writes were on their way, everything just written is deleted
+   again, so a forgotten user's facts never come back.
 
 A job that keeps failing ends as a dead letter; :meth:`Archiver.salvage` then stores what needs no
-model: an extractive summary (the user's own words, marked as such) and the detail records.
+model: an extractive summary (the user's own words, marked as such) and the detail records (and the
+facts, when the model's answer was checkpointed before the failure).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .facts import DEFAULT_RELATED_FACTS, resolve_changes
 from .jobs import ConversationJob
 from .records import MemoryScope, validate_id
 from .summarizer import (
@@ -30,7 +37,7 @@ from .summarizer import (
     conversation_details,
     extractive_summary,
     render_transcript,
-    summarize,
+    summarize_conversation,
 )
 from .text import has_text_content
 from .tombstones import Tombstones, tombstones_dir
@@ -47,12 +54,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SummarySettings:
-    """How conversations are summarized and stored (the plugin's settings, built once)."""
+    """How conversations are summarized and stored (the plugin's settings, built once).
+
+    ``extract_facts``: the summary call also lists the user's facts (no extra model call);
+    ``related_facts``: at most this many stored facts are shown to the model to supersede.
+    """
 
     summary_prompt: str = SUMMARY_PROMPT
     summary_max_chars: int = DEFAULT_SUMMARY_MAX_CHARS
     store_details: bool = True
     ttl_seconds: float | None = None
+    extract_facts: bool = True
+    related_facts: int = DEFAULT_RELATED_FACTS
 
 
 class Archiver:
@@ -87,14 +100,20 @@ class Archiver:
             return self.salvage(job)
         if job.summary is None:
             assert model is not None
-            summary = summarize(
+            extract = self.settings.extract_facts and bool(job.transcript.strip())
+            related = self.store.related_facts(job.scope, job.transcript, limit=self.settings.related_facts) \
+                if extract else []
+            reply = summarize_conversation(
                 model,
                 job.transcript,
                 earlier_summary=job.earlier_summary or "",
+                current_facts=[fact.text for fact in related],
+                extract_facts=extract,
                 system_prompt=self.settings.summary_prompt,
                 max_chars=self.settings.summary_max_chars,
             )
-            job = replace(job, summary=summary)
+            job = replace(job, summary=reply.summary, related_facts=tuple(related),
+                          fact_changes=resolve_changes(reply, related))
             checkpoint(job)
         self._store(job, job.summary or "", extractive=False)
         return job.summary
@@ -135,6 +154,7 @@ class Archiver:
 
     def _store(self, job: ConversationJob, summary: str, *, extractive: bool) -> None:
         details = conversation_details(job.transcript) if self.settings.store_details else []
+        changes = job.fact_changes
         keys = self.store.store_conversation_scope(
             job.scope,
             job.conversation_id,
@@ -142,7 +162,11 @@ class Archiver:
             details=details,
             ttl_seconds=self.settings.ttl_seconds,
             extractive=extractive,
+            facts=[fact.text for fact in changes.facts] if changes is not None else [],
+            stated_at=job.ended_at,
         )
+        if changes is not None:  # after the new facts exist, so superseded_by never names a missing key
+            keys += self.store.supersede_facts(job.scope, changes.superseded_by(job.scope), ended_at=job.ended_at)
         if keys and self._forgotten(job, after_write=True):
             self.store.delete_keys(job.scope, keys)
 

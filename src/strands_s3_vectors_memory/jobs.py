@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .facts import FactChanges, FactRef
 from .records import MemoryScope, summary_key
 from .spool import WriteJob
 from .summarizer import bound_transcript
@@ -28,9 +29,12 @@ class ConversationJob:
 
     ``transcript`` holds every turn handed over so far under this conversation id that is not yet
     covered by a stored summary; ``started_at`` is when its first turn was recorded (``forget``
-    cancels jobs that began before it). ``earlier_summary`` and ``summary`` are checkpoints: the
-    stored summary the conversation continues (read once), and the model's summary once made, so a
-    retry or a replay never repeats the model call.
+    cancels jobs that began before it). ``earlier_summary``, ``related_facts``, ``summary`` and
+    ``fact_changes`` are checkpoints: the stored summary the conversation continues and the user's
+    stored facts shown to the model (both read once, so a retry numbers the facts the same way), then
+    the model's summary and what it said about the facts (saved together), so a retry or a replay
+    never repeats the model call. A job spooled by a version without facts has ``None`` for both
+    facts checkpoints and reads as before.
     """
 
     scope: MemoryScope
@@ -42,6 +46,8 @@ class ConversationJob:
     earlier_summary: str | None = None
     summary: str | None = None
     trace: dict[str, str] = field(default_factory=dict)
+    related_facts: tuple[FactRef, ...] | None = None
+    fact_changes: FactChanges | None = None
 
     @property
     def job_id(self) -> str:
@@ -61,6 +67,10 @@ class ConversationJob:
             "earlier_summary": self.earlier_summary,
             "summary": self.summary,
             "trace": dict(self.trace),
+            "related_facts": None if self.related_facts is None else [
+                {"key": ref.key, "text": ref.text} for ref in self.related_facts
+            ],
+            "fact_changes": None if self.fact_changes is None else self.fact_changes.to_payload(),
         }
 
     @classmethod
@@ -88,6 +98,8 @@ class ConversationJob:
             earlier_summary=_text_or_none(payload.get("earlier_summary")),
             summary=_text_or_none(payload.get("summary")),
             trace={str(k): str(v) for k, v in trace.items()} if isinstance(trace, dict) else {},
+            related_facts=_fact_refs(payload.get("related_facts")),
+            fact_changes=FactChanges.from_payload(payload.get("fact_changes")),
         )
 
     def to_write_job(self) -> WriteJob:
@@ -100,8 +112,9 @@ class ConversationJob:
     def merged_with(self, newer: ConversationJob) -> ConversationJob:
         """This pending version followed by ``newer`` turns of the same conversation: nothing lost.
 
-        The summary checkpoint is dropped (the combined transcript needs a new one); the stored
-        summary this version continues stays the starting point.
+        The summary and facts checkpoints are dropped (the combined transcript needs a new model call,
+        and its related facts a new look); the stored summary this version continues stays the
+        starting point.
         """
         joined = "\n".join(part for part in (self.transcript, newer.transcript) if part)
         return replace(
@@ -110,6 +123,8 @@ class ConversationJob:
             started_at=min(self.started_at, newer.started_at),
             earlier_summary=self.earlier_summary if self.earlier_summary is not None else newer.earlier_summary,
             summary=None,
+            related_facts=None,
+            fact_changes=None,
         )
 
 
@@ -125,3 +140,13 @@ def _number(value: object, default: float) -> float:
 
 def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _fact_refs(value: object) -> tuple[FactRef, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(
+        FactRef(item["key"], item["text"])
+        for item in value
+        if isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("text"), str)
+    )

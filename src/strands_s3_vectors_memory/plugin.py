@@ -41,9 +41,16 @@ from .errors import ConfigurationError, InvalidInvocationStateError
 from .history import AgentHistory, History
 from .identity import Invocation, read_invocation, scope_key
 from .pending import PENDING_WRITES
-from .prompt import MEMORY_PLACEHOLDER, SystemPrompt, has_placeholder, render_memory_context, render_prompt
+from .prompt import (
+    DEFAULT_MEMORY_BUDGET_CHARS,
+    MEMORY_PLACEHOLDER,
+    SystemPrompt,
+    has_placeholder,
+    render_memory_context,
+    render_prompt,
+)
 from .records import Memory, validate_id
-from .retrieval import first_turn_query, recall
+from .retrieval import first_turn_query, recall, recall_facts_and_memories
 from .retry import is_retryable_error
 from .runtime import MemoryRuntime, StoreIdentity, runtime_for
 from .spool import default_spool_dir
@@ -129,6 +136,8 @@ class S3VectorMemoryPlugin(Plugin):
             (up to ``inline_timeout`` seconds; after that it stays spooled), for runtimes that freeze
             after the reply (AWS Lambda, AgentCore Runtime without async tasks).
         inline_timeout: The longest an ending turn waits in ``"inline"`` mode.
+        memory_budget_chars: Largest memory block, in characters (about 4 per token); ``None``: no limit.
+        extract_facts: The summary call also extracts the user's facts and what they supersede.
     """
 
     name = "s3-vector-memory"
@@ -154,6 +163,8 @@ class S3VectorMemoryPlugin(Plugin):
         conversation_ttl_seconds: float | None = None,
         write_mode: WriteMode = "background",
         inline_timeout: float = DEFAULT_INLINE_TIMEOUT,
+        memory_budget_chars: int | None = DEFAULT_MEMORY_BUDGET_CHARS,
+        extract_facts: bool = True,
     ) -> None:
         if not isinstance(store, S3VectorMemory):
             raise ConfigurationError("store must be an S3VectorMemory or MultiTenantS3VectorMemory")
@@ -175,7 +186,8 @@ class S3VectorMemoryPlugin(Plugin):
         self.base_prompt = base_prompt
         self.top_k = top_k
         self.similarity_threshold = similarity_threshold
-        self.settings = SummarySettings(summary_prompt, summary_max_chars, store_details, ttl_seconds)
+        self.settings = SummarySettings(summary_prompt, summary_max_chars, store_details, ttl_seconds, extract_facts)
+        self.memory_budget_chars = memory_budget_chars
         self.idle_timeout_seconds = float(idle_timeout_seconds)
         self.max_open_conversations = max_open_conversations
         if write_mode not in ("background", "inline") or inline_timeout <= 0:
@@ -301,7 +313,7 @@ class S3VectorMemoryPlugin(Plugin):
                 await self._wait_for_own_writes(invocation)
                 conversation.memory_context = await runtime.run(
                     loop, recall, self.store, invocation, first_turn_query(event.messages or []), top_k=self.top_k,
-                    similarity_threshold=self.similarity_threshold,
+                    similarity_threshold=self.similarity_threshold, budget_chars=self.memory_budget_chars,
                 )
         except BaseException:
             runtime.book.release(conversation)
@@ -421,7 +433,9 @@ class S3VectorMemoryPlugin(Plugin):
     # ------------------------------------------------------------------ tool
 
     @tool(context=True)
-    async def recall_memories(self, query: str, tool_context: ToolContext, top_k: int = 3) -> str:
+    async def recall_memories(
+        self, query: str, tool_context: ToolContext, top_k: int = 3, include_past: bool = False
+    ) -> str:
         """Search the current user's memories of earlier conversations.
 
         Use it when the user refers to something from a previous session that is not already in your
@@ -430,6 +444,7 @@ class S3VectorMemoryPlugin(Plugin):
         Args:
             query: What to look for, in natural language.
             top_k: How many memories to return (1-10).
+            include_past: Also return facts that are no longer true, for questions about the past.
         """
         agent = tool_context.agent
         try:
@@ -443,14 +458,16 @@ class S3VectorMemoryPlugin(Plugin):
             return "Memory is unavailable: this conversation has no user identity."
         limit = min(max(int(top_k), 1), 10)
         try:
-            memories = await self.runtime.run(asyncio.get_running_loop(), self.search, invocation,
-                                              clean_text(str(query)), limit)
+            facts, memories = await self.runtime.run(
+                asyncio.get_running_loop(), recall_facts_and_memories, self.store, invocation.scope,
+                clean_text(str(query)), top_k=limit, similarity_threshold=self.similarity_threshold,
+                include_past=bool(include_past))
         except Exception as exc:
             logger.warning("recall_memories failed for conversation %s: %s", invocation.conversation_id, exc)
             return "Memory search failed; continue without it."
-        if not memories:
+        if not memories and not facts:
             return "No relevant memories found."
-        return render_memory_context(memories)
+        return render_memory_context(memories, facts, budget_chars=self.memory_budget_chars)
 
     @property
     def memory_tool(self) -> Any:

@@ -21,18 +21,22 @@ to the query. This module decides what of that is worth putting in front of the 
    was not among the candidates), plus its best matching detail when that adds words the summary
    lacks and a slot is left once every shown conversation has its summary. Near-identical memories
    (token containment or Jaccard) are shown once.
+5. **Facts.** A fact record is evidence for the conversation it came from (it scores like a
+   detail), but is never shown as a conversation's memory: facts have their own section of the
+   memory block, current ones only (:func:`rank_facts`, same hybrid score and cut-off, one record
+   each).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .lexical import bm25_scores, novelty, token_jaccard, tokenize
-from .records import TYPE_SUMMARY, Memory, summary_key_of
+from .records import TYPE_FACT, TYPE_SUMMARY, Memory, summary_key_of
 
 __all__ = [
     "CONTAINMENT_DUPLICATE",
@@ -45,6 +49,7 @@ __all__ = [
     "HybridWeights",
     "rank",
     "rank_conversations",
+    "rank_facts",
     "select_memories",
     "summaries_to_fetch",
     "summary_key_for",
@@ -84,6 +89,8 @@ class ConversationMatch:
         records: Its candidate records, best first, each with ``score`` set to its hybrid score.
         relevant_keys: Keys of the records that passed the relevance cut-off.
         newest: Latest ``stored_at`` of its records (epoch seconds; 0 when unknown), the tie-break.
+        conversation_summary_key: Key of its summary when the caller could tell it from the
+            conversation id (facts' keys do not name their conversation).
     """
 
     group: str
@@ -91,6 +98,7 @@ class ConversationMatch:
     records: tuple[Memory, ...]
     relevant_keys: frozenset[str]
     newest: float
+    conversation_summary_key: str | None = None
 
     @property
     def relevant(self) -> bool:
@@ -109,7 +117,7 @@ class ConversationMatch:
             key = summary_key_for(memory)
             if key is not None:
                 return key
-        return None
+        return self.conversation_summary_key
 
 
 def summary_key_for(memory: Memory) -> str | None:
@@ -157,12 +165,15 @@ def rank_conversations(
     threshold: float,
     weights: HybridWeights = DEFAULT_WEIGHTS,
     lexical_margin: float = LEXICAL_MARGIN,
+    summary_key_of_conversation: Callable[[str], str | None] | None = None,
 ) -> list[ConversationMatch]:
     """Score ``candidates`` (hybrid, per record), group them, best relevant conversation first.
 
     Conversations without a relevant record (see the module notes; ``lexical_margin`` is how far
     below ``threshold`` a record sharing a query word still counts) are dropped; ``threshold=0``
     keeps every one. Output order is deterministic: score, then most recent, then group id.
+    ``summary_key_of_conversation`` names a conversation's summary key from its id (the searcher
+    knows the scope), so a conversation found only through its facts still shows its summary.
     """
     usable = [m for m in candidates if m.similarity is not None]
     if not usable:
@@ -188,6 +199,7 @@ def rank_conversations(
         if not relevant_keys:
             continue
         score = entries[0][0] + (SUPPORT_WEIGHT * entries[1][0] if len(entries) > 1 else 0.0)
+        conversation = entries[0][2].conversation_id
         matches.append(
             ConversationMatch(
                 group=group,
@@ -195,6 +207,10 @@ def rank_conversations(
                 records=tuple(e[2] for e in entries),
                 relevant_keys=relevant_keys,
                 newest=max(e[1] for e in entries),
+                conversation_summary_key=(
+                    summary_key_of_conversation(conversation)
+                    if summary_key_of_conversation is not None and conversation is not None else None
+                ),
             )
         )
     matches.sort(key=lambda m: (-round(m.score, 9), -m.newest, m.group))
@@ -235,9 +251,11 @@ def select_memories(
     """The memories to show: at most ``top_k``, each conversation once, near-duplicates dropped.
 
     Every shown conversation first gets its primary memory (its summary, from the candidates or
-    from ``summaries`` by key; else its best record); slots left over then go, best conversation
-    first, to its best relevant detail when that adds enough new words. Memories come out grouped
-    by conversation, best conversation first; a primary's ``score`` is its conversation's score.
+    from ``summaries`` by key; else its best record that is not a fact); slots left over then go,
+    best conversation first, to its best relevant detail when that adds enough new words. Memories
+    come out grouped by conversation, best conversation first; a primary's ``score`` is its
+    conversation's score. Facts are never shown here (they have their own section): a conversation
+    found only through facts whose summary cannot be had is left out.
     """
     fetched = summaries or {}
     primaries: list[tuple[ConversationMatch, Memory, list[str]]] = []
@@ -246,7 +264,10 @@ def select_memories(
         if len(primaries) >= top_k:
             break
         key = match.summary_key
-        primary = match.summary or (fetched.get(key) if key is not None else None) or match.records[0]
+        shown_records = [m for m in match.records if m.type != TYPE_FACT]
+        primary = match.summary or (fetched.get(key) if key is not None else None) or next(iter(shown_records), None)
+        if primary is None:
+            continue
         tokens = tokenize(primary.content)
         if _duplicate(tokens, shown):
             continue
@@ -259,7 +280,7 @@ def select_memories(
         if slots <= 0:
             break
         for record in match.records:
-            if record.key == primary.key or record.key not in match.relevant_keys:
+            if record.key == primary.key or record.key not in match.relevant_keys or record.type == TYPE_FACT:
                 continue
             tokens = tokenize(record.content)
             if novelty(tokens, primary_tokens) >= DETAIL_MIN_NOVELTY and not _duplicate(tokens, shown):
@@ -274,6 +295,46 @@ def select_memories(
         if match.group in extras:
             result.append(extras[match.group])
     return result
+
+
+def rank_facts(
+    query: str,
+    facts: Sequence[Memory],
+    *,
+    threshold: float,
+    top_k: int,
+    weights: HybridWeights = DEFAULT_WEIGHTS,
+    lexical_margin: float = LEXICAL_MARGIN,
+) -> list[Memory]:
+    """The ``top_k`` facts most relevant to ``query``, best first, each with its hybrid ``score``.
+
+    The same hybrid score and relevance cut-off as conversations, per fact (facts are one record
+    each); near-identical facts are shown once. Ties: newest first, then key.
+    """
+    usable = [m for m in facts if m.similarity is not None]
+    if not usable:
+        return []
+    query_tokens = tokenize(query)
+    query_set = set(query_tokens)
+    documents = [tokenize(m.content) for m in usable]
+    dense = _min_max([float(m.similarity or 0.0) for m in usable])
+    lexical = _min_max(bm25_scores(query_tokens, documents))
+    scored = [
+        (weights.dense * d + weights.lexical * lx, _epoch(m.stored_at), m, doc)
+        for m, doc, d, lx in zip(usable, documents, dense, lexical, strict=True)
+        if _is_relevant(m.similarity, bool(query_set.intersection(doc)), threshold, lexical_margin)
+    ]
+    scored.sort(key=lambda e: (-round(e[0], 9), -e[1], e[2].key))
+    chosen: list[Memory] = []
+    shown: list[list[str]] = []
+    for score, _, memory, doc in scored:
+        if len(chosen) >= top_k:
+            break
+        if _duplicate(doc, shown):
+            continue
+        chosen.append(replace(memory, score=score))
+        shown.append(doc)
+    return chosen
 
 
 def rank(

@@ -5,6 +5,21 @@ non-filterable (stored, returned, never filtered on); ``user_id`` and ``agent_na
 and scope every query; ``expires_at`` (epoch seconds, optional) is filterable so expired memories can
 be excluded server-side. Keys are deterministic hashes, so re-ending a conversation overwrites its
 summary instead of duplicating it, and no raw user id ever appears in a key.
+
+Facts (``type: "fact"``) are short standalone statements about the user, one vector each, that stay
+true until a later conversation supersedes them. Three keys of theirs are new to the layout and,
+like every key the spec does not declare non-filterable, filterable (an index's non-filterable keys
+are fixed when it is created, so an existing index takes them with no change):
+
+* ``fact_status``: ``"current"`` or ``"superseded"``. The one key facts need to be filterable: a
+  query for "this user's current facts" must find them among hundreds of summaries and details
+  server-side, and ``type`` is non-filterable in the spec's layout.
+* ``valid_to``: when a superseded fact stopped being true (ISO-8601 UTC, 20 bytes).
+* ``superseded_by``: the key of the fact that replaced it (``""`` when the conversation retracted it
+  without a replacement), at most 54 bytes.
+
+They add at most ~110 bytes to the filterable metadata of a fact, whose ids take at most 1 KB of the
+2 KB S3 Vectors allows.
 """
 
 from __future__ import annotations
@@ -26,21 +41,31 @@ from .text import truncate_utf8
 __all__ = [
     "DEFAULT_AGENT_NAME",
     "EXTRACTIVE_KEY",
+    "FACT_CURRENT",
+    "FACT_STATUS_KEY",
+    "FACT_SUPERSEDED",
+    "MAX_FACT_CHARS",
     "MAX_ID_BYTES",
     "MAX_METADATA_BYTES",
+    "SUPERSEDED_BY_KEY",
     "TYPE_DETAIL",
+    "TYPE_FACT",
     "TYPE_MEMORY",
     "TYPE_SUMMARY",
+    "VALID_TO_KEY",
     "Memory",
     "MemoryScope",
+    "build_fact_metadata",
     "build_metadata",
     "content_memory_key",
     "detail_key",
+    "fact_key",
     "key_belongs",
     "message_key",
     "new_memory_key",
     "summary_key",
     "summary_key_of",
+    "superseded_metadata",
     "utc_timestamp",
     "validate_id",
 ]
@@ -55,6 +80,18 @@ _METADATA_MARGIN_BYTES = 1024
 TYPE_SUMMARY = "summary"
 TYPE_DETAIL = "detail"
 TYPE_MEMORY = "memory"
+#: A durable fact or preference of the user, extracted with a conversation's summary.
+TYPE_FACT = "fact"
+#: Filterable metadata of a fact: ``FACT_CURRENT`` while true, ``FACT_SUPERSEDED`` once a later
+#: conversation replaced or contradicted it (kept for history, never injected as current).
+FACT_STATUS_KEY = "fact_status"
+FACT_CURRENT = "current"
+FACT_SUPERSEDED = "superseded"
+#: Metadata of a superseded fact: when it stopped being true (ISO-8601 UTC) and the fact that replaced it.
+VALID_TO_KEY = "valid_to"
+SUPERSEDED_BY_KEY = "superseded_by"
+#: Longest fact (characters): a fact is one short statement, not a second summary.
+MAX_FACT_CHARS = 300
 #: Filterable metadata flag of a summary that is the user's own words, not a model's summary (stored
 #: when a conversation could not be summarized: see the writer's dead letters).
 EXTRACTIVE_KEY = "extractive"
@@ -105,13 +142,23 @@ class MemoryScope:
         """A stable hash of the scope, used in keys instead of raw ids."""
         return _digest(self.tenant_id or "", self.user_id, self.agent_name or "")
 
-    def metadata_filter(self, now: float | None = None) -> dict[str, Any]:
-        """The S3 Vectors filter that confines a query to this scope and to unexpired memories."""
+    def metadata_filter(self, now: float | None = None, *, facts: str | None = None) -> dict[str, Any]:
+        """The S3 Vectors filter that confines a query to this scope and to unexpired memories.
+
+        ``facts`` narrows it to facts: ``FACT_CURRENT`` (what is true now), or ``"any"`` (current and
+        superseded: the history); ``"exclude"`` leaves facts out.
+        """
         clauses: list[dict[str, Any]] = [{"user_id": {"$eq": self.user_id}}]
         if self.agent_name is not None:
             clauses.append({"agent_name": {"$eq": self.agent_name}})
         current = time.time() if now is None else now
         clauses.append({"$or": [{"expires_at": {"$exists": False}}, {"expires_at": {"$gt": current}}]})
+        if facts == "exclude":
+            clauses.append({FACT_STATUS_KEY: {"$exists": False}})
+        elif facts == "any":
+            clauses.append({FACT_STATUS_KEY: {"$in": [FACT_CURRENT, FACT_SUPERSEDED]}})
+        elif facts is not None:
+            clauses.append({FACT_STATUS_KEY: {"$eq": facts}})
         return {"$and": clauses}
 
 
@@ -133,6 +180,17 @@ def detail_key(scope: MemoryScope, conversation_id: str, text: str) -> str:
     storing the same record twice overwrites it instead of duplicating it.
     """
     return f"det-{_digest(scope.digest, conversation_id)}-{_digest(text, length=16)}"
+
+
+def fact_key(scope: MemoryScope, text: str) -> str:
+    """Deterministic key of a fact of ``scope``: its text, whitespace and case folded.
+
+    Addressed by content and not by conversation: a fact restated in a later conversation overwrites
+    the record it restates (becoming current again if it had been superseded) instead of adding a
+    copy, and a retried write lands on the same key.
+    """
+    normalized = " ".join(text.casefold().split())
+    return f"fct-{scope.digest[:16]}-{_digest(scope.digest, 'fact', normalized)}"
 
 
 def summary_key_of(key: str, memory_type: str) -> str | None:
@@ -172,10 +230,11 @@ def key_belongs(key: str, scope: MemoryScope, conversation_id: str | None = None
     Keys are hashes of whose record they hold, so a record that comes from outside (an import) can be
     checked against the scope its metadata claims: a line claiming to be Alice's must not be written
     over Bob's summary. A summary key must be exactly the conversation's; a detail key must carry the
-    conversation's prefix (whatever follows names the detail); an ad-hoc memory key must carry the
-    scope's prefix. Any other key is not one the store makes.
+    conversation's prefix (whatever follows names the detail); an ad-hoc memory, stored message or
+    fact key must carry the scope's prefix (a fact key names no conversation, so that a fact restated
+    in another conversation stays one record). Any other key is not one the store makes.
     """
-    for kind in ("mem", "msg"):  # ad-hoc memories and stored messages: the scope's prefix
+    for kind in ("mem", "msg", "fct"):  # ad-hoc memories, stored messages, facts: the scope's prefix
         prefix = f"{kind}-{scope.digest[:16]}-"
         if key.startswith(f"{kind}-"):
             return key.startswith(prefix) and len(key) > len(prefix)
@@ -221,6 +280,31 @@ def build_metadata(
     return metadata
 
 
+def build_fact_metadata(
+    scope: MemoryScope,
+    text: str,
+    *,
+    conversation_id: str,
+    stored_at: str | None = None,
+    expires_at: float | None = None,
+) -> dict[str, Any]:
+    """Metadata of a current fact (at most :data:`MAX_FACT_CHARS` characters) from ``conversation_id``."""
+    metadata = build_metadata(
+        scope, text[:MAX_FACT_CHARS], memory_type=TYPE_FACT, conversation_id=conversation_id,
+        stored_at=stored_at, expires_at=expires_at,
+    )
+    metadata[FACT_STATUS_KEY] = FACT_CURRENT
+    return metadata
+
+
+def superseded_metadata(metadata: Mapping[str, Any], *, valid_to: str, superseded_by: str) -> dict[str, Any]:
+    """A fact's metadata once superseded: everything kept, plus when it ended and what replaced it.
+
+    S3 Vectors has no partial metadata update, so superseding re-puts the whole vector with this.
+    """
+    return {**metadata, FACT_STATUS_KEY: FACT_SUPERSEDED, VALID_TO_KEY: valid_to, SUPERSEDED_BY_KEY: superseded_by}
+
+
 @dataclass(frozen=True)
 class Memory:
     """A memory as returned by searches and listings."""
@@ -259,13 +343,39 @@ class Memory:
             metadata=metadata,
         )
 
+    @property
+    def fact_status(self) -> str | None:
+        """``"current"`` or ``"superseded"`` for a fact, ``None`` for any other memory."""
+        status = self.metadata.get(FACT_STATUS_KEY)
+        return str(status) if self.type == TYPE_FACT and status is not None else None
+
+    @property
+    def is_current_fact(self) -> bool:
+        """True for a fact no later conversation superseded."""
+        return self.fact_status == FACT_CURRENT
+
+    @property
+    def valid_to(self) -> str | None:
+        """When a superseded fact stopped being true (ISO-8601 UTC), else ``None``."""
+        value = self.metadata.get(VALID_TO_KEY)
+        return str(value) if isinstance(value, str) and value else None
+
+    @property
+    def superseded_by(self) -> str | None:
+        """Key of the fact that replaced a superseded fact (``""``: retracted without one), else ``None``."""
+        value = self.metadata.get(SUPERSEDED_BY_KEY)
+        return str(value) if isinstance(value, str) else None
+
     def is_expired(self, now: float | None = None) -> bool:
         """True when the memory has an ``expires_at`` in the past."""
         return self.expires_at is not None and self.expires_at <= (time.time() if now is None else now)
 
     def as_dict(self) -> dict[str, Any]:
-        """The dict shape ``retrieve_memories`` returned in 0.3.0, plus type and conversation id."""
-        return {
+        """The dict shape ``retrieve_memories`` returned in 0.3.0, plus type and conversation id.
+
+        A fact adds its ``fact_status``, ``valid_to`` and ``superseded_by``.
+        """
+        shape: dict[str, Any] = {
             "key": self.key,
             "content": self.content,
             "similarity": self.similarity,
@@ -275,3 +385,6 @@ class Memory:
             "conversation_id": self.conversation_id,
             "agent_name": self.agent_name,
         }
+        if self.type == TYPE_FACT:
+            shape.update(fact_status=self.fact_status, valid_to=self.valid_to, superseded_by=self.superseded_by)
+        return shape

@@ -3,23 +3,27 @@
 The scope is a server-side filter (user, agent, unexpired), checked again on every returned record;
 the candidates are re-ranked at conversation level (dense + BM25, see :mod:`.ranking`); a detail
 record that matched brings its conversation's summary, fetched by key when it was not a candidate
-(conversation ids are not filterable in the spec's index layout).
+(conversation ids are not filterable in the spec's index layout). Facts among the candidates are
+evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second
+query filtered on ``fact_status``. Superseded facts are history and never count as evidence.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .ranking import rank_conversations, select_memories, summaries_to_fetch
-from .records import Memory, MemoryScope
+from .facts import find_facts
+from .ranking import rank_conversations, rank_facts, select_memories, summaries_to_fetch
+from .records import FACT_SUPERSEDED, Memory, MemoryScope, summary_key
 from .telemetry import annotate
 
 if TYPE_CHECKING:
     from .embeddings import Embedder
     from .index import IndexTarget
 
-__all__ = ["search_index"]
+__all__ = ["search_facts", "search_index"]
 
 
 def search_index(
@@ -31,11 +35,15 @@ def search_index(
     top_k: int,
     candidate_k: int,
     threshold: float,
+    vector: Sequence[float] | None = None,
 ) -> list[Memory]:
-    """The ``top_k`` memories of ``scope`` most relevant to ``query``, best first."""
+    """The ``top_k`` memories of ``scope`` most relevant to ``query``, best first.
+
+    ``vector`` is the query's embedding when the caller already has it.
+    """
     annotate(index_name=target.index_name, top_k=top_k, candidate_k=candidate_k,
              scope_hash=scope.digest[:16], embedding_model=embedder.model_id)
-    vector = embedder.embed_query(query)
+    vector = list(vector) if vector is not None else embedder.embed_query(query)
     response = target.client.query_vectors(
         vectorBucketName=target.bucket_name,
         indexName=target.index_name,
@@ -54,8 +62,16 @@ def search_index(
             and not memory.is_expired(now)
         )
 
-    candidates = [m for m in (Memory.from_vector(v) for v in response.get("vectors", [])) if in_scope(m)]
-    matches = rank_conversations(query, candidates, threshold=threshold)
+    # A superseded fact is history: it must not pull the conversation that stated it up the ranking.
+    candidates = [m for m in (Memory.from_vector(v) for v in response.get("vectors", []))
+                  if in_scope(m) and m.fact_status != FACT_SUPERSEDED]
+
+    def conversation_summary(conversation_id: str) -> str | None:  # for conversations found by a fact
+        return summary_key(scope, conversation_id) if scope.agent_name is not None else None
+
+    matches = rank_conversations(
+        query, candidates, threshold=threshold, summary_key_of_conversation=conversation_summary
+    )
     summaries: dict[str, Memory] = {}
     missing = summaries_to_fetch(matches, top_k)
     if missing:  # a detail matched but its conversation's summary was not a candidate: fetch by key
@@ -65,4 +81,24 @@ def search_index(
         summaries = {m.key: m for m in (Memory.from_vector(v) for v in fetched.get("vectors", [])) if in_scope(m)}
     ranked = select_memories(matches, top_k=top_k, summaries=summaries)
     annotate(candidate_count=len(candidates), result_count=len(ranked))
+    return ranked
+
+
+def search_facts(
+    target: IndexTarget,
+    embedder: Embedder,
+    scope: MemoryScope,
+    query: str,
+    *,
+    top_k: int,
+    candidate_k: int,
+    threshold: float,
+    include_superseded: bool = False,
+    vector: Sequence[float] | None = None,
+) -> list[Memory]:
+    """The ``top_k`` facts of ``scope`` most relevant to ``query``: current ones, or with their history."""
+    vector = list(vector) if vector is not None else embedder.embed_query(query)
+    found = find_facts(target, scope, vector, top_k=candidate_k, include_superseded=include_superseded)
+    ranked = rank_facts(query, found, threshold=threshold, top_k=top_k)
+    annotate(fact_candidate_count=len(found), fact_count=len(ranked))
     return ranked

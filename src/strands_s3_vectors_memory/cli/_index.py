@@ -1,10 +1,16 @@
-"""Commands on the memories of an index: search, list, forget, export, import, prune, stats."""
+"""Commands on the memories of an index: search, list, forget, export, import, prune, stats.
+
+Facts are memories of type ``fact``: ``list --facts`` shows only them with their status (current or
+superseded, since when, until when, replaced by what), ``prune --superseded-older-than DAYS`` trims
+their history, ``stats`` counts them by status; export, import and forget carry them like any memory.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +18,7 @@ import typer
 
 from ..config import resolve_backend
 from ..lifecycle import ForgetIncompleteError
-from ..records import Memory
+from ..records import TYPE_FACT, Memory
 from ._options import INDEX_OPTIONS, AgentOption, SegmentsOption, UserOption, Where, app, common_options
 from ._output import (
     JsonLinesOut,
@@ -65,10 +71,13 @@ def list_(
     all_pages: Annotated[bool, typer.Option("--all", help="Every page, not just one")] = False,
     include_expired: Annotated[bool, typer.Option("--include-expired", help="Also expired memories")] = False,
     agent: AgentOption = None,
+    facts_only: Annotated[
+        bool, typer.Option("--facts", help="Only the user's facts, current then superseded, with their history")
+    ] = False,
     *,
     where: Where,
 ) -> None:
-    """List a user's memories, one page at a time (or --all)."""
+    """List a user's memories, one page at a time (or --all); --facts: the facts, current vs superseded."""
     with failures(where.debug):
         store = where.existing_store(user, agent)
         memories: list[Memory] = []
@@ -78,19 +87,37 @@ def list_(
                 user, agent_name=agent, tenant_context=where.tenant_context, page_size=page_size,
                 next_token=token, include_expired=include_expired,
             )
-            memories.extend(page.memories)
+            memories.extend(m for m in page.memories if m.type == TYPE_FACT or not facts_only)
             token = page.next_token
             if token is None or not all_pages:
                 break
+    if facts_only:
+        memories.sort(key=lambda m: (not m.is_current_fact, m.stored_at, m.key))
     if where.as_json:
         print_json({"memories": [memory_json(m) for m in memories], "next_token": token})
         return
-    if memories:
+    if memories and facts_only:
+        _facts_table(memories, user)
+    elif memories:
         memory_table(memories, f"{len(memories)} memories of {user}")
     else:
-        err(f"no memories of {user}")
+        err(f"no {'facts' if facts_only else 'memories'} of {user}")
     if token is not None:
         err(f"more memories: --next-token {token}")
+
+
+def _facts_table(facts: list[Memory], user: str) -> None:
+    """Facts with their status: current ones (what is injected), then superseded ones (history)."""
+    from rich.table import Table
+
+    current = sum(1 for fact in facts if fact.is_current_fact)
+    table = Table(title=markup(f"{current} current and {len(facts) - current} superseded facts of {user}"))
+    for name in ("status", "key", "since", "until", "superseded by", "content"):
+        table.add_column(name, overflow="fold")
+    for fact in facts:
+        table.add_row(markup(fact.fact_status or ""), markup(fact.key), markup(fact.stored_at),
+                      markup(fact.valid_to or ""), markup(fact.superseded_by or ""), markup(fact.content, cell=True))
+    rich_console().print(table)
 
 
 @app.command()
@@ -245,17 +272,37 @@ def _report_rejections(report: Any) -> None:
 
 @app.command()
 @common_options(*INDEX_OPTIONS)
-def prune(segments: SegmentsOption = 4, *, where: Where) -> None:
-    """Delete every expired memory (past its expires_at) in the index."""
+def prune(
+    segments: SegmentsOption = 4,
+    superseded_older_than: Annotated[
+        float | None,
+        typer.Option("--superseded-older-than", min=0.0, metavar="DAYS",
+                     help="Also delete superseded facts that stopped being true more than DAYS days ago"),
+    ] = None,
+    *,
+    where: Where,
+) -> None:
+    """Delete every expired memory (past its expires_at) in the index (and old fact history, if asked)."""
     with failures(where.debug):
         store = where.existing_store()
         with progress_bar("pruning") as progress:
             pruned = store.prune_expired(tenant_context=where.tenant_context, segments=segments, progress=progress)
+        history = 0
+        if superseded_older_than is not None:
+            with progress_bar("pruning fact history") as progress:
+                history = store.prune_superseded_facts(
+                    before=time.time() - superseded_older_than * 86400, tenant_context=where.tenant_context,
+                    segments=segments, progress=progress,
+                )
         index = where.index_name()
     if where.as_json:
-        print_json({"pruned": pruned, "index_name": index})
+        result: dict[str, Any] = {"pruned": pruned, "index_name": index}
+        if superseded_older_than is not None:
+            result["superseded_facts_pruned"] = history
+        print_json(result)
     else:
-        say(f"pruned {pruned} expired memories from {index}")
+        extra = f" and {history} superseded facts" if superseded_older_than is not None else ""
+        say(f"pruned {pruned} expired memories{extra} from {index}")
 
 
 @app.command()
@@ -279,6 +326,9 @@ def stats(segments: SegmentsOption = 4, *, where: Where) -> None:
         f"{markup(', '.join(result.non_filterable_metadata_keys))}"
     )
     console.print(f"{result.total} memories, {result.expired} expired (run `prune` to delete them)")
+    if result.facts:
+        console.print(f"facts: {result.facts.get('current', 0)} current, {result.facts.get('superseded', 0)} "
+                      "superseded (history: `prune --superseded-older-than DAYS` trims it)")
     console.print(Columns([
         counts_table("by type", result.by_type),
         counts_table("by agent", result.by_agent),

@@ -15,6 +15,10 @@ Three rules keep these operations safe to use on a shared index:
 * reads never need the embedder, so an index written with another model can still be listed,
   exported or forgotten (only import and dedupe embed).
 
+Facts (``type: "fact"``) are memories like the others here: listed, exported and imported with their
+history (``fact_status``, ``valid_to``, ``superseded_by`` travel in the metadata), deleted by a
+forget, counted by status in the statistics; :func:`prune_superseded_facts` trims the history.
+
 The operations are functions of where the index is (an :data:`IndexLocator`, see :mod:`._target`)
 and whose memories are meant (a :class:`~strands_s3_vectors_memory.records.MemoryScope`), plus what
 each needs besides (the data directory to cancel pending writes in, an embedder to import with). The
@@ -32,7 +36,7 @@ from ._dedupe import DEFAULT_DEDUPE_THRESHOLD, dedupe_keys
 from ._export import export_memories
 from ._forget import FORGET_VERIFY_SCANS, forget_tenant, forget_user
 from ._import import EmbedDocuments, import_memories
-from ._maintenance import index_stats, prune_expired
+from ._maintenance import index_stats, prune_expired, prune_superseded_facts
 from ._memories import delete_memory, get_memory, iter_memories, list_memories
 from ._results import (
     ForgetIncompleteError,
@@ -75,5 +79,6 @@ __all__ = [
     "iter_memories",
     "list_memories",
     "prune_expired",
+    "prune_superseded_facts",
     "setup_index",
 ]

@@ -87,7 +87,7 @@ def near_duplicate(
         indexName=target.index_name,
         queryVector={"float32": list(vector)},
         topK=DEDUPE_CANDIDATES,
-        filter=scope.metadata_filter(),
+        filter=scope.metadata_filter(facts="exclude"),  # a summary's own facts must not crowd out its restatement
         returnMetadata=True,
         returnDistance=True,
     )

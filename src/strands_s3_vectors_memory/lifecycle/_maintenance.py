@@ -1,12 +1,15 @@
-"""Whole-index upkeep, across users: TTL pruning and statistics (both full scans)."""
+"""Whole-index upkeep, across users: TTL pruning, fact history pruning and statistics (full scans)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigurationError
+from ..records import FACT_STATUS_KEY, FACT_SUPERSEDED, TYPE_FACT, VALID_TO_KEY, utc_timestamp
 from ._results import IndexStats
 from ._scan import ProgressCallback, Tally, Vector, is_expired, parallel_scan, sweep
 from ._target import IndexLocator, existing_target
@@ -30,6 +33,31 @@ def prune_expired(
     return len(pruned)
 
 
+def prune_superseded_facts(
+    locate: IndexLocator, *, before: float, segments: int = 4, progress: ProgressCallback | None = None
+) -> int:
+    """Delete every superseded fact (any user) that stopped being true before ``before`` (epoch seconds).
+
+    Superseded facts are kept for history (export, temporal questions) until this trims it; current
+    facts are never touched. Returns how many were deleted. Idempotent.
+    """
+    target = existing_target(locate)
+    if target is None:
+        return 0
+    cutoff = utc_timestamp(before)  # ISO-8601 UTC strings of one shape order as their times do
+
+    def ended_before(metadata: Mapping[str, Any]) -> bool:
+        valid_to = metadata.get(VALID_TO_KEY)
+        return (
+            metadata.get("type") == TYPE_FACT
+            and metadata.get(FACT_STATUS_KEY) == FACT_SUPERSEDED
+            and isinstance(valid_to, str)
+            and valid_to < cutoff
+        )
+
+    return len(sweep(target, ended_before, segments=segments, delete=True, tally=Tally(progress)))
+
+
 def index_stats(locate: IndexLocator, *, segments: int = 4, progress: ProgressCallback | None = None) -> IndexStats:
     """Count the index's vectors by type, user and agent (a full scan) and report its configuration.
 
@@ -44,6 +72,7 @@ def index_stats(locate: IndexLocator, *, segments: int = 4, progress: ProgressCa
     by_type: Counter[str] = Counter()
     by_user: Counter[str] = Counter()
     by_agent: Counter[str] = Counter()
+    facts: Counter[str] = Counter()
     expired = 0
     lock = threading.Lock()
     tally = Tally(progress)
@@ -57,6 +86,8 @@ def index_stats(locate: IndexLocator, *, segments: int = 4, progress: ProgressCa
                 by_type[str(metadata.get("type", "unknown"))] += 1
                 by_user[str(metadata.get("user_id", "unknown"))] += 1
                 by_agent[str(metadata.get("agent_name", "unknown"))] += 1
+                if metadata.get("type") == TYPE_FACT:
+                    facts[str(metadata.get(FACT_STATUS_KEY, "unknown"))] += 1
                 expired += is_expired(metadata, now)
         tally.add(len(page), len(page))
 
@@ -76,4 +107,5 @@ def index_stats(locate: IndexLocator, *, segments: int = 4, progress: ProgressCa
         by_type=dict(by_type.most_common()),
         by_user=dict(by_user.most_common()),
         by_agent=dict(by_agent.most_common()),
+        facts=dict(facts.most_common()),
     )

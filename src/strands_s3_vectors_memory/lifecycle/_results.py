@@ -123,6 +123,8 @@ class IndexStats:
     by_type: dict[str, int] = field(default_factory=dict)
     by_user: dict[str, int] = field(default_factory=dict)
     by_agent: dict[str, int] = field(default_factory=dict)
+    #: Facts by ``fact_status``: ``current`` (injected) and ``superseded`` (history).
+    facts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

