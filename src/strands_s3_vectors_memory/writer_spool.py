@@ -98,14 +98,7 @@ class WriterSpool:
             _pending, older = self._queue.latest(key)
         if older is None:  # on disk only: not loaded yet, or a failed job kept for the next start
             older = self.read(key)
-        if older is None:
-            return job
-        try:
-            return self._merge(older, job)
-        except Exception:
-            _log.exception("%s: merging job %s with its pending version failed; the newer one wins",
-                           self.name, job.job_id)
-            return job
+        return self._merged(older, job)
 
     def _cancel_key(self, key: str, predicate: Callable[[WriteJob], bool]) -> int:
         """Cancel one key's pending version if ``predicate`` selects it (caller holds its stripe)."""

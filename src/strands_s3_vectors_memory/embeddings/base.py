@@ -17,6 +17,8 @@ import numpy.typing as npt
 
 from ..errors import EmbeddingError
 
+__all__ = ["Embedder", "EmbedderWrapper", "finalise_vector", "require_text"]
+
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -44,6 +46,34 @@ class Embedder(Protocol):
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed texts that will be stored and searched, in input order."""
         ...
+
+
+class EmbedderWrapper:
+    """Base of the embedders that wrap another one (a cache, a scheduler): the wrapped model's
+    identity (``model_id``, ``dimension``, calibrated ``similarity_threshold``) is passed through in
+    one place, so a wrapper can never report a model other than the one doing the work."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Embedder:
+        """The embedder doing the actual work."""
+        return self._inner
+
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._inner.dimension
+
+    @property
+    def similarity_threshold(self) -> float | None:
+        """The wrapped embedder's calibrated relevance cut-off, if it has one."""
+        value = getattr(self._inner, "similarity_threshold", None)
+        return None if value is None else float(value)
 
 
 def finalise_vector(raw: object, *, dimension: int, model_id: str) -> list[float]:

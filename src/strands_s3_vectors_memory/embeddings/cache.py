@@ -14,10 +14,10 @@ from cachetools import LRUCache, cached
 
 from ..errors import ConfigurationError
 from ..telemetry import SPAN_EMBED, annotate, traced
-from .base import Embedder
+from .base import Embedder, EmbedderWrapper
 
 
-class CachedEmbedder:
+class CachedEmbedder(EmbedderWrapper):
     """Wraps an :class:`Embedder`, caching ``embed_query`` results (thread-safe LRU).
 
     ``hits`` and ``misses`` count cache lookups, for metrics and tests.
@@ -26,7 +26,7 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, maxsize: int = 1024) -> None:
         if maxsize < 1:
             raise ConfigurationError(f"maxsize must be at least 1, got {maxsize}")
-        self._inner = inner
+        super().__init__(inner)
         cache: LRUCache[object, tuple[float, ...]] = LRUCache(maxsize=maxsize)
         # Tuples are cached so that a caller mutating the list it got back cannot poison the cache.
         self._query = cached(cache, lock=threading.Lock(), info=True)(self._embed_query_uncached)
@@ -34,25 +34,6 @@ class CachedEmbedder:
     def _embed_query_uncached(self, text: str) -> tuple[float, ...]:
         annotate(cache_hit=False)  # runs inside embed_query's span, only on a miss
         return tuple(self._inner.embed_query(text))
-
-    @property
-    def inner(self) -> Embedder:
-        """The embedder doing the actual work."""
-        return self._inner
-
-    @property
-    def model_id(self) -> str:
-        return self._inner.model_id
-
-    @property
-    def dimension(self) -> int:
-        return self._inner.dimension
-
-    @property
-    def similarity_threshold(self) -> float | None:
-        """The wrapped embedder's calibrated relevance cut-off, if it has one."""
-        value = getattr(self._inner, "similarity_threshold", None)
-        return None if value is None else float(value)
 
     @property
     def hits(self) -> int:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError, EmbeddingError
-from .base import Embedder
+from .base import Embedder, EmbedderWrapper
 
 __all__ = ["DEFAULT_SLICE_TEXTS", "EmbeddingScheduler", "SchedulerStats", "scheduled"]
 
@@ -89,7 +89,7 @@ def _hint(embedder: object, name: str) -> int | None:
     return None
 
 
-class EmbeddingScheduler:
+class EmbeddingScheduler(EmbedderWrapper):
     """Wraps an :class:`~.base.Embedder`: queries first, documents coalesced in short slices.
 
     Args:
@@ -110,7 +110,7 @@ class EmbeddingScheduler:
             slice_chars = _hint(inner, SLICE_CHARS_HINT)
         if slice_chars is not None and slice_chars < 1:
             raise ConfigurationError(f"slice_chars must be at least 1, got {slice_chars}")
-        self._inner = inner
+        super().__init__(inner)
         self._slice_texts = slice_texts
         self._slice_chars = slice_chars
         self._cond = threading.Condition(threading.Lock())
@@ -122,25 +122,6 @@ class EmbeddingScheduler:
         self._counts = {name: 0 for name in SchedulerStats.__dataclass_fields__}
 
     # ------------------------------------------------------------------ the Embedder protocol
-
-    @property
-    def inner(self) -> Embedder:
-        """The embedder doing the actual work."""
-        return self._inner
-
-    @property
-    def model_id(self) -> str:
-        return self._inner.model_id
-
-    @property
-    def dimension(self) -> int:
-        return self._inner.dimension
-
-    @property
-    def similarity_threshold(self) -> float | None:
-        """The wrapped embedder's calibrated relevance cut-off, if it has one."""
-        value = getattr(self._inner, "similarity_threshold", None)
-        return None if value is None else float(value)
 
     @property
     def slice_texts(self) -> int:
