@@ -23,6 +23,7 @@ from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.records import MemoryScope, detail_key, key_belongs, new_memory_key, summary_key
+from support import offline_cli_env
 
 BUCKET = "cli-memory"
 ACCOUNT = "123456789012"
@@ -62,16 +63,7 @@ class TinyEmbedder:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("S3_VECTORS_MEMORY_BACKEND", "local")
-    monkeypatch.setenv("S3_VECTORS_MEMORY_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("S3_VECTOR_BUCKET_NAME", BUCKET)
-    monkeypatch.setenv("COLUMNS", "200")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_ENDPOINT_URL_S3VECTORS", "EMBEDDING_MODEL", "S3_VECTOR_TVM_ROLE_ARN", "AWS_REGION",
-                 "FORCE_COLOR", "TTY_COMPATIBLE"):
-        monkeypatch.delenv(name, raising=False)
-    return data_dir
+    return offline_cli_env(monkeypatch, tmp_path / "data", BUCKET, columns=200)
 
 
 @pytest.fixture(scope="module")

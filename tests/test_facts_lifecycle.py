@@ -17,6 +17,7 @@ from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT, MemoryScope, fact_key
 from strands_s3_vectors_memory.testing import ScriptedModel
+from support import offline_cli_env
 
 BUCKET = "facts-memory"
 AGENT = "assistant"
@@ -25,14 +26,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("S3_VECTORS_MEMORY_BACKEND", "local")
-    monkeypatch.setenv("S3_VECTORS_MEMORY_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("S3_VECTOR_BUCKET_NAME", BUCKET)
-    monkeypatch.setenv("COLUMNS", "220")
-    for name in ("AWS_ENDPOINT_URL_S3VECTORS", "EMBEDDING_MODEL", "S3_VECTOR_TVM_ROLE_ARN"):
-        monkeypatch.delenv(name, raising=False)
-    return data_dir
+    return offline_cli_env(monkeypatch, tmp_path / "data", BUCKET, columns=220)
 
 
 def _moved(store: S3VectorMemory, user: str = "alice") -> None:

@@ -26,6 +26,7 @@ from strands_s3_vectors_memory.s3_spool import S3Spool
 from strands_s3_vectors_memory.spool import WriteJob, decode_job, encode_job, job_key
 from strands_s3_vectors_memory.spool_backend import SpoolConflictError
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
+from support import writer_factory
 
 WAIT = 30.0
 PREFIX = "spools/assistant"
@@ -44,19 +45,8 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture
 def make_writer(s3: Any) -> Iterator[Callable[..., BackgroundWriter]]:
     """Writers ("instances") on the S3 spool, closed at teardown."""
-    writers: list[BackgroundWriter] = []
-
-    def build(handler: Callable[[JobContext], None], **kwargs: Any) -> BackgroundWriter:
-        kwargs.setdefault("spool_dir", URL)
-        kwargs.setdefault("flush_at_exit", False)
-        kwargs.setdefault("base_delay", 0.001)
-        writer = BackgroundWriter(handler, **kwargs)
-        writers.append(writer)
-        return writer
-
-    yield build
-    for writer in writers:
-        writer.close(timeout=WAIT, drain=False)
+    with writer_factory(URL, WAIT) as build:
+        yield build
 
 
 class Runs:

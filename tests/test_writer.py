@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.spool import WriteJob
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
+from support import writer_factory
 
 CHILD = Path(__file__).parent / "writer_helpers" / "child.py"
 WAIT = 10.0  # upper bound for anything that should take milliseconds; never reached when green
@@ -90,19 +91,8 @@ class Recorder:
 @pytest.fixture
 def make_writer(tmp_path: Path) -> Iterator[Callable[..., BackgroundWriter]]:
     """Build writers on a per-test spool dir, closed at teardown."""
-    writers: list[BackgroundWriter] = []
-
-    def build(handler: Callable[[JobContext], None], **kwargs: Any) -> BackgroundWriter:
-        kwargs.setdefault("spool_dir", tmp_path / "spool")
-        kwargs.setdefault("flush_at_exit", False)
-        kwargs.setdefault("base_delay", 0.001)
-        writer = BackgroundWriter(handler, **kwargs)
-        writers.append(writer)
-        return writer
-
-    yield build
-    for writer in writers:
-        writer.close(timeout=WAIT, drain=False)
+    with writer_factory(tmp_path / "spool", WAIT) as build:
+        yield build
 
 
 def _run_child(*args: str) -> subprocess.Popen[str]:

@@ -6,7 +6,10 @@ imports ``from support import ...``.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from strands import Agent
@@ -15,6 +18,10 @@ from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory.summarizer import parse_summary_request
 from strands_s3_vectors_memory.testing import ModelRequest, ScriptedModel
 from strands_s3_vectors_memory.text import message_text
+from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
+
+if TYPE_CHECKING:
+    import pytest
 
 __all__ = [
     "PROMPT",
@@ -24,10 +31,46 @@ __all__ = [
     "chat_requests",
     "is_summary_request",
     "make_agent",
+    "offline_cli_env",
     "say",
+    "writer_factory",
 ]
 
 PROMPT = "You are helpful.\n{memory_context}\nBe brief."
+
+#: Environment that would point the CLI or a store elsewhere than the test's offline data dir.
+_FOREIGN_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "AWS_ENDPOINT_URL_S3VECTORS", "EMBEDDING_MODEL", "S3_VECTOR_TVM_ROLE_ARN", "AWS_REGION",
+                "FORCE_COLOR", "TTY_COMPATIBLE")
+
+
+def offline_cli_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, bucket: str, columns: int = 200) -> Path:
+    """Point the CLI (and stores built from the environment) at an offline ``data_dir``, wide output."""
+    monkeypatch.setenv("S3_VECTORS_MEMORY_BACKEND", "local")
+    monkeypatch.setenv("S3_VECTORS_MEMORY_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("S3_VECTOR_BUCKET_NAME", bucket)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for name in _FOREIGN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return data_dir
+
+
+@contextlib.contextmanager
+def writer_factory(spool_dir: object, close_timeout: float) -> Iterator[Callable[..., BackgroundWriter]]:
+    """Build background writers on ``spool_dir`` (a path or an ``s3://`` URL), closed on exit."""
+    writers: list[BackgroundWriter] = []
+
+    def build(handler: Callable[[JobContext], None], **kwargs: Any) -> BackgroundWriter:
+        kwargs.setdefault("spool_dir", spool_dir)
+        kwargs.setdefault("flush_at_exit", False)
+        kwargs.setdefault("base_delay", 0.001)
+        writer = BackgroundWriter(handler, **kwargs)
+        writers.append(writer)
+        return writer
+
+    yield build
+    for writer in writers:
+        writer.close(timeout=close_timeout, drain=False)
 
 
 def make_agent(
