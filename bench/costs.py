@@ -27,7 +27,7 @@ Tokens are counted with SmolLM2's tokenizer (``_common.token_counter``, offline)
 Claude's and Nova's (characters / 4 is printed beside it). Prices (``PRICES``) are a transcription of
 public price lists with their region and date: they change; ``docs/costs.md`` says what is unverified.
 
-Run: ``python3 bench/costs.py --json /tmp/bench/costs.json`` (about 2 minutes; ``--help`` for options).
+Run: ``python3 bench/costs.py --json /tmp/bench/costs.json`` (about 1.5 minutes; ``--help`` for options).
 """
 
 from __future__ import annotations
