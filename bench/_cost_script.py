@@ -28,7 +28,6 @@ from _turns import BASE_PROMPT
 AGENT = "assistant"
 #: Characters of each scripted assistant reply: a typical chat answer (about 200 tokens of English).
 DEFAULT_REPLY_CHARS = 800
-PHASES = ("setup", "first_turn", "later_turn", "end_session", "idle")
 
 #: Follow-ups of a returning user's later conversations (the first ones tell the persona's story).
 _FOLLOW_UPS = (
@@ -112,11 +111,9 @@ def memory_block(system_prompt: str | None, base_prompt: str = BASE_PROMPT) -> s
     """The memory block a plugin put into ``{memory_context}`` of a chat call's system prompt ("" if none)."""
     prefix, _, suffix = base_prompt.partition("{memory_context}")
     prompt = system_prompt or ""
-    if not prompt.startswith(prefix.strip()) or not prompt.endswith(suffix.strip()):
+    if not prompt.startswith(prefix) or not prompt.endswith(suffix):
         return ""
-    start = len(prefix) if prompt.startswith(prefix) else len(prefix.strip())
-    end = len(prompt) - (len(suffix) if prompt.endswith(suffix) else len(suffix.strip()))
-    return prompt[start:end].strip()
+    return prompt[len(prefix):len(prompt) - len(suffix)].strip()
 
 
 class Ledger:
