@@ -24,6 +24,7 @@ from .config import (
     resolve_data_dir,
     resolve_region,
 )
+from .details import DETAIL_MAX_RECORDS
 from .embeddings import Embedder, EmbeddingScheduler, make_embedder, scheduled
 from .errors import (
     ConfigurationError,
@@ -52,7 +53,6 @@ from .records import (
     validate_id,
 )
 from .search import search_facts, search_index
-from .summarizer import DETAIL_MAX_RECORDS
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .text import clean_text
 
@@ -306,7 +306,7 @@ class IndexStore:
                 meta[EXTRACTIVE_KEY] = True
             records.append((summary_key(scope, conversation_id), meta["content"], meta))
         seen: set[str] = set()
-        for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the summarizer's budget, enforced
+        for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the details' budget, enforced
             meta = build_metadata(
                 scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, expires_at=expires_at
             )

@@ -15,7 +15,7 @@ from typing import Any
 from .facts import FactChanges, FactRef
 from .records import MemoryScope, summary_key
 from .spool import WriteJob
-from .summarizer import bound_transcript
+from .transcript import bound_transcript
 
 __all__ = ["ConversationJob", "merge_write_jobs"]
 

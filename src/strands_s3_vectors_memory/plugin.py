@@ -55,8 +55,9 @@ from .retry import is_retryable_error
 from .runtime import MemoryRuntime, StoreIdentity, runtime_for
 from .spool import default_spool_dir
 from .store import MultiTenantS3VectorMemory, S3VectorMemory
-from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, render_transcript
+from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT
 from .text import clean_text, has_text_content
+from .transcript import render_transcript
 from .writer import BackgroundWriter
 
 if TYPE_CHECKING:
