@@ -23,8 +23,8 @@ from strands_s3_vectors_memory import s3_spool
 from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.s3_location import S3Location, spool_location
 from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.spool import WriteJob, decode_job, encode_job, job_key
 from strands_s3_vectors_memory.spool_backend import SpoolConflictError
+from strands_s3_vectors_memory.spool_format import WriteJob, decode_job, encode_job, job_key
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 
 WAIT = 30.0

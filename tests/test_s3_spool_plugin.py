@@ -33,7 +33,7 @@ from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.records import MemoryScope
 from strands_s3_vectors_memory.s3_location import S3Location
 from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.spool import job_key
+from strands_s3_vectors_memory.spool_format import job_key
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from support import all_vectors, asks_for_summary, make_agent, say
 

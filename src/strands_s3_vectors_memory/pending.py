@@ -31,7 +31,8 @@ from .jobs import ConversationJob
 from .s3_location import S3Location
 from .s3_spool import erase_forgotten
 from .s3_tombstones import board_of
-from .spool import WriteJob, decode_job, pending_files
+from .spool import pending_files
+from .spool_format import WriteJob, decode_job
 from .tombstones import BOARD_TTL_SECONDS, Tombstone, TombstoneBoard, Tombstones, boards_for, tombstones_dir
 
 __all__ = ["PENDING_WRITES", "PendingWrites", "cancel_pending", "register_canceller"]

@@ -56,8 +56,8 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from .s3_location import Listed, S3Client, S3Location, S3Objects
-from .spool import DeadLetter, WriteJob, decode_job, encode_job
 from .spool_backend import AdoptedJob, Location, SpoolConflictError
+from .spool_format import DeadLetter, WriteJob, decode_job, encode_job
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",

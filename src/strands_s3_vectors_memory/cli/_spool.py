@@ -22,15 +22,8 @@ from .. import s3_spool
 from ..config import resolve_data_dir, resolve_spool_url
 from ..jobs import ConversationJob
 from ..s3_location import S3Location
-from ..spool import (
-    DeadLetter,
-    dead_letters,
-    decode_job,
-    default_spool_dir,
-    drop_dead_letter,
-    pending_files,
-    retry_dead_letter,
-)
+from ..spool import dead_letters, default_spool_dir, drop_dead_letter, pending_files, retry_dead_letter
+from ..spool_format import DeadLetter, decode_job
 from ._options import Where, app, common_options
 from ._output import err, failures, markup, print_json, printable, rich_console, say
 
