@@ -29,7 +29,7 @@ from .config import resolve_spool_url
 from .identity import ScopeKey
 from .jobs import ConversationJob
 from .s3_location import S3Location
-from .s3_spool import erase_forgotten
+from .s3_spool_admin import erase_forgotten
 from .s3_tombstones import board_of
 from .spool import pending_files
 from .spool_format import WriteJob, decode_job
