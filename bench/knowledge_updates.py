@@ -50,12 +50,11 @@ from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.prompt import DEFAULT_MEMORY_BUDGET_CHARS, render_memory_context
 from strands_s3_vectors_memory.records import TYPE_FACT, MemoryScope
-from strands_s3_vectors_memory.summarizer import (
+from strands_s3_vectors_memory.summarizer import SUMMARY_PROMPT, extractive_summary
+from strands_s3_vectors_memory.summary_format import (
     FACT_PARSE_COUNTS,
     FACTS_PROMPT,
-    SUMMARY_PROMPT,
     ExtractedFact,
-    extractive_summary,
     parse_summary_request,
     render_summary_response,
 )

@@ -19,7 +19,7 @@ from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.spool import dead_letters, default_spool_dir
-from strands_s3_vectors_memory.summarizer import parse_summary_request
+from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 from support import all_vectors, make_agent, say

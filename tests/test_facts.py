@@ -22,7 +22,7 @@ from strands_s3_vectors_memory.records import (
     fact_key,
     key_belongs,
 )
-from strands_s3_vectors_memory.summarizer import FACT_PARSE_COUNTS, parse_summary_request
+from strands_s3_vectors_memory.summary_format import FACT_PARSE_COUNTS, parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
 from strands_s3_vectors_memory.text import message_text
 from support import all_vectors, asks_for_summary, chat_prompts, is_summary_request, make_agent, say

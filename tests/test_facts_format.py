@@ -18,15 +18,14 @@ from strands_s3_vectors_memory.records import (
     VALID_TO_KEY,
     Memory,
 )
-from strands_s3_vectors_memory.summarizer import (
+from strands_s3_vectors_memory.summarizer import summarize, summarize_conversation
+from strands_s3_vectors_memory.summary_format import (
     FACT_PARSE_COUNTS,
     FACTS_PROMPT,
     ExtractedFact,
     parse_summary_request,
     parse_summary_response,
     render_summary_response,
-    summarize,
-    summarize_conversation,
     summary_request,
 )
 from strands_s3_vectors_memory.testing import ScriptedModel, scripted_facts

@@ -1,4 +1,4 @@
-"""The package's module graph: no import cycles, no mixins (composition is the rule).
+"""The package's module graph: no import cycles, no mixins (composition is the rule), no big modules.
 
 Read from the source with :mod:`ast`, so imports made only for type checking count too: a cycle
 hidden behind ``TYPE_CHECKING`` still couples the modules.
@@ -14,6 +14,10 @@ import strands_s3_vectors_memory
 
 PACKAGE_ROOT = Path(strands_s3_vectors_memory.__file__).parent
 PACKAGE = PACKAGE_ROOT.name
+#: Most lines of one module of the memory package: a module past it holds more than one job, and a
+#: reader no longer finds things by file name (issue 12). The embedded engine is another package
+#: (``s3vectors_engine``) and is exempt: its boto3-shaped client and storage mirror one service.
+MAX_MODULE_LINES = 450
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -108,3 +112,12 @@ def test_no_mixin_classes() -> None:
         if isinstance(node, ast.ClassDef) and node.name.endswith("Mixin")
     ]
     assert mixins == []
+
+
+def test_no_module_is_longer_than_the_limit() -> None:
+    lengths = {
+        str(path.relative_to(PACKAGE_ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path, _ in _modules().values()
+    }
+    assert len(lengths) > 50  # every module was read
+    assert {name: lines for name, lines in lengths.items() if lines > MAX_MODULE_LINES} == {}

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.details import conversation_details
 from strands_s3_vectors_memory.lexical import bm25_scores, novelty, token_jaccard, tokenize
 from strands_s3_vectors_memory.ranking import (
     LEXICAL_MARGIN,
@@ -25,7 +26,6 @@ from strands_s3_vectors_memory.ranking import (
     summary_key_for,
 )
 from strands_s3_vectors_memory.records import Memory, MemoryScope, detail_key, summary_key
-from strands_s3_vectors_memory.summarizer import conversation_details
 
 DENSE_ONLY = HybridWeights(dense=1.0, lexical=0.0)
 

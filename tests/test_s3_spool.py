@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from s3_spool_support import BUCKET, atomic_moto, job_objects, keys_below, offline_s3
-from strands_s3_vectors_memory import s3_spool
+from strands_s3_vectors_memory import s3_spool_admin, s3_spool_layout
 from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.s3_location import S3Location, spool_location
 from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.spool import WriteJob, decode_job, encode_job, job_key
 from strands_s3_vectors_memory.spool_backend import SpoolConflictError
+from strands_s3_vectors_memory.spool_format import WriteJob, decode_job, encode_job, job_key
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 from support import writer_factory
 
@@ -37,7 +37,7 @@ LEASE = 2.0  # seconds; S3's clocks have a one-second grain, so a silent owner i
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setattr(s3_spool, "DEFAULT_LEASE_SECONDS", LEASE)
+    monkeypatch.setattr(s3_spool_layout, "DEFAULT_LEASE_SECONDS", LEASE)
     with offline_s3(monkeypatch) as client:
         yield client
 
@@ -280,11 +280,11 @@ def test_a_job_that_keeps_failing_is_a_dead_letter_on_s3_that_can_be_retried(
     writer = make_writer(refuse, max_rounds=1)
     writer.submit(_job("sum-1", transcript="USER: hi"))
     assert writer.flush(WAIT) and writer.stats.dead_lettered == 1
-    (letter,) = s3_spool.dead_letters(LOCATION)
+    (letter,) = s3_spool_admin.dead_letters(LOCATION)
     assert letter.key == job_key("sum-1") and letter.error == "ValueError: bad model" and letter.job.rounds == 1
     assert job_objects(s3, PREFIX) == []
-    s3_spool.retry_dead_letter(LOCATION, letter.key)
-    assert s3_spool.dead_letters(LOCATION) == []
+    s3_spool_admin.retry_dead_letter(LOCATION, letter.key)
+    assert s3_spool_admin.dead_letters(LOCATION) == []
     (again,) = job_objects(s3, PREFIX)
     assert again.rounds == 0 and again.payload["transcript"] == "USER: hi"
     runs = Runs()
@@ -292,8 +292,8 @@ def test_a_job_that_keeps_failing_is_a_dead_letter_on_s3_that_can_be_retried(
     assert heir.replay_spool() == 1 and heir.flush(WAIT) and runs.ids() == ["sum-1"]
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dead/{letter.key}.json",
                   Body=encode_job(letter.job, error="gave up", dead_at=1.0))
-    s3_spool.drop_dead_letter(LOCATION, letter.key)
-    assert s3_spool.dead_letters(LOCATION) == []
+    s3_spool_admin.drop_dead_letter(LOCATION, letter.key)
+    assert s3_spool_admin.dead_letters(LOCATION) == []
 
 
 def test_an_unreadable_job_object_is_quarantined_never_deleted(

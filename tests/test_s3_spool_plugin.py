@@ -26,14 +26,14 @@ from strands import Agent
 from typer.testing import CliRunner
 
 from s3_spool_support import BUCKET, job_objects, offline_s3
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, s3_spool
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, s3_spool_admin, s3_spool_layout
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.records import MemoryScope
 from strands_s3_vectors_memory.s3_location import S3Location
 from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.spool import job_key
+from strands_s3_vectors_memory.spool_format import job_key
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from support import all_vectors, asks_for_summary, make_agent, say
 
@@ -47,7 +47,7 @@ def spool_base(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh base prefix per test, set as an operator sets it."""
     base = f"fleet-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("S3_VECTORS_MEMORY_SPOOL", f"s3://{BUCKET}/{base}/")
-    monkeypatch.setattr(s3_spool, "DEFAULT_LEASE_SECONDS", LEASE)
+    monkeypatch.setattr(s3_spool_layout, "DEFAULT_LEASE_SECONDS", LEASE)
     return base
 
 
@@ -184,7 +184,7 @@ def test_the_cli_replays_an_s3_spool_and_handles_its_dead_letters(
     assert json.loads(again.stdout)["spools"][0]["stored"] == 1
     assert any("ROOF" in s["content"] and not s.get("extractive") for s in _summaries(local_env))
     dropped = _cli("dead-letters", "drop", "--all", "--yes", "--spool", spool.url)
-    assert dropped.exit_code == 0 and s3_spool.dead_letters(spool) == []
+    assert dropped.exit_code == 0 and s3_spool_admin.dead_letters(spool) == []
 
 
 def test_a_sigkilled_process_write_is_stored_once_by_the_next_instance(

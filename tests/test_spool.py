@@ -10,16 +10,13 @@ import pytest
 
 from strands_s3_vectors_memory.spool import (
     Spool,
-    WriteJob,
     dead_letters,
-    decode_job,
     default_spool_dir,
     drop_dead_letter,
-    encode_job,
-    job_key,
     pending_files,
     retry_dead_letter,
 )
+from strands_s3_vectors_memory.spool_format import WriteJob, decode_job, encode_job, job_key
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 
 

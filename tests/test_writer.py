@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strands_s3_vectors_memory.errors import ConfigurationError
-from strands_s3_vectors_memory.spool import WriteJob
+from strands_s3_vectors_memory.spool_format import WriteJob
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 from support import writer_factory
 

@@ -28,19 +28,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .details import conversation_details
 from .facts import DEFAULT_RELATED_FACTS, resolve_changes
 from .jobs import ConversationJob
 from .records import MemoryScope, validate_id
-from .summarizer import (
-    DEFAULT_SUMMARY_MAX_CHARS,
-    SUMMARY_PROMPT,
-    conversation_details,
-    extractive_summary,
-    render_transcript,
-    summarize_conversation,
-)
+from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, extractive_summary, summarize_conversation
 from .text import has_text_content
 from .tombstones import Tombstones, tombstones_dir
+from .transcript import render_transcript
 
 if TYPE_CHECKING:
     from strands.models import Model

@@ -28,7 +28,7 @@ from typing import Any
 from strands.types.exceptions import ConcurrencyException
 
 from .identity import ConversationKey, Invocation
-from .summarizer import bound_transcript
+from .transcript import bound_transcript
 
 __all__ = ["Conversation", "ConversationBook", "EndedConversation"]
 

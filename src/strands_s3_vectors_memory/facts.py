@@ -32,7 +32,7 @@ from .records import (
     fact_key,
     superseded_metadata,
 )
-from .summarizer import FactsStatus, SummaryReply
+from .summary_format import FactsStatus, SummaryReply
 
 __all__ = [
     "DEFAULT_RELATED_FACTS",
@@ -75,7 +75,7 @@ class NewFact:
 class FactChanges:
     """What one conversation does to the user's facts: new facts, and facts ended without a replacement.
 
-    ``status`` is how the model's facts section parsed (see :data:`~.summarizer.FactsStatus`).
+    ``status`` is how the model's facts section parsed (see :data:`~.summary_format.FactsStatus`).
     """
 
     facts: tuple[NewFact, ...] = ()

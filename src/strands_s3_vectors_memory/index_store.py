@@ -1,7 +1,9 @@
 """The shared core of the memory stores: configuration, target indexes, embeddings, writes, search.
 
 :class:`IndexStore` is what the write path (the archiver), the read path (the plugin's retrieval)
-and the lifecycle operations have in common; the stores users build are in :mod:`.store`.
+and the lifecycle operations have in common; the stores users build (and their 0.3.0 names) are in
+:mod:`.store`. What an ended conversation stores is decided in :mod:`.conversation_records`; how one
+search ranks is in :mod:`.search`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .config import (
     resolve_data_dir,
     resolve_region,
 )
+from .conversation_records import Record, check_conversation, conversation_records
 from .embeddings import Embedder, EmbeddingScheduler, make_embedder, scheduled
 from .errors import (
     ConfigurationError,
@@ -36,23 +39,16 @@ from .lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
 )
 from .records import (
-    EXTRACTIVE_KEY,
-    TYPE_DETAIL,
     TYPE_MEMORY,
-    TYPE_SUMMARY,
     Memory,
     MemoryScope,
-    build_fact_metadata,
     build_metadata,
-    detail_key,
-    fact_key,
     new_memory_key,
     summary_key,
     utc_timestamp,
     validate_id,
 )
 from .search import search_facts, search_index
-from .summarizer import DETAIL_MAX_RECORDS
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .text import clean_text
 
@@ -160,14 +156,6 @@ class IndexStore:
         self._ensure_index(target)
         return target
 
-    def _build_index_name(self, tenant_context: Mapping[str, Any] | None = None) -> str:
-        """Index holding the memories of ``tenant_context`` (0.3.0 name, kept for compatibility)."""
-        return self._target(tenant_context).index_name
-
-    def _get_s3vectors_client(self, tenant_context: Mapping[str, Any] | None = None) -> S3VectorsClient:
-        """Client for ``tenant_context`` (0.3.0 name, kept for compatibility)."""
-        return self._target(tenant_context).client
-
     def _ready_target(self, tenant_context: Mapping[str, Any] | None) -> IndexTarget:
         target = self._target(tenant_context)
         self._ensure_index(target)
@@ -205,7 +193,7 @@ class IndexStore:
     def put_records(
         self,
         tenant_context: Mapping[str, Any] | None,
-        records: Sequence[tuple[str, str, Mapping[str, Any]]],
+        records: Sequence[Record],
     ) -> list[str]:
         """Embed and upsert ``(key, text_to_embed, metadata)`` records; returns their keys."""
         if not records:
@@ -213,7 +201,7 @@ class IndexStore:
         return self._put(self._ready_target(tenant_context), records)
 
     @traced(SPAN_PUT)
-    def _put(self, target: IndexTarget, records: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+    def _put(self, target: IndexTarget, records: Sequence[Record]) -> list[str]:
         if not records:
             return []
         annotate(index_name=target.index_name, vector_count=len(records),
@@ -248,7 +236,7 @@ class IndexStore:
             scope, content, memory_type=TYPE_MEMORY, conversation_id=conversation_id, expires_at=expires_at
         )
         key = self.put_records(tenant_context, [(key, metadata["content"], metadata)])[0]
-        return {"status": "success", "index_name": self._build_index_name(tenant_context), "key": key}
+        return {"status": "success", "index_name": self._target(tenant_context).index_name, "key": key}
 
     def store_conversation(
         self,
@@ -288,37 +276,14 @@ class IndexStore:
         at ``stated_at`` (the conversation's end; default now), unless a later conversation has
         already superseded one (see :func:`~.facts.facts_to_write`).
         """
-        validate_id(conversation_id, "conversation_id")
-        if not isinstance(summary, str):
-            raise TypeError(f"summary must be a string, got {type(summary).__name__}")
-        if isinstance(details, str) or not all(isinstance(d, str) for d in details):
-            raise TypeError("details must be a sequence of strings")
-        if isinstance(facts, str) or not all(isinstance(f, str) for f in facts):
-            raise TypeError("facts must be a sequence of strings")
+        check_conversation(conversation_id, summary, details, facts)
         expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
         target = self._scope_target(scope)
-        records: list[tuple[str, str, Mapping[str, Any]]] = []
-        if summary.strip():
-            meta = build_metadata(
-                scope, summary, memory_type=TYPE_SUMMARY, conversation_id=conversation_id, expires_at=expires_at
-            )
-            if extractive:
-                meta[EXTRACTIVE_KEY] = True
-            records.append((summary_key(scope, conversation_id), meta["content"], meta))
-        seen: set[str] = set()
-        for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the summarizer's budget, enforced
-            meta = build_metadata(
-                scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, expires_at=expires_at
-            )
-            key = detail_key(scope, conversation_id, meta["content"])
-            if key not in seen:  # a turn said twice is one record (keys are content addresses)
-                seen.add(key)
-                records.append((key, meta["content"], meta))
         stated = utc_timestamp(stated_at)
-        for text in facts_to_write(target, scope, [f.strip() for f in facts if f.strip()], stated):
-            meta = build_fact_metadata(scope, text, conversation_id=conversation_id, stored_at=stated,
-                                       expires_at=expires_at)
-            records.append((fact_key(scope, text), meta["content"], meta))
+        records = conversation_records(
+            scope, conversation_id, summary, details=details, stated_at=stated, expires_at=expires_at,
+            extractive=extractive, facts=facts_to_write(target, scope, [f.strip() for f in facts if f.strip()], stated),
+        )
         return self._put(target, records)
 
     def related_facts(
@@ -458,21 +423,3 @@ class IndexStore:
                              candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold,
                              include_superseded=include_superseded, vector=vector) if fact_k else []
         return facts, memories
-
-    def retrieve_memories(
-        self,
-        user_id: str,
-        query: str,
-        top_k: int = 5,
-        tenant_context: Mapping[str, Any] | None = None,
-        agent_name: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """0.3.0 API: memories as dicts (``key``, ``content``, ``similarity``, ``stored_at``, ...).
-
-        Unlike :meth:`search`, applies no similarity threshold (0.3.0 left that to the caller).
-        """
-        memories = self.search(
-            user_id, query, top_k=top_k, tenant_context=tenant_context, agent_name=agent_name,
-            similarity_threshold=0.0,
-        )
-        return [memory.as_dict() for memory in memories]

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from .spool import WriteJob
+from .spool_format import WriteJob
 
 __all__ = ["JobQueue", "Run"]
 

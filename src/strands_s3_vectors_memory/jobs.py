@@ -1,6 +1,6 @@
 """The write job of an ended conversation, as a typed value with an explicit JSON form.
 
-The background writer and its spool move opaque :class:`~strands_s3_vectors_memory.spool.WriteJob`
+The background writer and its spool move opaque :class:`~strands_s3_vectors_memory.spool_format.WriteJob`
 envelopes; this module is the one place that knows what a conversation job holds and how it is
 written down, so every step (hand-off, checkpoint, replay after a crash, merge, dead letter) reads
 and writes the same fields.
@@ -14,8 +14,8 @@ from typing import Any
 
 from .facts import FactChanges, FactRef
 from .records import MemoryScope, summary_key
-from .spool import WriteJob
-from .summarizer import bound_transcript
+from .spool_format import WriteJob
+from .transcript import bound_transcript
 
 __all__ = ["ConversationJob", "merge_write_jobs"]
 

@@ -5,7 +5,7 @@ plugin per request, so per-instance state would not hold across requests):
 
 * :class:`PendingWrites` tracks which users have a conversation being stored, so a user's next
   conversation can wait (bounded) until the previous one is searchable: read your own writes. It
-  can be awaited from an event loop without holding a thread.
+  can be awaited from an event loop without holding a thread (:func:`wait_for_own_writes`).
 * :func:`cancel_pending` is what ``forget`` calls: it writes a durable tombstone, asks every writer
   of this process to drop the scope's pending jobs (the runtimes register themselves with
   :func:`register_canceller`), and erases the job files crashed processes left in the data
@@ -26,15 +26,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import resolve_spool_url
-from .identity import ScopeKey
+from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob
 from .s3_location import S3Location
-from .s3_spool import erase_forgotten
+from .s3_spool_admin import erase_forgotten
 from .s3_tombstones import board_of
-from .spool import WriteJob, decode_job, pending_files
+from .spool import pending_files
+from .spool_format import WriteJob, decode_job
 from .tombstones import BOARD_TTL_SECONDS, Tombstone, TombstoneBoard, Tombstones, boards_for, tombstones_dir
 
-__all__ = ["PENDING_WRITES", "PendingWrites", "cancel_pending", "register_canceller"]
+__all__ = ["PENDING_WRITES", "PendingWrites", "cancel_pending", "register_canceller", "wait_for_own_writes"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,22 @@ class PendingWrites:
 
 #: The registry of this process.
 PENDING_WRITES = PendingWrites()
+
+
+async def wait_for_own_writes(invocation: Invocation, timeout: float) -> None:
+    """Let a user's new conversation see that user's just-ended one (bounded, never blocks the loop).
+
+    Only the same scope's pending writes are waited for, at most ``timeout`` seconds (``0``: never):
+    other users never wait, and a write still pending after that is logged, not awaited.
+    """
+    key = scope_key(invocation.scope)
+    if timeout <= 0 or not PENDING_WRITES.has(key):
+        return
+    if not await PENDING_WRITES.wait_async(key, timeout):
+        logger.warning(
+            "conversation %s starts before this user's previous memory was stored (still pending)",
+            invocation.conversation_id,
+        )
 
 #: ``(data dir, tombstone) -> number of pending jobs dropped``, one per live runtime.
 Canceller = Callable[[Path, Tombstone], int]

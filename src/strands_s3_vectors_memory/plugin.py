@@ -25,38 +25,41 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from strands import tool
 from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent, MessageAddedEvent, MessageUpdatedEvent
 from strands.middleware import InvokeModelStage
 from strands.plugins import Plugin, hook
 from strands.types.content import split_system_prompt
-from strands.types.exceptions import ModelThrottledException
 from strands.types.tools import ToolContext
 
 from .archiver import Archiver, SummarySettings
 from .book import Conversation
 from .errors import ConfigurationError, InvalidInvocationStateError
 from .history import AgentHistory, History
-from .identity import Invocation, read_invocation, scope_key
-from .pending import PENDING_WRITES
-from .prompt import (
-    DEFAULT_MEMORY_BUDGET_CHARS,
-    MEMORY_PLACEHOLDER,
-    SystemPrompt,
-    has_placeholder,
-    render_memory_context,
-    render_prompt,
+from .identity import Invocation, read_invocation
+from .pending import wait_for_own_writes
+from .plugin_settings import (
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_INLINE_TIMEOUT,
+    DEFAULT_READ_YOUR_WRITES_TIMEOUT,
+    DEFAULT_TOP_K,
+    MAX_OPEN_CONVERSATIONS,
+    STRANDS_DEFAULT_AGENT_NAME,
+    WriteMode,
+    check_agent_name,
+    check_plugin_settings,
 )
-from .records import Memory, validate_id
-from .retrieval import first_turn_query, recall, recall_facts_and_memories
-from .retry import is_retryable_error
+from .prompt import DEFAULT_MEMORY_BUDGET_CHARS, SystemPrompt, has_placeholder, render_prompt
+from .records import Memory
+from .retrieval import first_turn_query, recall, recall_for_tool
 from .runtime import MemoryRuntime, StoreIdentity, runtime_for
 from .spool import default_spool_dir
 from .store import MultiTenantS3VectorMemory, S3VectorMemory
-from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, render_transcript
-from .text import clean_text, has_text_content
+from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT
+from .text import has_text_content
+from .transcript import render_transcript
 from .writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -75,23 +78,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The name strands gives an agent that was not named: not a usable memory namespace.
-STRANDS_DEFAULT_AGENT_NAME = "Strands Agents"
-DEFAULT_TOP_K = 5
-#: A conversation with no new turn for this long is ended and stored as if ``end_session`` was sent.
-DEFAULT_IDLE_TIMEOUT_SECONDS = 30 * 60
-MAX_OPEN_CONVERSATIONS = 10_000
-#: write_mode="inline": how long an ending turn waits for its conversation to be stored.
-DEFAULT_INLINE_TIMEOUT = 60.0
-#: "background": ending a conversation returns at once; "inline": once it is stored (request-scoped runtimes).
-WriteMode = Literal["background", "inline"]
-#: How long a conversation's first turn waits for the same user's own pending writes.
-DEFAULT_READ_YOUR_WRITES_TIMEOUT = 10.0
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, ModelThrottledException) or is_retryable_error(exc)
 
 
 @dataclass
@@ -166,21 +152,11 @@ class S3VectorMemoryPlugin(Plugin):
         memory_budget_chars: int | None = DEFAULT_MEMORY_BUDGET_CHARS,
         extract_facts: bool = True,
     ) -> None:
-        if not isinstance(store, S3VectorMemory):
-            raise ConfigurationError("store must be an S3VectorMemory or MultiTenantS3VectorMemory")
-        if not isinstance(base_prompt, str | list):
-            raise ConfigurationError("base_prompt must be a string (or content blocks) containing {memory_context}")
-        if not has_placeholder(base_prompt):
-            raise ConfigurationError(
-                f"base_prompt must contain the {MEMORY_PLACEHOLDER} placeholder: it is where retrieved "
-                "memories reach the model"
-            )
-        if not 1 <= top_k <= 100:
-            raise ConfigurationError("top_k must be between 1 and 100")
         if conversation_ttl_seconds is not None:
             idle_timeout_seconds = conversation_ttl_seconds
-        if idle_timeout_seconds <= 0 or max_open_conversations < 1:
-            raise ConfigurationError("idle_timeout_seconds must be positive and max_open_conversations at least 1")
+        check_plugin_settings(store, base_prompt, top_k=top_k, idle_timeout_seconds=idle_timeout_seconds,
+                              max_open_conversations=max_open_conversations, write_mode=write_mode,
+                              inline_timeout=inline_timeout)
         super().__init__()
         self.store = store
         self.base_prompt = base_prompt
@@ -190,8 +166,6 @@ class S3VectorMemoryPlugin(Plugin):
         self.memory_budget_chars = memory_budget_chars
         self.idle_timeout_seconds = float(idle_timeout_seconds)
         self.max_open_conversations = max_open_conversations
-        if write_mode not in ("background", "inline") or inline_timeout <= 0:
-            raise ConfigurationError("write_mode must be 'background' or 'inline', inline_timeout positive")
         self.write_mode = write_mode
         self.inline_timeout = float(inline_timeout)
         self._history = AgentHistory(history)
@@ -214,13 +188,7 @@ class S3VectorMemoryPlugin(Plugin):
 
     def init_agent(self, agent: Agent) -> None:
         """Check the agent (named, safe history handling), take over its prompt and join the runtime."""
-        name = getattr(agent, "name", None)
-        if not name or name == STRANDS_DEFAULT_AGENT_NAME:
-            raise ConfigurationError(
-                "S3VectorMemoryPlugin needs an explicit, stable agent name: it is the memory namespace.\n"
-                "    Agent(model=..., name='assistant', plugins=[plugin])"
-            )
-        validate_id(name, "agent name")
+        name = check_agent_name(getattr(agent, "name", None))
         if self._agent_ref is not None and self._agent_ref() not in (None, agent):
             raise ConfigurationError("an S3VectorMemoryPlugin instance serves one agent; create one per agent")
         self._history.attach(agent)
@@ -236,7 +204,6 @@ class S3VectorMemoryPlugin(Plugin):
             StoreIdentity.of(self.store),
             workers=self._writer_workers,
             flush_at_exit=self._flush_at_exit,
-            is_retryable=_is_retryable,
         )
         self._runtime.book.max_open = self.max_open_conversations
         self._runtime.attach(self._archiver)
@@ -310,7 +277,7 @@ class S3VectorMemoryPlugin(Plugin):
             if displaced:
                 await runtime.run(loop, runtime.end_all, displaced)
             if conversation.memory_context is None:
-                await self._wait_for_own_writes(invocation)
+                await wait_for_own_writes(invocation, self.read_your_writes_timeout)
                 conversation.memory_context = await runtime.run(
                     loop, recall, self.store, invocation, first_turn_query(event.messages or []), top_k=self.top_k,
                     similarity_threshold=self.similarity_threshold, budget_chars=self.memory_budget_chars,
@@ -409,19 +376,6 @@ class S3VectorMemoryPlugin(Plugin):
             self._warned.add(topic)
         logger.warning(message)
 
-    # ------------------------------------------------------------------ read your own writes
-
-    async def _wait_for_own_writes(self, invocation: Invocation) -> None:
-        """Let a user's new conversation see that user's just-ended one (bounded, never blocks the loop)."""
-        key = scope_key(invocation.scope)
-        if self.read_your_writes_timeout <= 0 or not PENDING_WRITES.has(key):
-            return
-        if not await PENDING_WRITES.wait_async(key, self.read_your_writes_timeout):
-            logger.warning(
-                "conversation %s starts before this user's previous memory was stored (still pending)",
-                invocation.conversation_id,
-            )
-
     # ------------------------------------------------------------------ retrieval
 
     def search(self, invocation: Invocation, query: str, top_k: int | None = None) -> list[Memory]:
@@ -446,28 +400,22 @@ class S3VectorMemoryPlugin(Plugin):
             top_k: How many memories to return (1-10).
             include_past: Also return facts that are no longer true, for questions about the past.
         """
-        agent = tool_context.agent
         try:
-            invocation = read_invocation(
-                tool_context.invocation_state, agent.name,
-                multi_tenant=isinstance(self.store, MultiTenantS3VectorMemory),
-            )
+            invocation = read_invocation(tool_context.invocation_state, tool_context.agent.name,
+                                         multi_tenant=isinstance(self.store, MultiTenantS3VectorMemory))
         except InvalidInvocationStateError as exc:
             return f"Memory is unavailable: {exc}"
         if invocation is None:
             return "Memory is unavailable: this conversation has no user identity."
         limit = min(max(int(top_k), 1), 10)
         try:
-            facts, memories = await self.runtime.run(
-                asyncio.get_running_loop(), recall_facts_and_memories, self.store, invocation.scope,
-                clean_text(str(query)), top_k=limit, similarity_threshold=self.similarity_threshold,
-                include_past=bool(include_past))
+            return await self.runtime.run(
+                asyncio.get_running_loop(), recall_for_tool, self.store, invocation.scope, query, top_k=limit,
+                similarity_threshold=self.similarity_threshold, include_past=bool(include_past),
+                budget_chars=self.memory_budget_chars)
         except Exception as exc:
             logger.warning("recall_memories failed for conversation %s: %s", invocation.conversation_id, exc)
             return "Memory search failed; continue without it."
-        if not memories and not facts:
-            return "No relevant memories found."
-        return render_memory_context(memories, facts, budget_chars=self.memory_budget_chars)
 
     @property
     def memory_tool(self) -> Any:

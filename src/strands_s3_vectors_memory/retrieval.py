@@ -20,18 +20,20 @@ from .index_store import DEFAULT_FACT_K
 from .prompt import render_memory_context
 from .records import Memory, MemoryScope
 from .telemetry import SPAN_RETRIEVE, annotate, record_error, traced
-from .text import message_text
+from .text import clean_text, message_text
 
 if TYPE_CHECKING:
     from .identity import Invocation
     from .store import S3VectorMemory
 
-__all__ = ["first_turn_query", "recall", "recall_facts_and_memories"]
+__all__ = ["NO_MEMORIES", "first_turn_query", "recall", "recall_facts_and_memories", "recall_for_tool"]
 
 logger = logging.getLogger(__name__)
 
 #: Longest query built from a first turn's messages.
 MAX_QUERY_CHARS = 8000
+#: The recall tool's answer when nothing is relevant (the model reads it as "nothing known").
+NO_MEMORIES = "No relevant memories found."
 
 
 def first_turn_query(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -57,6 +59,28 @@ def recall_facts_and_memories(
     """
     return store.search_with_facts(scope, query, top_k=top_k, fact_k=fact_k,
                                    similarity_threshold=similarity_threshold, include_superseded=include_past)
+
+
+def recall_for_tool(
+    store: S3VectorMemory,
+    scope: MemoryScope,
+    query: str,
+    *,
+    top_k: int,
+    similarity_threshold: float | None = None,
+    include_past: bool = False,
+    budget_chars: int | None = None,
+) -> str:
+    """The recall tool's answer: the memory block of ``query`` (facts first), or :data:`NO_MEMORIES`.
+
+    The model asks in its own words, mid-conversation, so the query is cleaned for UTF-8 first.
+    Errors propagate: the tool turns them into an answer the model can act on.
+    """
+    facts, memories = recall_facts_and_memories(store, scope, clean_text(str(query)), top_k=top_k,
+                                                similarity_threshold=similarity_threshold, include_past=include_past)
+    if not memories and not facts:
+        return NO_MEMORIES
+    return render_memory_context(memories, facts, budget_chars=budget_chars)
 
 
 @traced(SPAN_RETRIEVE)

@@ -39,7 +39,7 @@ from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
 from .retry import is_retryable_error
 from .s3_location import S3Location, spool_location
 from .s3_tombstones import board_beside
-from .spool import WriteJob
+from .spool_format import WriteJob
 from .telemetry import SERVICE_NAME, attached_context, capture_context
 from .tombstones import Tombstone, register_board
 from .writer import BackgroundWriter, JobContext

@@ -4,22 +4,11 @@ Why: on Lambda or an autoscaled fleet a machine vanishes without cleanup, and wi
 Here a job is an object in the operator's general-purpose bucket, written before ``end_session``
 returns, and any instance (or ``s3-vectors-memory replay --spool s3://...``) can finish it.
 
-Layout below the spool's prefix (one spool per agent, like ``<data dir>/spool/<agent>``)::
-
-    jobs/<key>.json      the job, the same JSON as a local spool file (key = sha256 of job_id)
-    claims/<key>.json    who runs it: {"owner", "nonce", "at"}; created with If-None-Match: *,
-                         taken over with If-Match: <its ETag>, so one claimant wins any race
-    owners/<owner>.json  a live writer's heartbeat, rewritten every lease/4 seconds
-    dead/<key>.json      dead letters (the job, its error, when it died)
-    corrupt/<key>.*      unreadable job objects, kept for a human
-
-Claims and leases, as the local spool's ``flock`` ed owner locks: a claim names its owner, and an
-owner is alive while its heartbeat is younger than the lease (judged on S3's clock: the listing's
-``Date`` against the heartbeat's ``LastModified``, never this machine's). One heartbeat per
-writer, not one renewal per job, so a long outage with thousands of pending jobs costs nothing more;
-and none while a writer holds no claim (an idle fleet writes nothing): a writer about to claim
-renews a heartbeat older than a quarter lease first, and adopters list the claims before the
-heartbeats, so a claim they see always has its owner's fresh heartbeat behind it.
+The spool's layout and its leases are in :mod:`.s3_spool_layout`. One heartbeat per writer, not
+one renewal per job, so a long outage with thousands of pending jobs costs nothing more; and none
+while a writer holds no claim (an idle fleet writes nothing): a writer about to claim renews a
+heartbeat older than a quarter lease first, and adopters list the claims before the heartbeats, so
+a claim they see always has its owner's fresh heartbeat behind it.
 
 * **Submit** (:meth:`S3Spool.publish`): take the job's claim (a new one, or over anyone's: the
   submitter now holds the newest version), then write the job compare-and-swap: ``If-Match`` the
@@ -45,88 +34,39 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
 
 from .s3_location import Listed, S3Client, S3Location, S3Objects
-from .spool import DeadLetter, WriteJob, decode_job, encode_job
+from .s3_spool_layout import (
+    CLAIMS,
+    CORRUPT,
+    DEAD,
+    JOBS,
+    OWNERS,
+    claim_body,
+    claim_owner,
+    job_key_of,
+    live_owners,
+    new_owner_id,
+    resolve_lease,
+)
 from .spool_backend import AdoptedJob, Location, SpoolConflictError
+from .spool_format import WriteJob, decode_job, encode_dead_letter, encode_job
 
-__all__ = [
-    "DEFAULT_LEASE_SECONDS",
-    "PendingObject",
-    "S3Spool",
-    "agent_spools",
-    "dead_letters",
-    "drop_dead_letter",
-    "erase_forgotten",
-    "pending_jobs",
-    "retry_dead_letter",
-]
+__all__ = ["S3Spool"]
 
 _log = logging.getLogger(__name__.rpartition(".")[0] + ".writer")
 
-#: How long an owner's heartbeat stays valid: a writer silent for longer is dead and its jobs are
-#: adopted. Long enough for a pause (GC, a frozen Lambda environment), short enough that a vanished
-#: machine's conversations are stored within minutes.
-DEFAULT_LEASE_SECONDS = 60.0
-_JOBS, _CLAIMS, _OWNERS, _DEAD, _CORRUPT = "jobs", "claims", "owners", "dead", "corrupt"
 #: Attempts of a compare-and-swap submit before giving up (degraded durability, with a warning).
 _CAS_ATTEMPTS = 5
 #: Attempts at taking over a claim that keeps changing under us (the job stays durable without it).
 _TAKEOVER_ATTEMPTS = 3
 #: Heartbeats of owners dead this many leases are swept (a live owner rewrites its own at once).
 _SWEEP_AFTER_LEASES = 10
-_KEY = re.compile(r"^[0-9a-f]{64}$")
-_CLOCK_GRAIN_SECONDS = 1.0
-
-
-def _owner_id() -> str:
-    host = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:40].strip("-") or "host"
-    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:16]}"
-
-
-def _claim_body(owner: str) -> bytes:
-    # The nonce makes every claim's ETag unique (ETags are content hashes): no ABA on If-Match.
-    return json.dumps({"owner": owner, "nonce": uuid.uuid4().hex, "at": time.time()}).encode("utf-8")
-
-
-def _key_of(name: str) -> str | None:
-    key = name.removesuffix(".json")
-    return key if name.endswith(".json") and _KEY.match(key) else None
-
-
-def _live_owners(objects: S3Objects, location: S3Location, lease_seconds: float) -> set[str]:
-    """Owners whose heartbeat is younger than the lease, on S3's clock.
-
-    S3's clocks have a one-second grain (``Date`` and ``LastModified`` are truncated), so an owner
-    counts as alive for one more second: it is never declared dead before its lease is over.
-    """
-    beats, now = objects.listing(location.key(_OWNERS))
-    return {
-        beat.name.removesuffix(".json") for beat in beats
-        if (now - beat.modified).total_seconds() < lease_seconds + _CLOCK_GRAIN_SECONDS
-    }
-
-
-def _claim_owner(objects: S3Objects, location: S3Location, key: str) -> tuple[str | None, str | None]:
-    """Who a job's claim names and the claim's ETag (``(None, None)``: no claim)."""
-    try:
-        data, etag = objects.get(location.key(_CLAIMS, f"{key}.json"))
-    except FileNotFoundError:
-        return None, None
-    try:
-        owner = json.loads(data).get("owner")
-    except (ValueError, AttributeError):
-        owner = None
-    return (owner if isinstance(owner, str) else ""), etag
 
 
 class _ClaimedObject:
@@ -165,8 +105,8 @@ class S3Spool:
         heartbeat: bool = True,
     ) -> None:
         self.location = location
-        self.lease_seconds = float(lease_seconds if lease_seconds is not None else DEFAULT_LEASE_SECONDS)
-        self.owner = _owner_id()
+        self.lease_seconds = resolve_lease(lease_seconds)
+        self.owner = new_owner_id()
         self._s3 = S3Objects(location.bucket, client)
         self._lock = threading.Lock()
         self._versions: dict[str, str] = {}  # key -> ETag of the job version this writer holds
@@ -196,13 +136,13 @@ class S3Spool:
         return f"s3://{self.location.bucket}/{self._job(key)}"
 
     def _job(self, key: str) -> str:
-        return self.location.key(_JOBS, f"{key}.json")
+        return self.location.key(JOBS, f"{key}.json")
 
     def _claim(self, key: str) -> str:
-        return self.location.key(_CLAIMS, f"{key}.json")
+        return self.location.key(CLAIMS, f"{key}.json")
 
     def _key_at(self, location: Location) -> str:
-        key = _key_of(str(location).rpartition("/")[2])
+        key = job_key_of(str(location).rpartition("/")[2])
         if key is None:
             raise FileNotFoundError(f"not a job of this spool: {location}")
         return key
@@ -212,7 +152,7 @@ class S3Spool:
     def _beat(self) -> None:
         started = time.monotonic()
         body = json.dumps({"owner": self.owner, "at": time.time(), "lease_seconds": self.lease_seconds})
-        self._s3.put(self.location.key(_OWNERS, f"{self.owner}.json"), body.encode("utf-8"))
+        self._s3.put(self.location.key(OWNERS, f"{self.owner}.json"), body.encode("utf-8"))
         self._last_beat = started
 
     def _fresh_beat(self) -> None:
@@ -310,7 +250,7 @@ class S3Spool:
         try:
             return decode_job(data), etag
         except ValueError:
-            self._s3.put(self.location.key(_CORRUPT, f"{key}.{uuid.uuid4().hex}.json"), data)
+            self._s3.put(self.location.key(CORRUPT, f"{key}.{uuid.uuid4().hex}.json"), data)
             return None, etag
 
     def _take_claim(self, key: str) -> None:
@@ -333,7 +273,7 @@ class S3Spool:
         """One conditional claim write: over ``etag``, or only if there is no claim; True if it won."""
         self._fresh_beat()
         try:
-            new = self._s3.put(self._claim(key), _claim_body(self.owner), if_match=etag, if_absent=etag is None)
+            new = self._s3.put(self._claim(key), claim_body(self.owner), if_match=etag, if_absent=etag is None)
         except (SpoolConflictError, FileNotFoundError):
             return False
         with self._lock:
@@ -366,9 +306,8 @@ class S3Spool:
 
     def bury(self, key: str, job: WriteJob, error: BaseException | str) -> Location:
         """Write the dead letter (the whole job, its error), then remove the job as done."""
-        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        target = self.location.key(_DEAD, f"{key}.json")
-        self._s3.put(target, encode_job(job, error=text, dead_at=time.time()))
+        target = self.location.key(DEAD, f"{key}.json")
+        self._s3.put(target, encode_dead_letter(job, error))
         self.remove(key)
         return f"s3://{self.location.bucket}/{target}"
 
@@ -384,7 +323,7 @@ class S3Spool:
             try:
                 decode_job(data)
             except ValueError:
-                target = self.location.key(_CORRUPT, f"{key}.{uuid.uuid4().hex}.json")
+                target = self.location.key(CORRUPT, f"{key}.{uuid.uuid4().hex}.json")
                 self._s3.put(target, data)
                 with self._lock:
                     self._versions[key] = etag
@@ -407,10 +346,10 @@ class S3Spool:
         The listings only say which jobs to try: the conditional claim write decides, so two
         instances adopting at once never both get a job.
         """
-        claims = {key: item for item in self._s3.listing(self.location.key(_CLAIMS))[0]
-                  if (key := _key_of(item.name)) is not None}
-        jobs = [key for item in self._s3.listing(self.location.key(_JOBS))[0] if (key := _key_of(item.name))]
-        live = _live_owners(self._s3, self.location, self.lease_seconds)  # after the claims (module docstring)
+        claims = {key: item for item in self._s3.listing(self.location.key(CLAIMS))[0]
+                  if (key := job_key_of(item.name)) is not None}
+        jobs = [key for item in self._s3.listing(self.location.key(JOBS))[0] if (key := job_key_of(item.name))]
+        live = live_owners(self._s3, self.location, self.lease_seconds)  # after the claims (module docstring)
         live.add(self.owner)
         for key in jobs:
             if self._released:
@@ -440,7 +379,7 @@ class S3Spool:
             owner = self._claim_owners.get(etag)
         if owner is not None:
             return owner, etag
-        owner, current = _claim_owner(self._s3, self.location, key)
+        owner, current = claim_owner(self._s3, self.location, key)
         if owner is not None and current is not None:
             with self._lock:
                 self._claim_owners[current] = owner
@@ -456,11 +395,11 @@ class S3Spool:
                 if owner not in live and etag == claim.etag:
                     with suppress(SpoolConflictError, FileNotFoundError):
                         self._s3.delete(self._claim(key), if_match=etag)
-            beats, now = self._s3.listing(self.location.key(_OWNERS))
+            beats, now = self._s3.listing(self.location.key(OWNERS))
             for beat in beats:
                 if (now - beat.modified).total_seconds() > _SWEEP_AFTER_LEASES * self.lease_seconds:
                     with suppress(SpoolConflictError, FileNotFoundError):
-                        self._s3.delete(self.location.key(_OWNERS, beat.name), if_match=beat.etag)
+                        self._s3.delete(self.location.key(OWNERS, beat.name), if_match=beat.etag)
 
     def release(self) -> None:
         """Delete this writer's claims and heartbeat: its leftover jobs are adoptable at once."""
@@ -475,112 +414,6 @@ class S3Spool:
             with suppress(OSError):
                 self._s3.delete(self._claim(key), if_match=etag)
         with suppress(OSError):
-            self._s3.delete(self.location.key(_OWNERS, f"{self.owner}.json"))
+            self._s3.delete(self.location.key(OWNERS, f"{self.owner}.json"))
 
 
-# --- an S3 spool seen from outside any writer (the CLI, forget) -------------------------------------
-
-
-@dataclass(frozen=True)
-class PendingObject:
-    """A pending job object, its ETag, and whether the writer that claims it is alive."""
-
-    key: str
-    etag: str
-    data: bytes
-    owner_alive: bool
-
-
-def pending_jobs(location: S3Location, client: S3Client | None = None) -> Iterator[PendingObject]:
-    """Every pending job of the spool (claimed or not), with its owner's liveness."""
-    objects = S3Objects(location.bucket, client)
-    live = _live_owners(objects, location, DEFAULT_LEASE_SECONDS)
-    for item in objects.listing(location.key(_JOBS))[0]:
-        key = _key_of(item.name)
-        if key is None:
-            continue
-        try:
-            data, etag = objects.get(location.key(_JOBS, item.name))
-        except FileNotFoundError:
-            continue  # finished meanwhile
-        owner, _claim_etag = _claim_owner(objects, location, key)
-        yield PendingObject(key, etag, data, owner is not None and owner in live)
-
-
-def agent_spools(base: S3Location, client: S3Client | None = None) -> list[S3Location]:
-    """The agents' spools below a base prefix (``S3_VECTORS_MEMORY_SPOOL``), as ``<data dir>/spool/*``."""
-    objects = S3Objects(base.bucket, client)
-    return [base.child(name) for name in sorted(objects.folders(base.prefix)) if not name.startswith(".")]
-
-
-def dead_letters(location: S3Location, client: S3Client | None = None) -> list[DeadLetter]:
-    """The dead letters of the spool, oldest first (unreadable ones are skipped)."""
-    objects = S3Objects(location.bucket, client)
-    letters = []
-    for item in objects.listing(location.key(_DEAD))[0]:
-        key = _key_of(item.name)
-        if key is None:
-            continue
-        try:
-            data, _etag = objects.get(location.key(_DEAD, item.name))
-            job = decode_job(data)
-            record = json.loads(data)
-        except (OSError, ValueError):
-            continue
-        where = f"s3://{location.bucket}/{location.key(_DEAD, item.name)}"
-        letters.append(DeadLetter(where, key, job, str(record.get("error", "")), float(record.get("dead_at") or 0.0)))
-    return sorted(letters, key=lambda letter: letter.dead_at)
-
-
-def retry_dead_letter(location: S3Location, key: str, client: S3Client | None = None) -> str:
-    """Put a dead letter back as an unclaimed job with a fresh count of rounds (the next adoption runs it).
-
-    Raises ``FileExistsError`` if the conversation has a pending job again: retry once it is stored.
-    """
-    objects = S3Objects(location.bucket, client)
-    source = location.key(_DEAD, f"{key}.json")
-    data, _etag = objects.get(source)
-    job = decode_job(data)
-    try:
-        objects.put(location.key(_JOBS, f"{key}.json"), encode_job(replace(job, rounds=0, attempts=0)), if_absent=True)
-    except SpoolConflictError as exc:
-        raise FileExistsError(f"{location.url}: job {key} is pending again; retry its dead letter later") from exc
-    objects.delete(source)
-    return f"s3://{location.bucket}/{location.key(_JOBS, f'{key}.json')}"
-
-
-def drop_dead_letter(location: S3Location, key: str, client: S3Client | None = None) -> None:
-    """Delete a dead letter for good."""
-    objects = S3Objects(location.bucket, client)
-    source = location.key(_DEAD, f"{key}.json")
-    objects.head(source)  # FileNotFoundError for a key that is not a dead letter
-    objects.delete(source)
-
-
-def erase_forgotten(
-    base: S3Location, forgotten: Callable[[WriteJob], bool], client: S3Client | None = None
-) -> int:
-    """Delete the forgotten jobs of dead writers in every agent spool below ``base``; how many.
-
-    Jobs of live writers are left to them: the tombstone makes them drop the job (or delete what
-    they just stored). A job changed since it was read is left too (``If-Match``).
-    """
-    objects = S3Objects(base.bucket, client)
-    erased = 0
-    for spool in agent_spools(base, client):
-        for pending in pending_jobs(spool, client):
-            if pending.owner_alive:
-                continue
-            try:
-                job = decode_job(pending.data)
-            except ValueError:
-                continue
-            if not forgotten(job):
-                continue
-            try:
-                objects.delete(spool.key(_JOBS, f"{pending.key}.json"), if_match=pending.etag)
-            except (SpoolConflictError, FileNotFoundError):
-                continue
-            erased += 1
-            _log.info("forget: erased the pending write %s left in %s", job.job_id, spool)
-    return erased

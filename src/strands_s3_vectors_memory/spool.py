@@ -20,14 +20,13 @@ process can win. Two live processes that both submit the same ``job_id`` each ow
 and the later ``put_vectors`` wins, which is harmless because keys are deterministic.
 
 :class:`Spool` is one of the two spools behind the writer's seam (:mod:`.spool_backend`); the
-other, for fleets whose machines vanish, keeps the same job files on S3 (:mod:`.s3_spool`).
+other, for fleets whose machines vanish, keeps the same job files on S3 (:mod:`.s3_spool`). What a
+job file holds is in :mod:`.spool_format`.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import os
 import re
 import sys
@@ -37,120 +36,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 if sys.platform != "win32":
     import fcntl
 
+from .spool_format import DeadLetter, WriteJob, decode_dead_letter, decode_job, encode_dead_letter, encode_job
+
 __all__ = [
     "DEAD_DIR",
-    "DeadLetter",
     "PendingFile",
     "Spool",
     "StagedFile",
-    "WriteJob",
-    "conversation_id_of",
     "dead_letters",
-    "decode_job",
     "default_spool_dir",
     "drop_dead_letter",
-    "encode_job",
-    "job_key",
     "pending_files",
-    "reconcile",
     "retry_dead_letter",
 ]
 
-@dataclass(frozen=True)
-class WriteJob:
-    """One unit of background work, e.g. "summarise and store this conversation".
-
-    ``job_id`` must be deterministic for the thing being written (a hash of tenant, user, agent and
-    conversation), so that re-ending a conversation finds the pending job instead of adding one.
-    ``payload`` must be JSON-serialisable: it is what the spool stores and what a replay sees.
-    ``attempts`` counts the failed attempts of the current round (0 on the first try; every start
-    that replays a job gives it a fresh round); ``rounds`` counts the rounds that ended in failure,
-    across restarts (it is kept in the spool file), so a job that can never succeed is eventually
-    set aside as a dead letter instead of being replayed forever.
-    """
-
-    job_id: str
-    payload: dict[str, Any]
-    created_at: float
-    attempts: int = 0
-    rounds: int = 0
-
-
-
-_SPOOL_FORMAT = 1
 #: Sub-directory of a spool holding dead letters (jobs set aside after too many failed rounds).
 DEAD_DIR = "dead"
 _STALE_TEMP_LOCK_SECONDS = 60.0
 _JOB_FILE = re.compile(r"^(?P<key>[0-9a-f]{64})(?:\.adopting)?\.json$")
 
 
-def reconcile(
-    mine: WriteJob | None, adopted: WriteJob, merge: Callable[[WriteJob, WriteJob], WriteJob] | None
-) -> WriteJob | None:
-    """Which version of a job to keep when a dead writer's file meets a version this writer holds.
-
-    Without ``merge`` the later submission wins (``None``: keep ``mine``); with it, the two are
-    combined, older first, so neither's content is lost.
-    """
-    if mine is None:
-        return adopted
-    older, newer = (mine, adopted) if mine.created_at <= adopted.created_at else (adopted, mine)
-    if merge is None:
-        return None if newer is mine else adopted
-    return merge(older, newer)
-
-
 def default_spool_dir(data_dir: Path, agent_name: str) -> Path:
     """Where an agent's pending writes wait by default: ``<data dir>/spool/<agent name, file-safe>``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", agent_name).strip("._") or "agent"
     return data_dir / "spool" / safe
-
-
-def _error_text(error: BaseException | str) -> str:
-    if isinstance(error, str):
-        return error
-    return f"{type(error).__name__}: {error}"
-
-
-def conversation_id_of(job: WriteJob) -> Any:
-    """The conversation a job is about, for log lines (None when the payload does not say)."""
-    return job.payload.get("conversation_id") if isinstance(job.payload, dict) else None
-
-
-def job_key(job_id: str) -> str:
-    """File-safe, fixed-length key for a job id (ids may hold any character)."""
-    return hashlib.sha256(job_id.encode("utf-8")).hexdigest()
-
-
-def encode_job(job: WriteJob, **extra: Any) -> bytes:
-    """The spool file of ``job`` (``extra`` fields, e.g. a dead letter's error, are kept beside it)."""
-    record = {
-        "format": _SPOOL_FORMAT,
-        "job_id": job.job_id,
-        "created_at": job.created_at,
-        "rounds": job.rounds,
-        "payload": job.payload,
-        **extra,
-    }
-    return json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def decode_job(data: bytes) -> WriteJob:
-    record = json.loads(data)
-    if not isinstance(record, dict) or record.get("format") != _SPOOL_FORMAT:
-        raise ValueError("not a spooled write job")
-    job_id, payload, created = (record.get(k) for k in ("job_id", "payload", "created_at"))
-    rounds = record.get("rounds", 0)  # files written before 1.0 have no rounds
-    if not isinstance(job_id, str) or not isinstance(payload, dict):
-        raise ValueError("spooled write job has missing or mistyped fields")
-    if not isinstance(created, (int, float)) or not isinstance(rounds, int) or rounds < 0:
-        raise ValueError("spooled write job has no created_at or a bad rounds count")
-    return WriteJob(job_id=job_id, payload=payload, created_at=float(created), rounds=rounds)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -250,7 +163,7 @@ class Spool:
         """
         target = self.root / DEAD_DIR / f"{key}.json"
         target.parent.mkdir(exist_ok=True)
-        _write_atomic(target, encode_job(job, error=_error_text(error), dead_at=time.time()))
+        _write_atomic(target, encode_dead_letter(job, error))
         self.remove(key)
         return target
 
@@ -395,17 +308,6 @@ class StagedFile:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    """A job set aside after too many failed rounds: where it is, what it was, and why it failed."""
-
-    path: Path | str  #: a file, or an ``s3://`` URL for a dead letter of an S3 spool
-    key: str
-    job: WriteJob
-    error: str
-    dead_at: float
-
-
-@dataclass(frozen=True)
 class PendingFile:
     """A pending job's file, and whether the writer that owns it is still alive."""
 
@@ -421,14 +323,9 @@ def dead_letters(root: Path) -> list[DeadLetter]:
         return []
     for path in sorted(folder.glob("*.json")):
         try:
-            data = path.read_bytes()
-            job = decode_job(data)
-            record = json.loads(data)
+            letters.append(decode_dead_letter(path, path.stem, path.read_bytes()))
         except (OSError, ValueError):
             continue
-        letters.append(
-            DeadLetter(path, path.stem, job, str(record.get("error", "")), float(record.get("dead_at") or 0.0))
-        )
     return sorted(letters, key=lambda letter: letter.dead_at)
 
 

@@ -4,7 +4,7 @@ Two spools satisfy it: :class:`~.spool.Spool`, a local directory whose files eac
 process (claims are ``flock`` ed owner locks), and :class:`~.s3_spool.S3Spool`, a prefix of a
 general-purpose S3 bucket shared by every instance of a fleet (claims are conditional writes).
 :class:`~.writer_spool.WriterSpool` is written against this seam and the writer above it never asks
-which one it has. Both store a job in the same format (:func:`~.spool.encode_job`), so a job can be
+which one it has. Both store a job in the same format (:func:`~.spool_format.encode_job`), so a job can be
 read by the CLI, retried or replayed whichever spool held it.
 
 Errors are ``OSError`` s on both: a spool that cannot be reached (a read-only disk, an S3 outage)
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from .spool import WriteJob
+from .spool_format import WriteJob
 
 __all__ = ["AdoptedJob", "Location", "SpoolBackend", "SpoolConflictError"]
 
@@ -39,7 +39,7 @@ class AdoptedJob(Protocol):
 
     @property
     def key(self) -> str:
-        """The job's key (:func:`~.spool.job_key` of its id)."""
+        """The job's key (:func:`~.spool_format.job_key` of its id)."""
 
     @property
     def location(self) -> Location:

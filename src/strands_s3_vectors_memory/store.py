@@ -248,6 +248,34 @@ class S3VectorMemory(IndexStore):
             keep_vectors=keep_vectors, verify_keys=verify_keys, progress=progress,
         )
 
+    # ------------------------------------------------------------------ 0.3.0 names, kept for compatibility
+
+    def retrieve_memories(
+        self,
+        user_id: str,
+        query: str,
+        top_k: int = 5,
+        tenant_context: Mapping[str, Any] | None = None,
+        agent_name: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """0.3.0 API: memories as dicts (``key``, ``content``, ``similarity``, ``stored_at``, ...).
+
+        Unlike :meth:`search`, applies no similarity threshold (0.3.0 left that to the caller).
+        """
+        memories = self.search(
+            user_id, query, top_k=top_k, tenant_context=tenant_context, agent_name=agent_name,
+            similarity_threshold=0.0,
+        )
+        return [memory.as_dict() for memory in memories]
+
+    def _build_index_name(self, tenant_context: Mapping[str, Any] | None = None) -> str:
+        """Index holding the memories of ``tenant_context``."""
+        return self._target(tenant_context).index_name
+
+    def _get_s3vectors_client(self, tenant_context: Mapping[str, Any] | None = None) -> S3VectorsClient:
+        """Client for ``tenant_context``."""
+        return self._target(tenant_context).client
+
 
 class MultiTenantS3VectorMemory(S3VectorMemory):
     """Multi-tenant memory store: one index per tenant, reached only with that tenant's credentials.

@@ -30,13 +30,8 @@ from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-from .summarizer import (
-    FACTS_PROMPT,
-    ExtractedFact,
-    extractive_summary,
-    parse_summary_request,
-    render_summary_response,
-)
+from .summarizer import extractive_summary
+from .summary_format import FACTS_PROMPT, ExtractedFact, parse_summary_request, render_summary_response
 from .text import message_text
 
 __all__ = [
@@ -81,7 +76,7 @@ def default_responder(messages: Messages, system_prompt: str | None) -> Reply:
     """Answer summary requests extractively and everything else with a short canned reply.
 
     A summary request is recognised by its shape (a ``<transcript>`` element, see
-    :func:`~strands_s3_vectors_memory.summarizer.summary_request`), not by any marker.
+    :func:`~strands_s3_vectors_memory.summary_format.summary_request`), not by any marker.
     """
     last = message_text(messages[-1], fold=False) if messages else ""
     request = parse_summary_request(last)

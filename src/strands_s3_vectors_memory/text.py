@@ -1,16 +1,29 @@
-"""Plain-text helpers shared by every room: safe UTF-8, byte-bounded cuts and message text.
+"""Plain-text helpers shared by every room: safe UTF-8, bounded cuts, plain text and message text.
 
-One home for three small ideas that were written several times: text that may hold lone
-surrogates (from JSON or a browser) must still encode as UTF-8; stored text must fit byte limits
-without splitting a character; and a strands message's plain text is the text of its text blocks.
+One home for small ideas that were written several times: text that may hold lone surrogates
+(from JSON or a browser) must still encode as UTF-8; stored text must fit byte limits without
+splitting a character; a summary or a fact is cut at a sentence end and loses the markdown a model
+adds despite the prompt; and a strands message's plain text is the text of its text blocks.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["clean_text", "has_text_content", "message_text", "truncate_utf8"]
+__all__ = [
+    "clean_text",
+    "has_text_content",
+    "message_text",
+    "to_plain_text",
+    "truncate_at_sentence",
+    "truncate_utf8",
+]
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_MARKDOWN_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d+[.)]\s+|>\s*)", flags=re.M)
+_MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(.+?)\1")
 
 
 def clean_text(text: str) -> str:
@@ -24,6 +37,26 @@ def truncate_utf8(text: str, max_bytes: int) -> str:
     if len(encoded) <= max_bytes:
         return encoded.decode("utf-8")
     return encoded[: max(0, max_bytes)].decode("utf-8", errors="ignore")
+
+
+def truncate_at_sentence(text: str, max_chars: int) -> str:
+    """Cut ``text`` to ``max_chars``, at the last sentence end when there is one in the second half."""
+    text = text.strip()
+    if len(text) <= max_chars:
+        return text
+    window = text[:max_chars]
+    ends = [match.end() for match in _SENTENCE_END.finditer(window)]
+    if ends and ends[-1] >= max_chars // 2:
+        return window[: ends[-1]].strip()
+    cut = window.rfind(" ")
+    return (window[:cut] if cut >= max_chars // 2 else window).rstrip()
+
+
+def to_plain_text(text: str) -> str:
+    """Strip markdown a model may add despite the prompt (headers, bullets, emphasis) and fold lines."""
+    text = _MARKDOWN_LINE_PREFIX.sub("", text)
+    text = _MARKDOWN_EMPHASIS.sub(r"\2", text)
+    return " ".join(text.split())
 
 
 def message_text(message: Mapping[str, Any] | Any, *, fold: bool = True) -> str:

@@ -49,7 +49,7 @@ from .errors import ConfigurationError
 from .job_queue import JobQueue, Run
 from .retry import full_jitter, is_retryable_error
 from .s3_location import S3Location
-from .spool import WriteJob, conversation_id_of, encode_job, job_key
+from .spool_format import WriteJob, conversation_id_of, encode_job, job_key
 from .telemetry import SERVICE_NAME
 from .writer_spool import WriterSpool
 

@@ -19,8 +19,9 @@ from pathlib import Path
 from .job_queue import JobQueue, Run
 from .s3_location import S3Location
 from .s3_spool import S3Spool
-from .spool import Spool, WriteJob, conversation_id_of, encode_job, reconcile
+from .spool import Spool
 from .spool_backend import AdoptedJob, Location, SpoolBackend
+from .spool_format import WriteJob, conversation_id_of, encode_job
 
 __all__ = ["WriterSpool"]
 
@@ -29,6 +30,20 @@ _log = logging.getLogger(__name__.rpartition(".")[0] + ".writer")
 _STRIPES = 64
 
 Merge = Callable[[WriteJob, WriteJob], WriteJob]
+
+
+def _reconcile(mine: WriteJob | None, adopted: WriteJob, merge: Merge | None) -> WriteJob | None:
+    """Which version of a job to keep when a dead writer's file meets a version this writer holds.
+
+    Without ``merge`` the later submission wins (``None``: keep ``mine``); with it, the two are
+    combined, older first, so neither's content is lost.
+    """
+    if mine is None:
+        return adopted
+    older, newer = (mine, adopted) if mine.created_at <= adopted.created_at else (adopted, mine)
+    if merge is None:
+        return None if newer is mine else adopted
+    return merge(older, newer)
 
 
 class WriterSpool:
@@ -217,7 +232,7 @@ class WriterSpool:
                 self.quarantine(adopted.location, exc)
                 return 0
             try:
-                kept = reconcile(mine or (self.read(key) if collides else None), theirs, self._merge)
+                kept = _reconcile(mine or (self.read(key) if collides else None), theirs, self._merge)
             except Exception:
                 _log.exception("%s: merging adopted job %s failed; the newer one wins", self.name, key)
                 kept = theirs

@@ -13,7 +13,7 @@ from typing import Any
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.summarizer import parse_summary_request
+from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.summarizer import parse_summary_request
+from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ModelRequest, ScriptedModel
 from strands_s3_vectors_memory.text import message_text
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext

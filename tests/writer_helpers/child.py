@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from strands_s3_vectors_memory.spool import WriteJob
+from strands_s3_vectors_memory.spool_format import WriteJob
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 
 
