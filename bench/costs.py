@@ -54,7 +54,7 @@ from strands_s3_vectors_memory.clients import aws_client, local_client
 from strands_s3_vectors_memory.config import NON_FILTERABLE_METADATA_KEYS, resolve_region
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
 from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.summarizer import parse_summary_request
+from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 

@@ -297,7 +297,7 @@ class IndexStore:
         query = related_query(transcript)
         if limit < 1 or not query:
             return []
-        vector = self.embedder.embed_query(query)
+        vector = self.embedding_scheduler.embed_query(query)
         found = find_facts(self._scope_target(scope), scope, vector, top_k=min(limit, MAX_TOP_K))
         return [FactRef(memory.key, memory.content) for memory in found]
 
@@ -416,10 +416,10 @@ class IndexStore:
             return [], []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
         target = self._scope_target(scope)
-        vector = self.embedder.embed_query(query)
-        memories = search_index(target, self.embedder, scope, query, top_k=top_k,
+        vector = self.embedding_scheduler.embed_query(query)
+        memories = search_index(target, self.embedding_scheduler, scope, query, top_k=top_k,
                                 candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector)
-        facts = search_facts(target, self.embedder, scope, query, top_k=fact_k,
+        facts = search_facts(target, self.embedding_scheduler, scope, query, top_k=fact_k,
                              candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold,
                              include_superseded=include_superseded, vector=vector) if fact_k else []
         return facts, memories
