@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection
 
 from .lexical import tokenize
+from .transcript import BLOCK_NOTE
 
 __all__ = ["DETAIL_CHUNK_CHARS", "DETAIL_CONTEXT_CHARS", "DETAIL_MAX_RECORDS", "conversation_details"]
 
@@ -23,8 +24,6 @@ DETAIL_MAX_RECORDS = 200
 
 #: ``ROLE: text``, one message per line, as :func:`~.transcript.render_transcript` writes it.
 _TURN_LINE = re.compile(r"^([^\s:\[][^:\n]{0,39}): (.*)$")
-#: Block descriptions (tool calls and results, attachments): not something the user said.
-_BLOCK_NOTE = re.compile(r"\[(?:used tool|tool result|image|document|video)[^\]]*\]")
 
 
 def _split_text(text: str, size: int) -> list[str]:
@@ -75,7 +74,7 @@ def conversation_details(
         if match is None:
             continue
         role, text = match.group(1), match.group(2).strip()
-        if not tokenize(_BLOCK_NOTE.sub(" ", text)):
+        if not tokenize(BLOCK_NOTE.sub(" ", text)):
             continue  # "ok", "thanks!", a tool call: neither a record nor useful context
         context = _context_line(*previous, context_chars) if previous else ""
         previous = (role, text)

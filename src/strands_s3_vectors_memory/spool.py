@@ -52,6 +52,7 @@ __all__ = [
     "drop_dead_letter",
     "pending_files",
     "retry_dead_letter",
+    "write_atomic",
 ]
 
 #: Sub-directory of a spool holding dead letters (jobs set aside after too many failed rounds).
@@ -74,7 +75,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """temp file + fsync + rename + fsync(dir): after a crash the file is either old or new, never torn."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -131,12 +132,12 @@ class Spool:
 
     def write(self, key: str, data: bytes) -> None:
         try:
-            _write_atomic(self.path(key), data)
+            write_atomic(self.path(key), data)
         except FileNotFoundError:
             # Our directory was removed by release() (a submit after close): recreate it. Without our
             # lock it reads as a dead owner's, so the next start adopts the file.
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.path(key), data)
+            write_atomic(self.path(key), data)
 
     def remove(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -163,7 +164,7 @@ class Spool:
         """
         target = self.root / DEAD_DIR / f"{key}.json"
         target.parent.mkdir(exist_ok=True)
-        _write_atomic(target, encode_dead_letter(job, error))
+        write_atomic(target, encode_dead_letter(job, error))
         self.remove(key)
         return target
 
@@ -340,7 +341,7 @@ def retry_dead_letter(root: Path, key: str) -> Path:
     job = decode_job(source.read_bytes())
     owner_dir = root / "claims" / f"retry-{uuid.uuid4().hex}"
     owner_dir.mkdir(parents=True)
-    _write_atomic(owner_dir / f"{key}.json", encode_job(replace(job, rounds=0, attempts=0)))
+    write_atomic(owner_dir / f"{key}.json", encode_job(replace(job, rounds=0, attempts=0)))
     source.unlink()
     return owner_dir / f"{key}.json"
 

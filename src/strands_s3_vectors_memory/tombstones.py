@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .spool import _write_atomic
+from .spool import write_atomic
 
 __all__ = [
     "BOARD_TTL_SECONDS",
@@ -137,7 +137,7 @@ class Tombstones:
         """Record (durably, before returning) that a scope was forgotten now."""
         stone = Tombstone(tenant_id, user_id, agent_name, time.time())
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / f"{tombstone_name(tenant_id, user_id, agent_name)}.json", encode_tombstone(stone))
+        write_atomic(self.root / f"{tombstone_name(tenant_id, user_id, agent_name)}.json", encode_tombstone(stone))
         with self._lock:
             self._seen = None
         return stone

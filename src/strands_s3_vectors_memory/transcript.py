@@ -9,12 +9,14 @@ conversation's transcript, the archiver hands it to the summarizer and the detai
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .text import clean_text
 
 __all__ = [
+    "BLOCK_NOTE",
     "DEFAULT_TRANSCRIPT_MAX_CHARS",
     "MAX_CONVERSATION_CHARS",
     "bound_transcript",
@@ -25,6 +27,11 @@ __all__ = [
 DEFAULT_TRANSCRIPT_MAX_CHARS = 60_000
 #: A conversation's whole transcript (every turn since it began) is bounded to this, the same way.
 MAX_CONVERSATION_CHARS = 2 * DEFAULT_TRANSCRIPT_MAX_CHARS
+
+
+#: How :func:`_describe_block` renders what is not text (tool calls and results, attachments): the
+#: notes that are not something the user said (detail records skip turns made only of them).
+BLOCK_NOTE = re.compile(r"\[(?:used tool|tool result|image|document|video)[^\]]*\]")
 
 
 def _describe_block(block: Mapping[str, Any]) -> str | None:

@@ -284,7 +284,7 @@ def test_unwritable_spool_degrades_durability_but_loses_nothing(
         attempts.append(path)
         raise OSError(code, os.strerror(code), str(path))
 
-    monkeypatch.setattr(spool_module, "_write_atomic", no_space)
+    monkeypatch.setattr(spool_module, "write_atomic", no_space)
     store, _ = _store(engine, tmp_path, _per_job("put_vectors", 1, TRANSIENT["429 TooManyRequestsException"]))
     agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
     plugins.append(plugin)
@@ -318,7 +318,7 @@ def test_read_only_spool_at_start_still_stores_everything(
 def test_spool_that_recovers_mid_run(
     engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = spool_module._write_atomic
+    real = spool_module.write_atomic
     budget = [3]
 
     def full_then_free(path: Path, data: bytes) -> None:
@@ -327,7 +327,7 @@ def test_spool_that_recovers_mid_run(
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(spool_module, "_write_atomic", full_then_free)
+    monkeypatch.setattr(spool_module, "write_atomic", full_then_free)
     store, _ = _store(engine, tmp_path)
     agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
     plugins.append(plugin)
