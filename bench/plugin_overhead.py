@@ -100,9 +100,10 @@ def seed_user(store: S3VectorMemory) -> None:
         store.store_conversation(USER, conversation, summary, agent_name=AGENT, details=details)
 
 
-def measure_ours(store: S3VectorMemory, conversations: int, throughput: int, spool: Path) -> dict[str, Any]:
+def measure_ours(store: S3VectorMemory, conversations: int, throughput: int, spool: Path,
+                 **plugin_kwargs: Any) -> dict[str, Any]:
     """Time our plugin against a plain agent, then the writer's rate."""
-    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, spool_dir=spool, flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, spool_dir=spool, flush_at_exit=False, **plugin_kwargs)
     agents = {
         "plain": Agent(model=ScriptedModel(), name=AGENT, system_prompt=BASE_PROMPT.replace("{memory_context}", ""),
                        callback_handler=None),

@@ -53,6 +53,7 @@ def _loaded(data_dir: Path, embedder: Embedder, memories: int) -> S3VectorMemory
 SETUPS = (
     "ours, embedding path before issue 11, embedded engine",
     "ours, embedded engine",
+    "ours, embedded engine, extract_facts=False",
     "ours, local endpoint (HTTP)",
     "0.3.0, local endpoint (HTTP)",
 )
@@ -72,16 +73,20 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     ours = _loaded(scratch / "ours", make_embedder("local"), args.memories)
     rates[SETUPS[1]] = _rate(measure_ours(ours, 0, args.conversations, scratch / "ours" / "spool"))
     ours._get_s3vectors_client().close()
+    no_facts = _loaded(scratch / "no-facts", make_embedder("local"), args.memories)
+    rates[SETUPS[2]] = _rate(measure_ours(no_facts, 0, args.conversations, scratch / "no-facts" / "spool",
+                                          extract_facts=False))
+    no_facts._get_s3vectors_client().close()
     for name in ("ours-http", "original"):
         _loaded(scratch / name, make_embedder("local"), args.memories)._get_s3vectors_client().close()
     with LocalEndpoint(scratch / "ours-http") as endpoint:
         remote = S3VectorMemory(bucket_name=BUCKET, backend="aws", endpoint_url=endpoint.url,
                                 embedder=make_embedder("local"), region_name="us-east-1",
                                 client=_endpoint_client(endpoint.url))
-        rates[SETUPS[2]] = _rate(measure_ours(remote, 0, args.conversations, scratch / "ours-http" / "spool"))
+        rates[SETUPS[3]] = _rate(measure_ours(remote, 0, args.conversations, scratch / "ours-http" / "spool"))
     with LocalEndpoint(scratch / "original") as endpoint:
         original = measure_original(args.original, endpoint.url, 0, args.conversations)
-        rates[SETUPS[3]] = None if original is None else _rate(original)
+        rates[SETUPS[4]] = None if original is None else _rate(original)
     print(json.dumps(rates), file=sys.stderr, flush=True)
     return rates
 

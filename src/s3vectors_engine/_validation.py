@@ -55,6 +55,9 @@ _INDEX_ARN_RE = re.compile(
 )
 
 _VALIDATOR = ParamValidator()
+#: Leaves of a JSON-like document, skipped by type before the (much slower) ``Mapping`` ABC check:
+#: a vector's data is hundreds of floats.
+_SCALARS = frozenset({float, int, str, bool, type(None)})
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -96,7 +99,8 @@ def _depth_exceeds(document: Any, limit: int) -> bool:
             if depth > limit:
                 return True
             children = node.values() if isinstance(node, Mapping) else node
-            stack.extend((child, depth + 1) for child in children if isinstance(child, Mapping | list | tuple))
+            stack.extend((child, depth + 1) for child in children
+                         if type(child) not in _SCALARS and isinstance(child, Mapping | list | tuple))
     return False
 
 

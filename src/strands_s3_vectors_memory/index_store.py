@@ -297,7 +297,11 @@ class IndexStore:
         query = related_query(transcript)
         if limit < 1 or not query:
             return []
-        vector = self.embedding_scheduler.embed_query(query)
+        # Background work, so embedded as a document through the scheduler: behind users' first-turn
+        # queries (as a query, up to 2,000 characters of a long conversation held the query path for a
+        # second, bench/embedding_contention.py) and coalesced with the writer's other documents. Facts
+        # are documents too: the match is document to document.
+        vector = self._embed_documents([query])[0]
         found = find_facts(self._scope_target(scope), scope, vector, top_k=min(limit, MAX_TOP_K))
         return [FactRef(memory.key, memory.content) for memory in found]
 

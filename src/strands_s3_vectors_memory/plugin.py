@@ -54,7 +54,7 @@ from .plugin_settings import (
 from .prompt import DEFAULT_MEMORY_BUDGET_CHARS, SystemPrompt, has_placeholder, render_prompt
 from .records import Memory
 from .retrieval import first_turn_query, recall, recall_for_tool
-from .runtime import MemoryRuntime, StoreIdentity, runtime_for
+from .runtime import DEFAULT_WRITER_WORKERS, MemoryRuntime, StoreIdentity, runtime_for
 from .spool import default_spool_dir
 from .store import MultiTenantS3VectorMemory, S3VectorMemory
 from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT
@@ -112,7 +112,8 @@ class S3VectorMemoryPlugin(Plugin):
             ``"agent"``: ``agent.messages`` is left alone (one agent per conversation, e.g. with a
             strands session manager); a call of another conversation is refused.
         flush_at_exit: Flush pending writes when the interpreter exits.
-        writer_workers: Background writer threads.
+        writer_workers: Background writer threads (they mostly wait on the summary model and the network;
+            the first plugin of a process and spool sets the count, the runtime being shared).
         read_your_writes_timeout: A new conversation's first turn waits up to this long for the same
             user's still-pending writes (so "bye" then "hello again" sees the first conversation);
             other users never wait. ``0`` disables.
@@ -144,7 +145,7 @@ class S3VectorMemoryPlugin(Plugin):
         max_open_conversations: int = MAX_OPEN_CONVERSATIONS,
         history: History = "isolated",
         flush_at_exit: bool = True,
-        writer_workers: int = 2,
+        writer_workers: int = DEFAULT_WRITER_WORKERS,
         read_your_writes_timeout: float = DEFAULT_READ_YOUR_WRITES_TIMEOUT,
         conversation_ttl_seconds: float | None = None,
         write_mode: WriteMode = "background",

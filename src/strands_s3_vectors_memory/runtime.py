@@ -52,12 +52,18 @@ if TYPE_CHECKING:
     from .store import S3VectorMemory
     from .writer import WriterStats
 
-__all__ = ["MemoryRuntime", "StoreIdentity", "runtime_for"]
+__all__ = ["DEFAULT_WRITER_WORKERS", "MemoryRuntime", "StoreIdentity", "runtime_for"]
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: Writer threads of a runtime. Each mostly waits (the summary model, the related-facts query, the
+#: writes); with 2, fifty conversations ended at once against a 0.2 s embedder took longer to store
+#: than a returning user's read-your-writes wait (bench/async_server.py); local embedding work is
+#: coalesced by the store's scheduler whatever the count.
+DEFAULT_WRITER_WORKERS = 4
 
 #: How often the reaper looks for idle conversations at most (it also wakes at the next deadline).
 _REAPER_MAX_SLEEP = 30.0
@@ -93,7 +99,7 @@ class MemoryRuntime:
         spool_dir: Path | S3Location,
         identity: StoreIdentity,
         *,
-        workers: int = 2,
+        workers: int = DEFAULT_WRITER_WORKERS,
         flush_at_exit: bool = True,
         is_retryable: Callable[[BaseException], bool] = is_retryable_error,
     ) -> None:
@@ -317,7 +323,7 @@ def runtime_for(
     spool_dir: Path | S3Location,
     identity: StoreIdentity,
     *,
-    workers: int = 2,
+    workers: int = DEFAULT_WRITER_WORKERS,
     flush_at_exit: bool = True,
     is_retryable: Callable[[BaseException], bool] = is_retryable_error,
 ) -> MemoryRuntime:
