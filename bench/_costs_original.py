@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ def main() -> int:
         recording_responder,
     )
     from _original_runner import _load_ours
-    from _turns import BASE_PROMPT
+    from _turns import BASE_PROMPT, track_original_writes
 
     if not str(Path(original.__file__).resolve()).startswith(str(args.original.resolve())):
         raise SystemExit(f"imported the wrong package: {original.__file__}")
@@ -79,19 +78,7 @@ def main() -> int:
             return str(extractive_summary(transcript))
         return padded_reply(str(default_responder(messages, system_prompt)), args.reply_chars)
 
-    pending: list[Future[Any]] = []
-    real_submit = plugin_module._executor.submit
-
-    def tracked_submit(*a: Any, **kw: Any) -> Future[Any]:
-        future: Future[Any] = real_submit(*a, **kw)
-        pending.append(future)
-        return future
-
-    plugin_module._executor.submit = tracked_submit
-
-    def drain() -> None:
-        while pending:
-            pending.pop().result()
+    drain = track_original_writes(plugin_module)
 
     store = original.S3VectorMemory(bucket_name=args.bucket, region_name="us-east-1")
     store._s3vectors = CountingS3Vectors(store._s3vectors, ledger, NON_FILTERABLE_METADATA_KEYS)

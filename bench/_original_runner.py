@@ -15,7 +15,6 @@ import importlib.util
 import json
 import sys
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ def main() -> int:
     from strands import Agent
 
     import strands_s3_vectors_memory as original  # the 0.3.0 package
-    from _turns import BASE_PROMPT, run_conversations
+    from _turns import BASE_PROMPT, run_conversations, track_original_writes
 
     if not str(Path(original.__file__).resolve()).startswith(str(args.original.resolve())):
         raise SystemExit(f"imported the wrong package: {original.__file__}")
@@ -67,19 +66,7 @@ def main() -> int:
 
     original.S3VectorMemory._embed = local_embed  # Bedrock -> bundled e5, the only stub
     plugin_module = sys.modules["strands_s3_vectors_memory.s3_vector_memory_plugin"]
-    pending: list[Future[Any]] = []
-    real_submit = plugin_module._executor.submit
-
-    def tracked_submit(*a: Any, **kw: Any) -> Future[Any]:
-        future: Future[Any] = real_submit(*a, **kw)
-        pending.append(future)
-        return future
-
-    plugin_module._executor.submit = tracked_submit
-
-    def drain() -> None:
-        while pending:
-            pending.pop().result()
+    drain = track_original_writes(plugin_module)
 
     store = original.S3VectorMemory(bucket_name=args.bucket)
     plugin = original.S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,3 +75,23 @@ def run_conversations(
                 times[name].add(kind, time.perf_counter() - started)
         after_conversation()
     return times
+
+
+def track_original_writes(plugin_module: Any) -> Callable[[], None]:
+    """Make 0.3.0's background writes awaitable: its plugin module submits them to ``_executor``;
+    the returned ``drain()`` waits for every one submitted so far (0.3.0 has no flush)."""
+    pending: list[Future[Any]] = []
+    real_submit = plugin_module._executor.submit
+
+    def tracked_submit(*a: Any, **kw: Any) -> Future[Any]:
+        future: Future[Any] = real_submit(*a, **kw)
+        pending.append(future)
+        return future
+
+    plugin_module._executor.submit = tracked_submit
+
+    def drain() -> None:
+        while pending:
+            pending.pop().result()
+
+    return drain

@@ -53,6 +53,7 @@ from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, runt
 from strands_s3_vectors_memory.clients import aws_client, local_client
 from strands_s3_vectors_memory.config import NON_FILTERABLE_METADATA_KEYS, resolve_region
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
+from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
 from strands_s3_vectors_memory.s3_spool import S3Spool
 from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
@@ -109,39 +110,28 @@ SPOOL_AREAS = ("jobs", "claims", "owners", "dead", "corrupt", ".tombstones")
 # --- counting -------------------------------------------------------------------------------------------
 
 
-class CountingEmbedder:
+class CountingEmbedder(EmbedderWrapper):
     """An :class:`Embedder` recording every text it embeds (below the store's query cache, as Bedrock is)."""
 
     def __init__(self, inner: Embedder, ledger: Ledger) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._ledger = ledger
-
-    @property
-    def inner(self) -> Embedder:
-        return self._inner
-
-    @property
-    def model_id(self) -> str:
-        return self._inner.model_id
-
-    @property
-    def dimension(self) -> int:
-        return self._inner.dimension
-
-    @property
-    def similarity_threshold(self) -> float | None:
-        value = getattr(self._inner, "similarity_threshold", None)
-        return None if value is None else float(value)
 
     def embed_query(self, text: str) -> list[float]:
         record_embedding(self._ledger, "query", [text])
         return self._inner.embed_query(text)
+
+    def embed_background_query(self, text: str) -> list[float]:
+        record_embedding(self._ledger, "query", [text])  # on Bedrock: one more query request
+        return super().embed_background_query(text)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         record_embedding(self._ledger, "document", texts)
         return self._inner.embed_documents(texts)
 
     def __getattr__(self, name: str) -> Any:  # hints such as document_slice_chars
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
 

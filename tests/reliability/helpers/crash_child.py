@@ -33,11 +33,12 @@ from strands.types.content import Messages
 
 from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.runtime import DEFAULT_WRITER_WORKERS
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, default_responder
 from support import asks_for_summary
 
 BUCKET = "crash"
-WORKERS = 2  # the plugin's default writer threads
+WORKERS = DEFAULT_WRITER_WORKERS  # the plugin's default writer threads
 _FOREVER = threading.Event()
 _HANGING: list[str] = []
 _ALL_WORKERS_STUCK = threading.Event()
