@@ -177,25 +177,17 @@ def _walk(value: Any, shape: Shape, path: str, errors: list[str], paths: list[st
     elif kind == "list":
         if not isinstance(value, Sequence) or isinstance(value, str):
             return
-        if "max" in meta and len(value) > meta["max"]:
+        if (too_long := _too_long(value, meta, path)) is not None:
             paths.append(path)
-            lo = meta.get("min", 0)
-            errors.append(
-                f"Value with length {len(value)} at '{path}' failed to satisfy constraint: "
-                f"Member must have length between {lo} and {meta['max']}, inclusive"
-            )
+            errors.append(too_long)
         member = shape.member  # type: ignore[attr-defined]
         if member.type_name in ("structure", "string", "list"):
             for i, item in enumerate(value):
                 _walk(item, member, f"{path}/{i}", errors, paths)
     elif kind == "string" and isinstance(value, str):
-        if "max" in meta and len(value) > meta["max"]:
+        if (too_long := _too_long(value, meta, path)) is not None:
             paths.append(path)
-            lo = meta.get("min", 0)
-            errors.append(
-                f"Value with length {len(value)} at '{path}' failed to satisfy constraint: "
-                f"Member must have length between {lo} and {meta['max']}, inclusive"
-            )
+            errors.append(too_long)
         elif "pattern" in meta and (rx := _pattern(meta["pattern"])) is not None and not rx.fullmatch(value):
             paths.append(path)
             errors.append(
@@ -208,6 +200,16 @@ def _walk(value: Any, shape: Shape, path: str, errors: list[str], paths: list[st
             f"Value at '{path}' failed to satisfy constraint: "
             f"Member must be between {meta.get('min', 0)} and {meta['max']}, inclusive"
         )
+
+
+def _too_long(value: Sequence[Any] | str, meta: Mapping[str, Any], path: str) -> str | None:
+    """The service's message for a list or string over the model's ``max`` length, else ``None``."""
+    if "max" not in meta or len(value) <= meta["max"]:
+        return None
+    return (
+        f"Value with length {len(value)} at '{path}' failed to satisfy constraint: "
+        f"Member must have length between {meta.get('min', 0)} and {meta['max']}, inclusive"
+    )
 
 
 @functools.cache
