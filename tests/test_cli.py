@@ -242,7 +242,7 @@ def hostile(env: Path) -> S3VectorMemory:
     store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=env)
     store.store_memory(MARKUP_USER, HOSTILE, agent_name="[bold]agent")
     store.store_memory(MARKUP_USER, HOSTILE_TOO, agent_name="[bold]agent")
-    vector = store._embed_documents(["mallory's memory"])[0]
+    vector = store.embed_documents(["mallory's memory"])[0]
     store._base_client().put_vectors(vectorBucketName=BUCKET, indexName="memory", vectors=[{
         "key": "raw-1", "data": {"float32": vector},
         "metadata": {"user_id": "mallory\x1b]0;owned\x07", "agent_name": "agent\x1b[31m", "type": "memory",

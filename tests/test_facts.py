@@ -6,12 +6,18 @@ tenants never see each other's facts."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver
+from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.embeddings import Embedder, make_embedder, mean_direction
+from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.records import (
     FACT_CURRENT,
@@ -242,3 +248,83 @@ def test_a_superseded_fact_of_the_longest_ids_fits_the_filterable_metadata_limit
     facts = _facts(memory_env.client, user)
     assert facts["Lives in Berlin"]["fact_status"] == FACT_SUPERSEDED  # the engine checks S3 Vectors' limit
     assert facts["Lives in Paris"]["fact_status"] == FACT_CURRENT
+
+
+class _CountingEmbedder(EmbedderWrapper):
+    """Records every text embedded, by kind (documents, queries of any path)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        super().__init__(inner)
+        self.documents: list[str] = []
+        self.queries: list[str] = []
+
+    def embed_query(self, text: str) -> list[float]:
+        self.queries.append(text)
+        return self._inner.embed_query(text)
+
+    def embed_background_query(self, text: str) -> list[float]:
+        self.queries.append(text)
+        return super().embed_background_query(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.documents.extend(texts)
+        return self._inner.embed_documents(texts)
+
+
+def _counting_store(tmp_path: Path) -> tuple[S3VectorMemory, _CountingEmbedder]:
+    embedder = _CountingEmbedder(make_embedder("local"))
+    return S3VectorMemory("my-vector-memory", backend="local", data_dir=tmp_path, embedder=embedder), embedder
+
+
+def test_the_related_facts_lookup_reuses_the_detail_vectors_instead_of_embedding_a_query(tmp_path: Path) -> None:
+    """Each ended conversation embeds each text once: its details serve as the facts' query (they
+    used to cost one more embedding, of up to 2,000 characters, per conversation)."""
+    store, embedder = _counting_store(tmp_path)
+    model = ScriptedModel()
+    archiver = Archiver(store, lambda: model)
+    archiver.archive(_job("c1", "I live in Berlin. I keep bees on the roof.", 1_000_000))
+    embedder.documents.clear()
+    said = "I live in Paris now."
+    archiver.archive(_job("c2", said, 2_000_000))
+    assert embedder.queries == []  # no query of any kind for the related facts
+    assert sorted(set(embedder.documents)) == sorted(embedder.documents)  # no text embedded twice
+    assert f"USER: {said}" in embedder.documents
+    asked = parse_summary_request(message_text([r for r in model.requests if is_summary_request(r)][-1].messages[-1],
+                                               fold=False))
+    assert asked is not None and asked.current_facts[0] == "Lives in Berlin"  # the nearest, first
+    facts = _facts(local_client(tmp_path), index="memory")
+    assert facts["Lives in Berlin"]["fact_status"] == FACT_SUPERSEDED
+
+
+def test_without_details_the_related_facts_are_found_with_what_the_user_said(tmp_path: Path) -> None:
+    store, embedder = _counting_store(tmp_path)
+    model = ScriptedModel()
+    archiver = Archiver(store, lambda: model, SummarySettings(store_details=False))
+    archiver.archive(_job("c1", "I live in Berlin.", 1_000_000))
+    embedder.queries.clear()
+    archiver.archive(_job("c2", "I live in Paris now.", 2_000_000))
+    assert embedder.queries == ["I live in Paris now."]  # the background query, as the only way
+    assert _facts(local_client(tmp_path), index="memory")["Lives in Berlin"]["fact_status"] == FACT_SUPERSEDED
+
+
+def test_related_facts_near_vectors_rank_the_facts_closest_to_them_first(tmp_path: Path) -> None:
+    store, _ = _counting_store(tmp_path)
+    scope = store.scope("alice", agent_name=AGENT)
+    store.store_conversation_scope(scope, "c1", "Alice's profile.",
+                                   facts=["Lives in Berlin", "Keeps bees on the roof", "Works as a night nurse"])
+    for said, nearest in (("USER: I finally moved out of Berlin, to Paris.", "Lives in Berlin"),
+                          ("USER: I changed jobs, no more night shifts at the hospital.", "Works as a night nurse"),
+                          ("USER: My bees swarmed and left the hive.", "Keeps bees on the roof")):
+        near = store.embed_documents([said, "USER: hello there"])
+        found = store.related_facts(scope, "", limit=1, near=near)
+        assert [fact.text for fact in found] == [nearest], said
+    assert store.related_facts(scope, "", limit=0, near=near) == []
+    assert store.related_facts(scope, "ASSISTANT: no user words", limit=5) == []  # nothing to search with
+
+
+def test_mean_direction_is_the_normalised_mean() -> None:
+    assert mean_direction([[1.0, 0.0], [0.0, 1.0]]) == pytest.approx([0.5 ** 0.5, 0.5 ** 0.5])
+    assert mean_direction([[0.6, 0.8]]) == pytest.approx([0.6, 0.8])
+    assert mean_direction([[1.0, 0.0], [-1.0, 0.0]]) == [1.0, 0.0]  # cancelled out: the first stands in
+    with pytest.raises(ValueError):
+        mean_direction([])

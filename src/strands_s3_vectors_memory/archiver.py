@@ -6,7 +6,8 @@ conversations, replays after a crash) and the synchronous 0.3.0 API (``close_ses
 1. a conversation its user has since forgotten is dropped (tombstones, see :mod:`.tombstones`);
 2. the summary already stored for the conversation (it was ended before and resumed) is read once,
    so the new summary covers the first part too;
-3. the user's stored facts most related to the conversation are read (one bounded vector query);
+3. the user's stored facts most related to the conversation are read (one bounded vector query,
+   with the mean vector of the conversation's detail records, which are embedded first for it);
 4. the agent's own model summarizes the transcript and, in the same call, lists the user's facts
    and which of the related facts the conversation supersedes (checkpointed together, so a retry
    never repeats it; facts it could not parse are dropped and counted, the summary is kept);
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -93,11 +94,15 @@ class Archiver:
         model = self._model() if job.summary is None else None
         if job.summary is None and model is None:  # no model at all (a replay from the command line)
             return self.salvage(job)
+        details = self._details(job)
+        embedded: dict[str, list[float]] = {}
         if job.summary is None:
             assert model is not None
             extract = self.settings.extract_facts and bool(job.transcript.strip())
-            related = self.store.related_facts(job.scope, job.transcript, limit=self.settings.related_facts) \
-                if extract else []
+            if extract and details:  # embedded now rather than after the model call: they are the facts' query
+                embedded = dict(zip(details, self.store.embed_documents(details), strict=True))
+            related = self.store.related_facts(job.scope, job.transcript, limit=self.settings.related_facts,
+                                               near=list(embedded.values())) if extract else []
             reply = summarize_conversation(
                 model,
                 job.transcript,
@@ -110,7 +115,7 @@ class Archiver:
             job = replace(job, summary=reply.summary, related_facts=tuple(related),
                           fact_changes=resolve_changes(reply, related))
             checkpoint(job)
-        self._store(job, job.summary or "", extractive=False)
+        self._store(job, job.summary or "", details, extractive=False, embedded=embedded)
         return job.summary
 
     def archive_messages(self, scope: MemoryScope, conversation_id: str, messages: Sequence[Any]) -> str | None:
@@ -139,7 +144,7 @@ class Archiver:
             summary = extractive_summary(
                 job.transcript, self.settings.summary_max_chars, earlier_summary=job.earlier_summary or ""
             )
-        self._store(job, summary, extractive=extractive)
+        self._store(job, summary, self._details(job), extractive=extractive)
         logger.warning(
             "conversation %s was not summarized by a model; stored %s and its detail records",
             job.conversation_id,
@@ -147,8 +152,18 @@ class Archiver:
         )
         return summary
 
-    def _store(self, job: ConversationJob, summary: str, *, extractive: bool) -> None:
-        details = conversation_details(job.transcript) if self.settings.store_details else []
+    def _details(self, job: ConversationJob) -> list[str]:
+        return conversation_details(job.transcript) if self.settings.store_details else []
+
+    def _store(
+        self,
+        job: ConversationJob,
+        summary: str,
+        details: list[str],
+        *,
+        extractive: bool,
+        embedded: Mapping[str, list[float]] | None = None,
+    ) -> None:
         changes = job.fact_changes
         keys = self.store.store_conversation_scope(
             job.scope,
@@ -159,6 +174,7 @@ class Archiver:
             extractive=extractive,
             facts=[fact.text for fact in changes.facts] if changes is not None else [],
             stated_at=job.ended_at,
+            embedded=embedded,
         )
         if changes is not None:  # after the new facts exist, so superseded_by never names a missing key
             keys += self.store.supersede_facts(job.scope, changes.superseded_by(job.scope), ended_at=job.ended_at)

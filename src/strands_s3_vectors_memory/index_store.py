@@ -27,7 +27,14 @@ from .config import (
     resolve_region,
 )
 from .conversation_records import Record, check_conversation, conversation_records
-from .embeddings import Embedder, EmbeddingScheduler, embed_background_query, make_embedder, scheduled
+from .embeddings import (
+    Embedder,
+    EmbeddingScheduler,
+    embed_background_query,
+    make_embedder,
+    mean_direction,
+    scheduled,
+)
 from .errors import (
     ConfigurationError,
     EmbeddingError,
@@ -182,11 +189,18 @@ class IndexStore:
 
     # ------------------------------------------------------------------ embeddings
 
-    def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Document vectors of ``texts`` (in order), through the scheduler, shape-checked."""
         vectors = self.embedding_scheduler.embed_documents(list(texts))
         if len(vectors) != len(texts) or any(len(v) != self.embedder.dimension for v in vectors):
             raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
         return vectors
+
+    def _vectors(self, texts: Sequence[str], embedded: Mapping[str, Sequence[float]]) -> list[list[float]]:
+        """``texts``' document vectors: those already ``embedded`` (text -> vector) reused, the rest embedded."""
+        missing = list(dict.fromkeys(text for text in texts if text not in embedded))
+        fresh = dict(zip(missing, self.embed_documents(missing), strict=True)) if missing else {}
+        return [list(embedded[text]) if text in embedded else fresh[text] for text in texts]
 
     # ------------------------------------------------------------------ writes
 
@@ -201,12 +215,14 @@ class IndexStore:
         return self._put(self._ready_target(tenant_context), records)
 
     @traced(SPAN_PUT)
-    def _put(self, target: IndexTarget, records: Sequence[Record]) -> list[str]:
+    def _put(
+        self, target: IndexTarget, records: Sequence[Record], embedded: Mapping[str, Sequence[float]] | None = None
+    ) -> list[str]:
         if not records:
             return []
         annotate(index_name=target.index_name, vector_count=len(records),
                  batch_count=-(-len(records) // WRITE_BATCH), embedding_model=self.embedder.model_id)
-        vectors = self._embed_documents([text for _, text, _ in records])
+        vectors = self._vectors([text for _, text, _ in records], embedded or {})
         placed = lifecycle.dedupe_keys(target, records, vectors, self.dedupe_threshold)  # restatements overwrite
         put_vectors(target, [
             {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
@@ -267,6 +283,7 @@ class IndexStore:
         extractive: bool = False,
         facts: Sequence[str] = (),
         stated_at: float | None = None,
+        embedded: Mapping[str, Sequence[float]] | None = None,
     ) -> list[str]:
         """:meth:`store_conversation` for an already validated scope (the plugin's write path).
 
@@ -274,7 +291,8 @@ class IndexStore:
         (stored when a conversation could not be summarized, see the writer's dead letters).
         ``facts`` are stored as current facts of the user (keys :func:`~.records.fact_key`), stated
         at ``stated_at`` (the conversation's end; default now), unless a later conversation has
-        already superseded one (see :func:`~.facts.facts_to_write`).
+        already superseded one (see :func:`~.facts.facts_to_write`). ``embedded`` maps texts already
+        embedded as documents (the details, see :meth:`related_facts`) to their vectors, reused.
         """
         check_conversation(conversation_id, summary, details, facts)
         expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
@@ -284,22 +302,35 @@ class IndexStore:
             scope, conversation_id, summary, details=details, stated_at=stated, expires_at=expires_at,
             extractive=extractive, facts=facts_to_write(target, scope, [f.strip() for f in facts if f.strip()], stated),
         )
-        return self._put(target, records)
+        return self._put(target, records, embedded)
 
     def related_facts(
-        self, scope: MemoryScope, transcript: str, *, limit: int = DEFAULT_RELATED_FACTS
+        self,
+        scope: MemoryScope,
+        transcript: str,
+        *,
+        limit: int = DEFAULT_RELATED_FACTS,
+        near: Sequence[Sequence[float]] = (),
     ) -> list[FactRef]:
-        """``scope``'s current facts nearest to what the user said in ``transcript`` (at most ``limit``).
+        """``scope``'s current facts nearest to the conversation (at most ``limit``).
 
         What the summarizing model is shown, numbered, so it can say which of them the conversation
-        supersedes: one bounded query, nearest first, no relevance cut-off (the model judges).
+        supersedes: one bounded query, nearest first, no relevance cut-off (the model judges). The
+        query vector is the mean direction of ``near`` (the conversation's detail records, embedded
+        anyway to be stored: no extra model call), else what the user said in ``transcript``,
+        embedded as a query (up to 2,000 characters: as costly as embedding the summary).
         """
-        query = related_query(transcript)
-        if limit < 1 or not query:
+        if limit < 1:
             return []
-        # Background work: on the embedder's background path (embeddings/base.py says why), neither
-        # on users' query path nor behind the writer's documents.
-        vector = embed_background_query(self.embedding_scheduler, query)
+        if near:
+            vector = mean_direction(near)
+        else:
+            query = related_query(transcript)
+            if not query:
+                return []
+            # Background work: on the embedder's background path (embeddings/base.py says why),
+            # neither on users' query path nor behind the writer's documents.
+            vector = embed_background_query(self.embedding_scheduler, query)
         found = find_facts(self._scope_target(scope), scope, vector, top_k=min(limit, MAX_TOP_K))
         return [FactRef(memory.key, memory.content) for memory in found]
 

@@ -244,7 +244,7 @@ class S3VectorMemory(IndexStore):
         :meth:`put_records` accepts any key.
         """
         return lifecycle.import_memories(
-            partial(self._ready_target, tenant_context), fp, embedder=self.embedder, embed=self._embed_documents,
+            partial(self._ready_target, tenant_context), fp, embedder=self.embedder, embed=self.embed_documents,
             keep_vectors=keep_vectors, verify_keys=verify_keys, progress=progress,
         )
 

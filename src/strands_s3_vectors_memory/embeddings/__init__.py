@@ -7,7 +7,7 @@ chooses the implementation from the backend and ``EMBEDDING_MODEL``, and every s
 
 from __future__ import annotations
 
-from .base import BackgroundQueryEmbedder, Embedder, embed_background_query
+from .base import BackgroundQueryEmbedder, Embedder, embed_background_query, mean_direction
 from .bedrock import BedrockEmbedder
 from .cache import CachedEmbedder
 from .factory import make_embedder
@@ -26,5 +26,6 @@ __all__ = [
     "SchedulerStats",
     "embed_background_query",
     "make_embedder",
+    "mean_direction",
     "scheduled",
 ]

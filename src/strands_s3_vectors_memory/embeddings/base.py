@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ..errors import EmbeddingError
 
 __all__ = ["BackgroundQueryEmbedder", "Embedder", "EmbedderWrapper", "embed_background_query", "finalise_vector",
-           "require_text"]
+           "mean_direction", "require_text"]
 
 
 @runtime_checkable
@@ -125,6 +125,21 @@ def finalise_vector(raw: object, *, dimension: int, model_id: str) -> list[float
     if norm == 0.0 or not math.isfinite(norm):
         raise EmbeddingError(f"{model_id}: embedding has zero length and cannot be normalised")
     return [float(x) for x in array / norm]
+
+
+def mean_direction(vectors: Sequence[Sequence[float]]) -> list[float]:
+    """The unit vector nearest, in cosine, to all of ``vectors`` (their normalised mean).
+
+    One query for a whole conversation from the vectors of its parts, without embedding it again.
+    Unit vectors of one model never cancel out in practice; if they did, the first one stands in.
+    """
+    if not vectors:
+        raise ValueError("mean_direction needs at least one vector")
+    mean = np.mean(np.asarray(vectors, dtype=np.float64), axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm < 1e-9 or not math.isfinite(norm):
+        return [float(x) for x in vectors[0]]
+    return [float(x) for x in mean / norm]
 
 
 def require_text(text: object, *, model_id: str) -> str:
