@@ -3,7 +3,8 @@
 Run by ``plugin_overhead.py``, never directly: the original package has the same import name as
 ours, so it lives in its own ``--target`` directory (``pip install strands-s3-vectors-memory==0.3.0
 --target /tmp/orig-pkg``) and runs in its own interpreter. It talks boto3 to the local S3 Vectors
-endpoint (``AWS_ENDPOINT_URL_S3VECTORS``) serving the same 100k-memory index; its Bedrock embedding
+endpoint (``AWS_ENDPOINT_URL_S3VECTORS``) serving the same 100k-memory index (or, with ``--data-dir``,
+to the embedded engine's client in this process, as ours runs offline); its Bedrock embedding
 call is replaced by the bundled e5 model (our package, loaded under another module name), and the
 model is our ``ScriptedModel``. Prints one JSON object with the timings.
 """
@@ -42,6 +43,8 @@ def main() -> int:
     parser.add_argument("--user", required=True)
     parser.add_argument("--conversations", type=int, required=True)
     parser.add_argument("--throughput", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="use the embedded engine in this directory instead of the endpoint")
     args = parser.parse_args()
 
     sys.path.insert(0, str(args.original))
@@ -69,6 +72,10 @@ def main() -> int:
     drain = track_original_writes(plugin_module)
 
     store = original.S3VectorMemory(bucket_name=args.bucket)
+    if args.data_dir is not None:  # boto3 -> the embedded engine's boto3-shaped client, in this process
+        from ours.clients import local_client
+
+        store._s3vectors = local_client(args.data_dir)
     plugin = original.S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
     plain_prompt = BASE_PROMPT.replace("{memory_context}", "")
     agents = {

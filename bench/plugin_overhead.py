@@ -136,18 +136,25 @@ def _summary(times: Mapping[str, TurnTimes], rate: float) -> dict[str, Any]:
     }
 
 
-def measure_original(original: Path, url: str, conversations: int, throughput: int) -> dict[str, Any] | None:
-    """Run ``_original_runner.py`` against the endpoint; ``None`` (with a note) if 0.3.0 is not installed."""
+def measure_original(original: Path, url: str | None, conversations: int, throughput: int, *,
+                     data_dir: Path | None = None) -> dict[str, Any] | None:
+    """Run ``_original_runner.py`` against the endpoint at ``url``, or on the embedded engine in ``data_dir``
+    (in its own process, as our embedded setups run in theirs); ``None`` (with a note) if 0.3.0 is not
+    installed."""
     if not (original / "strands_s3_vectors_memory").is_dir():
         print(f"0.3.0 not found in {original}: pip install --no-deps strands-s3-vectors-memory==0.3.0 "
               f"--target {original}", file=sys.stderr)
         return None
-    env = dict(os.environ, AWS_ENDPOINT_URL_S3VECTORS=url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    if url is not None:
+        env["AWS_ENDPOINT_URL_S3VECTORS"] = url
     env.pop("AWS_PROFILE", None)
     command = [sys.executable, str(Path(__file__).with_name("_original_runner.py")), "--original", str(original),
                "--src", str(ROOT / "src"), "--bucket", BUCKET, "--user", USER,
                "--conversations", str(conversations), "--throughput", str(throughput)]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=3600)
     if done.returncode != 0:
         print(f"0.3.0 run failed:\n{done.stderr[-3000:]}", file=sys.stderr)

@@ -13,10 +13,12 @@ user's):
 * ours with the embedding path before issue 11 (no scheduler; one model handle for queries and
   documents, documents on the writer's threads), embedded engine;
 * ours as shipped (scheduler, query handle, low-priority document thread), embedded engine;
-* ours as shipped through the local S3 Vectors endpoint over HTTP;
-* the original ``strands-s3-vectors-memory==0.3.0`` through the same endpoint, its Bedrock call
-  replaced by the same e5 model (``bench/_original_runner.py``; install it with ``pip install
-  --no-deps strands-s3-vectors-memory==0.3.0 --target /tmp/orig-pkg``).
+* ours as shipped through the local S3 Vectors endpoint over HTTP, from a process of its own
+  (``bench/_http_runner.py``), the endpoint serving from this one;
+* the original ``strands-s3-vectors-memory==0.3.0`` through the same endpoint, and on the embedded
+  engine (its boto3 client swapped for the engine's boto3-shaped one), its Bedrock call
+  replaced by the same e5 model, from a process of its own too (``bench/_original_runner.py``;
+  install it with ``pip install --no-deps strands-s3-vectors-memory==0.3.0 --target /tmp/orig-pkg``).
 
 Run: ``python3 bench/writer_throughput.py`` (about 2 minutes; ``--help`` for options).
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -39,7 +42,7 @@ from strands_s3_vectors_memory.server import LocalEndpoint
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
 from _unscheduled import PreviousLocalEmbedder, unscheduled
-from plugin_overhead import BUCKET, _endpoint_client, bulk_load, measure_original, measure_ours, seed_user
+from plugin_overhead import BUCKET, bulk_load, measure_original, measure_ours, seed_user
 
 
 def _loaded(data_dir: Path, embedder: Embedder, memories: int) -> S3VectorMemory:
@@ -56,11 +59,21 @@ SETUPS = (
     "ours, embedded engine, extract_facts=False",
     "ours, local endpoint (HTTP)",
     "0.3.0, local endpoint (HTTP)",
+    "0.3.0, embedded engine",
 )
 
 
 def _rate(result: dict[str, Any]) -> float:
     return float(result["summaries_per_second"])
+
+
+def _measure_http(url: str, spool: Path, conversations: int) -> dict[str, Any]:
+    """Ours through the endpoint, from a process of its own (``_http_runner.py``), as 0.3.0 runs."""
+    command = [sys.executable, str(Path(__file__).with_name("_http_runner.py")), "--url", url, "--bucket", BUCKET,
+               "--spool", str(spool), "--throughput", str(conversations)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=3600)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | None]:
@@ -77,16 +90,15 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     rates[SETUPS[2]] = _rate(measure_ours(no_facts, 0, args.conversations, scratch / "no-facts" / "spool",
                                           extract_facts=False))
     no_facts._get_s3vectors_client().close()
-    for name in ("ours-http", "original"):
+    for name in ("ours-http", "original", "original-embedded"):
         _loaded(scratch / name, make_embedder("local"), args.memories)._get_s3vectors_client().close()
     with LocalEndpoint(scratch / "ours-http") as endpoint:
-        remote = S3VectorMemory(bucket_name=BUCKET, backend="aws", endpoint_url=endpoint.url,
-                                embedder=make_embedder("local"), region_name="us-east-1",
-                                client=_endpoint_client(endpoint.url))
-        rates[SETUPS[3]] = _rate(measure_ours(remote, 0, args.conversations, scratch / "ours-http" / "spool"))
+        rates[SETUPS[3]] = _rate(_measure_http(endpoint.url, scratch / "ours-http" / "spool", args.conversations))
     with LocalEndpoint(scratch / "original") as endpoint:
         original = measure_original(args.original, endpoint.url, 0, args.conversations)
         rates[SETUPS[4]] = None if original is None else _rate(original)
+    original = measure_original(args.original, None, 0, args.conversations, data_dir=scratch / "original-embedded")
+    rates[SETUPS[5]] = None if original is None else _rate(original)
     print(json.dumps(rates), file=sys.stderr, flush=True)
     return rates
 
