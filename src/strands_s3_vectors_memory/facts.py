@@ -5,8 +5,9 @@ stored as its own vector (``type: "fact"``, key :func:`~.records.fact_key`) besi
 summary and details. The archiver asks the summarizing model, in its one call, for the facts the
 conversation states and for the stored facts it ends; this module does the index side:
 
-* :func:`find_facts`: a user's facts nearest to a text, current only (or with their history), one
-  filtered ``QueryVectors`` (``fact_status`` is filterable, see :mod:`.records`);
+* :func:`find_facts`: a user's facts nearest to a vector, current only (or with their history), one
+  filtered ``QueryVectors`` (``fact_status`` is filterable, see :mod:`.records`); the vector a
+  conversation's related facts are found with is :func:`related_vector`'s;
 * :func:`resolve_changes`: the model's numbered answer turned into keys, checkpointed in the job so a
   retry writes the same thing without asking again;
 * :func:`facts_to_write`: which new facts to write, leaving alone one that a *later* conversation has
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .embeddings import Embedder, embed_background_query, mean_direction
 from .index import IndexTarget, put_vectors
 from .records import (
     FACT_CURRENT,
@@ -43,6 +45,7 @@ __all__ = [
     "facts_to_write",
     "find_facts",
     "related_query",
+    "related_vector",
     "resolve_changes",
     "supersede",
 ]
@@ -130,6 +133,19 @@ def related_query(transcript: str, max_chars: int = RELATED_QUERY_CHARS) -> str:
         return said
     head = max_chars * 2 // 3
     return f"{said[:head]} {said[-(max_chars - head - 1):]}"
+
+
+def related_vector(embedder: Embedder, transcript: str, near: Sequence[Sequence[float]] = ()) -> list[float] | None:
+    """The vector a conversation's related facts are searched with (``None``: the user said nothing).
+
+    The mean direction of ``near`` (the conversation's detail records, embedded anyway to be stored:
+    no extra model call); else what the user said, embedded as a query (up to 2,000 characters, as
+    costly as a summary) on the embedder's background path (:mod:`.embeddings.base` says why).
+    """
+    if near:
+        return mean_direction(near)
+    query = related_query(transcript)
+    return embed_background_query(embedder, query) if query else None
 
 
 def find_facts(

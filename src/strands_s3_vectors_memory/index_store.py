@@ -27,20 +27,13 @@ from .config import (
     resolve_region,
 )
 from .conversation_records import Record, check_conversation, conversation_records
-from .embeddings import (
-    Embedder,
-    EmbeddingScheduler,
-    embed_background_query,
-    make_embedder,
-    mean_direction,
-    scheduled,
-)
+from .embeddings import Embedder, EmbeddingScheduler, make_embedder, scheduled
 from .errors import (
     ConfigurationError,
     EmbeddingError,
     InvalidInvocationStateError,
 )
-from .facts import DEFAULT_RELATED_FACTS, FactRef, facts_to_write, find_facts, related_query, supersede
+from .facts import DEFAULT_RELATED_FACTS, FactRef, facts_to_write, find_facts, related_vector, supersede
 from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors
 from .lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
@@ -312,25 +305,15 @@ class IndexStore:
         limit: int = DEFAULT_RELATED_FACTS,
         near: Sequence[Sequence[float]] = (),
     ) -> list[FactRef]:
-        """``scope``'s current facts nearest to the conversation (at most ``limit``).
+        """``scope``'s current facts nearest to the conversation (at most ``limit``), nearest first.
 
         What the summarizing model is shown, numbered, so it can say which of them the conversation
-        supersedes: one bounded query, nearest first, no relevance cut-off (the model judges). The
-        query vector is the mean direction of ``near`` (the conversation's detail records, embedded
-        anyway to be stored: no extra model call), else what the user said in ``transcript``,
-        embedded as a query (up to 2,000 characters: as costly as embedding the summary).
+        supersedes: one bounded query, no relevance cut-off (the model judges). ``near``: the vectors
+        of the conversation's detail records (see :func:`~.facts.related_vector`).
         """
-        if limit < 1:
+        vector = related_vector(self.embedding_scheduler, transcript, near) if limit >= 1 else None
+        if vector is None:
             return []
-        if near:
-            vector = mean_direction(near)
-        else:
-            query = related_query(transcript)
-            if not query:
-                return []
-            # Background work: on the embedder's background path (embeddings/base.py says why),
-            # neither on users' query path nor behind the writer's documents.
-            vector = embed_background_query(self.embedding_scheduler, query)
         found = find_facts(self._scope_target(scope), scope, vector, top_k=min(limit, MAX_TOP_K))
         return [FactRef(memory.key, memory.content) for memory in found]
 
