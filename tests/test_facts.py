@@ -328,3 +328,27 @@ def test_mean_direction_is_the_normalised_mean() -> None:
     assert mean_direction([[1.0, 0.0], [-1.0, 0.0]]) == [1.0, 0.0]  # cancelled out: the first stands in
     with pytest.raises(ValueError):
         mean_direction([])
+
+
+def test_a_retried_summary_call_does_not_embed_the_details_again(tmp_path: Path) -> None:
+    """The details are embedded before the summary call; when that call fails (throttled) the
+    writer's next attempt reuses their vectors instead of paying for them again."""
+    store, embedder = _counting_store(tmp_path)
+    failures = [RuntimeError("ThrottlingException: rate exceeded")]
+
+    def flaky(messages: Any, system_prompt: str | None) -> Any:
+        if failures:
+            raise failures.pop()
+        return default_responder(messages, system_prompt)
+
+    archiver = Archiver(store, lambda: ScriptedModel(responder=flaky))
+    job = _job("c1", "I live in Berlin. I keep bees on the roof. I keep bees on the roof.", 1_000_000)
+    with pytest.raises(RuntimeError, match="ThrottlingException"):  # what the model raised reaches the writer
+        archiver.archive(job)
+    details = list(embedder.documents)
+    assert details and len(set(details)) == len(details)  # embedded before the call, each text once
+    archiver.archive(job)  # the writer's next attempt
+    again = embedder.documents[len(details):]
+    assert not set(details) & set(again)  # the details were not embedded a second time
+    stored = {v["metadata"]["content"] for v in all_vectors(local_client(tmp_path))}
+    assert "Lives in Berlin" in stored and any(d in stored for d in details)

@@ -7,7 +7,8 @@ conversations, replays after a crash) and the synchronous 0.3.0 API (``close_ses
 2. the summary already stored for the conversation (it was ended before and resumed) is read once,
    so the new summary covers the first part too;
 3. the user's stored facts most related to the conversation are read (one bounded vector query,
-   with the mean vector of the conversation's detail records, which are embedded first for it);
+   with the mean vector of the conversation's detail records, which are embedded first for it and
+   kept in memory for the job's next attempt should the summary call fail);
 4. the agent's own model summarizes the transcript and, in the same call, lists the user's facts
    and which of the related facts the conversation supersedes (checkpointed together, so a retry
    never repeats it; facts it could not parse are dropped and counted, the summary is kept);
@@ -23,11 +24,17 @@ facts, when the model's answer was checkpointed before the failure).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from cachetools import LRUCache
 
 from .details import conversation_details
 from .facts import DEFAULT_RELATED_FACTS, resolve_changes
@@ -46,6 +53,10 @@ if TYPE_CHECKING:
 __all__ = ["Archiver", "SummarySettings"]
 
 logger = logging.getLogger(__name__)
+
+#: Detail vectors kept (float32) from a failed attempt of a job for its next attempt, at most this many
+#: in all: a summary call that fails (throttled) must not cost the details' embeddings again.
+_KEPT_VECTORS = 2_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,10 @@ class Archiver:
         self._model = model
         self.settings = settings or SummarySettings()
         self._tombstones = Tombstones(tombstones_dir(store.data_dir))
+        self._kept: LRUCache[tuple[object, ...], tuple[tuple[str, ...], npt.NDArray[np.float32]]] = LRUCache(
+            maxsize=_KEPT_VECTORS, getsizeof=lambda kept: max(1, len(kept[0]))
+        )
+        self._kept_lock = threading.Lock()  # the writer's workers share one archiver
 
     def archive(
         self, job: ConversationJob, checkpoint: Callable[[ConversationJob], None] = lambda _job: None
@@ -100,7 +115,7 @@ class Archiver:
             assert model is not None
             extract = self.settings.extract_facts and bool(job.transcript.strip())
             if extract and details:  # embedded now rather than after the model call: they are the facts' query
-                embedded = dict(zip(details, self.store.embed_documents(details), strict=True))
+                embedded = self._embed_details(job, details)
             related = self.store.related_facts(job.scope, job.transcript, limit=self.settings.related_facts,
                                                near=list(embedded.values())) if extract else []
             reply = summarize_conversation(
@@ -116,6 +131,8 @@ class Archiver:
                           fact_changes=resolve_changes(reply, related))
             checkpoint(job)
         self._store(job, job.summary or "", details, extractive=False, embedded=embedded)
+        with self._kept_lock:
+            self._kept.pop(self._job_key(job), None)
         return job.summary
 
     def archive_messages(self, scope: MemoryScope, conversation_id: str, messages: Sequence[Any]) -> str | None:
@@ -151,6 +168,23 @@ class Archiver:
             "an extractive summary (marked as such)" if extractive else "its checkpointed summary",
         )
         return summary
+
+    @staticmethod
+    def _job_key(job: ConversationJob) -> tuple[object, ...]:
+        return job.scope, job.conversation_id, job.started_at, job.ended_at
+
+    def _embed_details(self, job: ConversationJob, details: Sequence[str]) -> dict[str, list[float]]:
+        """The details' document vectors (each distinct text once), kept until the job is stored."""
+        texts = tuple(dict.fromkeys(details))
+        key = self._job_key(job)
+        with self._kept_lock:
+            kept = self._kept.get(key)
+        if kept is not None and kept[0] == texts:
+            return dict(zip(texts, kept[1].tolist(), strict=True))
+        vectors = self.store.embed_documents(texts)
+        with self._kept_lock, contextlib.suppress(ValueError):  # more than all of _KEPT_VECTORS: not kept
+            self._kept[key] = (texts, np.asarray(vectors, dtype=np.float32))
+        return dict(zip(texts, vectors, strict=True))
 
     def _details(self, job: ConversationJob) -> list[str]:
         return conversation_details(job.transcript) if self.settings.store_details else []
