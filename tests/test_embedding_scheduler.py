@@ -230,6 +230,41 @@ def _two_slices_in_flight(fake: GatedEmbedder, scheduler: EmbeddingScheduler) ->
     return callers
 
 
+def test_many_callers_at_once_each_get_their_own_vectors_with_at_most_two_calls_in_flight(
+    no_leaked_threads: None,
+) -> None:
+    class Counting:
+        """Model calls that take a little time, counting how many run at once."""
+
+        model_id, dimension = "counting", 3
+
+        def __init__(self) -> None:
+            self.running = self.most = 0
+            self.lock = threading.Lock()
+
+        def embed_query(self, text: str) -> list[float]:
+            return _vector(text)
+
+        def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            time.sleep(0.002)
+            with self.lock:
+                self.running -= 1
+            return [_vector(t) for t in texts]
+
+    fake = Counting()
+    scheduler = EmbeddingScheduler(fake, slice_texts=4)
+    batches = [[f"caller {n} text {i}" for i in range(1 + (n * 7) % 11)] for n in range(24)]
+    callers = [_documents(scheduler, batch) for batch in batches]
+    for caller, batch in zip(callers, batches, strict=True):
+        assert caller.finish() == [_vector(t) for t in batch]
+        assert caller.error is None
+    assert fake.most == 2  # the next slice is queued beside the running one, never a third
+    assert scheduler.stats().documents == sum(len(b) for b in batches)
+
+
 def test_a_small_call_is_not_stuck_behind_a_long_conversation(no_leaked_threads: None) -> None:
     fake = GatedEmbedder()
     scheduler = EmbeddingScheduler(fake, slice_texts=4)
