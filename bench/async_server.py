@@ -9,12 +9,19 @@ loop shows up as lag of about one embedder call per concurrent request.
 
     python bench/async_server.py                   # N = 1, 10, 50 with a 0.2 s embedder
     python bench/async_server.py --n 50 --delay 0.2 --json
+    python bench/async_server.py --gc-freeze       # as a tuned server: gc.freeze() once warmed up
+
+The longest single loop step of a burst is usually a full (generation 2) garbage collection, run
+by whichever thread allocates when it is due: ~0.1 s over the ~90,000 long-lived objects the imports
+leave (strands, boto3, numpy). ``--gc-freeze`` does what a server can do once its imports are
+loaded: ``gc.collect(); gc.freeze()`` after the warm-up request, so full collections skip them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import statistics
@@ -105,7 +112,8 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 
 async def run_async(
-    conversations: int, delay: float, data_dir: Path, *, plugin: bool = True, arrival: float = 0.0
+    conversations: int, delay: float, data_dir: Path, *, plugin: bool = True, arrival: float = 0.0,
+    gc_freeze: bool = False,
 ) -> AsyncResult:
     """Run ``conversations`` concurrent two-turn conversations, then each user's second conversation.
 
@@ -143,6 +151,9 @@ async def run_async(
             recalled += 1
 
     await conversation(-1, 0, "Warming up: a first request loads lazy imports and starts the writer.")
+    if gc_freeze:
+        gc.collect()
+        gc.freeze()
     turns.clear()
     recalled = 0
     samples: list[float] = []
@@ -181,6 +192,8 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.2, help="Seconds per embedder call")
     parser.add_argument("--arrival", type=float, nargs="+", default=[0.0],
                         help="Spread the conversations' starts over this many seconds (0: all at once)")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.collect(); gc.freeze() after the warm-up request, as a tuned server does")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -189,11 +202,13 @@ def main() -> None:
             for with_plugin in (True, False):
                 with tempfile.TemporaryDirectory(prefix="bench-async-") as tmp:
                     results.append(asyncio.run(
-                        run_async(n, args.delay, Path(tmp), plugin=with_plugin, arrival=arrival)))
+                        run_async(n, args.delay, Path(tmp), plugin=with_plugin, arrival=arrival,
+                                  gc_freeze=args.gc_freeze)))
+                    gc.unfreeze()  # the next run starts as this one did
     if args.json:
         print(json.dumps({"machine": machine(), "results": [asdict(r) for r in results]}, indent=2))
         return
-    print(f"# {machine()}; embedder delay {args.delay}s")
+    print(f"# {machine()}; embedder delay {args.delay}s{'; gc.freeze() after warm-up' if args.gc_freeze else ''}")
     print("| N | arrivals | memory | longest callback | worst loop lag | p99 loop lag | turn p50 | turn p99 "
           "| worst turn | returning users recalled |")
     print("|---|---|---|---|---|---|---|---|---|---|")
