@@ -379,8 +379,10 @@ def test_sigkill_mid_write_then_a_new_process_replays_everything(hang: str, tmp_
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["flushed"] and stats["failed"] == 0, err[-4000:]
     # A job whose put landed just before the kill, but whose spool file was not yet removed, runs again
-    # (harmless: deterministic keys); none may be missing.
-    assert stats["replayed"] == count - before or (hang == "slow" and stats["replayed"] >= count - before)
+    # (harmless: deterministic keys); none may be missing. Only where the kill can land between a put
+    # that succeeds and its spool file's removal: "slow", and the even conversations of "put-odd".
+    exact = stats["replayed"] == count - before
+    assert exact or (hang in ("slow", "put-odd") and stats["replayed"] >= count - before)
     if hang == "put":  # the stuck jobs (one per writer thread) had checkpointed their summaries: not asked again
         assert stats["summary_calls"] == count - DEFAULT_WRITER_WORKERS
     if hang == "summary":
