@@ -47,6 +47,7 @@ from typing import Any
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
 from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.facts import DEFAULT_RELATED_FACTS
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.prompt import DEFAULT_MEMORY_BUDGET_CHARS, render_memory_context
 from strands_s3_vectors_memory.records import TYPE_FACT, MemoryScope
@@ -297,12 +298,13 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
 
 
-def run_suite(cases: Sequence[Case], data_dir: Path, *, facts: bool) -> tuple[Outcome, dict[str, Any]]:
+def run_suite(cases: Sequence[Case], data_dir: Path, *, facts: bool,
+              related_facts: int = DEFAULT_RELATED_FACTS) -> tuple[Outcome, dict[str, Any]]:
     client = CountingClient(local_client(data_dir))
     store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, client=client)
     extraction = ScriptedExtraction()
     model = ScriptedModel(responder=extraction)
-    archiver = Archiver(store, lambda: model, SummarySettings(extract_facts=facts))
+    archiver = Archiver(store, lambda: model, SummarySettings(extract_facts=facts, related_facts=related_facts))
     outcome = Outcome()
     started = time.perf_counter()
     clock = 1_800_000_000.0
@@ -378,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=120)
     parser.add_argument("--no-baseline", action="store_true", help="skip the summaries-only run")
+    parser.add_argument("--related-facts", type=int, default=DEFAULT_RELATED_FACTS,
+                        help="stored facts shown to the model (%(default)s); 1 makes the lookup's ranking decide")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     cases = build_cases(args.cases)
@@ -386,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, facts in arms:
         FACT_PARSE_COUNTS.reset()
         with tempfile.TemporaryDirectory(prefix="facts-bench-") as scratch:
-            outcome, cost = run_suite(cases, Path(scratch), facts=facts)
+            outcome, cost = run_suite(cases, Path(scratch), facts=facts, related_facts=args.related_facts)
         results[name] = (outcome, cost)
 
     print(f"\nKnowledge updates: {len(cases)} cases ({dict(Counter(c.category for c in cases))}), "
