@@ -5,7 +5,9 @@ tenants never see each other's facts."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from strands_s3_vectors_memory.records import (
     fact_key,
     key_belongs,
 )
+from strands_s3_vectors_memory.search import beside
 from strands_s3_vectors_memory.summary_format import FACT_PARSE_COUNTS, parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
 from strands_s3_vectors_memory.text import message_text
@@ -352,3 +355,57 @@ def test_a_retried_summary_call_does_not_embed_the_details_again(tmp_path: Path)
     assert not set(details) & set(again)  # the details were not embedded a second time
     stored = {v["metadata"]["content"] for v in all_vectors(local_client(tmp_path))}
     assert "Lives in Berlin" in stored and any(d in stored for d in details)
+
+
+class _SlowQueries:
+    """An S3 Vectors client whose ``query_vectors`` takes ``delay`` seconds (a network round trip),
+    counting how many run at once; everything else goes straight to the wrapped client."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self._inner, self._delay = inner, delay
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def query_vectors(self, **params: Any) -> Any:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(self._delay)
+            return self._inner.query_vectors(**params)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_on_aws_a_first_turns_memory_and_fact_queries_run_side_by_side(tmp_path: Path) -> None:
+    """One round trip instead of two for a first turn on AWS; the same answer as one after the other."""
+    local = S3VectorMemory("my-vector-memory", backend="local", data_dir=tmp_path, embedder=make_embedder("local"))
+    scope = local.scope("alice", agent_name=AGENT)
+    local.store_conversation_scope(scope, "c1", "Alice talked about her flat in Lisbon and her bees.",
+                                   details=["USER: I live in Lisbon and keep bees."],
+                                   facts=["Lives in Lisbon", "Keeps bees"])
+    expected = local.search_with_facts(scope, "Where do I live?")
+    assert expected[0] and expected[1]  # a fact and a memory to find
+
+    slow = _SlowQueries(local_client(tmp_path), delay=0.4)
+    remote = S3VectorMemory("my-vector-memory", backend="aws", region_name="us-east-1", client=slow,
+                            embedder=local.embedder)
+    remote.verify()
+    started = time.perf_counter()
+    found = remote.search_with_facts(scope, "Where do I live?")
+    elapsed = time.perf_counter() - started
+    assert [m.key for m in found[0]] == [m.key for m in expected[0]]
+    assert [m.key for m in found[1]] == [m.key for m in expected[1]]
+    assert slow.most == 2 and elapsed < 0.75  # side by side: one 0.4 s round trip, not two
+
+
+def test_beside_returns_the_calls_result_in_the_callers_context_or_raises_what_it_raised() -> None:
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who")
+    who.set("the first turn")
+    assert beside(who.get)() == "the first turn"  # spans and settings of the caller reach the thread
+    with pytest.raises(ZeroDivisionError):
+        beside(lambda: 1 // 0)()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from .records import (
     utc_timestamp,
     validate_id,
 )
-from .search import search_facts, search_index
+from .search import beside, search_facts, search_index
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .text import clean_text
 
@@ -433,9 +434,12 @@ class IndexStore:
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
         target = self._scope_target(scope)
         vector = self.embedding_scheduler.embed_query(query)
+        facts: Callable[[], list[Memory]] = partial(
+            search_facts, target, self.embedding_scheduler, scope, query, top_k=fact_k, vector=vector,
+            candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold, include_superseded=include_superseded)
+        # Over the network (AWS) the two queries run side by side; the embedded engine is CPU in this
+        # process, where a second thread would only contend for the GIL.
+        facts = (beside(facts) if self.backend is not Backend.LOCAL else facts) if fact_k else list
         memories = search_index(target, self.embedding_scheduler, scope, query, top_k=top_k,
                                 candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector)
-        facts = search_facts(target, self.embedding_scheduler, scope, query, top_k=fact_k,
-                             candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold,
-                             include_superseded=include_superseded, vector=vector) if fact_k else []
-        return facts, memories
+        return facts(), memories
