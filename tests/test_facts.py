@@ -409,3 +409,38 @@ def test_beside_returns_the_calls_result_in_the_callers_context_or_raises_what_i
     assert beside(who.get)() == "the first turn"  # spans and settings of the caller reach the thread
     with pytest.raises(ZeroDivisionError):
         beside(lambda: 1 // 0)()
+
+
+class _FailingPut:
+    """An S3 Vectors client whose first ``put_vectors`` fails (throttled); the rest goes through."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self.failures = inner, 1
+
+    def put_vectors(self, **params: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("TooManyRequestsException: slow down")
+        return self._inner.put_vectors(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_retried_write_embeds_nothing_twice(tmp_path: Path) -> None:
+    """A throttled PutVectors: the next attempt, from the checkpoint, reuses every vector the failed
+    one embedded (details, summary, facts)."""
+    embedder = _CountingEmbedder(make_embedder("local"))
+    store = S3VectorMemory("my-vector-memory", backend="local", data_dir=tmp_path, embedder=embedder,
+                           client=_FailingPut(local_client(tmp_path)))
+    archiver = Archiver(store, ScriptedModel)
+    saved: list[ConversationJob] = []
+    job = _job("c1", "I live in Berlin. I keep bees on the roof.", 1_000_000)
+    with pytest.raises(RuntimeError, match="TooManyRequests"):
+        archiver.archive(job, saved.append)
+    first = list(embedder.documents)
+    assert len(first) >= 3  # details, summary and facts were embedded before the put failed
+    archiver.archive(saved[-1])  # the writer's next attempt starts from the checkpoint
+    assert embedder.documents == first  # nothing embedded again
+    stored = {v["metadata"]["content"] for v in all_vectors(local_client(tmp_path))}
+    assert "Lives in Berlin" in stored and "Keeps bees on the roof" in stored

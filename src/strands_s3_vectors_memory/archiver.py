@@ -7,8 +7,7 @@ conversations, replays after a crash) and the synchronous 0.3.0 API (``close_ses
 2. the summary already stored for the conversation (it was ended before and resumed) is read once,
    so the new summary covers the first part too;
 3. the user's stored facts most related to the conversation are read (one bounded vector query,
-   with the mean vector of the conversation's detail records, which are embedded first for it and
-   kept in memory for the job's next attempt should the summary call fail);
+   with the mean vector of the conversation's detail records, which are embedded first for it);
 4. the agent's own model summarizes the transcript and, in the same call, lists the user's facts
    and which of the related facts the conversation supersedes (checkpointed together, so a retry
    never repeats it; facts it could not parse are dropped and counted, the summary is kept);
@@ -16,6 +15,10 @@ conversations, replays after a crash) and the synchronous 0.3.0 API (``close_ses
    supersede are rewritten as superseded (same vector, ``valid_to``, ``superseded_by``); if the
    user was forgotten while those writes were on their way, everything just written is deleted
    again, so a forgotten user's facts never come back.
+
+What an attempt embedded is kept in memory (float32, bounded) when it fails, so the next attempt
+(or the salvage) of the same job embeds nothing twice: a throttled model or ``PutVectors`` must not
+cost the embeddings again.
 
 A job that keeps failing ends as a dead letter; :meth:`Archiver.salvage` then stores what needs no
 model: an extractive summary (the user's own words, marked as such) and the detail records (and the
@@ -28,7 +31,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +57,8 @@ __all__ = ["Archiver", "SummarySettings"]
 
 logger = logging.getLogger(__name__)
 
-#: Detail vectors kept (float32) from a failed attempt of a job for its next attempt, at most this many
-#: in all: a summary call that fails (throttled) must not cost the details' embeddings again.
+#: Document vectors kept (float32) from failed attempts for the next attempt of their job, at most this
+#: many in all.
 _KEPT_VECTORS = 2_000
 
 
@@ -110,14 +113,28 @@ class Archiver:
         if job.summary is None and model is None:  # no model at all (a replay from the command line)
             return self.salvage(job)
         details = self._details(job)
-        embedded: dict[str, list[float]] = {}
+        memo = self._kept_vectors(job)  # what an earlier, failed attempt of this job embedded
+        try:
+            return self._summarize_and_store(job, model, details, memo, checkpoint)
+        except BaseException:
+            self._keep_vectors(job, memo)
+            raise
+
+    def _summarize_and_store(
+        self,
+        job: ConversationJob,
+        model: Model | None,
+        details: list[str],
+        memo: dict[str, list[float]],
+        checkpoint: Callable[[ConversationJob], None],
+    ) -> str | None:
         if job.summary is None:
             assert model is not None
             extract = self.settings.extract_facts and bool(job.transcript.strip())
-            if extract and details:  # embedded now rather than after the model call: they are the facts' query
-                embedded = self._embed_details(job, details)
+            # The details are embedded before the model call: their vectors are the facts' query.
+            near = self.store.embed_missing(details, memo) if extract and details else []
             related = self.store.related_facts(job.scope, job.transcript, limit=self.settings.related_facts,
-                                               near=list(embedded.values())) if extract else []
+                                               near=near) if extract else []
             reply = summarize_conversation(
                 model,
                 job.transcript,
@@ -130,9 +147,7 @@ class Archiver:
             job = replace(job, summary=reply.summary, related_facts=tuple(related),
                           fact_changes=resolve_changes(reply, related))
             checkpoint(job)
-        self._store(job, job.summary or "", details, extractive=False, embedded=embedded)
-        with self._kept_lock:
-            self._kept.pop(self._job_key(job), None)
+        self._store(job, job.summary or "", details, extractive=False, memo=memo)
         return job.summary
 
     def archive_messages(self, scope: MemoryScope, conversation_id: str, messages: Sequence[Any]) -> str | None:
@@ -161,7 +176,7 @@ class Archiver:
             summary = extractive_summary(
                 job.transcript, self.settings.summary_max_chars, earlier_summary=job.earlier_summary or ""
             )
-        self._store(job, summary, self._details(job), extractive=extractive)
+        self._store(job, summary, self._details(job), extractive=extractive, memo=self._kept_vectors(job))
         logger.warning(
             "conversation %s was not summarized by a model; stored %s and its detail records",
             job.conversation_id,
@@ -173,18 +188,17 @@ class Archiver:
     def _job_key(job: ConversationJob) -> tuple[object, ...]:
         return job.scope, job.conversation_id, job.started_at, job.ended_at
 
-    def _embed_details(self, job: ConversationJob, details: Sequence[str]) -> dict[str, list[float]]:
-        """The details' document vectors (each distinct text once), kept until the job is stored."""
-        texts = tuple(dict.fromkeys(details))
-        key = self._job_key(job)
+    def _kept_vectors(self, job: ConversationJob) -> dict[str, list[float]]:
+        """The document vectors a failed attempt of ``job`` left (text -> vector; empty if none)."""
         with self._kept_lock:
-            kept = self._kept.get(key)
-        if kept is not None and kept[0] == texts:
-            return dict(zip(texts, kept[1].tolist(), strict=True))
-        vectors = self.store.embed_documents(texts)
-        with self._kept_lock, contextlib.suppress(ValueError):  # more than all of _KEPT_VECTORS: not kept
-            self._kept[key] = (texts, np.asarray(vectors, dtype=np.float32))
-        return dict(zip(texts, vectors, strict=True))
+            kept = self._kept.pop(self._job_key(job), None)
+        return {} if kept is None else dict(zip(kept[0], kept[1].tolist(), strict=True))
+
+    def _keep_vectors(self, job: ConversationJob, memo: dict[str, list[float]]) -> None:
+        """Keep what a failed attempt embedded (float32) for the next one, within ``_KEPT_VECTORS``."""
+        if memo:
+            with self._kept_lock, contextlib.suppress(ValueError):  # more than all of _KEPT_VECTORS: not kept
+                self._kept[self._job_key(job)] = (tuple(memo), np.asarray(list(memo.values()), dtype=np.float32))
 
     def _details(self, job: ConversationJob) -> list[str]:
         return conversation_details(job.transcript) if self.settings.store_details else []
@@ -196,7 +210,7 @@ class Archiver:
         details: list[str],
         *,
         extractive: bool,
-        embedded: Mapping[str, list[float]] | None = None,
+        memo: dict[str, list[float]] | None = None,
     ) -> None:
         changes = job.fact_changes
         keys = self.store.store_conversation_scope(
@@ -208,7 +222,7 @@ class Archiver:
             extractive=extractive,
             facts=[fact.text for fact in changes.facts] if changes is not None else [],
             stated_at=job.ended_at,
-            embedded=embedded,
+            memo=memo,
         )
         if changes is not None:  # after the new facts exist, so superseded_by never names a missing key
             keys += self.store.supersede_facts(job.scope, changes.superseded_by(job.scope), ended_at=job.ended_at)

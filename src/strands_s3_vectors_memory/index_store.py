@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -190,11 +190,13 @@ class IndexStore:
             raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
         return vectors
 
-    def _vectors(self, texts: Sequence[str], embedded: Mapping[str, Sequence[float]]) -> list[list[float]]:
-        """``texts``' document vectors: those already ``embedded`` (text -> vector) reused, the rest embedded."""
-        missing = list(dict.fromkeys(text for text in texts if text not in embedded))
-        fresh = dict(zip(missing, self.embed_documents(missing), strict=True)) if missing else {}
-        return [list(embedded[text]) if text in embedded else fresh[text] for text in texts]
+    def embed_missing(self, texts: Sequence[str], memo: MutableMapping[str, list[float]]) -> list[list[float]]:
+        """``texts``' document vectors, read from ``memo`` (text -> vector) and the rest embedded (each
+        distinct text once) and added to it, so a caller's next attempt embeds nothing twice."""
+        missing = [text for text in dict.fromkeys(texts) if text not in memo]
+        if missing:
+            memo.update(zip(missing, self.embed_documents(missing), strict=True))
+        return [memo[text] for text in texts]
 
     # ------------------------------------------------------------------ writes
 
@@ -210,13 +212,13 @@ class IndexStore:
 
     @traced(SPAN_PUT)
     def _put(
-        self, target: IndexTarget, records: Sequence[Record], embedded: Mapping[str, Sequence[float]] | None = None
+        self, target: IndexTarget, records: Sequence[Record], memo: MutableMapping[str, list[float]] | None = None
     ) -> list[str]:
         if not records:
             return []
         annotate(index_name=target.index_name, vector_count=len(records),
                  batch_count=-(-len(records) // WRITE_BATCH), embedding_model=self.embedder.model_id)
-        vectors = self._vectors([text for _, text, _ in records], embedded or {})
+        vectors = self.embed_missing([text for _, text, _ in records], {} if memo is None else memo)
         placed = lifecycle.dedupe_keys(target, records, vectors, self.dedupe_threshold)  # restatements overwrite
         put_vectors(target, [
             {"key": key, "data": {"float32": vector}, "metadata": dict(metadata)}
@@ -277,7 +279,7 @@ class IndexStore:
         extractive: bool = False,
         facts: Sequence[str] = (),
         stated_at: float | None = None,
-        embedded: Mapping[str, Sequence[float]] | None = None,
+        memo: MutableMapping[str, list[float]] | None = None,
     ) -> list[str]:
         """:meth:`store_conversation` for an already validated scope (the plugin's write path).
 
@@ -285,8 +287,8 @@ class IndexStore:
         (stored when a conversation could not be summarized, see the writer's dead letters).
         ``facts`` are stored as current facts of the user (keys :func:`~.records.fact_key`), stated
         at ``stated_at`` (the conversation's end; default now), unless a later conversation has
-        already superseded one (see :func:`~.facts.facts_to_write`). ``embedded`` maps texts already
-        embedded as documents (the details, see :meth:`related_facts`) to their vectors, reused.
+        already superseded one (see :func:`~.facts.facts_to_write`). ``memo``: vectors of texts already
+        embedded (see :meth:`embed_missing`), reused, and filled with the ones embedded here.
         """
         check_conversation(conversation_id, summary, details, facts)
         expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
@@ -296,7 +298,7 @@ class IndexStore:
             scope, conversation_id, summary, details=details, stated_at=stated, expires_at=expires_at,
             extractive=extractive, facts=facts_to_write(target, scope, [f.strip() for f in facts if f.strip()], stated),
         )
-        return self._put(target, records, embedded)
+        return self._put(target, records, memo)
 
     def related_facts(
         self,
