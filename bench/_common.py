@@ -10,15 +10,52 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: The LoCoMo subset (never copied into the repository: CC BY-NC 4.0, research use).
 LOCOMO_PATH = Path(os.environ.get("LOCOMO_PATH", "/work/shared/data/locomo-dev.json"))
+
+
+def original_installed(original: Path) -> bool:
+    """Whether 0.3.0 is installed in ``original`` (its runs are skipped, with a note, when it is not)."""
+    if (original / "strands_s3_vectors_memory").is_dir():
+        return True
+    print(f"0.3.0 not found in {original}: pip install --no-deps strands-s3-vectors-memory==0.3.0 "
+          f"--target {original}", file=sys.stderr)
+    return False
+
+
+def bench_aws_env(endpoint_url: str | None) -> dict[str, str]:
+    """This environment with the benchmarks' fake credentials and region (no profile), and the local
+    endpoint as S3 Vectors' when given: what a child process talking boto3 to it needs."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+               AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    if endpoint_url is not None:
+        env["AWS_ENDPOINT_URL_S3VECTORS"] = endpoint_url
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def run_child(script: str, args: Sequence[str], *, timeout: float,
+              env: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Run ``bench/<script>`` in an interpreter of its own; the JSON object it prints last, or ``None``
+    (with the end of its stderr) when it failed."""
+    command = [sys.executable, str(Path(__file__).with_name(script)), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=timeout)
+    if done.returncode != 0:
+        print(f"{script} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def machine() -> str:

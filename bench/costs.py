@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -60,7 +59,7 @@ from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import TOKENIZER, machine, token_counter
+from _common import TOKENIZER, bench_aws_env, machine, original_installed, run_child, token_counter
 from _cost_script import (
     AGENT,
     DEFAULT_REPLY_CHARS,
@@ -256,27 +255,20 @@ def _flushed(plugin: S3VectorMemoryPlugin) -> None:
 def count_original(original: Path, scratch: Path, script_count: int | None, encoder: Embedder, *,
                    reply_chars: int) -> dict[str, Any] | None:
     """The same conversations through 0.3.0 (``_costs_original.py``); ``None`` (with a note) without it."""
-    if not (original / "strands_s3_vectors_memory").is_dir():
-        print(f"0.3.0 not found in {original}: pip install --no-deps strands-s3-vectors-memory==0.3.0 "
-              f"--target {original}", file=sys.stderr)
+    if not original_installed(original):
         return None
     data_dir = scratch / "original"
     setup = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=encoder)
     setup.verify()  # the bucket and the "memory" index 0.3.0 expects (384-d here, NON_FILTERABLE as ours)
     setup._get_s3vectors_client().close()
     with LocalEndpoint(data_dir) as endpoint:
-        env = dict(os.environ, AWS_ENDPOINT_URL_S3VECTORS=endpoint.url, AWS_ACCESS_KEY_ID="bench",
-                   AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
-        env.pop("AWS_PROFILE", None)
-        command = [sys.executable, str(Path(__file__).with_name("_costs_original.py")), "--original", str(original),
-                   "--src", str(ROOT / "src"), "--bucket", BUCKET, "--reply-chars", str(reply_chars)]
+        args = ["--original", str(original), "--src", str(ROOT / "src"), "--bucket", BUCKET,
+                "--reply-chars", str(reply_chars)]
         if script_count is not None:
-            command += ["--conversations", str(script_count)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=1800)
-        if done.returncode != 0:
-            print(f"0.3.0 run failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+            args += ["--conversations", str(script_count)]
+        result = run_child("_costs_original.py", args, env=bench_aws_env(endpoint.url), timeout=1800)
+        if result is None:
             return None
-        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         import boto3
 
         client = boto3.client("s3vectors", endpoint_url=endpoint.url, region_name="us-east-1",

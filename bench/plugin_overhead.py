@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +49,7 @@ from strands_s3_vectors_memory.records import MemoryScope, build_metadata, summa
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import bench_aws_env, machine, original_installed, run_child
 from _turns import BASE_PROMPT, TURN_KINDS, TurnTimes, run_conversations
 
 BUCKET = "overhead-bench"
@@ -141,26 +139,13 @@ def measure_original(original: Path, url: str | None, conversations: int, throug
     """Run ``_original_runner.py`` against the endpoint at ``url``, or on the embedded engine in ``data_dir``
     (in its own process, as our embedded setups run in theirs); ``None`` (with a note) if 0.3.0 is not
     installed."""
-    if not (original / "strands_s3_vectors_memory").is_dir():
-        print(f"0.3.0 not found in {original}: pip install --no-deps strands-s3-vectors-memory==0.3.0 "
-              f"--target {original}", file=sys.stderr)
+    if not original_installed(original):
         return None
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-               AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
-    if url is not None:
-        env["AWS_ENDPOINT_URL_S3VECTORS"] = url
-    env.pop("AWS_PROFILE", None)
-    command = [sys.executable, str(Path(__file__).with_name("_original_runner.py")), "--original", str(original),
-               "--src", str(ROOT / "src"), "--bucket", BUCKET, "--user", USER,
-               "--conversations", str(conversations), "--throughput", str(throughput)]
+    args = ["--original", str(original), "--src", str(ROOT / "src"), "--bucket", BUCKET, "--user", USER,
+            "--conversations", str(conversations), "--throughput", str(throughput)]
     if data_dir is not None:
-        command += ["--data-dir", str(data_dir)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=3600)
-    if done.returncode != 0:
-        print(f"0.3.0 run failed:\n{done.stderr[-3000:]}", file=sys.stderr)
-        return None
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+        args += ["--data-dir", str(data_dir)]
+    return run_child("_original_runner.py", args, env=bench_aws_env(url), timeout=3600)
 
 
 def table(columns: Mapping[str, Mapping[str, Any]]) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, make_
 from strands_s3_vectors_memory.server import LocalEndpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import machine, run_child
 from _unscheduled import PreviousLocalEmbedder, unscheduled
 from plugin_overhead import BUCKET, bulk_load, measure_original, measure_ours, seed_user
 
@@ -67,13 +66,10 @@ def _rate(result: dict[str, Any]) -> float:
     return float(result["summaries_per_second"])
 
 
-def _measure_http(url: str, spool: Path, conversations: int) -> dict[str, Any]:
+def _measure_http(url: str, spool: Path, conversations: int) -> dict[str, Any] | None:
     """Ours through the endpoint, from a process of its own (``_http_runner.py``), as 0.3.0 runs."""
-    command = [sys.executable, str(Path(__file__).with_name("_http_runner.py")), "--url", url, "--bucket", BUCKET,
-               "--spool", str(spool), "--throughput", str(conversations)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=3600)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child("_http_runner.py", ["--url", url, "--bucket", BUCKET, "--spool", str(spool),
+                                         "--throughput", str(conversations)], timeout=3600)
 
 
 def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | None]:
@@ -93,7 +89,8 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     for name in ("ours-http", "original", "original-embedded"):
         _loaded(scratch / name, make_embedder("local"), args.memories)._get_s3vectors_client().close()
     with LocalEndpoint(scratch / "ours-http") as endpoint:
-        rates[SETUPS[3]] = _rate(_measure_http(endpoint.url, scratch / "ours-http" / "spool", args.conversations))
+        http = _measure_http(endpoint.url, scratch / "ours-http" / "spool", args.conversations)
+        rates[SETUPS[3]] = None if http is None else _rate(http)
     with LocalEndpoint(scratch / "original") as endpoint:
         original = measure_original(args.original, endpoint.url, 0, args.conversations)
         rates[SETUPS[4]] = None if original is None else _rate(original)
