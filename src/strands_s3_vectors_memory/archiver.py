@@ -132,7 +132,7 @@ class Archiver:
             assert model is not None
             extract = self.settings.extract_facts and bool(job.transcript.strip())
             # The details are embedded before the model call: their vectors are the facts' query.
-            near = self.store.embed_missing(details, memo) if extract and details else []
+            near = self.store.embed_missing(list(dict.fromkeys(details)), memo) if extract and details else []
             related = self.store.related_facts(job.scope, job.transcript, limit=self.settings.related_facts,
                                                near=near) if extract else []
             reply = summarize_conversation(
