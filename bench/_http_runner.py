@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--spool", type=Path, required=True)
     parser.add_argument("--throughput", type=int, required=True)
+    parser.add_argument("--no-facts", action="store_true", help="extract_facts=False")
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
@@ -32,7 +33,8 @@ def main() -> int:
     store = S3VectorMemory(bucket_name=args.bucket, backend="aws", endpoint_url=args.url,
                            embedder=make_embedder("local"), region_name="us-east-1",
                            client=_endpoint_client(args.url))
-    print(json.dumps(measure_ours(store, 0, args.throughput, args.spool)))
+    facts = {"extract_facts": False} if args.no_facts else {}
+    print(json.dumps(measure_ours(store, 0, args.throughput, args.spool, **facts)))
     return 0
 
 

@@ -12,15 +12,16 @@ user's):
 
 * ours with the embedding path before issue 11 (no scheduler; one model handle for queries and
   documents, documents on the writer's threads), embedded engine;
-* ours as shipped (scheduler, query handle, low-priority document thread), embedded engine;
-* ours as shipped through the local S3 Vectors endpoint over HTTP, from a process of its own
+* ours as shipped (scheduler, query handle, two low-priority document lanes), embedded engine,
+  with facts (the default) and with ``extract_facts=False`` (the work 0.3.0 does, plus details);
+* the same two through the local S3 Vectors endpoint over HTTP, from a process of their own
   (``bench/_http_runner.py``), the endpoint serving from this one;
 * the original ``strands-s3-vectors-memory==0.3.0`` through the same endpoint, and on the embedded
   engine (its boto3 client swapped for the engine's boto3-shaped one), its Bedrock call
   replaced by the same e5 model, from a process of its own too (``bench/_original_runner.py``;
   install it with ``pip install --no-deps strands-s3-vectors-memory==0.3.0 --target /tmp/orig-pkg``).
 
-Run: ``python3 bench/writer_throughput.py`` (about 2 minutes; ``--help`` for options).
+Run: ``python3 bench/writer_throughput.py`` (about 8 minutes a round on 2 cores; ``--help`` for options).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ SETUPS = (
     "ours, embedded engine",
     "ours, embedded engine, extract_facts=False",
     "ours, local endpoint (HTTP)",
+    "ours, local endpoint (HTTP), extract_facts=False",
     "0.3.0, local endpoint (HTTP)",
     "0.3.0, embedded engine",
 )
@@ -66,10 +68,11 @@ def _rate(result: dict[str, Any]) -> float:
     return float(result["summaries_per_second"])
 
 
-def _measure_http(url: str, spool: Path, conversations: int) -> dict[str, Any] | None:
+def _measure_http(url: str, spool: Path, conversations: int, *, facts: bool = True) -> dict[str, Any] | None:
     """Ours through the endpoint, from a process of its own (``_http_runner.py``), as 0.3.0 runs."""
     return run_child("_http_runner.py", ["--url", url, "--bucket", BUCKET, "--spool", str(spool),
-                                         "--throughput", str(conversations)], timeout=3600)
+                                         "--throughput", str(conversations), *([] if facts else ["--no-facts"])],
+                     timeout=3600)
 
 
 def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | None]:
@@ -86,16 +89,17 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     rates[SETUPS[2]] = _rate(measure_ours(no_facts, 0, args.conversations, scratch / "no-facts" / "spool",
                                           extract_facts=False))
     no_facts._get_s3vectors_client().close()
-    for name in ("ours-http", "original", "original-embedded"):
+    for name in ("ours-http", "ours-http-no-facts", "original", "original-embedded"):
         _loaded(scratch / name, make_embedder("local"), args.memories)._get_s3vectors_client().close()
-    with LocalEndpoint(scratch / "ours-http") as endpoint:
-        http = _measure_http(endpoint.url, scratch / "ours-http" / "spool", args.conversations)
-        rates[SETUPS[3]] = None if http is None else _rate(http)
+    for setup, name, facts in ((SETUPS[3], "ours-http", True), (SETUPS[4], "ours-http-no-facts", False)):
+        with LocalEndpoint(scratch / name) as endpoint:
+            http = _measure_http(endpoint.url, scratch / name / "spool", args.conversations, facts=facts)
+            rates[setup] = None if http is None else _rate(http)
     with LocalEndpoint(scratch / "original") as endpoint:
         original = measure_original(args.original, endpoint.url, 0, args.conversations)
-        rates[SETUPS[4]] = None if original is None else _rate(original)
+        rates[SETUPS[5]] = None if original is None else _rate(original)
     original = measure_original(args.original, None, 0, args.conversations, data_dir=scratch / "original-embedded")
-    rates[SETUPS[5]] = None if original is None else _rate(original)
+    rates[SETUPS[6]] = None if original is None else _rate(original)
     print(json.dumps(rates), file=sys.stderr, flush=True)
     return rates
 

