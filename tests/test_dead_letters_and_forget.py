@@ -16,8 +16,11 @@ from typer.testing import CliRunner
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.archiver import Archiver
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.jobs import ConversationJob
+from strands_s3_vectors_memory.records import MemoryScope
 from strands_s3_vectors_memory.spool import dead_letters, default_spool_dir
 from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
@@ -167,3 +170,17 @@ def test_forget_from_the_cli_after_a_crash_erases_the_spooled_conversation(local
     _agent, plugin, _ = make_agent()  # the next start: nothing to replay, nothing comes back
     assert plugin.flush(30)
     assert _summaries(local_client(local_env)) == []
+
+
+def test_a_salvaged_resumed_conversation_keeps_its_earlier_summary(memory_env: MemoryEnv) -> None:
+    """A job that failed before it read the conversation's stored summary (say, every GetVectors was
+    throttled) is salvaged on top of that summary, not over it."""
+    store = S3VectorMemory()
+    scope = MemoryScope("u1", "assistant")
+    Archiver(store, ScriptedModel).archive(
+        ConversationJob(scope, "c1", "USER: My passport number ends in 7731.", started_at=100.0, ended_at=110.0))
+    resumed = ConversationJob(scope, "c1", "USER: My visa expires in May.", started_at=200.0, ended_at=210.0)
+    assert resumed.earlier_summary is None  # as spooled before any attempt read it
+    Archiver(store, ScriptedModel).salvage(resumed)
+    (summary,) = _summaries(memory_env.client)
+    assert "7731" in summary["content"] and "May" in summary["content"] and summary["extractive"] is True

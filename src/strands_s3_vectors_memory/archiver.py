@@ -172,6 +172,10 @@ class Archiver:
             return None
         summary = job.summary
         extractive = summary is None
+        if summary is None and job.earlier_summary is None:
+            # The job failed before its earlier summary was read (and checkpointed): read it now, or the
+            # salvaged summary would overwrite a resumed conversation's stored one with only its new part.
+            job = replace(job, earlier_summary=self.store.conversation_summary(job.scope, job.conversation_id) or "")
         if summary is None:
             summary = extractive_summary(
                 job.transcript, self.settings.summary_max_chars, earlier_summary=job.earlier_summary or ""
