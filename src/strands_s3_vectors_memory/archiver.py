@@ -106,8 +106,7 @@ class Archiver:
         if self._forgotten(job):
             return None
         if job.earlier_summary is None:
-            earlier = self.store.conversation_summary(job.scope, job.conversation_id) or ""
-            job = replace(job, earlier_summary=earlier)
+            job = self._with_earlier_summary(job)
             checkpoint(job)
         model = self._model() if job.summary is None else None
         if job.summary is None and model is None:  # no model at all (a replay from the command line)
@@ -172,11 +171,9 @@ class Archiver:
             return None
         summary = job.summary
         extractive = summary is None
-        if summary is None and job.earlier_summary is None:
-            # The job failed before its earlier summary was read (and checkpointed): read it now, or the
-            # salvaged summary would overwrite a resumed conversation's stored one with only its new part.
-            job = replace(job, earlier_summary=self.store.conversation_summary(job.scope, job.conversation_id) or "")
         if summary is None:
+            if job.earlier_summary is None:  # the job failed before it read the stored summary
+                job = self._with_earlier_summary(job)
             summary = extractive_summary(
                 job.transcript, self.settings.summary_max_chars, earlier_summary=job.earlier_summary or ""
             )
@@ -187,6 +184,11 @@ class Archiver:
             "an extractive summary (marked as such)" if extractive else "its checkpointed summary",
         )
         return summary
+
+    def _with_earlier_summary(self, job: ConversationJob) -> ConversationJob:
+        """``job`` with the summary already stored for its conversation (``""``: none), so the new
+        summary covers the conversation's earlier part too instead of replacing it."""
+        return replace(job, earlier_summary=self.store.conversation_summary(job.scope, job.conversation_id) or "")
 
     @staticmethod
     def _job_key(job: ConversationJob) -> tuple[object, ...]:
