@@ -224,25 +224,70 @@ def test_non_retryable_error_fails_keeps_spool_and_logs_conversation_id(
     assert "conv-abc-123" in errors[0].getMessage()
 
 
-def test_exhausted_retries_fail_keep_spool_and_log(
+def test_an_outage_longer_than_a_round_is_retried_in_process_until_it_ends(
     tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Rounds of attempts keep coming, capped at max_delay apart, until the outage ends: no restart needed."""
     handler = Recorder()
-    handler.fail = lambda ctx: EndpointConnectionError(endpoint_url="https://s3vectors.example")
-    writer = make_writer(handler, max_attempts=3)
+    outage = threading.Event()
+    outage.set()
+    handler.fail = lambda ctx: EndpointConnectionError(endpoint_url="https://s3vectors.example") if outage.is_set() else None
+    caps: list[float] = []
 
-    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.writer"):
+    def jitter(cap: float) -> float:
+        caps.append(cap)
+        return cap
+
+    writer = make_writer(handler, max_attempts=3, base_delay=0.01, max_delay=0.05, jitter=jitter)
+    with caplog.at_level(logging.DEBUG, logger="strands_s3_vectors_memory.writer"):
         writer.submit(_job("j9", conversation_id="conv-999"))
+        deadline = time.monotonic() + WAIT
+        while len(handler.calls) < 10:  # more than three rounds of three attempts
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert writer.stats.pending == 1 and set(_spooled(tmp_path / "spool")) == {"j9"}
+        outage.clear()
         assert writer.flush(WAIT)
 
-    assert [call[2] for call in handler.calls] == [0, 1, 2]
+    assert max(caps) == 0.05  # the backoff is capped
     stats = writer.stats
-    assert (stats.retried, stats.failed, stats.succeeded, stats.pending) == (2, 1, 0, 0)
-    assert set(_spooled(tmp_path / "spool")) == {"j9"}
-    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(messages) == 1
-    assert "conv-999" in messages[0]
-    assert "3 attempt" in messages[0]
+    assert (stats.failed, stats.succeeded, stats.pending, stats.dead_lettered) == (0, 1, 0, 0)
+    assert _spooled(tmp_path / "spool") == {}
+    rounds = [r for r in caplog.records if r.levelno == logging.WARNING and "j9" in r.getMessage()]
+    assert len(rounds) >= 3 and all("conv-999" in r.getMessage() for r in rounds)
+    assert "attempt 3:" in rounds[0].getMessage() and "EndpointConnectionError" in rounds[0].getMessage()
+
+
+def test_one_line_per_failed_round_and_the_traceback_only_at_debug(
+    make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: ValueError("the model refused\nsecond line")
+    for level, traced in ((logging.INFO, False), (logging.DEBUG, True)):
+        caplog.clear()
+        writer = make_writer(handler)
+        with caplog.at_level(level, logger="strands_s3_vectors_memory.writer"):
+            writer.submit(_job(f"j-{level}", conversation_id="conv-7"))
+            assert writer.flush(WAIT)
+        (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+        message = error.getMessage()
+        assert "conv-7" in message and "ValueError: the model refused" in message and "\n" not in message
+        assert (error.exc_info is not None) is traced
+
+
+def test_a_job_failing_transiently_past_max_age_becomes_a_dead_letter(tmp_path: Path, make_writer: Any) -> None:
+    handler = Recorder()
+    handler.fail = lambda ctx: _throttled()
+    salvaged: list[str] = []
+    writer = make_writer(handler, max_age=0.2, max_delay=0.02,
+                         on_dead_letter=lambda job, exc: salvaged.append(job.job_id))
+    writer.submit(_job("old"))
+    assert writer.flush(WAIT)
+    stats = writer.stats
+    assert (stats.dead_lettered, stats.failed, stats.pending) == (1, 1, 0) and salvaged == ["old"]
+    assert len(handler.calls) > 1  # retried until then
+    (letter,) = (tmp_path / "spool").rglob("dead/*.json")
+    assert set(_spooled(tmp_path / "spool")) == {"old"} and json.loads(letter.read_text())["job_id"] == "old"
 
 
 def test_a_failed_job_is_replayed_by_the_next_start(tmp_path: Path, make_writer: Any) -> None:

@@ -18,10 +18,14 @@ Durability contract:
   spool by an earlier failure), so nothing the older one carried is lost. A replacement that arrives
   while the old version is running waits for it and runs next, so one id never runs twice at the
   same time.
-* A job that fails a whole round (a non-retryable error, or ``max_attempts`` retryable ones) keeps
-  its spool file for the next start, with its count of failed rounds. After ``max_rounds`` such
-  rounds it is a dead letter: ``on_dead_letter`` stores what can be stored without the failing step,
-  and the file moves to ``<spool_dir>/dead/`` (the CLI lists, retries and drops dead letters).
+* A transient failure (throttling, 5xx, a timeout) is retried in this process with a jittered
+  backoff capped at ``max_delay`` (60 s) for as long as it lasts: an outage longer than one round
+  (``max_attempts`` attempts, which logs one WARNING line) never parks a job until the next start.
+  A job still failing ``max_age`` (24 h) after it was submitted is a dead letter.
+* A job that fails with a non-retryable error keeps its spool file for the next start (a fix is
+  deployed by restarting), with its count of failed rounds. After ``max_rounds`` such rounds it is
+  a dead letter: ``on_dead_letter`` stores what can be stored without the failing step, and the
+  file moves to ``<spool_dir>/dead/`` (the CLI lists, retries and drops dead letters).
 * Memory is bounded by ``max_pending``: beyond it a submitted job is kept **on disk only** (a small
   reference stays in memory) and read back when it runs; replayed jobs always are. Submit never
   blocks and never drops. If the spool cannot be written (read-only, disk full, no spool configured)
@@ -53,7 +57,7 @@ from .spool_format import WriteJob, conversation_id_of, encode_job, job_key
 from .telemetry import SERVICE_NAME
 from .writer_spool import WriterSpool
 
-__all__ = ["BackgroundWriter", "JobContext", "WriterStats"]
+__all__ = ["DEFAULT_MAX_AGE", "DEFAULT_MAX_DELAY", "BackgroundWriter", "JobContext", "WriterStats"]
 
 _log = logging.getLogger(__name__)
 
@@ -64,6 +68,23 @@ def _location(spool_dir: str | os.PathLike[str] | S3Location | None) -> Path | S
         return spool_dir
     path = spool_dir if isinstance(spool_dir, str) else Path(spool_dir)
     return S3Location.of(path) or Path(spool_dir).expanduser()
+
+#: Longest wait between two attempts of a job: during an outage a job is retried at least this often.
+DEFAULT_MAX_DELAY = 60.0
+#: How long a job that keeps failing transiently is retried in-process before it becomes a dead letter.
+DEFAULT_MAX_AGE = 24 * 3600.0
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one log-friendly line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _traceback(exc: BaseException) -> BaseException | None:
+    """The traceback goes into a failure's log line only when DEBUG is on (the CLI's ``--debug``)."""
+    return exc if _log.isEnabledFor(logging.DEBUG) else None
+
 
 _COUNTS = ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors", "dead_lettered",
            "cancelled")
@@ -76,7 +97,7 @@ class WriterStats:
     submitted: int  #: submit() calls accepted (replacements included)
     succeeded: int  #: jobs whose handler returned
     retried: int  #: retries scheduled after a retryable error
-    failed: int  #: jobs given up in this round (not retryable, or attempts exhausted); their spool files stay
+    failed: int  #: jobs given up in this process (not retryable, or max_age reached); their spool files stay
     replaced: int  #: pending jobs superseded by a newer submission with the same job_id
     replayed: int  #: jobs picked up from the spool by replay_spool()
     pending: int  #: jobs not finished yet (in memory or on disk only)
@@ -123,7 +144,7 @@ class BackgroundWriter:
 
     ``handler`` does the work of one attempt and raises on failure; :func:`is_retryable_error` (or
     ``is_retryable``) decides whether another attempt is scheduled, after
-    ``jitter(min(max_delay, base_delay * 2**attempt))`` seconds. Retry waits are entries in a heap
+    ``jitter(min(max_delay, base_delay * 2**attempt))`` seconds, until the job is ``max_age`` old. Retry waits are entries in a heap
     of ready-times, so a job that is backing off never holds a worker. ``jitter`` defaults to
     :func:`full_jitter`; tests pass a deterministic one.
 
@@ -140,7 +161,7 @@ class BackgroundWriter:
         max_pending: int = 10_000,
         max_attempts: int = 8,
         base_delay: float = 0.2,
-        max_delay: float = 30.0,
+        max_delay: float = DEFAULT_MAX_DELAY,
         workers: int = 2,
         is_retryable: Callable[[BaseException], bool] = is_retryable_error,
         flush_at_exit: bool = True,
@@ -150,11 +171,12 @@ class BackgroundWriter:
         merge: Callable[[WriteJob, WriteJob], WriteJob] | None = None,
         max_rounds: int = 3,
         on_dead_letter: Callable[[WriteJob, BaseException], None] | None = None,
+        max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         if max_pending < 1 or max_attempts < 1 or workers < 1 or max_rounds < 1:
             raise ConfigurationError("max_pending, max_attempts, max_rounds and workers must be at least 1")
-        if base_delay < 0 or max_delay < 0 or exit_timeout < 0:
-            raise ConfigurationError("base_delay, max_delay and exit_timeout must not be negative")
+        if base_delay < 0 or max_delay < 0 or exit_timeout < 0 or max_age < 0:
+            raise ConfigurationError("base_delay, max_delay, max_age and exit_timeout must not be negative")
         self._handler = handler
         self._max_attempts = max_attempts
         self._base_delay = base_delay
@@ -164,6 +186,7 @@ class BackgroundWriter:
         self._jitter = jitter
         self._merge = merge
         self._max_rounds = max_rounds
+        self._max_age = max_age
         self._on_dead_letter = on_dead_letter
         self.name = name
         self._queue = JobQueue(max_pending)
@@ -382,17 +405,10 @@ class BackgroundWriter:
         except Exception:
             _log.exception("%s: is_retryable raised; treating the error as not retryable", self.name)
             retryable = False
-        if retryable and attempts < self._max_attempts:
-            cap = min(self._max_delay, self._base_delay * 2.0 ** min(attempts - 1, 60))
-            delay = max(0.0, float(self._jitter(cap)))
-            with self._lock:
-                if self._queue.retry(run, dataclasses.replace(job, attempts=attempts), delay):
-                    self._counts["retried"] += 1
-                    _log.debug("%s: job %s failed (%r), retry %d in %.3fs", self.name, job.job_id, exc, attempts, delay)
-                    return
-                self._counts["replaced"] += 1  # a newer version is waiting: run that instead
-                self._queue.finish(run)
-                return
+        age = time.time() - job.created_at
+        if retryable and age < self._max_age:
+            self._reschedule(run, job, attempts, exc)
+            return
         with self._lock:
             if self._queue.has_next(run.key):
                 self._counts["replaced"] += 1
@@ -400,9 +416,11 @@ class BackgroundWriter:
                 return
             spooled = self._queue.spooled(run.key)
         failed = dataclasses.replace(job, attempts=0, rounds=job.rounds + 1)
-        dead = failed.rounds >= self._max_rounds
+        dead = failed.rounds >= self._max_rounds or retryable
         if dead:
             where = self._disk.bury(run.key, failed, exc, self._on_dead_letter)
+            if retryable:
+                where = f"still failing {age:.0f}s after submission (max_age {self._max_age:g}s): {where}"
         elif spooled:
             where = (
                 "its spool file is kept for replay at the next start "
@@ -413,19 +431,45 @@ class BackgroundWriter:
             where = "it was never spooled, so it is LOST when this process exits"
         # Log before the job counts as finished, so whoever flush()es sees the ERROR already.
         _log.error(
-            "%s: write job %s (conversation_id=%s) failed after %d attempt(s)%s; %s",
+            "%s: write job %s (conversation_id=%s) failed after %d attempt(s)%s: %s; %s",
             self.name,
             job.job_id,
             conversation_id_of(job),
             attempts,
             "" if retryable else " with a non-retryable error",
+            _one_line(exc),
             where,
-            exc_info=exc,
+            exc_info=_traceback(exc),
         )
         with self._lock:
             self._counts["failed"] += 1
             self._counts["dead_lettered"] += dead
             self._queue.finish(run)
+
+    def _reschedule(self, run: Run, job: WriteJob, attempts: int, exc: BaseException) -> None:
+        """Retry a transient failure after a capped, jittered backoff, in this process, however long it lasts.
+
+        An outage longer than one round (``max_attempts`` attempts) does not park the job until the next
+        start: it keeps being tried at most ``max_delay`` seconds apart until it succeeds or is
+        ``max_age`` old. Each round that ends still failing logs one WARNING line.
+        """
+        cap = min(self._max_delay, self._base_delay * 2.0 ** min(attempts - 1, 60))
+        delay = max(0.0, float(self._jitter(cap)))
+        with self._lock:
+            if not self._queue.retry(run, dataclasses.replace(job, attempts=attempts), delay):
+                self._counts["replaced"] += 1  # a newer version is waiting: run that instead
+                self._queue.finish(run)
+                return
+            self._counts["retried"] += 1
+        if attempts % self._max_attempts:
+            _log.debug("%s: job %s failed (%r), retry %d in %.3fs", self.name, job.job_id, exc, attempts, delay)
+        else:
+            _log.warning(
+                "%s: write job %s (conversation_id=%s) failed attempt %d: %s; still retrying in this process "
+                "(next in %.1fs, backoff capped at %gs, dead letter %gs after submission)",
+                self.name, job.job_id, conversation_id_of(job), attempts, _one_line(exc), delay, self._max_delay,
+                self._max_age, exc_info=_traceback(exc),
+            )
 
     def _checkpoint(self, run: Run, job: WriteJob, payload: dict[str, Any]) -> WriteJob:
         updated = dataclasses.replace(job, payload=dict(payload))
