@@ -264,6 +264,43 @@ def test_read_your_writes_waits_only_for_the_same_user(memory_env: MemoryEnv) ->
 
 
 
+def test_read_your_writes_waits_for_the_newest_version_of_a_conversation(memory_env: MemoryEnv) -> None:
+    """v1 of a conversation finishing does not release a returning user while v2 of it is still queued."""
+    first, other, v1_running = threading.Event(), threading.Event(), threading.Event()
+
+    def gated(messages: Any, system_prompt: str | None) -> Any:
+        if asks_for_summary(messages):
+            text = str(messages)
+            if "Porto" in text and "LISBON" not in text:
+                v1_running.set()
+                first.wait(30)
+            elif "BEES" in text:
+                other.wait(30)
+        return default_responder(messages, system_prompt)
+
+    agent, plugin, model = make_agent(model=ScriptedModel(responder=gated), writer_workers=1,
+                                      read_your_writes_timeout=0)
+    say(agent, "I was born in Porto.", "u1", "c1", end=True)  # v1, summarizing (held)
+    assert v1_running.wait(30)
+    say(agent, "I keep BEES.", "u9", "c9", end=True)  # another user's job, queued first
+    say(agent, "I moved to LISBON.", "u1", "c1", end=True)  # v2 of c1, waiting behind v1
+    first.set()
+    deadline = time.monotonic() + 30
+    while plugin.writer.stats.succeeded < 1:  # v1 stored; the single worker now holds u9's job
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    plugin.read_your_writes_timeout = 20
+    asked = len(chat_prompts(model))
+    returning = threading.Thread(target=say, args=(agent, "Where do I live?", "u1", "c2"))
+    returning.start()
+    time.sleep(0.5)
+    assert len(chat_prompts(model)) == asked, "the returning user did not wait for v2 of c1"
+    other.set()
+    returning.join(30)
+    assert "LISBON" in chat_prompts(model)[-1]
+    assert plugin.flush(30)
+
+
 def test_dimension_mismatch_is_a_clear_error_at_wiring(memory_env: MemoryEnv) -> None:
     client = memory_env.client
     if memory_env.kind == "local":

@@ -231,7 +231,8 @@ def test_an_outage_longer_than_a_round_is_retried_in_process_until_it_ends(
     handler = Recorder()
     outage = threading.Event()
     outage.set()
-    handler.fail = lambda ctx: EndpointConnectionError(endpoint_url="https://s3vectors.example") if outage.is_set() else None
+    down = EndpointConnectionError(endpoint_url="https://s3vectors.example")
+    handler.fail = lambda ctx: down if outage.is_set() else None
     caps: list[float] = []
 
     def jitter(cap: float) -> float:

@@ -54,6 +54,7 @@ class Run:
     generation: int
     job: WriteJob | None
     attempts: int = 0  #: failed attempts this round of a job read from disk (not kept in its file)
+    seq: int = 0  #: the version's ticket (its submission number)
 
 
 class JobQueue:
@@ -175,7 +176,7 @@ class JobQueue:
                 heapq.heappop(self._heap)
                 entry = self._entries[key]
                 entry.state = "running"
-                return Run(key, generation, entry.current.job, entry.current.attempts)
+                return Run(key, generation, entry.current.job, entry.current.attempts, entry.current.seq)
             return None
 
     def loaded(self, run: Run, job: WriteJob) -> None:

@@ -41,24 +41,48 @@ logger = logging.getLogger(__name__)
 
 
 class PendingWrites:
-    """Which scopes have writes in flight; waits until a scope has none (threads or coroutines)."""
+    """Which scopes have writes in flight; waits until a scope has none (threads or coroutines).
+
+    Tracked per version: a job id (one conversation) may be submitted again while an older version
+    runs, and a returning user must wait for the newest one. Versions are the writer's tickets, in
+    submission order; a job is in flight while its newest ticket has not ended an attempt.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[ScopeKey, set[str]] = {}
+        self._jobs: dict[ScopeKey, dict[str, list[int]]] = {}  # scope -> job id -> [newest, settled up to]
         self._idle: dict[ScopeKey, concurrent.futures.Future[None]] = {}
 
-    def add(self, scope: ScopeKey, job_id: str) -> None:
+    def submitted(self, scope: ScopeKey, job_id: str, ticket: int) -> None:
+        """Version ``ticket`` of ``job_id`` was queued (called before any attempt of it can end)."""
         with self._lock:
-            self._jobs.setdefault(scope, set()).add(job_id)
+            versions = self._jobs.setdefault(scope, {}).setdefault(job_id, [0, 0])
+            versions[0] = max(versions[0], ticket)
             self._idle.setdefault(scope, concurrent.futures.Future())
 
-    def done(self, scope: ScopeKey, job_id: str) -> None:
+    def running(self, scope: ScopeKey, job_id: str, ticket: int) -> None:
+        """An attempt of version ``ticket`` started (also for jobs replayed from the spool)."""
+        with self._lock:
+            versions = self._jobs.setdefault(scope, {}).setdefault(job_id, [0, 0])
+            versions[0] = max(versions[0], ticket)
+            versions[1] = min(versions[1], ticket - 1)
+            self._idle.setdefault(scope, concurrent.futures.Future())
+
+    def done(self, scope: ScopeKey, job_id: str, ticket: int | None = None) -> None:
+        """An attempt of version ``ticket`` ended (``None``: every version; the job will not run here).
+
+        Between retries nobody waits on a job: a backing-off write never stalls a reply.
+        """
         with self._lock:
             jobs = self._jobs.get(scope)
-            if jobs is None:
+            versions = None if jobs is None else jobs.get(job_id)
+            if jobs is None or versions is None:
                 return
-            jobs.discard(job_id)
+            if ticket is not None:
+                versions[1] = max(versions[1], ticket)
+                if versions[0] > versions[1]:
+                    return  # a newer version of the same conversation is still on its way
+            del jobs[job_id]
             if jobs:
                 return
             del self._jobs[scope]

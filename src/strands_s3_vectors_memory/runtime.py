@@ -175,11 +175,13 @@ class MemoryRuntime:
                 {"idle": "idle too long", "evicted": "too many open conversations",
                  "exit": "the process is exiting"}.get(ended.reason, ended.reason),
             )
+        key = scope_key(invocation.scope)
         with self._lock:
             self._archivers[job.job_id] = archiver
-            self._waited[job.job_id] = scope_key(invocation.scope)
-        PENDING_WRITES.add(scope_key(invocation.scope), job.job_id)
-        ticket = self.writer.submit(job.to_write_job())
+            self._waited[job.job_id] = key
+        ticket = self.writer.submit(
+            job.to_write_job(), on_ticket=lambda ticket: PENDING_WRITES.submitted(key, job.job_id, ticket)
+        )
         self._wake.set()
         return ticket
 
@@ -202,13 +204,13 @@ class MemoryRuntime:
         """Writer handler: one attempt at archiving a job (checkpointing the model's work)."""
         job = ConversationJob.from_write_job(context.job)
         key = scope_key(job.scope)
-        PENDING_WRITES.add(key, job.job_id)
+        PENDING_WRITES.running(key, job.job_id, context.ticket)
         try:
             with attached_context(job.trace):
                 self._archiver_for(job.job_id).archive(job, lambda j: context.checkpoint(j.to_payload()))
         finally:
             # Between retries nobody waits on this job: a backing-off write never stalls a reply.
-            PENDING_WRITES.done(key, job.job_id)
+            PENDING_WRITES.done(key, job.job_id, context.ticket)
             with self._lock:
                 self._waited.pop(job.job_id, None)
         with self._lock:

@@ -129,6 +129,11 @@ class JobContext:
         """The job as it stands now (with the latest checkpointed payload)."""
         return self._job
 
+    @property
+    def ticket(self) -> int:
+        """The ticket of the version being run (what :meth:`BackgroundWriter.submit` returned for it)."""
+        return self._run.seq
+
     def checkpoint(self, payload: dict[str, Any]) -> None:
         """Replace the job's payload, in memory and atomically in the spool.
 
@@ -144,7 +149,8 @@ class BackgroundWriter:
 
     ``handler`` does the work of one attempt and raises on failure; :func:`is_retryable_error` (or
     ``is_retryable``) decides whether another attempt is scheduled, after
-    ``jitter(min(max_delay, base_delay * 2**attempt))`` seconds, until the job is ``max_age`` old. Retry waits are entries in a heap
+    ``jitter(min(max_delay, base_delay * 2**attempt))`` seconds, until the job is ``max_age``
+    old. Retry waits are entries in a heap
     of ready-times, so a job that is backing off never holds a worker. ``jitter`` defaults to
     :func:`full_jitter`; tests pass a deterministic one.
 
@@ -212,10 +218,12 @@ class BackgroundWriter:
         """Where this writer's spool lives (None when it runs without one)."""
         return self._spool_dir
 
-    def submit(self, job: WriteJob) -> int | None:
+    def submit(self, job: WriteJob, *, on_ticket: Callable[[int], None] | None = None) -> int | None:
         """Spool ``job`` (durably) and queue it; returns in about a millisecond and never blocks.
 
         Returns a ticket for :meth:`wait` (``None`` when the writer is closed: the job stays spooled).
+        ``on_ticket`` gets the ticket before any worker can take the job (it must be quick and must
+        not call the writer), so whoever tracks versions never hears of an attempt before its version.
 
         Never raises for spool trouble: if the file cannot be written the job is queued in memory and
         a WARNING reports the degraded durability.
@@ -236,6 +244,8 @@ class BackgroundWriter:
                 self._counts["submitted"] += 1
                 ticket, replaced = self._queue.accept(key, job, spooled)
                 self._counts["replaced"] += replaced
+                if on_ticket is not None:
+                    on_ticket(ticket)
                 return ticket
 
     def cancel(self, predicate: Callable[[WriteJob], bool]) -> int:
