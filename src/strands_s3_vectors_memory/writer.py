@@ -150,8 +150,8 @@ class BackgroundWriter:
     ``handler`` does the work of one attempt and raises on failure; :func:`is_retryable_error` (or
     ``is_retryable``) decides whether another attempt is scheduled, after
     ``jitter(min(max_delay, base_delay * 2**attempt))`` seconds, until the job is ``max_age``
-    old. Retry waits are entries in a heap
-    of ready-times, so a job that is backing off never holds a worker. ``jitter`` defaults to
+    old. Retry waits are entries in a heap of ready-times, so a job that is backing off never holds
+    a worker. ``jitter`` defaults to
     :func:`full_jitter`; tests pass a deterministic one.
 
     ``spool_dir=None`` disables the spool (jobs live in memory only, lost on a crash).
