@@ -87,12 +87,16 @@ async def health(_request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+# One agent built at import: strands, boto3, the plugin's imports and its runtime load once. Under
+# ``gunicorn --preload`` that happens in the master, and every worker forked from it gets its own
+# writer threads and spool claim (the plugin is fork-safe) while sharing the loaded pages.
+_agent()
+
+
 @contextlib.asynccontextmanager
 async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-    """Start-up: one agent built (strands, boto3 and the plugin's imports load), then those objects
-    kept out of full garbage collections, the longest step a busy loop otherwise takes (~0.1 s; see
-    the README's "Async servers")."""
-    _agent()
+    """Start-up: the objects loaded so far kept out of full garbage collections, the longest step a
+    busy loop otherwise takes (~0.1 s; see the README's "Async servers")."""
     gc.collect()
     gc.freeze()
     yield

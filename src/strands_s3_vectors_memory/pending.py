@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +53,12 @@ class PendingWrites:
         self._lock = threading.Lock()
         self._jobs: dict[ScopeKey, dict[str, list[int]]] = {}  # scope -> job id -> [newest, settled up to]
         self._idle: dict[ScopeKey, concurrent.futures.Future[None]] = {}
+
+    def forget_all(self) -> None:
+        """In a forked child: the parent's writes stay the parent's, nobody here waits for them."""
+        self._lock = threading.Lock()
+        self._jobs = {}
+        self._idle = {}
 
     def submitted(self, scope: ScopeKey, job_id: str, ticket: int) -> None:
         """Version ``ticket`` of ``job_id`` was queued (called before any attempt of it can end)."""
@@ -140,6 +147,17 @@ async def wait_for_own_writes(invocation: Invocation, timeout: float) -> None:
 Canceller = Callable[[Path, Tombstone], int]
 _CANCELLERS: dict[int, Canceller] = {}
 _CANCELLERS_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """Locks a parent's thread may have held at the fork are new ones in the child."""
+    global _CANCELLERS_LOCK
+    _CANCELLERS_LOCK = threading.Lock()
+    PENDING_WRITES.forget_all()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def register_canceller(owner: object, canceller: Canceller) -> None:

@@ -23,8 +23,10 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,18 +122,39 @@ class MemoryRuntime:
             merge=merge_write_jobs,
             on_dead_letter=self._salvage,
         )
-        self._offload = concurrent.futures.ThreadPoolExecutor(
-            max_workers=_OFFLOAD_WORKERS, thread_name_prefix=f"{SERVICE_NAME}[{spool_dir.name}]-io"
-        )
-        self._wake = threading.Event()
         self._closed = False
         self._replayed = False
-        self._reaper = threading.Thread(target=self._reap, name=f"{SERVICE_NAME}[{spool_dir.name}]-reaper",
-                                        daemon=True)
-        self._reaper.start()
+        self._start_threads()
         register_canceller(self, self._cancel)
         if flush_at_exit:
             atexit.register(self._at_exit)  # runs before the writer's own flush (atexit is LIFO)
+        if hasattr(os, "register_at_fork"):  # after the writer's: the child's writer is ready first
+            this = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart_in_child(this))
+
+    def _start_threads(self) -> None:
+        name = self.spool_dir.name
+        self._offload = concurrent.futures.ThreadPoolExecutor(
+            max_workers=_OFFLOAD_WORKERS, thread_name_prefix=f"{SERVICE_NAME}[{name}]-io"
+        )
+        self._wake = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name=f"{SERVICE_NAME}[{name}]-reaper", daemon=True)
+        if not self._closed:
+            self._reaper.start()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (gunicorn ``--preload``, Celery prefork, ``multiprocessing``) gets its own runtime.
+
+        Threads do not survive ``fork`` and locks may have been held by them, so the child gets new
+        ones: the writer its own threads and spool claim (see :class:`BackgroundWriter`), this runtime
+        a new reaper and offload pool, and an empty conversation book: the conversations open in the
+        parent, and the jobs it has pending, stay the parent's to end and store.
+        """
+        self._lock = threading.Lock()
+        self.book = ConversationBook(max_open=self.book.max_open)
+        self._archivers.clear()
+        self._waited.clear()
+        self._start_threads()
 
     # ------------------------------------------------------------------ plugins
 
@@ -310,6 +333,12 @@ class MemoryRuntime:
         atexit.unregister(self._at_exit)
 
 
+def _restart_in_child(runtime: weakref.ref[MemoryRuntime]) -> None:
+    alive = runtime()
+    if alive is not None:
+        alive._after_fork_in_child()
+
+
 def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:
     try:
         return job_is_forgotten(ConversationJob.from_write_job(write_job), stone)
@@ -319,6 +348,16 @@ def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:
 
 _RUNTIMES: dict[Path | S3Location, MemoryRuntime] = {}
 _RUNTIMES_LOCK = threading.Lock()
+
+
+def _new_registry_lock() -> None:
+    """In a forked child: a parent's thread may have held the registry's lock at the fork."""
+    global _RUNTIMES_LOCK
+    _RUNTIMES_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_registry_lock)
 
 
 def runtime_for(

@@ -416,4 +416,7 @@ class S3Spool:
         with suppress(OSError):
             self._s3.delete(self.location.key(OWNERS, f"{self.owner}.json"))
 
-
+    def leave_to_parent(self) -> None:
+        """A forked child's copy: never release or beat for the parent (its heartbeat thread stayed there)."""
+        self._released = True
+        self._stop.set()

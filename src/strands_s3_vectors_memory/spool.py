@@ -275,6 +275,18 @@ class Spool:
             self._lock_fd = None
 
 
+    def leave_to_parent(self) -> None:
+        """A forked child's copy: close the inherited lock descriptor, leave the parent's files alone.
+
+        An ``flock`` is held while any descriptor of it is open, so a child keeping its copy would
+        keep the parent looking alive to replayers after the parent died.
+        """
+        if self._lock_fd is not None:
+            with suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
+
+
 class StagedFile:
     """A dead writer's job file, just renamed into this writer's directory (``<key>.adopting.json``)."""
 

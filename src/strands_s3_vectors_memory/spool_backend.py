@@ -103,3 +103,6 @@ class SpoolBackend(Protocol):
 
     def release(self) -> None:
         """Give up the claim: the jobs left become adoptable by the next start or a peer."""
+
+    def leave_to_parent(self) -> None:
+        """In a forked child: drop this copy of the parent's claim without touching it (it stays the parent's)."""

@@ -43,6 +43,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,12 @@ def _location(spool_dir: str | os.PathLike[str] | S3Location | None) -> Path | S
 DEFAULT_MAX_DELAY = 60.0
 #: How long a job that keeps failing transiently is retried in-process before it becomes a dead letter.
 DEFAULT_MAX_AGE = 24 * 3600.0
+
+
+def _restart_in_child(writer: weakref.ref[BackgroundWriter]) -> None:
+    alive = writer()
+    if alive is not None:
+        alive._after_fork_in_child()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -195,21 +202,42 @@ class BackgroundWriter:
         self._max_age = max_age
         self._on_dead_letter = on_dead_letter
         self.name = name
-        self._queue = JobQueue(max_pending)
-        self._lock = self._queue.lock
-        self._counts = dict.fromkeys(_COUNTS, 0)
+        self._workers = workers
         self._closed = False
         self._spool_dir = _location(spool_dir)
-        self._disk = WriterSpool(self._spool_dir, self._queue, self._counts, name=name, merge=merge)
-        self._spool = self._disk.spool
-        self._stripe = self._disk.stripe
-
-        self._threads = [threading.Thread(target=self._worker, name=f"{name}-{i}", daemon=True) for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
+        self._start(max_pending)
         self._atexit_registered = flush_at_exit
         if flush_at_exit:
             atexit.register(self._at_exit)
+        if hasattr(os, "register_at_fork"):
+            this = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart_in_child(this))
+
+    def _start(self, max_pending: int) -> None:
+        """A fresh queue, spool claim and worker threads (at construction, and in a forked child)."""
+        self._queue = JobQueue(max_pending)
+        self._lock = self._queue.lock
+        self._counts = dict.fromkeys(_COUNTS, 0)
+        self._disk = WriterSpool(self._spool_dir, self._queue, self._counts, name=self.name, merge=self._merge)
+        self._spool = self._disk.spool
+        self._stripe = self._disk.stripe
+        self._threads = [threading.Thread(target=self._worker, name=f"{self.name}-{i}", daemon=True)
+                         for i in range(self._workers)]
+        if self._closed:
+            self._queue.stop()
+        else:
+            for thread in self._threads:
+                thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child gets its own writer: fresh threads and spool claim, none of the parent's jobs.
+
+        The parent's threads do not exist here and its locks may be held by them, so nothing of the
+        old state is reused; the parent's jobs stay in the parent's claim, run (or adopted) there.
+        """
+        if self._spool is not None:
+            self._spool.leave_to_parent()
+        self._start(self._queue.max_in_memory)
 
     # ---------------------------------------------------------------------------------- public API
 
