@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from strands import Agent
@@ -57,5 +59,48 @@ def test_write_of_a_killed_process_is_replayed_by_the_next_one(local_env: Path) 
     assert plugin.flush(60)
     stored = _stored_contents(local_env)
     assert len(stored) == 1 and "Brompton" in stored[0]
+    assert not [p for p in (local_env / "spool").rglob("*.json") if p.parent.name != "corrupt"]
+    plugin.close(5)
+
+
+def _index_bytes(data_dir: Path) -> bytes:
+    """Every vector of the index (key, data, metadata), canonically serialised: the index state."""
+    from support import all_vectors
+
+    client = local_client(data_dir)
+    vectors = []
+    token = None
+    while True:
+        page = client.list_vectors(vectorBucketName="my-vector-memory", indexName="memory", returnData=True,
+                                   returnMetadata=True, **({"nextToken": token} if token else {}))
+        vectors += page["vectors"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert len(vectors) == len(all_vectors(client))
+    return json.dumps(sorted(vectors, key=lambda v: v["key"]), sort_keys=True).encode()
+
+
+def test_a_job_run_again_after_a_crash_leaves_the_index_byte_for_byte_the_same(local_env: Path) -> None:
+    """At-least-once delivery, idempotent effects: the crash comes after the put, before the spool file goes."""
+    earlier = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt="{memory_context}")
+    agent = Agent(model=ScriptedModel(), name="assistant", plugins=[earlier], callback_handler=None)
+    agent("I live in Paris.", invocation_state={"user_id": "u1", "conversation_id": "c0", "end_session": True})
+    assert earlier.flush(60)  # a current fact for the crashed job to supersede
+    earlier.close(30)
+
+    proc = _spawn("crash-after-put", "I live in Lisbon now. I keep bees. My locker code is 2468.")
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 9, err
+    after_first_run = _index_bytes(local_env)
+    assert b"Lisbon" in after_first_run and b"superseded" in after_first_run
+    assert [p for p in (local_env / "spool").rglob("*.json") if "dead" not in p.parts], "the job must be spooled"
+
+    time.sleep(1.1)  # the next start comes later (the index's timestamps have whole seconds)
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt="{memory_context}")
+    Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None)
+    assert plugin.flush(60)
+    assert plugin.writer.stats.replayed == 1 and plugin.writer.stats.succeeded == 1  # it did run again
+    assert _index_bytes(local_env) == after_first_run
     assert not [p for p in (local_env / "spool").rglob("*.json") if p.parent.name != "corrupt"]
     plugin.close(5)

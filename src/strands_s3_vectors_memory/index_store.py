@@ -291,7 +291,8 @@ class IndexStore:
         embedded (see :meth:`embed_missing`), reused, and filled with the ones embedded here.
         """
         check_conversation(conversation_id, summary, details, facts)
-        expires_at = time.time() + ttl_seconds if ttl_seconds is not None else None
+        stated_at = time.time() if stated_at is None else stated_at
+        expires_at = stated_at + ttl_seconds if ttl_seconds is not None else None  # the same on a re-run
         target = self._scope_target(scope)
         stated = utc_timestamp(stated_at)
         records = conversation_records(

@@ -1,11 +1,13 @@
 """Subprocess helper: one agent ends one conversation, then exits normally or hangs to be killed.
 
-Usage: python end_conversation.py {exit|hang} FACT
-The environment (backend, data dir, bucket) comes from the parent test.
+Usage: python end_conversation.py {exit|hang|crash-after-put} FACT
+The environment (backend, data dir, bucket) comes from the parent test. ``crash-after-put`` dies
+(exit status 9, no clean-up) once the conversation is stored, before its spool file is removed.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.spool import Spool
 from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
@@ -29,6 +32,8 @@ def main() -> None:
             never.wait()  # the summarizer never returns: the process is killed with the job pending
         return default_responder(messages, system_prompt)
 
+    if mode == "crash-after-put":
+        Spool.remove = lambda self, key: os._exit(9)  # type: ignore[method-assign]
     plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT)
     agent = Agent(model=ScriptedModel(responder=responder), name="assistant", plugins=[plugin],
                   system_prompt=PROMPT, callback_handler=None)
@@ -36,6 +41,9 @@ def main() -> None:
     print("ENDED", flush=True)
     if mode == "hang":
         never.wait()
+    if mode == "crash-after-put":
+        plugin.flush(60)
+        sys.exit("the spool file was removed: no crash")
     # mode == "exit": return without flushing; the plugin's writer flushes at interpreter exit
 
 
