@@ -580,3 +580,14 @@ def test_every_command_is_registered_with_help() -> None:
                     "prune", "stats"):
         assert run(command, "--help").exit_code == 0, command
     assert run("no-such-command").exit_code == 2
+
+
+@pytest.mark.parametrize("command", [("replay",), ("dead-letters", "list")])
+def test_a_spool_that_does_not_exist_is_an_error_and_nothing_is_created(
+    env: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    missing = tmp_path / "no-such-spool"
+    result = run(*command, "--spool", str(missing))
+    assert result.exit_code == 2, result.output
+    assert "no spool directory" in result.output and str(missing.name) in result.output
+    assert not missing.exists()

@@ -48,7 +48,12 @@ app.add_typer(dead_letters_app)
 def _spools(where: Where, spool: str | None, agent: str | None) -> list[SpoolPlace]:
     """The spools a command works on."""
     if spool is not None:
-        return [S3Location.parse(spool) if spool.startswith("s3://") else Path(spool).expanduser()]
+        if spool.startswith("s3://"):
+            return [S3Location.parse(spool)]
+        path = Path(spool).expanduser()
+        if not path.is_dir():  # a typo must not create an empty spool and report nothing to do
+            raise typer.BadParameter(f"no spool directory at {path}", param_hint="'--spool'")
+        return [path]
     data_dir = resolve_data_dir(where.data_dir)
     url = resolve_spool_url()
     base = S3Location.parse(url) if url is not None else None
