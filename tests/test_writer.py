@@ -829,3 +829,31 @@ def test_bad_settings_are_refused() -> None:
         BackgroundWriter(lambda ctx: None, spool_dir=None, max_pending=0, flush_at_exit=False)
     with pytest.raises(ConfigurationError):
         BackgroundWriter(lambda ctx: None, spool_dir=None, base_delay=-1, flush_at_exit=False)
+
+
+def test_closing_an_idle_writer_at_once_releases_its_claim_without_a_running_handler_warning(
+    tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = Recorder()
+    writer = make_writer(handler, workers=4)
+    writer.submit(_job("j1"))
+    assert writer.flush(WAIT)
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+        writer.close(timeout=0)  # what the CLI's replay does once its flush is over
+    assert not [r for r in caplog.records if "still running" in r.getMessage()]
+    assert not list((tmp_path / "spool" / "claims").iterdir())  # released: nothing kept "until exit"
+
+
+def test_closing_with_a_handler_running_keeps_the_claim_and_says_so(
+    tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    writer = make_writer(handler)
+    writer.submit(_job("stuck"))
+    assert handler.started.wait(WAIT)
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+        writer.close(timeout=0.1)
+    gate.set()
+    assert [r for r in caplog.records if "a handler is still running" in r.getMessage()]
+    assert list((tmp_path / "spool" / "claims").iterdir())

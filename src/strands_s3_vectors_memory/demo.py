@@ -116,12 +116,17 @@ def run_demo(
     data_dir: Path | None = None,
     backend: str = "local",
     console: Console | None = None,
+    store: S3VectorMemory | None = None,
 ) -> dict[str, Any]:
-    """Run the scripted conversations and print what memory did; returns the final prompts (for tests)."""
+    """Run the scripted conversations and print what memory did.
+
+    Returns the first prompts of each conversation and ``unstored``: how many ended conversations
+    were not stored (their writes failed or were still pending at the end); the CLI then exits 1.
+    """
     out = console or Console()
     model, model_line = build_model(model_spec, base_url)
     workdir = data_dir or Path(tempfile.mkdtemp(prefix="s3-vectors-memory-demo-"))
-    store = S3VectorMemory(bucket_name=DEMO_BUCKET, backend=backend, data_dir=workdir)
+    store = store or S3VectorMemory(bucket_name=DEMO_BUCKET, backend=backend, data_dir=workdir)
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
     agent = Agent(model=model, name=AGENT_NAME, plugins=[plugin], system_prompt=BASE_PROMPT,
                   callback_handler=None)
@@ -152,9 +157,13 @@ def run_demo(
             out.print(f"[bold magenta]assistant:[/bold magenta] {str(reply).strip()}")
         plugin.flush(120)
         _show_stored(out, store, conversation)
+    stats = plugin.writer.stats
+    unstored = stats.failed + stats.pending
     plugin.close(10)
+    if unstored:
+        out.print(f"[bold red]{unstored} conversation(s) could not be stored[/bold red] (see the log above)")
     out.print(f"\nData kept in {workdir}" if data_dir else "")
-    return {"first_prompts": first_prompts, "data_dir": workdir}
+    return {"first_prompts": first_prompts, "data_dir": workdir, "unstored": unstored}
 
 
 def _show_stored(out: Console, store: S3VectorMemory, conversation: Conversation) -> None:

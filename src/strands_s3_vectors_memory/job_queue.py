@@ -73,6 +73,7 @@ class JobQueue:
         self._flush_waiters: list[set[int]] = []
         self._in_memory = 0  # versions whose payload is held in memory
         self.stopping = False
+        self.busy = 0  #: runs handed to workers and not yet given back (:meth:`idle`)
 
     # ------------------------------------------------------------------ submissions (caller holds lock)
 
@@ -176,8 +177,14 @@ class JobQueue:
                 heapq.heappop(self._heap)
                 entry = self._entries[key]
                 entry.state = "running"
+                self.busy += 1
                 return Run(key, generation, entry.current.job, entry.current.attempts, entry.current.seq)
             return None
+
+    def idle(self) -> None:
+        """A worker is done with the run :meth:`take` gave it, however it ended."""
+        with self.lock:
+            self.busy -= 1
 
     def loaded(self, run: Run, job: WriteJob) -> None:
         """The worker read a running job's payload from disk (caller holds lock)."""

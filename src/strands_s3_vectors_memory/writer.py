@@ -70,6 +70,8 @@ def _location(spool_dir: str | os.PathLike[str] | S3Location | None) -> Path | S
     path = spool_dir if isinstance(spool_dir, str) else Path(spool_dir)
     return S3Location.of(path) or Path(spool_dir).expanduser()
 
+#: How long close() waits for idle workers to leave (they do at once; a bound, never reached).
+_IDLE_EXIT_TIMEOUT = 5.0
 #: Longest wait between two attempts of a job: during an outage a job is retried at least this often.
 DEFAULT_MAX_DELAY = 60.0
 #: How long a job that keeps failing transiently is retried in-process before it becomes a dead letter.
@@ -323,8 +325,13 @@ class BackgroundWriter:
         if left:
             where = f"left in the spool at {self._spool_dir} for replay" if self._spool else "LOST (no spool)"
             _log.warning("%s closed with %d job(s) still pending: %s", self.name, left, where)
+        with self._lock:
+            busy = self._queue.busy
+        if not busy:  # idle workers leave as soon as they wake: only a running handler may hold them
+            for thread in self._threads:
+                thread.join(_IDLE_EXIT_TIMEOUT)
         if self._spool is not None:
-            if any(thread.is_alive() for thread in self._threads):
+            if busy:
                 _log.warning("%s: a handler is still running; its spool claim is kept until exit", self.name)
             else:
                 self._spool.release()
@@ -385,6 +392,8 @@ class BackgroundWriter:
                 self._run(run)
             except Exception:  # a bug here must not kill the worker and strand the queue
                 _log.exception("%s: internal error while handling job key %s", self.name, run.key)
+            finally:
+                self._queue.idle()
 
     def _load(self, run: Run) -> WriteJob | None:
         """Read a running job's payload from its spool file; quarantine it (a finished failure) if unreadable."""

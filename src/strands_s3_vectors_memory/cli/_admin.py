@@ -26,13 +26,18 @@ def demo(
     ] = None,
     backend: Annotated[str, typer.Option(help="local (default) or aws")] = "local",
 ) -> None:
-    """Run four conversations of two users and show what was stored, retrieved and injected."""
+    """Run four conversations of two users and show what was stored, retrieved and injected.
+
+    Exits 1 when a conversation could not be stored.
+    """
     from ..demo import run_demo
 
     try:
-        run_demo(model_spec=model, base_url=base_url, data_dir=data_dir, backend=backend)
+        result = run_demo(model_spec=model, base_url=base_url, data_dir=data_dir, backend=backend)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if result["unstored"]:
+        raise typer.Exit(1)
 
 
 @app.command()
