@@ -55,19 +55,37 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+def _bad_request(error: str) -> Response:
+    return JSONResponse({"error": error}, status_code=400)
+
+
 async def chat(request: Request) -> Response:
-    """POST {user_id, conversation_id, message, end_session?, tenant_id?}: the reply as server-sent events."""
-    body = await request.json()
+    """POST {user_id, conversation_id, message, end_session?, tenant_id?}: the reply as server-sent events.
+
+    A malformed request is answered 400 with a JSON error, before any agent is built.
+    """
+    try:
+        body = await request.json()
+    except ValueError:  # not JSON, or not UTF-8
+        return _bad_request("the body must be a JSON object")
+    if not isinstance(body, dict):
+        return _bad_request("the body must be a JSON object")
+    required = ("user_id", "conversation_id", "message") + (("tenant_id",) if MULTI_TENANT else ())
+    for field in required:
+        value = body.get(field)
+        if not isinstance(value, str) or not value.strip():
+            return _bad_request(f"{field} must be a non-empty string")
+    end_session = body.get("end_session", False)
+    if not isinstance(end_session, bool):
+        return _bad_request("end_session must be true or false")
     state: dict[str, Any] = {
-        "user_id": body.get("user_id"),
-        "conversation_id": body.get("conversation_id"),
-        "end_session": bool(body.get("end_session", False)),
+        "user_id": body["user_id"],
+        "conversation_id": body["conversation_id"],
+        "end_session": end_session,
     }
     if MULTI_TENANT:
-        state["tenant_context"] = {"tenantId": body.get("tenant_id")}
-    message = body.get("message")
-    if not isinstance(message, str) or not message.strip():
-        return JSONResponse({"error": "message must be a non-empty string"}, status_code=400)
+        state["tenant_context"] = {"tenantId": body["tenant_id"]}
+    message = body["message"]
     agent = _agent()
 
     async def events() -> AsyncIterator[str]:

@@ -88,11 +88,34 @@ def test_bad_requests_get_clear_errors(server: str) -> None:
     async def main() -> tuple[int, str]:
         async with httpx.AsyncClient(base_url=server, timeout=60) as client:
             empty = await client.post("/chat", json={"user_id": "u1", "conversation_id": "c1", "message": ""})
-            async with client.stream("POST", "/chat", json={"user_id": "", "conversation_id": "c", "message": "hi"}) \
-                    as response:
+            invalid = {"user_id": "tab\there", "conversation_id": "c", "message": "hi"}  # the plugin refuses it
+            async with client.stream("POST", "/chat", json=invalid) as response:
                 body = "".join([line async for line in response.aiter_lines()])
             return empty.status_code, body
 
     status, body = asyncio.run(main())
     assert status == 400
     assert "event: error" in body and "user_id" in body
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"not json", "JSON object"),
+        (b"\xff\xfe", "JSON object"),
+        (b'["a", "list"]', "JSON object"),
+        (b'{"conversation_id": "c1", "message": "hi"}', "user_id"),
+        (b'{"user_id": "", "conversation_id": "c1", "message": "hi"}', "user_id"),
+        (b'{"user_id": "u1", "message": "hi"}', "conversation_id"),
+        (b'{"user_id": "u1", "conversation_id": "c1"}', "message"),
+        (b'{"user_id": "u1", "conversation_id": "c1", "message": "   "}', "message"),
+        (b'{"user_id": 7, "conversation_id": "c1", "message": "hi"}', "user_id"),
+        (b'{"user_id": "u1", "conversation_id": "c1", "message": "hi", "end_session": "false"}', "end_session"),
+        (b'{"user_id": "u1", "conversation_id": "c1", "message": "hi", "end_session": 1}', "end_session"),
+    ],
+)
+def test_a_bad_request_is_a_400_with_a_json_error(server: str, body: bytes, error: str) -> None:
+    response = httpx.post(f"{server}/chat", content=body, headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert error in response.json()["error"]
