@@ -6,17 +6,22 @@ the model tools: ``search_memory`` / ``add_memory`` (the manager's) and ``list_m
 ``delete_memory`` (this store's, limited to the bound user's own memories, one at a time).
 
 Run on AWS with S3_VECTOR_BUCKET_NAME set, or offline with S3_VECTORS_MEMORY_BACKEND=local
-(BedrockModel still needs Bedrock; the tests run this file with a scripted model instead).
+(with MEMORY_MODEL=scripted for a model that needs no Bedrock).
 """
+
+import os
 
 from strands import Agent
 from strands.memory import MemoryManager
-from strands.models import BedrockModel
 
 from strands_s3_vectors_memory import MemoryManagerStore, S3VectorMemory
+from strands_s3_vectors_memory.demo import build_model
+
+# MEMORY_MODEL=scripted runs this offline; unset, it is Bedrock's default model, as in the spec.
+model = build_model(os.environ.get("MEMORY_MODEL", "bedrock"))[0]
 
 store = MemoryManagerStore(S3VectorMemory(), agent_name="assistant", extraction=True)
-agent = Agent(model=BedrockModel(), name="assistant", memory_manager=MemoryManager(stores=[store]))
+agent = Agent(model=model, name="assistant", memory_manager=MemoryManager(stores=[store]))
 
 # One agent, many users: each call is bound to its user (a ContextVar, safe across threads and tasks).
 with store.bind(user_id="user-001"):

@@ -1,25 +1,28 @@
-"""The spec's single-tenant example, verbatim.
+"""The spec's single-tenant example, verbatim but for the model switch (MEMORY_MODEL).
 
 Run on AWS with S3_VECTOR_BUCKET_NAME set, or offline with S3_VECTORS_MEMORY_BACKEND=local
-(BedrockModel still needs Bedrock; the tests run this file with a scripted model instead).
+(with MEMORY_MODEL=scripted for a model that needs no Bedrock).
 """
 
 import os
 
 from strands import Agent
-from strands.models import BedrockModel
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.demo import build_model
 
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}
 Use prior context naturally in your responses."""
 
+# MEMORY_MODEL=scripted runs this offline; unset, it is Bedrock's default model, as in the spec.
+model = build_model(os.environ.get("MEMORY_MODEL", "bedrock"))[0]
+
 store = S3VectorMemory(bucket_name=os.environ["S3_VECTOR_BUCKET_NAME"])
 plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
 
 agent = Agent(
-    model = BedrockModel(),
+    model = model,
     name = "assistant",  # required — used as memory namespace key
     plugins = [plugin],
     system_prompt = BASE_PROMPT,

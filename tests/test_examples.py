@@ -11,6 +11,7 @@ import strands.models
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory.testing import ScriptedModel
+from strands_s3_vectors_memory.clients import local_client
 from support import all_vectors, chat_prompts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -140,3 +141,24 @@ def test_lambda_handler_can_store_conversations_that_never_end(
     (summary,) = [v["metadata"]["content"] for v in all_vectors(memory_env.client)
                   if v["metadata"]["type"] == "summary" and v["metadata"]["user_id"] == "u2"]
     assert "KIWI" in summary and "MANGO" in summary  # one conversation, both requests, nothing lost
+
+
+@pytest.mark.parametrize("name", ["single_tenant.py", "multi_tenant.py", "memory_manager.py"])
+def test_the_example_runs_offline_as_written(local_env: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MEMORY_MODEL=scripted`` on the local backend: no Bedrock, no credentials, no real TVM role."""
+    import os
+    import subprocess
+    import sys
+
+    import strands_s3_vectors_memory
+
+    for variable in ("S3_VECTOR_TVM_ROLE_ARN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    src = str(Path(strands_s3_vectors_memory.__file__).resolve().parents[1])
+    env = {**os.environ, "MEMORY_MODEL": "scripted", "PYTHONPATH": os.pathsep.join([src, *sys.path]),
+           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    done = subprocess.run([sys.executable, str(EXAMPLES / name)], env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    index = "memory-tenant-001" if name == "multi_tenant.py" else "memory"
+    assert all_vectors(local_client(local_env), index=index), "the example stored nothing"
