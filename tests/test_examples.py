@@ -10,8 +10,8 @@ import pytest
 import strands.models
 
 from memory_env import MemoryEnv
-from strands_s3_vectors_memory.testing import ScriptedModel
 from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.testing import ScriptedModel
 from support import all_vectors, chat_prompts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
