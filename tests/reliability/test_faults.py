@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,39 @@ def test_throttled_embeddings_and_model_are_retried(
     _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
     assert plugin.writer.stats.failed == 0 and plugin.writer.stats.retried == 7
     assert not summary_failures and not embedder.document_errors
+
+
+#: The outage test runs the defaults' timings this many times faster (a 45 s outage in 1.5 s).
+_SPEED_UP = 30.0
+
+
+def test_an_outage_longer_than_the_retry_budget_is_stored_soon_after_recovery_without_a_restart(
+    engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin]
+) -> None:
+    """PutVectors throttled for "45 s": every conversation is stored within "90 s" of recovery, same process."""
+    from strands_s3_vectors_memory.writer import DEFAULT_MAX_DELAY
+
+    outage = threading.Event()
+    outage.set()
+    store, client = _store(engine, tmp_path, lambda op, _params: (
+        client_error("ThrottlingException", 400) if op == "put_vectors" and outage.is_set() else None))
+    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+    plugins.append(plugin)
+    writer = plugin.writer
+    writer._base_delay /= _SPEED_UP  # the defaults' schedule, sped up
+    writer._max_delay = DEFAULT_MAX_DELAY / _SPEED_UP
+    writer._max_attempts = 3  # rounds end well inside the outage
+    requested = _end_conversations(agent, 6)
+    time.sleep(45 / _SPEED_UP)
+    assert summaries(all_vectors(engine, BUCKET, "memory")) == []
+    assert writer.stats.pending == 6 and writer.stats.failed == 0  # still being retried, not parked
+    outage.clear()
+    recovered = time.monotonic()
+    assert plugin.flush(90 / _SPEED_UP + 5)  # 5 s of slack for a loaded CI machine
+    elapsed = time.monotonic() - recovered
+    _assert_none_lost(all_vectors(engine, BUCKET, "memory"), requested)
+    assert elapsed <= 90 / _SPEED_UP + 5, elapsed
+    assert len([c for c in client.ops("put_vectors") if c.error]) >= 6 * 3  # more than one round each
 
 
 # --------------------------------------------------------------- lasting faults, recovered by restart
