@@ -96,3 +96,58 @@ def test_full_jitter_waits_anywhere_between_zero_and_the_cap() -> None:
     assert all(0.0 <= w <= 2.0 for w in waits)
     assert min(waits) < 0.1 and max(waits) > 1.9  # the whole window is used: retries spread out
     assert full_jitter(0.0) == 0.0
+
+
+def test_one_retry_budget_a_throttled_put_costs_at_most_three_http_calls_per_writer_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """botocore makes the short retries, the writer the long ones: they must not multiply into dozens of calls.
+
+    A real botocore client, with the library's settings, against an HTTP server that throttles everything.
+    """
+    import http.server
+    import threading
+
+    from strands_s3_vectors_memory.clients import AWS_CALL_ATTEMPTS, s3vectors_client
+    from strands_s3_vectors_memory.spool_format import WriteJob
+    from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
+
+    calls: list[str] = []
+
+    class Throttling(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            calls.append(self.path)
+            body = b'{"message": "Rate exceeded"}'
+            self.send_response(429)
+            self.send_header("x-amzn-ErrorType", "ThrottlingException")
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = s3vectors_client(region="us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_address[1]}")
+    attempts: list[int] = []
+
+    def put(context: JobContext) -> None:
+        attempts.append(len(calls))
+        client.put_vectors(vectorBucketName="bkt", indexName="memory",
+                           vectors=[{"key": "k", "data": {"float32": [1.0]}}])
+
+    writer = BackgroundWriter(put, spool_dir=None, max_attempts=2, base_delay=0.0, max_age=0.0,
+                              flush_at_exit=False)
+    try:
+        writer.submit(WriteJob("j1", {}, created_at=0.0))  # already max_age old: one attempt, then dead
+        assert writer.flush(60)
+    finally:
+        writer.close(10)
+        server.shutdown()
+    assert len(attempts) == 1 and writer.stats.dead_lettered == 1
+    assert len(calls) == AWS_CALL_ATTEMPTS == 3

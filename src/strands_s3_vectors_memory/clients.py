@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .tenancy import TokenVendingMachine
 
 __all__ = [
+    "AWS_CALL_ATTEMPTS",
     "AWS_RETRY_CONFIG",
     "aws_client",
     "local_client",
@@ -31,9 +32,15 @@ __all__ = [
     "vended_client",
 ]
 
+#: HTTP calls per AWS call at most: botocore's standard mode makes the short retries (throttling, 5xx,
+#: dropped connections, with its own jittered backoff of a second or two). Long retries are the
+#: background writer's (an attempt every 60 s at most, for up to 24 h): the two multiply, so this
+#: stays small. A failing write step costs at most ``AWS_CALL_ATTEMPTS`` calls per writer attempt.
+AWS_CALL_ATTEMPTS = 3
+
 #: Retries for throttling (429) and 5xx on the AWS path; botocore's standard mode backs off with jitter.
 AWS_RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 6},
+    retries={"mode": "standard", "total_max_attempts": AWS_CALL_ATTEMPTS},
     connect_timeout=5,
     read_timeout=30,
     user_agent_extra="strands-s3-vectors-memory",
