@@ -115,7 +115,7 @@ def test_one_retry_budget_a_throttled_put_costs_at_most_three_http_calls_per_wri
     calls: list[str] = []
 
     class Throttling(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
             calls.append(self.path)
             body = b'{"message": "Rate exceeded"}'
