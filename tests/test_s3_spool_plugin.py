@@ -136,6 +136,44 @@ def test_forget_on_another_instance_drops_the_write_this_one_holds(
         plugin.close(5)
 
 
+def test_forget_from_a_machine_whose_clock_is_behind_still_drops_the_write(
+    s3: Any, spool_base: str, local_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forget is ordered by S3's clock: the forgetting machine's clock 30 s behind changes nothing."""
+    import strands_s3_vectors_memory.tombstones as tombstones_module
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(messages: Any, system_prompt: str | None) -> Any:
+        if asks_for_summary(messages):
+            started.set()
+            release.wait(WAIT)
+        return default_responder(messages, system_prompt)
+
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1)
+    try:
+        say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)  # begun before the forget
+        assert started.wait(WAIT)
+
+        class SlowClock:  # the other machine's clock, 30 s behind this one and S3's
+            def __getattr__(self, name: str) -> Any:
+                return getattr(time, name)
+
+            @staticmethod
+            def time() -> float:
+                return time.time() - 30.0
+
+        with monkeypatch.context() as other_machine:
+            other_machine.setattr(tombstones_module, "time", SlowClock())
+            S3VectorMemory(data_dir=tmp_path / "other-machine").forget_user("alice")
+        release.set()
+        assert plugin.flush(WAIT)
+        assert not any("HUNTER2" in s["content"] for s in _summaries(local_env))
+    finally:
+        release.set()
+        plugin.close(5)
+
+
 def test_forget_erases_the_write_a_dead_instance_left_in_the_s3_spool(
     s3: Any, spool_base: str, local_env: Path
 ) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -29,7 +30,7 @@ from pathlib import Path
 from .config import resolve_spool_url
 from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob
-from .s3_location import S3Location
+from .s3_location import S3_CLOCK, S3Location
 from .s3_spool_admin import erase_forgotten
 from .s3_tombstones import board_of
 from .spool import pending_files
@@ -199,8 +200,9 @@ def cancel_pending(
         cancellers = list(_CANCELLERS.values())
     dropped = sum(canceller(data_dir, stone) for canceller in cancellers)
     erased = _erase_orphaned(data_dir / "spool", stone)
+    on_s3 = dataclasses.replace(stone, at=stone.at + S3_CLOCK.offset() + 1.0)  # S3 spools' jobs are on S3's clock
     for base in _s3_bases(boards):
-        erased += erase_forgotten(base, lambda job: _covers(job, stone))
+        erased += erase_forgotten(base, lambda job: _covers(job, on_s3))
     return dropped + erased
 
 

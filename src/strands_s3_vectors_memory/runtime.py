@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextvars
+import dataclasses
 import functools
 import logging
 import os
@@ -39,7 +40,7 @@ from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
 from .retry import is_retryable_error
-from .s3_location import S3Location, spool_location
+from .s3_location import S3_CLOCK, S3Location, spool_location
 from .s3_tombstones import board_beside
 from .spool_format import WriteJob
 from .telemetry import SERVICE_NAME, attached_context, capture_context
@@ -181,12 +182,13 @@ class MemoryRuntime:
         if not ended.has_text:
             logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
             return None
+        shift = self._clock_shift()
         job = ConversationJob(
             scope=invocation.scope,
             conversation_id=invocation.conversation_id,
             transcript=ended.transcript,
-            started_at=ended.started_at,
-            ended_at=time.time(),
+            started_at=ended.started_at + shift,
+            ended_at=time.time() + shift,
             reason=ended.reason,
             trace=capture_context(),  # the background spans nest under the turn that ended it
         )
@@ -215,6 +217,14 @@ class MemoryRuntime:
                 self.end(conversation, archiver)
             else:  # pragma: no cover - a conversation is always opened by a plugin's archiver
                 logger.error("conversation %s has no archiver: not stored", conversation.invocation.conversation_id)
+
+    def _clock_shift(self) -> float:
+        """What turns this machine's time into the spool's authority's: S3's clock for an S3 spool.
+
+        Jobs of an S3 spool may be run, and forgets posted, by any machine; their times are S3's so
+        that a forget orders against a conversation whatever the machines' clocks say.
+        """
+        return S3_CLOCK.offset() if isinstance(self.spool_dir, S3Location) else 0.0
 
     def _archiver_for(self, job_id: str) -> Archiver:
         with self._lock:
@@ -260,6 +270,8 @@ class MemoryRuntime:
         """``forget`` in this process: drop open conversations and pending jobs the tombstone covers."""
         if data_dir.resolve() != self.identity.data_dir.resolve():
             return 0
+        if isinstance(self.spool_dir, S3Location):  # this machine's forget, on S3's clock (and its grain)
+            stone = dataclasses.replace(stone, at=stone.at + self._clock_shift() + 1.0)
 
         def covered(invocation: Invocation) -> bool:
             scope = invocation.scope

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import errno
 import re
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +32,7 @@ from .config import resolve_region, resolve_spool_url
 from .errors import ConfigurationError
 from .spool_backend import SpoolConflictError
 
-__all__ = ["Listed", "S3Client", "S3Location", "S3Objects", "s3_client", "spool_location"]
+__all__ = ["S3_CLOCK", "Listed", "S3Client", "S3Location", "S3Objects", "ServerClock", "s3_client", "spool_location"]
 
 _SCHEME = "s3:"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -156,6 +159,47 @@ class Listed:
     modified: datetime
 
 
+class ServerClock:
+    """S3's clock as this machine sees it: the authority that orders forgets and conversations.
+
+    Machines sharing an S3 spool need not agree on the time; S3's ``Date`` answers (and objects'
+    ``LastModified``) are one clock for all of them, as the spool's leases already use. Each answer
+    tells how far S3's clock is from this one: ``Date`` is truncated to the second and arrives after
+    it was stamped, so each observation is at most the true offset; the largest of the recent ones is
+    kept. Until S3 has answered once, the offset is 0 (this machine's clock).
+    """
+
+    _KEPT = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: deque[float] = deque(maxlen=self._KEPT)
+
+    def observe(self, response: Response) -> None:
+        """Learn from an S3 answer's ``Date`` header (answers without one are ignored)."""
+        date = ((response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}).get("date")
+        if not isinstance(date, str):
+            return
+        try:
+            server = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            return
+        with self._lock:
+            self._seen.append(server - time.time())
+
+    def offset(self) -> float:
+        """Seconds to add to this machine's ``time.time()`` to read S3's clock (never more than the truth)."""
+        with self._lock:
+            return max(self._seen, default=0.0)
+
+    def now(self) -> float:
+        return time.time() + self.offset()
+
+
+#: S3's clock, learned from every answer of this process's S3 spools and tombstone boards.
+S3_CLOCK = ServerClock()
+
+
 class S3Objects:
     """The objects of one bucket, with S3's errors as the ``OSError`` s a spool speaks.
 
@@ -244,11 +288,13 @@ class S3Objects:
 
     def _call(self, what: str, key: str, call: Callable[[], Response]) -> Response:
         try:
-            return call()
+            response = call()
         except ClientError as exc:
             raise _translated(exc, f"{what} s3://{self.bucket}/{key}") from exc
         except BotoCoreError as exc:
             raise OSError(errno.EIO, f"{what} s3://{self.bucket}/{key} failed: {exc}") from exc
+        S3_CLOCK.observe(response)
+        return response
 
 
 def _translated(exc: ClientError, what: str) -> OSError:

@@ -6,6 +6,10 @@ instance. So with S3 spools the tombstones also live in the bucket, at ``<base>/
 sit in ``<data dir>/spool/.tombstones`` beside the agents' spool directories. The objects hold the
 same JSON as the local files.
 
+A tombstone on S3 is dated by S3's own clock (its ``LastModified``), and the conversations of an
+S3 spool's runtime by S3's clock too (:data:`~.s3_location.S3_CLOCK`), so ``forget`` does not depend
+on the machines' clocks agreeing.
+
 Reads are cached for :data:`~.tombstones.BOARD_TTL_SECONDS` (a listing every few seconds, and a
 ``GET`` only for a tombstone not seen before); ``forget`` waits that long after posting, so a write
 finishing after the deletion began checks a copy that has the tombstone.
@@ -13,6 +17,7 @@ finishing after the deletion began checks a copy that has the tombstone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -70,7 +75,10 @@ class S3TombstoneBoard:
             except FileNotFoundError:
                 continue
             try:
-                fresh[item.name] = (etag, decode_tombstone(data))
+                # Ordered by S3's clock, not the forgetting machine's: the object's LastModified, plus
+                # its one-second grain (a conversation begun in that second counts as before the forget).
+                stone = decode_tombstone(data)
+                fresh[item.name] = (etag, dataclasses.replace(stone, at=item.modified.timestamp() + 1.0))
             except (ValueError, KeyError, TypeError) as exc:
                 logger.error("unreadable tombstone %s%s (%s): it is ignored", self.location.url, item.name, exc)
                 fresh[item.name] = (etag, None)
