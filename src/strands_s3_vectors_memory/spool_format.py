@@ -36,10 +36,11 @@ class WriteJob:
     ``job_id`` must be deterministic for the thing being written (a hash of tenant, user, agent and
     conversation), so that re-ending a conversation finds the pending job instead of adding one.
     ``payload`` must be JSON-serialisable: it is what the spool stores and what a replay sees.
-    ``attempts`` counts the failed attempts of the current round (0 on the first try; every start
-    that replays a job gives it a fresh round); ``rounds`` counts the rounds that ended in failure,
-    across restarts (it is kept in the spool file), so a job that can never succeed is eventually
-    set aside as a dead letter instead of being replayed forever.
+    ``attempts`` counts the failed attempts in this process (0 on the first try; every start that
+    replays a job starts again at 0); ``rounds`` counts the rounds that ended in a non-retryable
+    failure, across restarts (it is kept in the spool file), so a job that can never succeed is
+    eventually set aside as a dead letter instead of being replayed forever. Transient failures do
+    not end a round: they are retried in-process until ``created_at`` is the writer's ``max_age`` ago.
     """
 
     job_id: str
