@@ -27,7 +27,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from .archiver import Archiver
 from .book import ConversationBook, EndedConversation
 from .errors import ConfigurationError
+from .forking import reset_in_child
 from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
@@ -129,9 +129,7 @@ class MemoryRuntime:
         register_canceller(self, self._cancel)
         if flush_at_exit:
             atexit.register(self._at_exit)  # runs before the writer's own flush (atexit is LIFO)
-        if hasattr(os, "register_at_fork"):  # after the writer's: the child's writer is ready first
-            this = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: _restart_in_child(this))
+        reset_in_child(self, MemoryRuntime._after_fork_in_child)  # after the writer's: its child is ready first
 
     def _start_threads(self) -> None:
         name = self.spool_dir.name
@@ -343,12 +341,6 @@ class MemoryRuntime:
         self._stop_waiting(lambda _key: True)
         self._offload.shutdown(wait=False)
         atexit.unregister(self._at_exit)
-
-
-def _restart_in_child(runtime: weakref.ref[MemoryRuntime]) -> None:
-    alive = runtime()
-    if alive is not None:
-        alive._after_fork_in_child()
 
 
 def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:

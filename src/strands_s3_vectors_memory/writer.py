@@ -18,10 +18,8 @@ Durability contract:
   spool by an earlier failure), so nothing the older one carried is lost. A replacement that arrives
   while the old version is running waits for it and runs next, so one id never runs twice at the
   same time.
-* A transient failure (throttling, 5xx, a timeout) is retried in this process with a jittered
-  backoff capped at ``max_delay`` (60 s) for as long as it lasts: an outage longer than one round
-  (``max_attempts`` attempts, which logs one WARNING line) never parks a job until the next start.
-  A job still failing ``max_age`` (24 h) after it was submitted is a dead letter.
+* A transient failure is retried in this process, at most 60 s apart, until the job is 24 h old
+  (a dead letter then): an outage never parks a job until the next start (:mod:`.writer_retries`).
 * A job that fails with a non-retryable error keeps its spool file for the next start (a fix is
   deployed by restarting), with its count of failed rounds. After ``max_rounds`` such rounds it is
   a dead letter: ``on_dead_letter`` stores what can be stored without the failing step, and the
@@ -43,7 +41,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +48,13 @@ from types import TracebackType
 from typing import Any
 
 from .errors import ConfigurationError
+from .forking import reset_in_child
 from .job_queue import JobQueue, Run
 from .retry import full_jitter, is_retryable_error
 from .s3_location import S3Location
-from .spool_format import WriteJob, conversation_id_of, encode_job, job_key
+from .spool_format import WriteJob, conversation_id_of, job_key
 from .telemetry import SERVICE_NAME
+from .writer_retries import DEFAULT_MAX_AGE, DEFAULT_MAX_DELAY, RetryPolicy, one_line
 from .writer_spool import WriterSpool
 
 __all__ = ["DEFAULT_MAX_AGE", "DEFAULT_MAX_DELAY", "BackgroundWriter", "JobContext", "WriterStats"]
@@ -72,28 +71,6 @@ def _location(spool_dir: str | os.PathLike[str] | S3Location | None) -> Path | S
 
 #: How long close() waits for idle workers to leave (they do at once; a bound, never reached).
 _IDLE_EXIT_TIMEOUT = 5.0
-#: Longest wait between two attempts of a job: during an outage a job is retried at least this often.
-DEFAULT_MAX_DELAY = 60.0
-#: How long a job that keeps failing transiently is retried in-process before it becomes a dead letter.
-DEFAULT_MAX_AGE = 24 * 3600.0
-
-
-def _restart_in_child(writer: weakref.ref[BackgroundWriter]) -> None:
-    alive = writer()
-    if alive is not None:
-        alive._after_fork_in_child()
-
-
-def _one_line(exc: BaseException) -> str:
-    """An error as one log-friendly line: its type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _traceback(exc: BaseException) -> BaseException | None:
-    """The traceback goes into a failure's log line only when DEBUG is on (the CLI's ``--debug``)."""
-    return exc if _log.isEnabledFor(logging.DEBUG) else None
-
 
 _COUNTS = ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors", "dead_lettered",
            "cancelled")
@@ -150,7 +127,7 @@ class JobContext:
         handler). Ignored on disk when a newer submission of the same ``job_id`` has arrived
         meanwhile: the newer transcript must not be overwritten with progress on the older one.
         """
-        self._job = self._writer._checkpoint(self._run, self._job, payload)
+        self._job = self._writer._disk.checkpoint(self._run, self._job, payload)
 
 
 class BackgroundWriter:
@@ -163,6 +140,7 @@ class BackgroundWriter:
     a worker. ``jitter`` defaults to
     :func:`full_jitter`; tests pass a deterministic one.
 
+    ``retries`` is the :class:`~.writer_retries.RetryPolicy` those arguments make.
     ``spool_dir=None`` disables the spool (jobs live in memory only, lost on a crash).
     With ``flush_at_exit`` an ``atexit`` hook waits up to ``exit_timeout`` seconds for pending jobs;
     the threads are daemons so a hung AWS call cannot keep the interpreter alive past that.
@@ -193,15 +171,11 @@ class BackgroundWriter:
         if base_delay < 0 or max_delay < 0 or exit_timeout < 0 or max_age < 0:
             raise ConfigurationError("base_delay, max_delay, max_age and exit_timeout must not be negative")
         self._handler = handler
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self.retries = RetryPolicy(base_delay, max_delay, max_attempts, max_age, jitter)
         self._is_retryable = is_retryable
         self._exit_timeout = exit_timeout
-        self._jitter = jitter
         self._merge = merge
         self._max_rounds = max_rounds
-        self._max_age = max_age
         self._on_dead_letter = on_dead_letter
         self.name = name
         self._workers = workers
@@ -211,9 +185,7 @@ class BackgroundWriter:
         self._atexit_registered = flush_at_exit
         if flush_at_exit:
             atexit.register(self._at_exit)
-        if hasattr(os, "register_at_fork"):
-            this = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: _restart_in_child(this))
+        reset_in_child(self, BackgroundWriter._after_fork_in_child)
 
     def _start(self, max_pending: int) -> None:
         """A fresh queue, spool claim and worker threads (at construction, and in a forked child)."""
@@ -232,11 +204,7 @@ class BackgroundWriter:
                 thread.start()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child gets its own writer: fresh threads and spool claim, none of the parent's jobs.
-
-        The parent's threads do not exist here and its locks may be held by them, so nothing of the
-        old state is reused; the parent's jobs stay in the parent's claim, run (or adopted) there.
-        """
+        """A forked child gets fresh threads, locks and spool claim; the parent's jobs stay the parent's."""
         if self._spool is not None:
             self._spool.leave_to_parent()
         self._start(self._queue.max_in_memory)
@@ -395,33 +363,8 @@ class BackgroundWriter:
             finally:
                 self._queue.idle()
 
-    def _load(self, run: Run) -> WriteJob | None:
-        """Read a running job's payload from its spool file; quarantine it (a finished failure) if unreadable."""
-        assert self._spool is not None
-        path = self._spool.path(run.key)
-        error: BaseException
-        try:
-            job = self._spool.read(path)
-            if job_key(job.job_id) == run.key:
-                job = dataclasses.replace(job, attempts=run.attempts)
-                with self._lock:
-                    self._queue.loaded(run, job)
-                return job
-            error = ValueError("job_id does not match the file name")
-        except (OSError, ValueError) as exc:
-            error = exc
-        with self._stripe(run.key):
-            if isinstance(error, FileNotFoundError):
-                _log.error("%s: spool file %s vanished before it could be run", self.name, path)
-            else:
-                self._disk.quarantine(path, error)
-            with self._lock:  # only now does flush() see it finished, with the ERROR already logged
-                self._counts["failed"] += 1
-                self._queue.finish(run)
-        return None
-
     def _run(self, run: Run) -> None:
-        job = run.job if run.job is not None else self._load(run)
+        job = run.job if run.job is not None else self._disk.load(run)
         if job is None:
             return
         context = JobContext(self, run, job)
@@ -452,8 +395,8 @@ class BackgroundWriter:
         except Exception:
             _log.exception("%s: is_retryable raised; treating the error as not retryable", self.name)
             retryable = False
-        age = time.time() - job.created_at
-        if retryable and age < self._max_age:
+        age = self.retries.age(job)
+        if retryable and age < self.retries.max_age:
             self._reschedule(run, job, attempts, exc)
             return
         with self._lock:
@@ -467,7 +410,7 @@ class BackgroundWriter:
         if dead:
             where = self._disk.bury(run.key, failed, exc, self._on_dead_letter)
             if retryable:
-                where = f"still failing {age:.0f}s after submission (max_age {self._max_age:g}s): {where}"
+                where = f"still failing {age:.0f}s after submission (max_age {self.retries.max_age:g}s): {where}"
         elif spooled:
             where = (
                 "its spool file is kept for replay at the next start "
@@ -479,14 +422,9 @@ class BackgroundWriter:
         # Log before the job counts as finished, so whoever flush()es sees the ERROR already.
         _log.error(
             "%s: write job %s (conversation_id=%s) failed after %d attempt(s)%s: %s; %s",
-            self.name,
-            job.job_id,
-            conversation_id_of(job),
-            attempts,
-            "" if retryable else " with a non-retryable error",
-            _one_line(exc),
-            where,
-            exc_info=_traceback(exc),
+            self.name, job.job_id, conversation_id_of(job), attempts,
+            "" if retryable else " with a non-retryable error", one_line(exc), where,
+            exc_info=exc if _log.isEnabledFor(logging.DEBUG) else None,  # the traceback at DEBUG only
         )
         with self._lock:
             self._counts["failed"] += 1
@@ -494,44 +432,15 @@ class BackgroundWriter:
             self._queue.finish(run)
 
     def _reschedule(self, run: Run, job: WriteJob, attempts: int, exc: BaseException) -> None:
-        """Retry a transient failure after a capped, jittered backoff, in this process, however long it lasts.
-
-        An outage longer than one round (``max_attempts`` attempts) does not park the job until the next
-        start: it keeps being tried at most ``max_delay`` seconds apart until it succeeds or is
-        ``max_age`` old. Each round that ends still failing logs one WARNING line.
-        """
-        cap = min(self._max_delay, self._base_delay * 2.0 ** min(attempts - 1, 60))
-        delay = max(0.0, float(self._jitter(cap)))
+        """Retry a transient failure in this process, however long it lasts (see :mod:`.writer_retries`)."""
+        delay = self.retries.delay(attempts)
         with self._lock:
             if not self._queue.retry(run, dataclasses.replace(job, attempts=attempts), delay):
                 self._counts["replaced"] += 1  # a newer version is waiting: run that instead
                 self._queue.finish(run)
                 return
             self._counts["retried"] += 1
-        if attempts % self._max_attempts:
-            _log.debug("%s: job %s failed (%r), retry %d in %.3fs", self.name, job.job_id, exc, attempts, delay)
-        else:
-            _log.warning(
-                "%s: write job %s (conversation_id=%s) failed attempt %d: %s; still retrying in this process "
-                "(next in %.1fs, backoff capped at %gs, dead letter %gs after submission)",
-                self.name, job.job_id, conversation_id_of(job), attempts, _one_line(exc), delay, self._max_delay,
-                self._max_age, exc_info=_traceback(exc),
-            )
-
-    def _checkpoint(self, run: Run, job: WriteJob, payload: dict[str, Any]) -> WriteJob:
-        updated = dataclasses.replace(job, payload=dict(payload))
-        data = encode_job(updated)  # raises into the handler: a payload we could not replay is a bug
-        with self._stripe(run.key):
-            with self._lock:
-                current = self._queue.is_current(run)
-                if current:
-                    self._queue.update(run, updated)
-            if current and self._spool is not None:
-                try:
-                    self._spool.write(run.key, data)
-                except OSError as exc:
-                    _log.warning("%s: could not checkpoint job %s to the spool: %s", self.name, job.job_id, exc)
-        return updated
+        self.retries.log_retry(_log, self.name, job, attempts, exc, delay)
 
     def _at_exit(self) -> None:
         """Interpreter exit: finish what we can within exit_timeout (close() reports what is left)."""

@@ -10,18 +10,20 @@ left behind. Per-key stripe locks keep the file and the queue of one job in step
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .job_queue import JobQueue, Run
 from .s3_location import S3Location
 from .s3_spool import S3Spool
 from .spool import Spool
 from .spool_backend import AdoptedJob, Location, SpoolBackend
-from .spool_format import WriteJob, conversation_id_of, encode_job
+from .spool_format import WriteJob, conversation_id_of, encode_job, job_key
 
 __all__ = ["WriterSpool"]
 
@@ -330,6 +332,47 @@ class WriterSpool:
                 self.name,
                 self._queue.max_in_memory,
             )
+
+    def load(self, run: Run) -> WriteJob | None:
+        """Read a running job's payload from its spool file; quarantine it (a finished failure) if unreadable."""
+        assert self.spool is not None
+        path = self.spool.path(run.key)
+        error: BaseException
+        try:
+            job = self.spool.read(path)
+            if job_key(job.job_id) == run.key:
+                job = dataclasses.replace(job, attempts=run.attempts)
+                with self._lock:
+                    self._queue.loaded(run, job)
+                return job
+            error = ValueError("job_id does not match the file name")
+        except (OSError, ValueError) as exc:
+            error = exc
+        with self.stripe(run.key):
+            if isinstance(error, FileNotFoundError):
+                _log.error("%s: spool file %s vanished before it could be run", self.name, path)
+            else:
+                self.quarantine(path, error)
+            with self._lock:  # only now does flush() see it finished, with the ERROR already logged
+                self._counts["failed"] += 1
+                self._queue.finish(run)
+        return None
+
+    def checkpoint(self, run: Run, job: WriteJob, payload: dict[str, Any]) -> WriteJob:
+        """A running job's new payload, in the queue and atomically in its spool file (see ``JobContext``)."""
+        updated = dataclasses.replace(job, payload=dict(payload))
+        data = encode_job(updated)  # raises into the handler: a payload we could not replay is a bug
+        with self.stripe(run.key):
+            with self._lock:
+                current = self._queue.is_current(run)
+                if current:
+                    self._queue.update(run, updated)
+            if current and self.spool is not None:
+                try:
+                    self.spool.write(run.key, data)
+                except OSError as exc:
+                    _log.warning("%s: could not checkpoint job %s to the spool: %s", self.name, job.job_id, exc)
+        return updated
 
     def record_round(self, run: Run, failed: WriteJob) -> None:
         """Keep the count of failed rounds in the job's spool file (it survives restarts)."""

@@ -9,6 +9,7 @@ agent still answers, with an empty memory context and a logged warning.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -215,9 +216,9 @@ def test_an_outage_longer_than_the_retry_budget_is_stored_soon_after_recovery_wi
     agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
     plugins.append(plugin)
     writer = plugin.writer
-    writer._base_delay /= _SPEED_UP  # the defaults' schedule, sped up
-    writer._max_delay = DEFAULT_MAX_DELAY / _SPEED_UP
-    writer._max_attempts = 3  # rounds end well inside the outage
+    writer.retries = dataclasses.replace(  # the defaults' schedule, sped up; rounds end well inside the outage
+        writer.retries, base_delay=writer.retries.base_delay / _SPEED_UP, max_delay=DEFAULT_MAX_DELAY / _SPEED_UP,
+        max_attempts=3)
     requested = _end_conversations(agent, 6)
     time.sleep(45 / _SPEED_UP)
     assert summaries(all_vectors(engine, BUCKET, "memory")) == []
