@@ -94,6 +94,7 @@ def failures(debug: bool) -> Iterator[None]:
     """Turn exceptions into shell behaviour: usage errors exit 2, failures 1 with one line on stderr."""
     if debug:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger(__name__.split(".")[0]).setLevel(logging.DEBUG)  # ours: with the writer's tracebacks
     try:
         yield
     except (typer.BadParameter, typer.Exit, typer.Abort):
