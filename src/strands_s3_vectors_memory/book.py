@@ -49,6 +49,8 @@ class Conversation:
     started_at: float | None = None  #: wall clock of the first turn in ``transcript``
     last_active: float = field(default_factory=time.monotonic)
     active: bool = False  #: an invocation of this conversation is running right now
+    #: called once the conversation is handed to the writer (agent mode marks the agent's session)
+    on_handed: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class EndedConversation:
     has_text: bool
     started_at: float
     reason: str
+    handed: Callable[[], None] | None = None  #: the conversation's ``on_handed``
 
 
 class ConversationBook:
@@ -82,6 +85,7 @@ class ConversationBook:
         owner: object,
         seed: Sequence[Any] = (),
         idle_timeout: float,
+        on_handed: Callable[[], None] | None = None,
     ) -> tuple[Conversation, list[EndedConversation]]:
         """Start an invocation of ``invocation``'s conversation; returns it and any it displaced.
 
@@ -110,6 +114,7 @@ class ConversationBook:
             conversation.invocation = invocation  # end_session differs per call
             conversation.owner = owner
             conversation.idle_timeout = idle_timeout
+            conversation.on_handed = on_handed
             conversation.active = True
             conversation.last_active = time.monotonic()
         return conversation, displaced
@@ -186,6 +191,7 @@ class ConversationBook:
             conversation.has_text,
             conversation.started_at if conversation.started_at is not None else time.time(),
             reason,
+            conversation.on_handed,
         )
         conversation.transcript, conversation.has_text, conversation.started_at = "", False, None
         return ended

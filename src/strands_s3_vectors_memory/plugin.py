@@ -86,6 +86,8 @@ class _Turn:
 
     invocation: Invocation
     conversation: Conversation
+    restored: str = ""  # history="agent": held messages no process recorded yet (a session manager restored them)
+    restored_text: bool = False
     lines: dict[object, str] = field(default_factory=dict)  # message tracking id -> rendered line
     texts: dict[object, bool] = field(default_factory=dict)  # message tracking id -> carries text
 
@@ -107,10 +109,11 @@ class S3VectorMemoryPlugin(Plugin):
         idle_timeout_seconds: A conversation without a new turn for this long is ended and stored.
         max_open_conversations: Open conversations kept in the process; beyond it the least recently
             used one is ended and stored.
-        history: ``"isolated"`` (default): the plugin keeps each conversation's messages and shows the
-            model only the current conversation's, so one agent can serve many users.
-            ``"agent"``: ``agent.messages`` is left alone (one agent per conversation, e.g. with a
-            strands session manager); a call of another conversation is refused.
+        history: ``"isolated"`` (default without a session manager): the plugin keeps each conversation's
+            messages and shows the model only the current conversation's, so one agent can serve many
+            users. ``"agent"`` (default with a session manager): ``agent.messages`` is left alone (one
+            agent per conversation); the stored conversation covers every turn the agent holds,
+            restored ones included, and a call of another conversation is refused.
         flush_at_exit: Flush pending writes when the interpreter exits.
         writer_workers: Background writer threads (they mostly wait on the summary model and the network;
             the first plugin of a process and spool sets the count, the runtime being shared).
@@ -143,7 +146,7 @@ class S3VectorMemoryPlugin(Plugin):
         ttl_seconds: float | None = None,
         idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
         max_open_conversations: int = MAX_OPEN_CONVERSATIONS,
-        history: History = "isolated",
+        history: History | None = None,
         flush_at_exit: bool = True,
         writer_workers: int = DEFAULT_WRITER_WORKERS,
         read_your_writes_timeout: float = DEFAULT_READ_YOUR_WRITES_TIMEOUT,
@@ -170,7 +173,6 @@ class S3VectorMemoryPlugin(Plugin):
         self.write_mode = write_mode
         self.inline_timeout = float(inline_timeout)
         self._history = AgentHistory(history)
-        self.history = history
         self.read_your_writes_timeout = read_your_writes_timeout
         self._spool_dir = Path(spool_dir) if spool_dir is not None else None
         self._flush_at_exit = flush_at_exit
@@ -208,6 +210,11 @@ class S3VectorMemoryPlugin(Plugin):
         )
         self._runtime.book.max_open = self.max_open_conversations
         self._runtime.attach(self._archiver)
+
+    @property
+    def history(self) -> History:
+        """``"isolated"`` or ``"agent"`` (decided when the plugin is attached, unless given)."""
+        return self._history.mode
 
     def _model(self) -> Model | None:
         """The agent's model now (the one that summarizes), or the last one seen if the agent is gone."""
@@ -271,8 +278,10 @@ class S3VectorMemoryPlugin(Plugin):
         runtime = self.runtime
         loop = asyncio.get_running_loop()
         self._history.claim(agent, invocation)
+        restored, restored_text = self._history.unrecorded(agent)
         conversation, displaced = runtime.book.open(
-            invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.idle_timeout_seconds
+            invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.idle_timeout_seconds,
+            on_handed=self._handed_over if self._history.mode == "agent" else None,
         )
         try:
             if displaced:
@@ -287,7 +296,7 @@ class S3VectorMemoryPlugin(Plugin):
             runtime.book.release(conversation)
             raise
         self._history.bind(agent, conversation)
-        self._current = _Turn(invocation, conversation)
+        self._current = _Turn(invocation, conversation, restored, restored_text)
 
     @hook  # type: ignore[call-overload]  # strands types hooks as functions, not methods
     async def after_invocation(self, event: AfterInvocationEvent) -> None:
@@ -302,10 +311,11 @@ class S3VectorMemoryPlugin(Plugin):
                 self._history.unbound_call_ended(agent)
             return
         runtime = self.runtime
+        self._history.recorded(agent)
         ended = runtime.book.finish_turn(
             turn.conversation,
-            "\n".join(line for line in turn.lines.values() if line),
-            has_text=any(turn.texts.values()),
+            "\n".join(line for line in (turn.restored, *turn.lines.values()) if line),
+            has_text=turn.restored_text or any(turn.texts.values()),
             history=agent.messages,
             end=turn.invocation.end_session,
         )
@@ -315,6 +325,12 @@ class S3VectorMemoryPlugin(Plugin):
             ticket = await runtime.run(loop, runtime.end, ended, self._archiver)
             if self.write_mode == "inline" and ticket is not None:
                 await self._wait_until_stored(loop, ticket, ended.invocation)
+
+    def _handed_over(self) -> None:
+        """history="agent": this agent's conversation is spooled (marks its session, see :mod:`.history`)."""
+        agent = self._agent_ref() if self._agent_ref is not None else None
+        if agent is not None:
+            self._history.handed_over(agent)
 
     async def _wait_until_stored(self, loop: asyncio.AbstractEventLoop, ticket: int, invocation: Invocation) -> None:
         """write_mode="inline": the reply returns once this conversation is stored (or stays spooled)."""

@@ -157,6 +157,7 @@ class MemoryRuntime:
         invocation = ended.invocation
         if not ended.has_text:
             logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
+            _handed(ended)
             return None
         job = ConversationJob(
             scope=invocation.scope,
@@ -181,6 +182,7 @@ class MemoryRuntime:
         PENDING_WRITES.add(scope_key(invocation.scope), job.job_id)
         ticket = self.writer.submit(job.to_write_job())
         self._wake.set()
+        _handed(ended)
         return ticket
 
     def end_all(self, ended: list[EndedConversation]) -> None:
@@ -306,6 +308,17 @@ class MemoryRuntime:
         self._stop_waiting(lambda _key: True)
         self._offload.shutdown(wait=False)
         atexit.unregister(self._at_exit)
+
+
+def _handed(ended: EndedConversation) -> None:
+    """Tell the conversation's owner it is spooled; a failure there costs a duplicate later, never a loss."""
+    if ended.handed is None:
+        return
+    try:
+        ended.handed()
+    except Exception:
+        logger.warning("conversation %s is spooled, but marking it so failed (a later end may repeat its turns)",
+                       ended.invocation.conversation_id, exc_info=True)
 
 
 def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:

@@ -1,0 +1,119 @@
+"""A conversation whose turns run in different processes (Lambda, AgentCore): nothing said earlier is lost.
+
+Turn 1 runs in a child process that is then killed (a reclaimed environment: no exit hook, no
+flush); the ending turn runs in another process with the same session storage. strands' session
+manager restores turn 1 into the new agent, and the stored memory must cover it, once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from strands import Agent
+from strands.session import FileSessionManager, S3SessionManager, SessionManager
+
+from strands_s3_vectors_memory import InvalidInvocationStateError, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.testing import ScriptedModel
+from strands_s3_vectors_memory.text import message_text
+from support import PROMPT, all_vectors, say
+
+HELPER = Path(__file__).parent / "plugin_helpers" / "session_turn.py"
+SESSIONS_BUCKET = "agent-sessions"
+
+Sessions = tuple[list[str], Callable[[], SessionManager]]
+
+
+@pytest.fixture(params=["file", "s3"])
+def sessions(request: pytest.FixtureRequest, local_env: Path, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Sessions]:
+    """Session storage both processes share: a directory, or an S3 bucket on moto's server."""
+    if request.param == "file":
+        where = str(tmp_path / "sessions")
+        yield ["file", where], lambda: FileSessionManager(session_id="c1", storage_dir=where)
+        return
+    pytest.importorskip("flask", reason="moto's server (moto[server]) shares one S3 with a child process")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for name, value in (("AWS_ENDPOINT_URL_S3", f"http://{host}:{port}"), ("AWS_ACCESS_KEY_ID", "testing"),
+                            ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")):
+            monkeypatch.setenv(name, value)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=SESSIONS_BUCKET)
+        yield ["s3", SESSIONS_BUCKET], lambda: S3SessionManager(session_id="c1", bucket=SESSIONS_BUCKET,
+                                                                region_name="us-east-1")
+    finally:
+        server.stop()
+
+
+def _turn_in_a_killed_process(where: list[str], message: str) -> None:
+    proc = subprocess.Popen([sys.executable, str(HELPER), *where, message], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "TURN DONE", proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _agent(new_session: Callable[[], SessionManager]) -> tuple[Agent, S3VectorMemoryPlugin, ScriptedModel]:
+    """A request's agent, built as the examples build it: no ``history`` argument."""
+    model = ScriptedModel()
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT)
+    agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=PROMPT, callback_handler=None,
+                  session_manager=new_session())
+    return agent, plugin, model
+
+
+def _summarized(model: ScriptedModel) -> list[str]:
+    """The transcripts this model was asked to summarize."""
+    requests = [parse_summary_request(message_text(r.messages[-1], fold=False)) for r in model.requests]
+    return [request.transcript for request in requests if request is not None]
+
+
+def _summaries(data_dir: Path) -> list[str]:
+    return [v["metadata"]["content"] for v in all_vectors(local_client(data_dir))
+            if v["metadata"]["type"] == "summary"]
+
+
+def test_turns_restored_by_a_session_manager_are_stored_once(sessions: Sessions, local_env: Path) -> None:
+    where, new_session = sessions
+    _turn_in_a_killed_process(where, "My locker code is 7781.")
+    assert _summaries(local_env) == []  # the killed environment stored nothing
+
+    agent, plugin, model = _agent(new_session)
+    assert plugin.history == "agent"  # a session manager makes it the default
+    say(agent, "Thanks, bye.", "u1", "c1", end=True)
+    assert plugin.flush(60)
+    (transcript,) = _summarized(model)
+    assert transcript.count("USER: My locker code is 7781.") == 1 and "USER: Thanks, bye." in transcript
+    (summary,) = _summaries(local_env)
+    assert "7781" in summary
+
+    # The conversation goes on in yet another request, and is ended again: only the new turn is new.
+    agent, plugin, model = _agent(new_session)
+    say(agent, "Also, my bike is a green Brompton.", "u1", "c1", end=True)
+    assert plugin.flush(60)
+    (transcript,) = _summarized(model)
+    assert "Brompton" in transcript and "7781" not in transcript and "bye" not in transcript
+    (summary,) = _summaries(local_env)  # one conversation, one summary, covering both parts
+    assert "7781" in summary and "Brompton" in summary
+
+
+def test_a_session_holding_another_conversation_is_refused(sessions: Sessions, local_env: Path) -> None:
+    where, new_session = sessions
+    _turn_in_a_killed_process(where, "My locker code is 7781.")
+    agent, _, model = _agent(new_session)
+    with pytest.raises(InvalidInvocationStateError, match="another conversation"):
+        say(agent, "Hello", "u1", "c2")
+    assert not model.requests  # refused before the model saw c1's messages as c2's
