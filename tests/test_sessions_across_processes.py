@@ -105,7 +105,7 @@ def test_turns_restored_by_a_session_manager_are_stored_once(sessions: Sessions,
     say(agent, "Also, my bike is a green Brompton.", "u1", "c1", end=True)
     assert plugin.flush(60)
     (transcript,) = _summarized(model)
-    assert "Brompton" in transcript and "7781" not in transcript and "bye" not in transcript
+    assert "Brompton" in transcript and "USER: My locker" not in transcript and "USER: Thanks" not in transcript
     (summary,) = _summaries(local_env)  # one conversation, one summary, covering both parts
     assert "7781" in summary and "Brompton" in summary
 
@@ -117,3 +117,31 @@ def test_a_session_holding_another_conversation_is_refused(sessions: Sessions, l
     with pytest.raises(InvalidInvocationStateError, match="another conversation"):
         say(agent, "Hello", "u1", "c2")
     assert not model.requests  # refused before the model saw c1's messages as c2's
+
+
+def test_a_warm_environment_building_an_agent_per_request_counts_each_turn_once(
+    local_env: Path, tmp_path: Path
+) -> None:
+    def new_session() -> SessionManager:
+        return FileSessionManager(session_id="c1", storage_dir=str(tmp_path / "sessions"))
+
+    models: list[ScriptedModel] = []
+
+    def request(text: str, **extra: bool) -> S3VectorMemoryPlugin:
+        agent, plugin, model = _agent(new_session)  # a new agent per request; the process (and its book) stays
+        models.append(model)
+        say(agent, text, "u1", "c1", **extra)
+        return plugin
+
+    request("My locker code is 7781.")
+    plugin = request("And my gym is on Elm Street.")
+    plugin.end_open_conversations()  # end_open: stored at the end of a request
+    assert plugin.flush(60)
+    (transcript,) = [t for model in models for t in _summarized(model)]
+    assert transcript.count("USER: My locker code is 7781.") == 1
+    assert transcript.count("USER: And my gym is on Elm Street.") == 1
+    models.clear()
+    assert request("Bye.", end=True).flush(60)  # a later request ends it: nothing stored twice
+    (transcript,) = [t for model in models for t in _summarized(model)]
+    assert "USER: My locker" not in transcript and "USER: And my gym" not in transcript
+    assert "USER: Bye." in transcript

@@ -49,8 +49,11 @@ class Conversation:
     started_at: float | None = None  #: wall clock of the first turn in ``transcript``
     last_active: float = field(default_factory=time.monotonic)
     active: bool = False  #: an invocation of this conversation is running right now
-    #: called once the conversation is handed to the writer (agent mode marks the agent's session)
-    on_handed: Callable[[], None] | None = None
+    #: history="agent": the agent's messages (counted from the conversation's start) in ``transcript``
+    recorded_through: int = 0
+    #: called with ``recorded_through`` once the conversation is handed to the writer (agent mode marks
+    #: the agent's session)
+    on_handed: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class EndedConversation:
     has_text: bool
     started_at: float
     reason: str
-    handed: Callable[[], None] | None = None  #: the conversation's ``on_handed``
+    recorded_through: int = 0
+    handed: Callable[[int], None] | None = None  #: the conversation's ``on_handed``
 
 
 class ConversationBook:
@@ -85,7 +89,7 @@ class ConversationBook:
         owner: object,
         seed: Sequence[Any] = (),
         idle_timeout: float,
-        on_handed: Callable[[], None] | None = None,
+        on_handed: Callable[[int], None] | None = None,
     ) -> tuple[Conversation, list[EndedConversation]]:
         """Start an invocation of ``invocation``'s conversation; returns it and any it displaced.
 
@@ -120,10 +124,12 @@ class ConversationBook:
         return conversation, displaced
 
     def finish_turn(
-        self, conversation: Conversation, turn: str, *, has_text: bool, history: Messages, end: bool
+        self, conversation: Conversation, turn: str, *, has_text: bool, history: Messages, end: bool,
+        recorded_through: int = 0,
     ) -> EndedConversation | None:
         """Record a finished invocation's turn; on ``end`` close the conversation and return it."""
         with self._lock:
+            conversation.recorded_through = max(conversation.recorded_through, recorded_through)
             if turn:
                 if conversation.started_at is None:
                     conversation.started_at = time.time()
@@ -191,6 +197,7 @@ class ConversationBook:
             conversation.has_text,
             conversation.started_at if conversation.started_at is not None else time.time(),
             reason,
+            conversation.recorded_through,
             conversation.on_handed,
         )
         conversation.transcript, conversation.has_text, conversation.started_at = "", False, None

@@ -55,7 +55,6 @@ class AgentHistory:
         self.seed: list[Any] = []  #: what every new conversation starts from (isolated)
         self._unbound: list[Any] = []  # the history of calls that carry no identity (isolated)
         self._owner: ConversationKey | None = None  # whose messages the agent holds (agent mode)
-        self._recorded = 0  # agent mode: messages (from the conversation's start) in this process's transcript
 
     def attach(self, agent: Agent) -> None:
         """Refuse setups that would mix conversations; remember the agent's initial messages.
@@ -101,31 +100,31 @@ class AgentHistory:
         if held_key != invocation.key:  # the session now holds this conversation (saved with its next message)
             agent.state.set(STATE_KEY, {**mark, "conversation": list(invocation.key)})
 
-    def unrecorded(self, agent: Agent) -> tuple[str, bool]:
+    def unrecorded(self, agent: Agent, recorded: int) -> tuple[str, bool]:
         """Agent mode: the transcript of the messages the agent holds that were neither handed to the
-        writer (by any process) nor recorded here (turns a session manager restored), and whether it
-        carries text. Call it before the invocation adds its own messages."""
+        writer (by any process) nor recorded in this process's transcript (the first ``recorded``
+        messages), e.g. turns a session manager restored; and whether it carries text. Call it
+        before the invocation adds its own messages."""
         if self.mode != "agent":
             return "", False
         archived = _mark(agent).get("archived_through")
-        done = max(self._recorded, archived if isinstance(archived, int) else 0)
+        done = max(recorded, archived if isinstance(archived, int) else 0)
         pending = agent.messages[max(done - _removed(agent), 0):]
         return render_transcript(pending), has_text_content(pending)
 
-    def recorded(self, agent: Agent) -> None:
-        """Agent mode: every message the agent holds is now in this process's transcript."""
-        if self.mode == "agent":
-            self._recorded = _removed(agent) + len(agent.messages)
+    def held(self, agent: Agent) -> int:
+        """Agent mode: the messages of the conversation so far, counted from its start (else 0)."""
+        return _removed(agent) + len(agent.messages) if self.mode == "agent" else 0
 
-    def handed_over(self, agent: Agent) -> None:
-        """Agent mode: what this process recorded is spooled; mark it in the agent's (persisted) state.
-
-        The mark is written to the session at once, since a conversation may be ended after the
-        session manager's own sync of the turn (idle, ``end_open_conversations``).
-        """
-        if self.mode != "agent" or self._owner is None:
+    def handed_over(self, agent: Agent, through: int) -> None:
+        """Agent mode: the conversation's first ``through`` messages are spooled; mark it in the agent's
+        state and write that to its session at once (an idle end or ``end_open_conversations`` come
+        after the session manager's own sync of the turn)."""
+        mark = _mark(agent)
+        archived = mark.get("archived_through")
+        if isinstance(archived, int) and archived >= through:
             return
-        agent.state.set(STATE_KEY, {**_mark(agent), "archived_through": self._recorded})
+        agent.state.set(STATE_KEY, {**mark, "archived_through": through})
         session_manager = getattr(agent, "_session_manager", None)
         if session_manager is not None:
             session_manager.sync_agent(agent)

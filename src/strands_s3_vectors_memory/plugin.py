@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import threading
 import weakref
@@ -278,11 +279,12 @@ class S3VectorMemoryPlugin(Plugin):
         runtime = self.runtime
         loop = asyncio.get_running_loop()
         self._history.claim(agent, invocation)
-        restored, restored_text = self._history.unrecorded(agent)
         conversation, displaced = runtime.book.open(
             invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.idle_timeout_seconds,
-            on_handed=self._handed_over if self._history.mode == "agent" else None,
+            # agent mode: the book keeps this (latest) agent until the conversation is handed over
+            on_handed=functools.partial(self._history.handed_over, agent) if self._history.mode == "agent" else None,
         )
+        restored, restored_text = self._history.unrecorded(agent, conversation.recorded_through)
         try:
             if displaced:
                 await runtime.run(loop, runtime.end_all, displaced)
@@ -311,13 +313,13 @@ class S3VectorMemoryPlugin(Plugin):
                 self._history.unbound_call_ended(agent)
             return
         runtime = self.runtime
-        self._history.recorded(agent)
         ended = runtime.book.finish_turn(
             turn.conversation,
             "\n".join(line for line in (turn.restored, *turn.lines.values()) if line),
             has_text=turn.restored_text or any(turn.texts.values()),
             history=agent.messages,
             end=turn.invocation.end_session,
+            recorded_through=self._history.held(agent),
         )
         runtime.wake()  # the reaper re-reads the idle deadlines
         if ended is not None:
@@ -325,12 +327,6 @@ class S3VectorMemoryPlugin(Plugin):
             ticket = await runtime.run(loop, runtime.end, ended, self._archiver)
             if self.write_mode == "inline" and ticket is not None:
                 await self._wait_until_stored(loop, ticket, ended.invocation)
-
-    def _handed_over(self) -> None:
-        """history="agent": this agent's conversation is spooled (marks its session, see :mod:`.history`)."""
-        agent = self._agent_ref() if self._agent_ref is not None else None
-        if agent is not None:
-            self._history.handed_over(agent)
 
     async def _wait_until_stored(self, loop: asyncio.AbstractEventLoop, ticket: int, invocation: Invocation) -> None:
         """write_mode="inline": the reply returns once this conversation is stored (or stays spooled)."""

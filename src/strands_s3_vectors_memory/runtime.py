@@ -315,7 +315,7 @@ def _handed(ended: EndedConversation) -> None:
     if ended.handed is None:
         return
     try:
-        ended.handed()
+        ended.handed(ended.recorded_through)
     except Exception:
         logger.warning("conversation %s is spooled, but marking it so failed (a later end may repeat its turns)",
                        ended.invocation.conversation_id, exc_info=True)
