@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from strands import Agent
 from strands.session import FileSessionManager, S3SessionManager, SessionManager
@@ -24,7 +23,7 @@ from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel
 from strands_s3_vectors_memory.text import message_text
-from support import PROMPT, all_vectors, say
+from support import PROMPT, all_vectors, s3_server, say
 
 HELPER = Path(__file__).parent / "plugin_helpers" / "session_turn.py"
 SESSIONS_BUCKET = "agent-sessions"
@@ -41,20 +40,9 @@ def sessions(request: pytest.FixtureRequest, local_env: Path, tmp_path: Path,
         yield ["file", where], lambda: FileSessionManager(session_id="c1", storage_dir=where)
         return
     pytest.importorskip("flask", reason="moto's server (moto[server]) shares one S3 with a child process")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        for name, value in (("AWS_ENDPOINT_URL_S3", f"http://{host}:{port}"), ("AWS_ACCESS_KEY_ID", "testing"),
-                            ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")):
-            monkeypatch.setenv(name, value)
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=SESSIONS_BUCKET)
+    with s3_server(monkeypatch, SESSIONS_BUCKET):
         yield ["s3", SESSIONS_BUCKET], lambda: S3SessionManager(session_id="c1", bucket=SESSIONS_BUCKET,
                                                                 region_name="us-east-1")
-    finally:
-        server.stop()
 
 
 def _turn_in_a_killed_process(where: list[str], message: str) -> None:
