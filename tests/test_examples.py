@@ -208,3 +208,23 @@ def test_lambda_handler_can_store_conversations_that_never_end(
     assert handler({**event, "message": "And to MANGO too."})["stored"]
     (summary,) = _summaries(sessions_bucket, "u2")
     assert "KIWI" in summary and "MANGO" in summary  # one conversation, both requests, nothing lost
+
+
+def test_agentcore_app_stores_a_conversation_that_moved_to_another_microvm(
+    sessions_bucket: Path, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    pytest.importorskip("bedrock_agentcore")
+    from starlette.testclient import TestClient
+
+    session = "conversation-0001-of-user-u1-in-agentcore"  # the runtime session id: one conversation
+    first = _request_in_a_reclaimed_environment(
+        "agentcore", {"user_id": "u1", "prompt": "My locker code is 4417."}, session)
+    assert first["stored"] is False and _summaries(sessions_bucket, "u1") == []
+    # The session idled out and its microVM was terminated; the user comes back on a new one.
+    app = runpy.run_path(str(EXAMPLES / "agentcore_app.py"), run_name="__example__")["app"]
+    response = TestClient(app).post("/invocations", json={"user_id": "u1", "prompt": "Thanks, bye.",
+                                                          "end_session": True},
+                                    headers={"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session})
+    assert response.status_code == 200 and response.json()["stored"] is True
+    (summary,) = _summaries(sessions_bucket, "u1")
+    assert "4417" in summary  # turn 1 ran on a microVM that is gone; only the session held it
