@@ -70,8 +70,8 @@ class AgentHistory:
             raise ConfigurationError(
                 "this agent has a session manager, which persists one history under one session id: on an "
                 "agent shared by several conversations it would mix them. Use one agent per conversation "
-                "with S3VectorMemoryPlugin(..., history='agent'), or drop the session manager (the plugin "
-                "keeps each conversation's history itself)"
+                "with S3VectorMemoryPlugin(..., history='agent') (the default with a session manager), or drop "
+                "the session manager (the plugin keeps each conversation's history itself)"
             )
         if getattr(agent, "concurrent_invocation_mode", None) == ConcurrentInvocationMode.UNSAFE_REENTRANT:
             raise ConfigurationError(
@@ -98,7 +98,7 @@ class AgentHistory:
             )
         self._owner = invocation.key
         if held_key != invocation.key:  # the session now holds this conversation (saved with its next message)
-            agent.state.set(STATE_KEY, {**mark, "conversation": list(invocation.key)})
+            agent.state.set(STATE_KEY, {"conversation": list(invocation.key), "archived_through": 0})
 
     def unrecorded(self, agent: Agent, recorded: int) -> tuple[str, bool]:
         """Agent mode: the transcript of the messages the agent holds that were neither handed to the
