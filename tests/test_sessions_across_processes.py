@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -133,3 +134,26 @@ def test_a_warm_environment_building_an_agent_per_request_counts_each_turn_once(
     (transcript,) = [t for model in models for t in _summarized(model)]
     assert "USER: My locker" not in transcript and "USER: And my gym" not in transcript
     assert "USER: Bye." in transcript
+
+
+def test_an_idle_end_marks_the_session_so_the_next_environment_stores_only_what_came_after(
+    local_env: Path, tmp_path: Path
+) -> None:
+    def new_session() -> SessionManager:
+        return FileSessionManager(session_id="c1", storage_dir=str(tmp_path / "sessions"))
+
+    model = ScriptedModel()
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT, idle_timeout_seconds=0.2)
+    agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=PROMPT, callback_handler=None,
+                  session_manager=new_session())
+    say(agent, "My locker code is 7781.", "u1", "c1")
+    deadline = time.monotonic() + 30
+    while not _summarized(model) and time.monotonic() < deadline:  # the reaper ends it once it is idle
+        time.sleep(0.05)
+    assert plugin.flush(60) and len(_summarized(model)) == 1
+    # The session now says turn 1 is stored: the next environment's agent restores it, and stores only the rest.
+    again, plugin, model = _agent(new_session)
+    say(again, "Bye.", "u1", "c1", end=True)
+    assert plugin.flush(60)
+    (transcript,) = _summarized(model)
+    assert "USER: My locker" not in transcript and "USER: Bye." in transcript
