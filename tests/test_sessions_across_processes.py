@@ -157,3 +157,24 @@ def test_an_idle_end_marks_the_session_so_the_next_environment_stores_only_what_
     assert plugin.flush(60)
     (transcript,) = _summarized(model)
     assert "USER: My locker" not in transcript and "USER: Bye." in transcript
+
+
+def test_the_messages_an_agent_is_built_with_are_not_the_users_conversation(local_env: Path, tmp_path: Path) -> None:
+    examples = [{"role": "user", "content": [{"text": "Example: I am allergic to peanuts."}]},
+                {"role": "assistant", "content": [{"text": "Noted, no peanuts."}]}]
+
+    def agent_with_examples() -> tuple[Agent, S3VectorMemoryPlugin, ScriptedModel]:
+        model = ScriptedModel()
+        plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT)
+        agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=PROMPT, callback_handler=None,
+                      messages=[dict(m) for m in examples],  # type: ignore[misc]
+                      session_manager=FileSessionManager(session_id="c1", storage_dir=str(tmp_path / "sessions")))
+        return agent, plugin, model
+
+    agent, _, _ = agent_with_examples()
+    say(agent, "My locker code is 7781.", "u1", "c1")
+    agent, plugin, model = agent_with_examples()  # the next request: the session restores examples and turn 1
+    say(agent, "Bye.", "u1", "c1", end=True)
+    assert plugin.flush(60)
+    (transcript,) = _summarized(model)
+    assert "peanuts" not in transcript and transcript.count("USER: My locker code is 7781.") == 1

@@ -55,6 +55,7 @@ class AgentHistory:
         self.seed: list[Any] = []  #: what every new conversation starts from (isolated)
         self._unbound: list[Any] = []  # the history of calls that carry no identity (isolated)
         self._owner: ConversationKey | None = None  # whose messages the agent holds (agent mode)
+        self._seeded = 0  # agent mode: the messages the agent was built with (few-shot examples), never archived
 
     def attach(self, agent: Agent) -> None:
         """Refuse setups that would mix conversations; remember the agent's initial messages.
@@ -64,7 +65,8 @@ class AgentHistory:
         """
         if self._requested is None and getattr(agent, "_session_manager", None) is not None:
             self.mode = "agent"
-        if self.mode == "agent":
+        if self.mode == "agent":  # (attached before a session manager restores anything)
+            self._seeded = len(agent.messages)
             return
         if getattr(agent, "_session_manager", None) is not None:
             raise ConfigurationError(
@@ -108,7 +110,7 @@ class AgentHistory:
         if self.mode != "agent":
             return "", False
         archived = _mark(agent).get("archived_through")
-        done = max(recorded, archived if isinstance(archived, int) else 0)
+        done = max(recorded, archived if isinstance(archived, int) else 0, self._seeded)
         pending = agent.messages[max(done - _removed(agent), 0):]
         return render_transcript(pending), has_text_content(pending)
 
