@@ -106,6 +106,8 @@ class TurnBuffer:
             try:
                 data, _etag = self._s3.get(f"{folder}/{item.name}")
                 turn = json.loads(data)
+                if not isinstance(turn, dict) or not isinstance(turn.get("user_id"), str):
+                    raise ValueError("not a buffered turn")
             except FileNotFoundError:
                 continue  # taken by another end meanwhile
             except ValueError:
