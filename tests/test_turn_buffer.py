@@ -112,3 +112,20 @@ def test_durable_turns_need_the_spool_on_s3(local_env: Path) -> None:
     plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT, durable_turns=True)
     with pytest.raises(ConfigurationError, match="S3_VECTORS_MEMORY_SPOOL"):
         Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None)
+
+
+def test_forget_erases_the_forgotten_users_buffered_turns(
+    spool: str, monkeypatch: pytest.MonkeyPatch, local_env: Path
+) -> None:
+    with offline_s3(monkeypatch) as client:
+        store = S3VectorMemory()
+        agent, plugin, _ = make_agent(store, durable_turns=True)
+        say(agent, "My locker code is 7781.", "alice", "a1")
+        say(agent, "My bike is a green Brompton.", "bob", "b1")
+        assert len(keys_below(client, f"{spool}/turns")) == 2
+        report = store.forget_user("alice", agent_name="assistant")
+        assert report.pending_cancelled >= 1
+        (left,) = keys_below(client, f"{spool}/turns")  # bob's turn, nobody else's
+        body = client.get_object(Bucket=BUCKET, Key=f"{spool}/turns/{left}")["Body"].read().decode()
+        assert "Brompton" in body and "7781" not in body
+        plugin.close(5)

@@ -291,6 +291,9 @@ class MemoryRuntime:
         if dropped:
             logger.info("forget: dropped %d open conversation(s) of the forgotten scope", dropped)
         cancelled = self.writer.cancel(lambda job: _forgotten(job, stone))
+        if self.turn_buffer is not None:  # open conversations' turns buffered on S3, by any environment
+            cancelled += self.turn_buffer.erase(lambda turns: turns.started_at <= stone.at and stone.covers(
+                turns.invocation.tenant_id, turns.invocation.user_id, turns.invocation.scope.agent_name))
         self._stop_waiting(lambda key: stone.covers(key[0] or None, key[1], key[2] or None))
         return cancelled
 

@@ -161,6 +161,17 @@ class TurnBuffer:
                     self._s3.delete(self.location.key(SWEEPS, f"{conversation}.json"))
         return handed
 
+    def erase(self, forgotten: Callable[[BufferedTurns], bool]) -> int:
+        """``forget``: delete the buffered turns of the conversations ``forgotten`` covers; how many."""
+        listed, _now = self._s3.listing(self.location.key(TURNS))
+        erased = 0
+        for conversation in sorted({item.name.partition("/")[0] for item in listed}):
+            taken = self.take(conversation)
+            if taken is not None and forgotten(taken):
+                self.discard(taken)
+                erased += 1
+        return erased
+
     def _claim_sweep(self, conversation: str) -> bool:
         """Claim an idle conversation for this sweeper; False when another one holds it."""
         key = self.location.key(SWEEPS, f"{conversation}.json")
