@@ -8,6 +8,8 @@ builds its agent with a session manager on S3 (``S3SessionManager``, a general-p
 ``SESSION_BUCKET``): the agent gets the conversation's earlier turns back. With a session manager the
 plugin defaults to ``history="agent"``: the memory stored when the conversation ends covers every turn
 the session restored, each once.
+The role needs ``s3:GetObject``, ``PutObject``, ``DeleteObject`` and ``ListBucket`` on the session
+prefix (``SESSION_PREFIX``, default ``sessions/``), as on the spool's.
 
 The microVM may be terminated right after a reply, so an ending turn stores inline
 (``write_mode="inline"``), like on Lambda; ``stored`` in the reply says whether it was stored before the

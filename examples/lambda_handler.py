@@ -6,6 +6,8 @@ each request builds its agent with an ``S3SessionManager`` (a general-purpose bu
 ``SESSION_BUCKET``): the agent gets the conversation's earlier turns back, whichever environment ran
 them. With a session manager the plugin defaults to ``history="agent"``: the memory stored when the
 conversation ends covers every turn the session restored, each once.
+The role needs ``s3:GetObject``, ``PutObject``, ``DeleteObject`` and ``ListBucket`` on the session
+prefix (``SESSION_PREFIX``, default ``sessions/``), as on the spool's.
 
 Lambda freezes the environment as soon as the handler returns, and may never thaw it: a background
 thread would never finish storing, and ``/tmp`` goes with the environment. So the plugin runs with
