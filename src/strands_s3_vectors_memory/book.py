@@ -49,6 +49,11 @@ class Conversation:
     started_at: float | None = None  #: wall clock of the first turn in ``transcript``
     last_active: float = field(default_factory=time.monotonic)
     active: bool = False  #: an invocation of this conversation is running right now
+    #: history="agent": the agent's messages (counted from the conversation's start) in ``transcript``
+    recorded_through: int = 0
+    #: called with ``recorded_through`` once the conversation is handed to the writer (agent mode marks
+    #: the agent's session)
+    on_handed: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class EndedConversation:
     has_text: bool
     started_at: float
     reason: str
+    recorded_through: int = 0
+    handed: Callable[[int], None] | None = None  #: the conversation's ``on_handed``
 
 
 class ConversationBook:
@@ -82,6 +89,7 @@ class ConversationBook:
         owner: object,
         seed: Sequence[Any] = (),
         idle_timeout: float,
+        on_handed: Callable[[int], None] | None = None,
     ) -> tuple[Conversation, list[EndedConversation]]:
         """Start an invocation of ``invocation``'s conversation; returns it and any it displaced.
 
@@ -110,15 +118,18 @@ class ConversationBook:
             conversation.invocation = invocation  # end_session differs per call
             conversation.owner = owner
             conversation.idle_timeout = idle_timeout
+            conversation.on_handed = on_handed
             conversation.active = True
             conversation.last_active = time.monotonic()
         return conversation, displaced
 
     def finish_turn(
-        self, conversation: Conversation, turn: str, *, has_text: bool, history: Messages, end: bool
+        self, conversation: Conversation, turn: str, *, has_text: bool, history: Messages, end: bool,
+        recorded_through: int = 0,
     ) -> EndedConversation | None:
         """Record a finished invocation's turn; on ``end`` close the conversation and return it."""
         with self._lock:
+            conversation.recorded_through = max(conversation.recorded_through, recorded_through)
             if turn:
                 if conversation.started_at is None:
                     conversation.started_at = time.time()
@@ -186,6 +197,8 @@ class ConversationBook:
             conversation.has_text,
             conversation.started_at if conversation.started_at is not None else time.time(),
             reason,
+            conversation.recorded_through,
+            conversation.on_handed,
         )
         conversation.transcript, conversation.has_text, conversation.started_at = "", False, None
         return ended

@@ -9,11 +9,13 @@ object lives (a weak reference: registering never keeps an object alive).
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections.abc import Callable
+from types import TracebackType
 from typing import TypeVar
 
-__all__ = ["reset_in_child"]
+__all__ = ["ForkSafeLock", "reset_in_child"]
 
 T = TypeVar("T")
 
@@ -30,3 +32,21 @@ def reset_in_child(owner: T, reset: Callable[[T], None]) -> None:
             reset(alive)
 
     os.register_at_fork(after_in_child=hook)
+
+
+class ForkSafeLock:
+    """A process-wide lock that is free in a forked child (a parent's thread may hold it at the fork)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        reset_in_child(self, ForkSafeLock._renew)
+
+    def _renew(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._lock.release()

@@ -19,20 +19,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .config import resolve_spool_url
+from .forking import ForkSafeLock, reset_in_child
 from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob
-from .s3_location import S3_CLOCK, S3Location
+from .s3_location import S3Location
 from .s3_spool_admin import erase_forgotten
-from .s3_tombstones import board_of
+from .s3_tombstones import board_of, on_s3_clock
 from .spool import pending_files
 from .spool_format import WriteJob, decode_job
 from .tombstones import BOARD_TTL_SECONDS, Tombstone, TombstoneBoard, Tombstones, boards_for, tombstones_dir
@@ -147,18 +146,8 @@ async def wait_for_own_writes(invocation: Invocation, timeout: float) -> None:
 #: ``(data dir, tombstone) -> number of pending jobs dropped``, one per live runtime.
 Canceller = Callable[[Path, Tombstone], int]
 _CANCELLERS: dict[int, Canceller] = {}
-_CANCELLERS_LOCK = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    """Locks a parent's thread may have held at the fork are new ones in the child."""
-    global _CANCELLERS_LOCK
-    _CANCELLERS_LOCK = threading.Lock()
-    PENDING_WRITES.forget_all()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_CANCELLERS_LOCK = ForkSafeLock()
+reset_in_child(PENDING_WRITES, PendingWrites.forget_all)
 
 
 def register_canceller(owner: object, canceller: Canceller) -> None:
@@ -200,7 +189,7 @@ def cancel_pending(
         cancellers = list(_CANCELLERS.values())
     dropped = sum(canceller(data_dir, stone) for canceller in cancellers)
     erased = _erase_orphaned(data_dir / "spool", stone)
-    on_s3 = dataclasses.replace(stone, at=stone.at + S3_CLOCK.offset() + 1.0)  # S3 spools' jobs are on S3's clock
+    on_s3 = on_s3_clock(stone)  # the jobs of S3 spools are on S3's clock
     for base in _s3_bases(boards):
         erased += erase_forgotten(base, lambda job: _covers(job, on_s3))
     return dropped + erased

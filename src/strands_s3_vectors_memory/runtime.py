@@ -21,30 +21,30 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextvars
-import dataclasses
 import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .archiver import Archiver
-from .book import ConversationBook, EndedConversation
+from .book import Conversation, ConversationBook, EndedConversation
 from .errors import ConfigurationError
-from .forking import reset_in_child
+from .forking import ForkSafeLock, reset_in_child
 from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
+from .plugin_settings import DEFAULT_IDLE_TIMEOUT_SECONDS
 from .retry import is_retryable_error
 from .s3_location import S3_CLOCK, S3Location, spool_location
-from .s3_tombstones import board_beside
+from .s3_tombstones import board_beside, on_s3_clock
 from .spool_format import WriteJob
 from .telemetry import SERVICE_NAME, attached_context, capture_context
 from .tombstones import Tombstone, register_board
+from .turn_buffer import TurnBuffer, turn_buffer_for
 from .writer import BackgroundWriter, JobContext
 
 if TYPE_CHECKING:
@@ -108,11 +108,10 @@ class MemoryRuntime:
     ) -> None:
         self.spool_dir = spool_dir
         self.identity = identity
-        self.book = ConversationBook()
-        self._lock = threading.Lock()
-        self._archivers: dict[str, Archiver] = {}  # job id -> the archiver of the plugin that ended it
-        self._waited: dict[str, ScopeKey] = {}  # job id -> the scope whose new conversations wait for it
+        self._closed = self._replayed = False
         self._default: Archiver | None = None
+        self.turn_buffer: TurnBuffer | None = None  #: open conversations' turns on the S3 spool (opt-in)
+        self._buffer_idle = 0.0  # a buffered conversation without a new turn for this long is swept
         self.writer = BackgroundWriter(
             self._handle,
             spool_dir=spool_dir if isinstance(spool_dir, Path) else spool_dir.url,
@@ -123,37 +122,29 @@ class MemoryRuntime:
             merge=merge_write_jobs,
             on_dead_letter=self._salvage,
         )
-        self._closed = False
-        self._replayed = False
-        self._start_threads()
+        self._start(ConversationBook())  # after the writer: the reaper uses it
         register_canceller(self, self._cancel)
         if flush_at_exit:
             atexit.register(self._at_exit)  # runs before the writer's own flush (atexit is LIFO)
-        reset_in_child(self, MemoryRuntime._after_fork_in_child)  # after the writer's: its child is ready first
+        reset_in_child(self, MemoryRuntime._after_fork_in_child)  # after the writer's own reset
 
-    def _start_threads(self) -> None:
-        name = self.spool_dir.name
-        self._offload = concurrent.futures.ThreadPoolExecutor(
-            max_workers=_OFFLOAD_WORKERS, thread_name_prefix=f"{SERVICE_NAME}[{name}]-io"
-        )
+    def _start(self, book: ConversationBook) -> None:
+        """The book, locks and threads: at construction, and in a forked child (:meth:`_after_fork_in_child`)."""
+        self.book = book
+        self._lock = threading.Lock()
+        self._archivers: dict[str, Archiver] = {}  # job id -> the archiver of the plugin that ended it
+        self._waited: dict[str, ScopeKey] = {}  # job id -> the scope whose new conversations wait for it
+        name = f"{SERVICE_NAME}[{self.spool_dir.name}]"
+        self._offload = concurrent.futures.ThreadPoolExecutor(_OFFLOAD_WORKERS, f"{name}-io")
         self._wake = threading.Event()
-        self._reaper = threading.Thread(target=self._reap, name=f"{SERVICE_NAME}[{name}]-reaper", daemon=True)
+        self._reaper = threading.Thread(target=self._reap, name=f"{name}-reaper", daemon=True)
         if not self._closed:
             self._reaper.start()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child (gunicorn ``--preload``, Celery prefork, ``multiprocessing``) gets its own runtime.
-
-        Threads do not survive ``fork`` and locks may have been held by them, so the child gets new
-        ones: the writer its own threads and spool claim (see :class:`BackgroundWriter`), this runtime
-        a new reaper and offload pool, and an empty conversation book: the conversations open in the
-        parent, and the jobs it has pending, stay the parent's to end and store.
-        """
-        self._lock = threading.Lock()
-        self.book = ConversationBook(max_open=self.book.max_open)
-        self._archivers.clear()
-        self._waited.clear()
-        self._start_threads()
+        """A forked child gets new threads and locks, and an empty book: the conversations open in the
+        parent, like its pending jobs (see :class:`BackgroundWriter`), stay the parent's."""
+        self._start(ConversationBook(max_open=self.book.max_open))
 
     # ------------------------------------------------------------------ plugins
 
@@ -168,19 +159,61 @@ class MemoryRuntime:
             if replayed:
                 logger.info("replaying %d pending memory write(s) from %s", replayed, self.spool_dir)
 
+    def enable_turn_buffer(self, idle_seconds: float) -> TurnBuffer:
+        """Buffer open conversations' turns on this runtime's S3 spool (``durable_turns=True``)."""
+        with self._lock:
+            self.turn_buffer = self.turn_buffer or turn_buffer_for(self.spool_dir)
+            self._buffer_idle = max(self._buffer_idle, idle_seconds)
+            return self.turn_buffer
+
+    def sweep_turn_buffer(self, idle_seconds: float | None = None) -> int:
+        """End the buffered conversations with no new turn for ``idle_seconds`` (default: the plugins'
+        idle timeout), whichever environment saw them; how many were ended."""
+        archiver = self._default
+        if self.turn_buffer is None or archiver is None:
+            return 0
+        idle = self._buffer_idle if idle_seconds is None else idle_seconds
+        return self.turn_buffer.sweep(idle, lambda t: self._submit(
+            EndedConversation(t.invocation, archiver, t.transcript, t.has_text, t.started_at, "idle"), archiver))
+
     # ------------------------------------------------------------------ ending conversations
 
+    def finish_turn(self, conversation: Conversation, text: str, *, has_text: bool, history: list[Any], end: bool,
+                    recorded_through: int = 0, durable: bool = False) -> EndedConversation | None:
+        """Record a finished turn in the book, or (``durable``) in the turn buffer, where whichever
+        environment ends the conversation finds it; returns the conversation if the turn ended it."""
+        buffer = self.turn_buffer if durable else None
+        if buffer is not None and text and buffer.record(conversation.invocation, text, has_text=has_text):
+            text, has_text = "", False
+        ended = self.book.finish_turn(conversation, text, has_text=has_text, history=history, end=end,
+                                      recorded_through=recorded_through)
+        self.wake()  # the reaper re-reads the idle deadlines
+        return ended
+
     def end(self, ended: EndedConversation, archiver: Archiver) -> int | None:
-        """Hand an ended conversation to the writer (spooled before this returns).
+        """Hand an ended conversation to the writer (spooled before this returns), with its buffered turns.
 
         Returns the writer's ticket for it (:meth:`BackgroundWriter.wait`), ``None`` when there was
         nothing to store.
         """
+        buffer = self.turn_buffer
+        taken = buffer.take_for(ended.invocation) if buffer is not None else None
+        if taken is not None:
+            ended = replace(ended, transcript="\n".join(t for t in (taken.transcript, ended.transcript) if t),
+                            has_text=taken.has_text or ended.has_text,
+                            started_at=min(taken.started_at, ended.started_at))
+        ticket = self._submit(ended, archiver)
+        if taken is not None and buffer is not None:
+            buffer.discard(taken)  # spooled: the turns are safe in the job
+        return ticket
+
+    def _submit(self, ended: EndedConversation, archiver: Archiver) -> int | None:
         invocation = ended.invocation
         if not ended.has_text:
             logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
+            _handed(ended)
             return None
-        shift = self._clock_shift()
+        shift = S3_CLOCK.offset() if isinstance(self.spool_dir, S3Location) else 0.0  # see s3_tombstones
         job = ConversationJob(
             scope=invocation.scope,
             conversation_id=invocation.conversation_id,
@@ -206,6 +239,7 @@ class MemoryRuntime:
             job.to_write_job(), on_ticket=lambda ticket: PENDING_WRITES.submitted(key, job.job_id, ticket)
         )
         self._wake.set()
+        _handed(ended)
         return ticket
 
     def end_all(self, ended: list[EndedConversation]) -> None:
@@ -215,14 +249,6 @@ class MemoryRuntime:
                 self.end(conversation, archiver)
             else:  # pragma: no cover - a conversation is always opened by a plugin's archiver
                 logger.error("conversation %s has no archiver: not stored", conversation.invocation.conversation_id)
-
-    def _clock_shift(self) -> float:
-        """What turns this machine's time into the spool's authority's: S3's clock for an S3 spool.
-
-        Jobs of an S3 spool may be run, and forgets posted, by any machine; their times are S3's so
-        that a forget orders against a conversation whatever the machines' clocks say.
-        """
-        return S3_CLOCK.offset() if isinstance(self.spool_dir, S3Location) else 0.0
 
     def _archiver_for(self, job_id: str) -> Archiver:
         with self._lock:
@@ -268,8 +294,8 @@ class MemoryRuntime:
         """``forget`` in this process: drop open conversations and pending jobs the tombstone covers."""
         if data_dir.resolve() != self.identity.data_dir.resolve():
             return 0
-        if isinstance(self.spool_dir, S3Location):  # this machine's forget, on S3's clock (and its grain)
-            stone = dataclasses.replace(stone, at=stone.at + self._clock_shift() + 1.0)
+        if isinstance(self.spool_dir, S3Location):  # its jobs are on S3's clock
+            stone = on_s3_clock(stone)
 
         def covered(invocation: Invocation) -> bool:
             scope = invocation.scope
@@ -279,6 +305,9 @@ class MemoryRuntime:
         if dropped:
             logger.info("forget: dropped %d open conversation(s) of the forgotten scope", dropped)
         cancelled = self.writer.cancel(lambda job: _forgotten(job, stone))
+        if self.turn_buffer is not None:  # open conversations' turns buffered on S3, by any environment
+            cancelled += self.turn_buffer.erase(lambda turns: turns.started_at <= stone.at and stone.covers(
+                turns.invocation.tenant_id, turns.invocation.user_id, turns.invocation.scope.agent_name))
         self._stop_waiting(lambda key: stone.covers(key[0] or None, key[1], key[2] or None))
         return cancelled
 
@@ -314,6 +343,7 @@ class MemoryRuntime:
                 if time.monotonic() >= next_adopt and self._replayed:
                     next_adopt = time.monotonic() + _ADOPT_INTERVAL
                     self.writer.adopt_orphans()
+                    self.sweep_turn_buffer()
             except Exception:  # the reaper must outlive any one failure
                 logger.exception("the idle-conversation reaper failed; it keeps running")
 
@@ -343,6 +373,17 @@ class MemoryRuntime:
         atexit.unregister(self._at_exit)
 
 
+def _handed(ended: EndedConversation) -> None:
+    """Tell the conversation's owner it is spooled; a failure there costs a duplicate later, never a loss."""
+    if ended.handed is None:
+        return
+    try:
+        ended.handed(ended.recorded_through)
+    except Exception:
+        logger.warning("conversation %s is spooled, but marking it so failed (a later end may repeat its turns)",
+                       ended.invocation.conversation_id, exc_info=True)
+
+
 def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:
     try:
         return job_is_forgotten(ConversationJob.from_write_job(write_job), stone)
@@ -351,17 +392,7 @@ def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:
 
 
 _RUNTIMES: dict[Path | S3Location, MemoryRuntime] = {}
-_RUNTIMES_LOCK = threading.Lock()
-
-
-def _new_registry_lock() -> None:
-    """In a forked child: a parent's thread may have held the registry's lock at the fork."""
-    global _RUNTIMES_LOCK
-    _RUNTIMES_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_registry_lock)
+_RUNTIMES_LOCK = ForkSafeLock()
 
 
 def runtime_for(
@@ -405,10 +436,14 @@ def replay(
 
     Jobs of dead processes (and retried dead letters) are adopted and stored with ``model``; without
     one, each conversation gets an extractive summary marked as such (its model summary, when it was
-    checkpointed before the crash, is used as is). Jobs of live processes are left to them.
+    checkpointed before the crash, is used as is). Jobs of live processes are left to them. On an S3
+    spool, buffered conversations (``durable_turns``) idle for the default idle timeout are ended too.
     """
     runtime = runtime_for(spool_dir, StoreIdentity.of(store), flush_at_exit=False)
     runtime.attach(Archiver(store, lambda: model))
+    if isinstance(runtime.spool_dir, S3Location):  # conversations left open in buffers of environments now gone
+        runtime.enable_turn_buffer(DEFAULT_IDLE_TIMEOUT_SECONDS)
+        runtime.sweep_turn_buffer()
     runtime.writer.flush(timeout)
     stats = runtime.writer.stats
     runtime.close(timeout=0)

@@ -22,10 +22,10 @@ import logging
 import threading
 import time
 
-from .s3_location import S3Client, S3Location, S3Objects
+from .s3_location import S3_CLOCK, S3Client, S3Location, S3Objects
 from .tombstones import BOARD_TTL_SECONDS, Tombstone, decode_tombstone, encode_tombstone, tombstone_name
 
-__all__ = ["S3TombstoneBoard", "board_beside", "board_of"]
+__all__ = ["S3TombstoneBoard", "board_beside", "board_of", "on_s3_clock"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +96,9 @@ def board_of(base: S3Location, client: S3Client | None = None) -> S3TombstoneBoa
 def board_beside(spool: S3Location, client: S3Client | None = None) -> S3TombstoneBoard:
     """The board of an agent's spool: in its parent prefix, beside the other agents' spools."""
     return board_of(spool.parent(), client)
+
+
+def on_s3_clock(stone: Tombstone) -> Tombstone:
+    """A tombstone this machine just wrote, dated on S3's clock (plus its one-second grain), as the
+    jobs of S3 spools are: what ``forget`` compares them with."""
+    return dataclasses.replace(stone, at=stone.at + S3_CLOCK.offset() + 1.0)
