@@ -31,10 +31,10 @@ from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
 from strands import Agent
-from strands.models import BedrockModel
 from strands.session import S3SessionManager
 
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.demo import build_model  # MEMORY_MODEL=scripted: offline
 
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}
@@ -73,7 +73,8 @@ def invoke(payload: dict[str, Any], context: RequestContext) -> dict[str, Any]:
         state["tenant_context"] = {"tenantId": payload["tenant_id"]}
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT, write_mode="inline",
                                   inline_timeout=INLINE_TIMEOUT, flush_at_exit=False)
-    agent = Agent(model=BedrockModel(), name="assistant", plugins=[plugin], system_prompt=BASE_PROMPT,
+    model = build_model(os.environ.get("MEMORY_MODEL", "bedrock"))[0]  # unset: Bedrock's default model
+    agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=BASE_PROMPT,
                   callback_handler=None, session_manager=session_for(state))
     result = agent(payload["prompt"], invocation_state=state)
     # An ending turn already waited (write_mode="inline"): whatever is not stored now is in the spool.

@@ -31,10 +31,10 @@ import os
 from typing import Any
 
 from strands import Agent
-from strands.models import BedrockModel
 from strands.session import S3SessionManager
 
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.demo import build_model  # MEMORY_MODEL=scripted: offline
 
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}
@@ -72,7 +72,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     }
     if event.get("tenant_id") is not None:
         state["tenant_context"] = {"tenantId": event["tenant_id"]}
-    agent = Agent(model=BedrockModel(), name="assistant", plugins=[plugin], system_prompt=BASE_PROMPT,
+    model = build_model(os.environ.get("MEMORY_MODEL", "bedrock"))[0]  # unset: Bedrock's default model
+    agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=BASE_PROMPT,
                   callback_handler=None, session_manager=session_for(state))
     result = agent(event["message"], invocation_state=state)
     if event.get("end_open"):
