@@ -47,6 +47,7 @@ class Conversation:
     transcript: str = ""
     has_text: bool = False
     started_at: float | None = None  #: wall clock of the first turn in ``transcript``
+    last_turn_at: float | None = None  #: wall clock of the last turn in ``transcript``
     last_active: float = field(default_factory=time.monotonic)
     active: bool = False  #: an invocation of this conversation is running right now
 
@@ -61,6 +62,8 @@ class EndedConversation:
     has_text: bool
     started_at: float
     reason: str
+    #: When the conversation happened (its last turn): its facts' time, whenever the writer stores them.
+    last_turn_at: float = 0.0
 
 
 class ConversationBook:
@@ -120,8 +123,10 @@ class ConversationBook:
         """Record a finished invocation's turn; on ``end`` close the conversation and return it."""
         with self._lock:
             if turn:
+                now = time.time()
                 if conversation.started_at is None:
-                    conversation.started_at = time.time()
+                    conversation.started_at = now
+                conversation.last_turn_at = now
                 joined = f"{conversation.transcript}\n{turn}" if conversation.transcript else turn
                 conversation.transcript = bound_transcript(joined)
                 conversation.has_text = conversation.has_text or has_text
@@ -179,13 +184,16 @@ class ConversationBook:
 
     @staticmethod
     def _end(conversation: Conversation, reason: str) -> EndedConversation:
+        now = time.time()
         ended = EndedConversation(
             conversation.invocation,
             conversation.owner,
             conversation.transcript,
             conversation.has_text,
-            conversation.started_at if conversation.started_at is not None else time.time(),
+            conversation.started_at if conversation.started_at is not None else now,
             reason,
+            conversation.last_turn_at if conversation.last_turn_at is not None else now,
         )
         conversation.transcript, conversation.has_text, conversation.started_at = "", False, None
+        conversation.last_turn_at = None
         return ended

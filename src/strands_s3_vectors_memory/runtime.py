@@ -163,7 +163,7 @@ class MemoryRuntime:
             conversation_id=invocation.conversation_id,
             transcript=ended.transcript,
             started_at=ended.started_at,
-            ended_at=time.time(),
+            ended_at=ended.last_turn_at,  # when it happened, not when it was ended or stored
             reason=ended.reason,
             trace=capture_context(),  # the background spans nest under the turn that ended it
         )

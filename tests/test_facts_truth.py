@@ -1,0 +1,176 @@
+"""Facts that stay true under replay, concurrency and long histories (issue 20).
+
+Each test tries what a user meets: a process killed with a conversation still spooled while a
+replica stores a newer one; two conversations of one user ending while a slow model summarizes;
+a profile whose facts match no question word; a memory that states what a later fact replaced;
+control characters typed or generated anywhere; the assistant repeating what it was told.
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from strands import Agent
+
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.archiver import Archiver
+from strands_s3_vectors_memory.jobs import ConversationJob
+from strands_s3_vectors_memory.records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT, MemoryScope
+from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
+from strands_s3_vectors_memory.text import message_text
+
+HELPER = Path(__file__).parent / "plugin_helpers" / "end_conversation.py"
+PROMPT = "You are helpful.\n{memory_context}"
+AGENT = "assistant"
+
+
+def _facts(store: S3VectorMemory, user: str) -> dict[str, str]:
+    """``user``'s facts: text -> status."""
+    return {m.content: str(m.fact_status) for m in store.iter_memories(user, agent_name=AGENT) if m.type == TYPE_FACT}
+
+
+def _current_facts_in(prompt: str | None) -> list[str]:
+    """The facts a system prompt presents as current (a ``<fact>`` without a status)."""
+    return re.findall(r"<fact stored_at=\"[^\"]*\">\s*(.*?)\s*</fact>", prompt or "", flags=re.S)
+
+
+def _agent(plugin: S3VectorMemoryPlugin, model: ScriptedModel | None = None) -> Agent:
+    return Agent(model=model or ScriptedModel(), name=AGENT, plugins=[plugin], system_prompt=PROMPT,
+                 callback_handler=None)
+
+
+# --------------------------------------------------------------------------- 1. time goes forward
+
+
+def test_a_conversation_replayed_after_a_crash_never_supersedes_a_later_one(local_env: Path, tmp_path: Path) -> None:
+    """Process 1 ends "I live in Berlin" and is killed with the job spooled; a replica stores "I live in
+    Paris now"; process 1's spool is replayed: Paris stays current, Berlin enters as history."""
+    child = subprocess.Popen([sys.executable, str(HELPER), "hang", "I live in Berlin."],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ENDED", child.stderr.read() if child.stderr else ""
+    child.send_signal(signal.SIGKILL)  # mid-job: its summary call never returned
+    child.wait(timeout=30)
+    time.sleep(1.1)  # the replica's conversation happens in a later second (facts carry second precision)
+
+    store = S3VectorMemory()
+    replica = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "replica-spool")
+    _agent(replica)("I live in Paris now.", invocation_state={"user_id": "u1", "conversation_id": "c2",
+                                                               "end_session": True})
+    assert replica.flush(60)
+    assert _facts(store, "u1") == {"Lives in Paris now": FACT_CURRENT}
+
+    # Process 1 comes back: its plugin (default spool) replays the killed job, conversation c1.
+    restarted = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT)
+    model = ScriptedModel()
+    agent = _agent(restarted, model)
+    assert restarted.flush(60)
+    facts = {m.content: m for m in store.iter_memories("u1", agent_name=AGENT) if m.type == TYPE_FACT}
+    assert {text: m.fact_status for text, m in facts.items()} == {
+        "Lives in Paris now": FACT_CURRENT, "Lives in Berlin": FACT_SUPERSEDED}
+    berlin, paris = facts["Lives in Berlin"], facts["Lives in Paris now"]
+    assert berlin.superseded_by == paris.key and berlin.valid_to == paris.stored_at
+    assert berlin.stored_at < paris.stored_at  # Berlin carries the time its conversation happened
+
+    agent("Where do I live these days?", invocation_state={"user_id": "u1", "conversation_id": "c3"})
+    assert _current_facts_in(model.system_prompts[-1]) == ["Lives in Paris now"]
+    replica.close(5)
+    restarted.close(5)
+
+
+def test_jobs_stored_in_any_order_leave_the_latest_statement_current(local_env: Path) -> None:
+    """Three moves stored newest first (retries after an outage): the last move wins, the others are
+    history, ended by a later statement."""
+    store = S3VectorMemory()
+    archiver = Archiver(store, ScriptedModel)
+    scope = MemoryScope("alice", AGENT)
+    for conversation, city, at in (("c3", "Lisbon", 3_000_000), ("c1", "Berlin", 1_000_000),
+                                   ("c2", "Paris", 2_000_000)):
+        archiver.archive(ConversationJob(scope, conversation, f"USER: I live in {city}.", at - 60, at))
+    facts = {m.content: m for m in store.iter_memories("alice", agent_name=AGENT) if m.type == TYPE_FACT}
+    assert {text: m.fact_status for text, m in facts.items()} == {
+        "Lives in Lisbon": FACT_CURRENT, "Lives in Berlin": FACT_SUPERSEDED, "Lives in Paris": FACT_SUPERSEDED}
+    lisbon = facts["Lives in Lisbon"]
+    for old in (facts["Lives in Berlin"], facts["Lives in Paris"]):
+        assert old.superseded_by == lisbon.key and old.valid_to == lisbon.stored_at > old.stored_at
+
+
+def test_an_idle_conversation_carries_the_time_of_its_last_turn(local_env: Path, tmp_path: Path) -> None:
+    """A conversation ended by the idle reaper minutes later is dated by its last turn, not the reaping."""
+    store = S3VectorMemory()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
+                                  idle_timeout_seconds=1.5)
+    said = time.time()
+    _agent(plugin)("I work as a nurse.", invocation_state={"user_id": "bob", "conversation_id": "c1"})
+    answered = time.time()
+    deadline = time.monotonic() + 30
+    while not _facts(store, "bob") and time.monotonic() < deadline:
+        plugin.flush(1)
+        time.sleep(0.1)
+    fact = next(m for m in store.iter_memories("bob", agent_name=AGENT) if m.type == TYPE_FACT)
+    stated = calendar.timegm(time.strptime(fact.stored_at, "%Y-%m-%dT%H:%M:%SZ"))
+    assert int(said) <= stated <= answered  # the turn's second, not the reaper's (1.5 s after the reply)
+    plugin.close(5)
+
+
+# --------------------------------------------------------------------------- 2. one at a time per user
+
+
+class _SlowSummaries:
+    """A summarizing model slower than the read-your-writes wait, counting summaries in flight per user."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+        self.most_overall = 0
+
+    def __call__(self, messages: Any, system_prompt: str | None) -> Any:
+        request = parse_summary_request(message_text(messages[-1], fold=False))
+        if request is None:
+            return default_responder(messages, system_prompt)
+        user = "bob" if "Lisbon" in request.transcript else "alice"
+        with self._lock:
+            self._running[user] = self._running.get(user, 0) + 1
+            self.most[user] = max(self.most.get(user, 0), self._running[user])
+            self.most_overall = max(self.most_overall, sum(self._running.values()))
+        try:
+            time.sleep(self.seconds)
+            return default_responder(messages, system_prompt)
+        finally:
+            with self._lock:
+                self._running[user] -= 1
+
+
+def test_two_conversations_of_one_user_ending_during_a_slow_summary_are_archived_in_turn(
+    local_env: Path, tmp_path: Path
+) -> None:
+    """Two tabs: the second conversation ends while the first one's summary (slower than the
+    read-your-writes wait) runs. Only the later move is current; another user is not held up."""
+    slow = _SlowSummaries(seconds=1.5)
+    store = S3VectorMemory()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
+                                  read_your_writes_timeout=0.2, writer_workers=4)
+    agent = _agent(plugin, ScriptedModel(responder=slow))
+    agent("I live in Berlin.", invocation_state={"user_id": "alice", "conversation_id": "tab-1", "end_session": True})
+    time.sleep(1.1)  # the second tab's statement is a later second
+    agent("I live in Paris now.", invocation_state={"user_id": "alice", "conversation_id": "tab-2",
+                                                    "end_session": True})
+    agent("I live in Lisbon.", invocation_state={"user_id": "bob", "conversation_id": "c1", "end_session": True})
+    assert plugin.flush(60)
+    assert _facts(store, "alice") == {"Lives in Paris now": FACT_CURRENT, "Lives in Berlin": FACT_SUPERSEDED}
+    assert _facts(store, "bob") == {"Lives in Lisbon": FACT_CURRENT}
+    assert slow.most["alice"] == 1  # alice's two summaries never overlapped
+    assert slow.most_overall == 2  # bob's ran beside one of alice's
+    plugin.close(5)
