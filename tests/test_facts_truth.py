@@ -174,3 +174,71 @@ def test_two_conversations_of_one_user_ending_during_a_slow_summary_are_archived
     assert slow.most["alice"] == 1  # alice's two summaries never overlapped
     assert slow.most_overall == 2  # bob's ran beside one of alice's
     plugin.close(5)
+
+
+# --------------------------------------------------------------------------- 3. the profile is there
+
+
+PROFILE = (
+    "I drive a Volvo. I'm vegetarian. I work as a nurse. I have two cats. I play the cello.",
+    "I live in Leeds. I speak Polish. I'm allergic to peanuts. I support Leeds United. I run marathons.",
+    "I collect stamps. I grow tomatoes. I read crime novels. I bake sourdough bread. I study Japanese.",
+)
+
+
+def test_a_first_turn_gets_the_whole_profile_when_it_fits_the_budget(local_env: Path, tmp_path: Path) -> None:
+    """15 current facts, a question whose words match none of them above the cut-off: all 15 are
+    injected (the car question needs "Drives a Volvo"); a smaller budget keeps the most relevant."""
+    store = S3VectorMemory()
+    archiver = Archiver(store, ScriptedModel)
+    scope = MemoryScope("carol", AGENT)
+    for number, said in enumerate(PROFILE):
+        at = 1_000_000 + number * 1000
+        archiver.archive(ConversationJob(scope, f"c{number}", f"USER: {said}", at - 60, at))
+    profile = set(_facts(store, "carol"))
+    assert len(profile) == 15 and "Drives a Volvo" in profile
+
+    model = ScriptedModel()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool")
+    _agent(plugin, model)("My car needs new tyres, any advice for my model?",
+                          invocation_state={"user_id": "carol", "conversation_id": "c9"})
+    injected = _current_facts_in(model.system_prompts[-1])
+    assert sorted(injected) == sorted(profile)
+    plugin.close(5)
+
+    small = ScriptedModel()
+    tight = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool-2",
+                                 memory_budget_chars=700)
+    _agent(tight, small)("My car needs new tyres, any advice for my model?",
+                         invocation_state={"user_id": "carol", "conversation_id": "c10"})
+    kept = _current_facts_in(small.system_prompts[-1])
+    assert 0 < len(kept) < 15 and kept == [fact for fact in injected if fact in kept]  # a prefix, in order
+    tight.close(5)
+
+
+# --------------------------------------------------------------------------- 4. no stale value as current
+
+
+def test_a_memory_stating_a_replaced_value_is_marked_outdated(local_env: Path, tmp_path: Path) -> None:
+    """After the move, the old conversation's memory ("I live in Berlin") is marked as older than the
+    Paris fact, and the block's header says facts win."""
+    store = S3VectorMemory()
+    archiver = Archiver(store, ScriptedModel)
+    scope = MemoryScope("dave", AGENT)
+    archiver.archive(ConversationJob(scope, "c1", "USER: I live in Berlin. My sister Anna visits me often.",
+                                     999_000, 1_000_000))
+    archiver.archive(ConversationJob(scope, "c2", "USER: I live in Paris now.", 1_999_000, 2_000_000))
+    model = ScriptedModel()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
+                                  similarity_threshold=0.0)  # every memory is relevant: the worst case
+    _agent(plugin, model)("Does my sister Anna still visit me in Berlin?",
+                          invocation_state={"user_id": "dave", "conversation_id": "c3"})
+    block = model.system_prompts[-1] or ""
+    assert "Lives in Paris now" in _current_facts_in(block) and "Lives in Berlin" not in _current_facts_in(block)
+    memories = re.findall(r"<memory ([^>]*)>(.*?)</memory>", block, flags=re.S)
+    berlin = [attributes for attributes, content in memories if "Berlin" in content]
+    assert berlin, block  # the Anna memory is relevant, and states the old city
+    assert all('status="outdated" valid_to="1970-01-24T03:33:20Z"' in attributes for attributes in berlin)
+    header = block.split("<memories>")[0].casefold()
+    assert "fact" in header and "win" in header and "outdated" in header
+    plugin.close(5)

@@ -421,12 +421,14 @@ class IndexStore:
         fact_k: int = DEFAULT_FACT_K,
         similarity_threshold: float | None = None,
         include_superseded: bool = False,
+        fact_threshold: float | None = None,
     ) -> tuple[list[Memory], list[Memory]]:
         """``(facts, memories)``: ``scope``'s facts and memories most relevant to ``query``, best first.
 
         Facts are the current ones (with ``include_superseded``, those no longer true too), at most
         ``fact_k`` (0: none); memories are what :meth:`search_scope` returns. The query is embedded
-        once for both queries; the same relevance rule applies to both.
+        once for both queries; the same relevance rule applies to both, unless ``fact_threshold``
+        sets the facts' own (``-inf``: a user's profile, every fact ranked, none cut off).
         """
         if not 1 <= top_k <= MAX_TOP_K or not 0 <= fact_k <= MAX_TOP_K:
             raise ValueError(f"top_k and fact_k must be at most {MAX_TOP_K} (top_k at least 1)")
@@ -438,7 +440,8 @@ class IndexStore:
         vector = self.embedding_scheduler.embed_query(query)
         facts: Callable[[], list[Memory]] = partial(
             search_facts, target, self.embedding_scheduler, scope, query, top_k=fact_k, vector=vector,
-            candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold, include_superseded=include_superseded)
+            candidate_k=max(fact_k, _FACT_CANDIDATE_K), include_superseded=include_superseded,
+            threshold=threshold if fact_threshold is None else fact_threshold)
         # Over the network (AWS) the two queries run side by side; the embedded engine is CPU in this
         # process, where a second thread would only contend for the GIL.
         facts = (beside(facts) if self.backend is not Backend.LOCAL else facts) if fact_k else list
