@@ -23,9 +23,15 @@ from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory.archiver import Archiver
+from strands_s3_vectors_memory.facts import resolve_changes
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT, MemoryScope
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.summary_format import (
+    ExtractedFact,
+    SummaryReply,
+    parse_summary_request,
+    render_summary_response,
+)
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 
@@ -241,4 +247,59 @@ def test_a_memory_stating_a_replaced_value_is_marked_outdated(local_env: Path, t
     assert all('status="outdated" valid_to="1970-01-24T03:33:20Z"' in attributes for attributes in berlin)
     header = block.split("<memories>")[0].casefold()
     assert "fact" in header and "win" in header and "outdated" in header
+    plugin.close(5)
+
+
+# --------------------------------------------------------------------------- 6. nothing unprintable
+
+
+#: What must never reach storage or a prompt: escape sequences' bytes, C0/C1 controls, bidi controls.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\\[3[0-9]m")
+
+
+def test_control_characters_never_reach_storage_or_the_prompt(local_env: Path, tmp_path: Path) -> None:
+    """Typed by the user (a pasted terminal line, a bidi trick), written by the model in the summary and
+    the facts: every stored field is clean, empty facts are rejected, and the block is clean even for
+    a record stored before the rule."""
+    typed = "USER: \x1b[31mI live in Oslo\x1b[0m. My file is called \u202etxt.exe\u202c.\x07\r\nUSER: I like\x85 tea."
+    reply = render_summary_response(
+        "The user \x1b]0;owned\x07lives in Oslo\u2066 and likes tea.\x1b[2J",
+        [ExtractedFact("Lives in \x1b[1mOslo\x1b[0m"), ExtractedFact("\u202eLikes tea\u202c")],
+    )
+    store = S3VectorMemory()
+    scope = MemoryScope("erin", AGENT)
+    Archiver(store, lambda: ScriptedModel([reply])).archive(ConversationJob(scope, "c1", typed, 1_000_000, 1_000_000))
+    stored = list(store.iter_memories("erin", agent_name=AGENT))
+    assert {m.type for m in stored} == {"summary", "detail", TYPE_FACT}
+    for memory in stored:
+        assert not _UNPRINTABLE.search(memory.content), repr(memory.content)
+    assert _facts(store, "erin") == {"Lives in Oslo": FACT_CURRENT, "Likes tea": FACT_CURRENT}
+    summary = next(m.content for m in stored if m.type == "summary")
+    assert summary == "The user lives in Oslo and likes tea."
+
+    # A fact with nothing left to say once cleaned is rejected, from the model or from the API.
+    said = ("**", "-", '""', "\x1b[0m", "\u202e", "Owns a kayak")
+    empty = SummaryReply("", tuple(ExtractedFact(text) for text in said))
+    assert [fact.text for fact in resolve_changes(empty, []).facts] == ["Owns a kayak"]
+    store.store_conversation_scope(scope, "c0", "", facts=["**", "-", '""', "\x1b[1mIs left-handed\x1b[0m"],
+                                   stated_at=500_000)
+    assert _facts(store, "erin") == {"Lives in Oslo": FACT_CURRENT, "Likes tea": FACT_CURRENT,
+                                     "Is left-handed": FACT_CURRENT}
+
+    # A record written before this rule (or by another tool) is cleaned when it is injected.
+    store.store_memory("erin", "\x1b[32mFavourite colour: green\u202e\x9b31m", agent_name=AGENT)
+    old = next(m for m in store.iter_memories("erin", agent_name=AGENT) if "green" in m.content)
+    assert old.content == "Favourite colour: green"  # cleaned on the way in; now bypass the store:
+    target = store._scope_target(scope)
+    target.client.put_vectors(vectorBucketName=target.bucket_name, indexName=target.index_name, vectors=[{
+        "key": old.key, "data": {"float32": store.embed_documents([old.content])[0]},
+        "metadata": {**old.metadata, "content": "\x1b[32mFavourite colour: green\u202e\x9b31m"}}])
+    model = ScriptedModel()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
+                                  similarity_threshold=0.0)
+    _agent(plugin, model)("What is my favourite colour, and where do I live?",
+                          invocation_state={"user_id": "erin", "conversation_id": "c2"})
+    block = model.system_prompts[-1] or ""
+    assert "Favourite colour: green" in block and "Lives in Oslo" in block
+    assert not _UNPRINTABLE.search(block), repr(block)
     plugin.close(5)

@@ -37,6 +37,7 @@ from .records import (
     superseded_metadata,
 )
 from .summary_format import FactsStatus, SummaryReply
+from .text import fact_text
 
 __all__ = [
     "DEFAULT_RELATED_FACTS",
@@ -188,11 +189,13 @@ def find_facts(
 
 
 def resolve_changes(reply: SummaryReply, related: Sequence[FactRef]) -> FactChanges:
-    """The model's reply with its fact numbers (1 = ``related[0]``) turned into keys."""
+    """The model's reply with its fact numbers (1 = ``related[0]``) turned into keys, its facts cleaned
+    (:func:`~.text.fact_text`: printable, plain; one with nothing left to say is dropped)."""
     def keys(numbers: Sequence[int]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(related[n - 1].key for n in numbers if 1 <= n <= len(related)))
 
-    facts = tuple(NewFact(fact.text, keys(fact.supersedes)) for fact in reply.facts)
+    texts = [(fact_text(fact.text), fact) for fact in reply.facts]  # "**", "-", '""': nothing to store
+    facts = tuple(NewFact(text, keys(fact.supersedes)) for text, fact in texts if text is not None)
     return FactChanges(facts, keys(reply.retracted), reply.status)
 
 

@@ -51,7 +51,7 @@ from .records import (
 )
 from .search import beside, search_facts, search_index
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
-from .text import clean_text
+from .text import clean_text, fact_text
 
 __all__ = [
     "DEFAULT_CANDIDATE_K",
@@ -296,7 +296,7 @@ class IndexStore:
         stated = utc_timestamp(stated_at)
         records = conversation_records(
             scope, conversation_id, summary, details=details, stated_at=stated, expires_at=expires_at,
-            extractive=extractive, facts=facts_to_write(target, scope, [f.strip() for f in facts if f.strip()], stated),
+            extractive=extractive, facts=facts_to_write(target, scope, [t for t in map(fact_text, facts) if t], stated),
         )
         return self._put(target, records, memo)
 

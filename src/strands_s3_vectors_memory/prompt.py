@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .records import Memory
+from .text import printable_text
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET_CHARS",
@@ -55,7 +56,7 @@ _OUTDATED_HEADER = (
 
 def _memory_line(memory: Memory, outdated_since: str | None = None) -> str:
     stored_at = html.escape(memory.stored_at, quote=True)
-    content = html.escape(" ".join(memory.content.split()), quote=False)
+    content = html.escape(" ".join(printable_text(memory.content).split()), quote=False)
     if memory.fact_status is not None:
         if memory.is_current_fact:
             return f'<fact stored_at="{stored_at}">{content}</fact>'
