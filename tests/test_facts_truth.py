@@ -303,3 +303,33 @@ def test_control_characters_never_reach_storage_or_the_prompt(local_env: Path, t
     assert "Favourite colour: green" in block and "Lives in Oslo" in block
     assert not _UNPRINTABLE.search(block), repr(block)
     plugin.close(5)
+
+
+# --------------------------------------------------------------------------- 5. no memory echo
+
+
+def test_what_the_assistant_restates_from_memory_is_not_stored_as_evidence(local_env: Path, tmp_path: Path) -> None:
+    """The demo's echo ("I know 1 current fact(s) about you (Lives in Paris now)...") is not stored in a
+    detail record that would outlive the next move; the question a user answers still is."""
+    store = S3VectorMemory()
+    moved = ConversationJob(MemoryScope("fay", AGENT), "c1", "USER: I live in Paris now.", 999_000, 1_000_000)
+    Archiver(store, ScriptedModel).archive(moved)
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool")
+    def responder(messages: Any, system_prompt: str | None) -> Any:
+        if "bakery" in message_text(messages[-1]):
+            return "Congratulations, and you still live in Paris! What will you bake first?"
+        return default_responder(messages, system_prompt)
+
+    agent = _agent(plugin, ScriptedModel(responder=responder))
+    state = {"user_id": "fay", "conversation_id": "c2"}
+    agent("Where do I live? Remind me.", invocation_state=state)
+    assert "Lives in Paris now" in str(agent.messages[-1])  # the scripted model restated the memory
+    agent("Thanks. I start a new job at the bakery on Monday.", invocation_state=state)
+    agent("Sourdough loaves.", invocation_state={**state, "end_session": True})
+    assert plugin.flush(60)
+    details = [m.content for m in store.iter_memories("fay", agent_name=AGENT)
+               if m.type == "detail" and m.conversation_id == "c2"]
+    assert any("bakery" in d for d in details)
+    assert not [d for d in details if "Paris" in d], details
+    assert "ASSISTANT: What will you bake first?\nUSER: Sourdough loaves." in details
+    plugin.close(5)
