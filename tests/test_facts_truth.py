@@ -333,3 +333,33 @@ def test_what_the_assistant_restates_from_memory_is_not_stored_as_evidence(local
     assert not [d for d in details if "Paris" in d], details
     assert "ASSISTANT: What will you bake first?\nUSER: Sourdough loaves." in details
     plugin.close(5)
+
+
+# --------------------------------------------------------------------------- 9. forget reports what it stopped
+
+
+def test_forget_counts_open_conversations_and_writes_in_flight(local_env: Path, tmp_path: Path) -> None:
+    """One conversation of the user is being stored (its summary call is running), another is still open:
+    forget stops both and says so; neither is ever stored."""
+    summarizing, release = threading.Event(), threading.Event()
+
+    def responder(messages: Any, system_prompt: str | None) -> Any:
+        if parse_summary_request(message_text(messages[-1], fold=False)) is not None:
+            summarizing.set()
+            release.wait(30)
+        return default_responder(messages, system_prompt)
+
+    store = S3VectorMemory()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
+                                  read_your_writes_timeout=0.2)
+    agent = _agent(plugin, ScriptedModel(responder=responder))
+    agent("My passport number is X123.", invocation_state={"user_id": "gus", "conversation_id": "c1",
+                                                            "end_session": True})
+    assert summarizing.wait(30)  # c1 is in flight
+    agent("My bank PIN is 9876.", invocation_state={"user_id": "gus", "conversation_id": "c2"})  # c2 stays open
+    report = store.forget_user("gus", agent_name=AGENT)
+    release.set()
+    assert report.pending_cancelled == 2
+    assert plugin.flush(60)
+    plugin.close(5)
+    assert list(store.iter_memories("gus")) == []

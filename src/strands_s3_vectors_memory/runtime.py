@@ -109,6 +109,7 @@ class MemoryRuntime:
         self._lock = threading.Lock()
         self._archivers: dict[str, Archiver] = {}  # job id -> the archiver of the plugin that ended it
         self._waited: dict[str, ScopeKey] = {}  # job id -> the scope whose new conversations wait for it
+        self._running: dict[str, ScopeKey] = {}  # job id -> its scope, while a worker archives it
         self._default: Archiver | None = None
         self.writer = BackgroundWriter(
             self._handle,
@@ -203,6 +204,8 @@ class MemoryRuntime:
         job = ConversationJob.from_write_job(context.job)
         key = scope_key(job.scope)
         PENDING_WRITES.add(key, job.job_id)
+        with self._lock:
+            self._running[job.job_id] = key
         try:
             with attached_context(job.trace):
                 self._archiver_for(job.job_id).archive(job, lambda j: context.checkpoint(j.to_payload()))
@@ -211,6 +214,7 @@ class MemoryRuntime:
             PENDING_WRITES.done(key, job.job_id)
             with self._lock:
                 self._waited.pop(job.job_id, None)
+                self._running.pop(job.job_id, None)
         with self._lock:
             self._archivers.pop(job.job_id, None)
 
@@ -232,7 +236,11 @@ class MemoryRuntime:
         archiver.salvage(job)
 
     def _cancel(self, data_dir: Path, stone: Tombstone) -> int:
-        """``forget`` in this process: drop open conversations and pending jobs the tombstone covers."""
+        """``forget`` in this process: drop open conversations and pending jobs the tombstone covers.
+
+        Returns all it stopped: open conversations dropped, queued jobs cancelled, and jobs a worker
+        is archiving right now (the tombstone makes them store nothing, or delete what they stored).
+        """
         if data_dir.resolve() != self.identity.data_dir.resolve():
             return 0
 
@@ -244,8 +252,14 @@ class MemoryRuntime:
         if dropped:
             logger.info("forget: dropped %d open conversation(s) of the forgotten scope", dropped)
         cancelled = self.writer.cancel(lambda job: _forgotten(job, stone))
-        self._stop_waiting(lambda key: stone.covers(key[0] or None, key[1], key[2] or None))
-        return cancelled
+
+        def covers(key: ScopeKey) -> bool:
+            return stone.covers(key[0] or None, key[1], key[2] or None)
+
+        with self._lock:
+            in_flight = sum(1 for key in self._running.values() if covers(key))
+        self._stop_waiting(covers)
+        return dropped + cancelled + in_flight
 
     # ------------------------------------------------------------------ off the event loop
 
