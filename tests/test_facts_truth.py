@@ -250,6 +250,25 @@ def test_a_memory_stating_a_replaced_value_is_marked_outdated(local_env: Path, t
     plugin.close(5)
 
 
+
+def test_a_memory_relevant_only_through_its_replaced_value_is_left_out(local_env: Path, tmp_path: Path) -> None:
+    """Asked where the user lives, the old conversation that said nothing but "I live in Berlin" is left
+    out: the block shows the Paris fact, and no Berlin at all."""
+    store = S3VectorMemory()
+    archiver = Archiver(store, ScriptedModel)
+    scope = MemoryScope("hal", AGENT)
+    archiver.archive(ConversationJob(scope, "c1", "USER: I live in Berlin.", 999_000, 1_000_000))
+    archiver.archive(ConversationJob(scope, "c2", "USER: I live in Paris now.", 1_999_000, 2_000_000))
+    model = ScriptedModel()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
+                                  similarity_threshold=0.0)
+    _agent(plugin, model)("Where do I live these days?", invocation_state={"user_id": "hal", "conversation_id": "c3"})
+    block = model.system_prompts[-1] or ""
+    assert "Lives in Paris now" in _current_facts_in(block)
+    assert "Berlin" not in block, block
+    plugin.close(5)
+
+
 # --------------------------------------------------------------------------- 6. nothing unprintable
 
 
