@@ -103,7 +103,7 @@ PRICES: dict[str, Any] = {
 #: S3 request classes as S3 bills them.
 S3_TIER = {"PutObject": "put_list", "ListObjectsV2": "put_list", "CopyObject": "put_list",
            "GetObject": "get", "HeadObject": "get", "DeleteObject": "delete"}
-SPOOL_AREAS = ("jobs", "claims", "owners", "dead", "corrupt", ".tombstones")
+SPOOL_AREAS = ("jobs", "claims", "owners", "dead", "corrupt", ".tombstones", "turns", "turn-sweeps")
 
 
 # --- counting -------------------------------------------------------------------------------------------

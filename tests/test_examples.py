@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
 import runpy
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import strands.models
+from strands.types.content import Messages
 
 from memory_env import MemoryEnv
-from strands_s3_vectors_memory.testing import ScriptedModel
-from support import all_vectors, chat_prompts
+from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.testing import Reply, ScriptedModel, default_responder
+from support import all_vectors, asks_for_summary, chat_prompts, s3_server
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -106,37 +116,115 @@ def _run_plain(name: str) -> dict[str, Any]:
     return runpy.run_path(str(EXAMPLES / name), run_name="__example__")
 
 
-def test_lambda_handler_stores_the_memory_before_it_returns(
-    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
+SESSIONS = "agent-sessions"
+EXAMPLE_TURN = Path(__file__).resolve().parent / "plugin_helpers" / "example_turn.py"
+
+
+@pytest.fixture
+def sessions_bucket(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The serverless examples' session bucket on moto's S3 server (shared with child processes)."""
+    pytest.importorskip("flask", reason="moto's server (moto[server]) shares one S3 with a child process")
+    monkeypatch.setenv("SESSION_BUCKET", SESSIONS)
+    with s3_server(monkeypatch, SESSIONS):
+        yield local_env
+
+
+def _request_in_a_reclaimed_environment(kind: str, event: dict[str, Any], *session: str) -> dict[str, Any]:
+    """Run one request of an example in a child process, then kill it (a reclaimed environment)."""
+    proc = subprocess.Popen([sys.executable, str(EXAMPLE_TURN), kind, json.dumps(event), *session],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert line, proc.stderr.read() if proc.stderr else ""
+    reply: dict[str, Any] = json.loads(line)
+    return reply
+
+
+class _LambdaContext:
+    def __init__(self, seconds: float = 30.0) -> None:
+        self.seconds = seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+def _summaries(data_dir: Path, user: str) -> list[str]:
+    return [v["metadata"]["content"] for v in all_vectors(local_client(data_dir))
+            if v["metadata"]["type"] == "summary" and v["metadata"]["user_id"] == user]
+
+
+def test_lambda_handler_stores_a_conversation_whose_first_turn_ran_in_a_reclaimed_environment(
+    sessions_bucket: Path, scripted_bedrock: list[ScriptedModel]
 ) -> None:
+    first = _request_in_a_reclaimed_environment(
+        "lambda", {"user_id": "u1", "conversation_id": "c1", "message": "My locker code is 8812."})
+    assert not first["stored"]  # an open conversation: nothing stored yet (and nothing claims otherwise)
+    assert _summaries(sessions_bucket, "u1") == []
     handler = runpy.run_path(str(EXAMPLES / "lambda_handler.py"), run_name="__example__")["handler"]
-
-    class Context:
-        def get_remaining_time_in_millis(self) -> int:
-            return 30_000
-
-    def vectors() -> list[dict[str, Any]]:
-        return all_vectors(memory_env.client)
-
-    handler({"user_id": "u1", "conversation_id": "c1", "message": "My locker code is 8812."}, Context())
-    assert vectors() == []  # an open conversation: nothing stored yet
-    reply = handler({"user_id": "u1", "conversation_id": "c1", "message": "Bye!", "end_session": True},
-                    Context())
+    reply = handler({"user_id": "u1", "conversation_id": "c1", "message": "Thanks, bye.", "end_session": True},
+                    _LambdaContext())
     assert reply["stored"]
-    # The handler has returned: the memory is already in the index (a frozen Lambda stores nothing later).
-    assert any("8812" in v["metadata"]["content"] for v in vectors() if v["metadata"]["type"] == "summary")
+    # The handler has returned: the memory is already in the index (a frozen Lambda stores nothing later),
+    # and it covers turn 1, which only the session in S3 still held.
+    (summary,) = _summaries(sessions_bucket, "u1")
+    assert "8812" in summary
     reply = handler({"user_id": "u1", "conversation_id": "c2", "message": "What is my locker code?"},
-                    Context())
+                    _LambdaContext())
     assert "8812" in reply["reply"]  # the scripted model repeats the memory it was given
 
 
-def test_lambda_handler_can_store_conversations_that_never_end(
-    memory_env: MemoryEnv, scripted_bedrock: list[ScriptedModel]
+def test_lambda_handler_says_stored_false_when_the_write_outlives_the_request(
+    sessions_bucket: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    release = threading.Event()
+
+    def slow_summaries(messages: Messages, system_prompt: str | None) -> Reply:
+        if asks_for_summary(messages):
+            release.wait(30)  # the summary model is slower than the request's time left
+        return default_responder(messages, system_prompt)
+
+    monkeypatch.setattr(strands.models, "BedrockModel", lambda *a, **k: ScriptedModel(responder=slow_summaries))
     handler = runpy.run_path(str(EXAMPLES / "lambda_handler.py"), run_name="__example__")["handler"]
+    event = {"user_id": "u3", "conversation_id": "c1", "message": "My locker code is 5150.", "end_session": True}
+    reply = handler(event, _LambdaContext(seconds=6.0))  # inline_timeout: 1 s
+    assert reply["stored"] is False and _summaries(sessions_bucket, "u3") == []  # it is in the spool
+    release.set()
+    deadline = time.monotonic() + 30
+    while not _summaries(sessions_bucket, "u3") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any("5150" in summary for summary in _summaries(sessions_bucket, "u3"))  # stored after all, later
+    reply = handler({**event, "conversation_id": "c2", "end_session": False}, _LambdaContext())
+    assert reply["stored"] is False  # not an ending turn: nothing is claimed stored
+
+
+def test_lambda_handler_can_store_conversations_that_never_end(
+    sessions_bucket: Path, scripted_bedrock: list[ScriptedModel]
+) -> None:
     event = {"user_id": "u2", "conversation_id": "c1", "end_open": True}
-    assert handler({**event, "message": "I am allergic to KIWI."})["stored"]
+    assert _request_in_a_reclaimed_environment("lambda", {**event, "message": "I am allergic to KIWI."})["stored"]
+    handler = runpy.run_path(str(EXAMPLES / "lambda_handler.py"), run_name="__example__")["handler"]
     assert handler({**event, "message": "And to MANGO too."})["stored"]
-    (summary,) = [v["metadata"]["content"] for v in all_vectors(memory_env.client)
-                  if v["metadata"]["type"] == "summary" and v["metadata"]["user_id"] == "u2"]
+    (summary,) = _summaries(sessions_bucket, "u2")
     assert "KIWI" in summary and "MANGO" in summary  # one conversation, both requests, nothing lost
+
+
+def test_agentcore_app_stores_a_conversation_that_moved_to_another_microvm(
+    sessions_bucket: Path, scripted_bedrock: list[ScriptedModel]
+) -> None:
+    pytest.importorskip("bedrock_agentcore")
+    from starlette.testclient import TestClient
+
+    session = "conversation-0001-of-user-u1-in-agentcore"  # the runtime session id: one conversation
+    first = _request_in_a_reclaimed_environment(
+        "agentcore", {"user_id": "u1", "prompt": "My locker code is 4417."}, session)
+    assert first["stored"] is False and _summaries(sessions_bucket, "u1") == []
+    # The session idled out and its microVM was terminated; the user comes back on a new one.
+    app = runpy.run_path(str(EXAMPLES / "agentcore_app.py"), run_name="__example__")["app"]
+    response = TestClient(app).post("/invocations", json={"user_id": "u1", "prompt": "Thanks, bye.",
+                                                          "end_session": True},
+                                    headers={"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session})
+    assert response.status_code == 200 and response.json()["stored"] is True
+    (summary,) = _summaries(sessions_bucket, "u1")
+    assert "4417" in summary  # turn 1 ran on a microVM that is gone; only the session held it

@@ -146,10 +146,20 @@ def test_a_multi_tenant_store_without_tenant_context_is_refused(memory_env: Memo
 
 
 def test_a_session_manager_on_a_shared_agent_is_refused(memory_env: MemoryEnv, tmp_path: Path) -> None:
-    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT)
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT, history="isolated")
     with pytest.raises(ConfigurationError, match="history='agent'"):
         Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None,
               session_manager=FileSessionManager(session_id="s1", storage_dir=str(tmp_path / "sessions")))
+
+
+def test_an_agent_with_a_session_manager_serves_its_session_by_default(memory_env: MemoryEnv, tmp_path: Path) -> None:
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT)
+    agent = Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None,
+                  session_manager=FileSessionManager(session_id="a1", storage_dir=str(tmp_path / "sessions")))
+    assert plugin.history == "agent"
+    say(agent, "My locker is NUMBER 12.", "alice", "a1")
+    with pytest.raises(InvalidInvocationStateError, match="session 'a1'"):
+        say(agent, "Hi", "bob", "b1")  # the session holds alice's conversation: an error, not a mix
 
 
 def test_history_agent_mode_serves_one_conversation_per_agent(memory_env: MemoryEnv, tmp_path: Path) -> None:

@@ -50,6 +50,11 @@ class Conversation:
     last_turn_at: float | None = None  #: wall clock of the last turn in ``transcript``
     last_active: float = field(default_factory=time.monotonic)
     active: bool = False  #: an invocation of this conversation is running right now
+    #: history="agent": the agent's messages (counted from the conversation's start) in ``transcript``
+    recorded_through: int = 0
+    #: called with ``recorded_through`` once the conversation is handed to the writer (agent mode marks
+    #: the agent's session)
+    on_handed: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,10 @@ class EndedConversation:
     has_text: bool
     started_at: float
     reason: str
-    #: When the conversation happened (its last turn): its facts' time, whenever the writer stores them.
-    last_turn_at: float = 0.0
+    recorded_through: int = 0
+    handed: Callable[[int], None] | None = None  #: the conversation's ``on_handed``
+    #: When the conversation happened (its last turn; ``None``: now): its facts' time, whenever stored.
+    last_turn_at: float | None = None
 
 
 class ConversationBook:
@@ -85,6 +92,7 @@ class ConversationBook:
         owner: object,
         seed: Sequence[Any] = (),
         idle_timeout: float,
+        on_handed: Callable[[int], None] | None = None,
     ) -> tuple[Conversation, list[EndedConversation]]:
         """Start an invocation of ``invocation``'s conversation; returns it and any it displaced.
 
@@ -113,20 +121,23 @@ class ConversationBook:
             conversation.invocation = invocation  # end_session differs per call
             conversation.owner = owner
             conversation.idle_timeout = idle_timeout
+            conversation.on_handed = on_handed
             conversation.active = True
             conversation.last_active = time.monotonic()
         return conversation, displaced
 
     def finish_turn(
-        self, conversation: Conversation, turn: str, *, has_text: bool, history: Messages, end: bool
+        self, conversation: Conversation, turn: str, *, has_text: bool, history: Messages, end: bool,
+        recorded_through: int = 0,
     ) -> EndedConversation | None:
         """Record a finished invocation's turn; on ``end`` close the conversation and return it."""
         with self._lock:
+            conversation.recorded_through = max(conversation.recorded_through, recorded_through)
+            now = time.time()
+            conversation.last_turn_at = now  # also when the turn's text went to the S3 turn buffer
             if turn:
-                now = time.time()
                 if conversation.started_at is None:
                     conversation.started_at = now
-                conversation.last_turn_at = now
                 joined = f"{conversation.transcript}\n{turn}" if conversation.transcript else turn
                 conversation.transcript = bound_transcript(joined)
                 conversation.has_text = conversation.has_text or has_text
@@ -167,14 +178,20 @@ class ConversationBook:
             return ended
 
     def drop(self, matches: Callable[[Invocation], bool]) -> int:
-        """Forget open conversations (history, memories, unsaved turns) of a forgotten scope."""
+        """Forget open conversations (history, memories, unsaved turns) of a forgotten scope.
+
+        Returns how many held turns that would have been stored (``forget`` reports them; turns
+        buffered on S3 instead are counted where they are erased).
+        """
         with self._lock:
             keys = [key for key, c in self._open.items() if matches(c.invocation)]
+            unsaved = 0
             for key in keys:
                 conversation = self._open.pop(key)
+                unsaved += bool(conversation.transcript)
                 conversation.transcript, conversation.has_text, conversation.history = "", False, []
                 conversation.memory_context = ""
-            return len(keys)
+            return unsaved
 
     def next_deadline(self) -> float | None:
         """Monotonic time at which the next open conversation becomes idle (``None``: none open)."""
@@ -192,6 +209,8 @@ class ConversationBook:
             conversation.has_text,
             conversation.started_at if conversation.started_at is not None else now,
             reason,
+            conversation.recorded_through,
+            conversation.on_handed,
             conversation.last_turn_at if conversation.last_turn_at is not None else now,
         )
         conversation.transcript, conversation.has_text, conversation.started_at = "", False, None

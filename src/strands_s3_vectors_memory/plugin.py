@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import threading
 import weakref
@@ -86,6 +87,7 @@ class _Turn:
 
     invocation: Invocation
     conversation: Conversation
+    restored: tuple[str, bool]  # history="agent": held messages no one recorded yet (and whether they carry text)
     lines: dict[object, str] = field(default_factory=dict)  # message tracking id -> rendered line
     texts: dict[object, bool] = field(default_factory=dict)  # message tracking id -> carries text
 
@@ -107,10 +109,11 @@ class S3VectorMemoryPlugin(Plugin):
         idle_timeout_seconds: A conversation without a new turn for this long is ended and stored.
         max_open_conversations: Open conversations kept in the process; beyond it the least recently
             used one is ended and stored.
-        history: ``"isolated"`` (default): the plugin keeps each conversation's messages and shows the
-            model only the current conversation's, so one agent can serve many users.
-            ``"agent"``: ``agent.messages`` is left alone (one agent per conversation, e.g. with a
-            strands session manager); a call of another conversation is refused.
+        history: ``"isolated"`` (default without a session manager): the plugin keeps each conversation's
+            messages and shows the model only the current conversation's, so one agent can serve many
+            users. ``"agent"`` (default with a session manager): ``agent.messages`` is left alone (one
+            agent per conversation); the stored conversation covers every turn the agent holds,
+            restored ones included, and a call of another conversation is refused.
         flush_at_exit: Flush pending writes when the interpreter exits.
         writer_workers: Background writer threads (they mostly wait on the summary model and the network;
             the first plugin of a process and spool sets the count, the runtime being shared).
@@ -125,6 +128,8 @@ class S3VectorMemoryPlugin(Plugin):
         inline_timeout: The longest an ending turn waits in ``"inline"`` mode.
         memory_budget_chars: Largest memory block, in characters (about 4 per token); ``None``: no limit.
         extract_facts: The summary call also extracts the user's facts and what they supersede.
+        durable_turns: Write each turn of an open conversation to the S3 spool (one small conditional PUT, no
+            model call): whichever environment ends it (or an idle sweep, or a replay) stores all of it.
     """
 
     name = "s3-vector-memory"
@@ -143,7 +148,7 @@ class S3VectorMemoryPlugin(Plugin):
         ttl_seconds: float | None = None,
         idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
         max_open_conversations: int = MAX_OPEN_CONVERSATIONS,
-        history: History = "isolated",
+        history: History | None = None,
         flush_at_exit: bool = True,
         writer_workers: int = DEFAULT_WRITER_WORKERS,
         read_your_writes_timeout: float = DEFAULT_READ_YOUR_WRITES_TIMEOUT,
@@ -152,6 +157,7 @@ class S3VectorMemoryPlugin(Plugin):
         inline_timeout: float = DEFAULT_INLINE_TIMEOUT,
         memory_budget_chars: int | None = DEFAULT_MEMORY_BUDGET_CHARS,
         extract_facts: bool = True,
+        durable_turns: bool = False,
     ) -> None:
         if conversation_ttl_seconds is not None:
             idle_timeout_seconds = conversation_ttl_seconds
@@ -170,11 +176,12 @@ class S3VectorMemoryPlugin(Plugin):
         self.write_mode = write_mode
         self.inline_timeout = float(inline_timeout)
         self._history = AgentHistory(history)
-        self.history = history
+        self.history = history  #: "isolated" or "agent" once attached (``None`` given: the agent decides)
         self.read_your_writes_timeout = read_your_writes_timeout
         self._spool_dir = Path(spool_dir) if spool_dir is not None else None
         self._flush_at_exit = flush_at_exit
         self._writer_workers = writer_workers
+        self.durable_turns = durable_turns
         self._agent_ref: weakref.ReferenceType[Agent] | None = None
         self._last_model: Model | None = None
         self._archiver = Archiver(store, self._model, self.settings)
@@ -193,6 +200,7 @@ class S3VectorMemoryPlugin(Plugin):
         if self._agent_ref is not None and self._agent_ref() not in (None, agent):
             raise ConfigurationError("an S3VectorMemoryPlugin instance serves one agent; create one per agent")
         self._history.attach(agent)
+        self.history = self._history.mode
         if not isinstance(self.store, MultiTenantS3VectorMemory):
             self.store.verify()  # index exists with the embedder's dimension, or a clear error now
         self._agent_ref = weakref.ref(agent)
@@ -207,6 +215,8 @@ class S3VectorMemoryPlugin(Plugin):
             flush_at_exit=self._flush_at_exit,
         )
         self._runtime.book.max_open = self.max_open_conversations
+        if self.durable_turns:
+            self._runtime.enable_turn_buffer(self.idle_timeout_seconds)
         self._runtime.attach(self._archiver)
 
     def _model(self) -> Model | None:
@@ -272,8 +282,11 @@ class S3VectorMemoryPlugin(Plugin):
         loop = asyncio.get_running_loop()
         self._history.claim(agent, invocation)
         conversation, displaced = runtime.book.open(
-            invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.idle_timeout_seconds
+            invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.idle_timeout_seconds,
+            # agent mode: the book keeps this (latest) agent until the conversation is handed over
+            on_handed=functools.partial(self._history.handed_over, agent) if self._history.mode == "agent" else None,
         )
+        restored = self._history.unrecorded(agent, conversation.recorded_through)
         try:
             if displaced:
                 await runtime.run(loop, runtime.end_all, displaced)
@@ -287,7 +300,7 @@ class S3VectorMemoryPlugin(Plugin):
             runtime.book.release(conversation)
             raise
         self._history.bind(agent, conversation)
-        self._current = _Turn(invocation, conversation)
+        self._current = _Turn(invocation, conversation, restored)
 
     @hook  # type: ignore[call-overload]  # strands types hooks as functions, not methods
     async def after_invocation(self, event: AfterInvocationEvent) -> None:
@@ -301,17 +314,15 @@ class S3VectorMemoryPlugin(Plugin):
             if event.invocation_state:  # (not the structured_output path, which keeps the bound history)
                 self._history.unbound_call_ended(agent)
             return
-        runtime = self.runtime
-        ended = runtime.book.finish_turn(
-            turn.conversation,
-            "\n".join(line for line in turn.lines.values() if line),
-            has_text=any(turn.texts.values()),
-            history=agent.messages,
-            end=turn.invocation.end_session,
+        runtime, loop = self.runtime, asyncio.get_running_loop()
+        finish = functools.partial(
+            runtime.finish_turn, turn.conversation,
+            "\n".join(line for line in (turn.restored[0], *turn.lines.values()) if line),
+            has_text=turn.restored[1] or any(turn.texts.values()), history=agent.messages,
+            end=turn.invocation.end_session, recorded_through=self._history.held(agent), durable=self.durable_turns,
         )
-        runtime.wake()  # the reaper re-reads the idle deadlines
+        ended = await runtime.run(loop, finish) if self.durable_turns else finish()  # (durable: one S3 write)
         if ended is not None:
-            loop = asyncio.get_running_loop()
             ticket = await runtime.run(loop, runtime.end, ended, self._archiver)
             if self.write_mode == "inline" and ticket is not None:
                 await self._wait_until_stored(loop, ticket, ended.invocation)

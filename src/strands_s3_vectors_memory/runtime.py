@@ -26,22 +26,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .archiver import Archiver
-from .book import ConversationBook, EndedConversation
+from .book import Conversation, ConversationBook, EndedConversation
 from .errors import ConfigurationError
 from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
+from .plugin_settings import DEFAULT_IDLE_TIMEOUT_SECONDS
 from .retry import is_retryable_error
 from .s3_location import S3Location, spool_location
 from .s3_tombstones import board_beside
 from .spool_format import WriteJob
 from .telemetry import SERVICE_NAME, attached_context, capture_context
 from .tombstones import Tombstone, register_board
+from .turn_buffer import TurnBuffer, turn_buffer_for
 from .writer import BackgroundWriter, JobContext
 
 if TYPE_CHECKING:
@@ -111,6 +113,8 @@ class MemoryRuntime:
         self._waited: dict[str, ScopeKey] = {}  # job id -> the scope whose new conversations wait for it
         self._running: dict[str, ScopeKey] = {}  # job id -> its scope, while a worker archives it
         self._default: Archiver | None = None
+        self.turn_buffer: TurnBuffer | None = None  #: open conversations' turns on the S3 spool (opt-in)
+        self._buffer_idle = 0.0  # a buffered conversation without a new turn for this long is swept
         self.writer = BackgroundWriter(
             self._handle,
             spool_dir=spool_dir if isinstance(spool_dir, Path) else spool_dir.url,
@@ -147,24 +151,69 @@ class MemoryRuntime:
             if replayed:
                 logger.info("replaying %d pending memory write(s) from %s", replayed, self.spool_dir)
 
+    def enable_turn_buffer(self, idle_seconds: float) -> TurnBuffer:
+        """Buffer open conversations' turns on this runtime's S3 spool (``durable_turns=True``)."""
+        with self._lock:
+            self.turn_buffer = self.turn_buffer or turn_buffer_for(self.spool_dir)
+            self._buffer_idle = max(self._buffer_idle, idle_seconds)
+            return self.turn_buffer
+
+    def sweep_turn_buffer(self, idle_seconds: float | None = None) -> int:
+        """End the buffered conversations with no new turn for ``idle_seconds`` (default: the plugins'
+        idle timeout), whichever environment saw them; how many were ended."""
+        archiver = self._default
+        if self.turn_buffer is None or archiver is None:
+            return 0
+        idle = self._buffer_idle if idle_seconds is None else idle_seconds
+        return self.turn_buffer.sweep(idle, lambda t: self._submit(
+            EndedConversation(t.invocation, archiver, t.transcript, t.has_text, t.started_at, "idle",
+                              last_turn_at=t.last_turn_at), archiver))
+
     # ------------------------------------------------------------------ ending conversations
 
+    def finish_turn(self, conversation: Conversation, text: str, *, has_text: bool, history: list[Any], end: bool,
+                    recorded_through: int = 0, durable: bool = False) -> EndedConversation | None:
+        """Record a finished turn in the book, or (``durable``) in the turn buffer, where whichever
+        environment ends the conversation finds it; returns the conversation if the turn ended it."""
+        buffer = self.turn_buffer if durable else None
+        if buffer is not None and text and buffer.record(conversation.invocation, text, has_text=has_text):
+            text, has_text = "", False
+        ended = self.book.finish_turn(conversation, text, has_text=has_text, history=history, end=end,
+                                      recorded_through=recorded_through)
+        self.wake()  # the reaper re-reads the idle deadlines
+        return ended
+
     def end(self, ended: EndedConversation, archiver: Archiver) -> int | None:
-        """Hand an ended conversation to the writer (spooled before this returns).
+        """Hand an ended conversation to the writer (spooled before this returns), with its buffered turns.
 
         Returns the writer's ticket for it (:meth:`BackgroundWriter.wait`), ``None`` when there was
         nothing to store.
         """
+        buffer = self.turn_buffer
+        taken = buffer.take_for(ended.invocation) if buffer is not None else None
+        if taken is not None:
+            ended = replace(ended, transcript="\n".join(t for t in (taken.transcript, ended.transcript) if t),
+                            has_text=taken.has_text or ended.has_text,
+                            started_at=min(taken.started_at, ended.started_at),
+                            last_turn_at=max(taken.last_turn_at or 0.0, ended.last_turn_at or 0.0) or None)
+        ticket = self._submit(ended, archiver)
+        if taken is not None and buffer is not None:
+            buffer.discard(taken)  # spooled: the turns are safe in the job
+        return ticket
+
+    def _submit(self, ended: EndedConversation, archiver: Archiver) -> int | None:
         invocation = ended.invocation
         if not ended.has_text:
             logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
+            _handed(ended)
             return None
         job = ConversationJob(
             scope=invocation.scope,
             conversation_id=invocation.conversation_id,
             transcript=ended.transcript,
             started_at=ended.started_at,
-            ended_at=ended.last_turn_at,  # when it happened, not when it was ended or stored
+            # when it happened (its last turn), not when it was ended or stored
+            ended_at=ended.last_turn_at if ended.last_turn_at is not None else time.time(),
             reason=ended.reason,
             trace=capture_context(),  # the background spans nest under the turn that ended it
         )
@@ -182,6 +231,7 @@ class MemoryRuntime:
         PENDING_WRITES.add(scope_key(invocation.scope), job.job_id)
         ticket = self.writer.submit(job.to_write_job())
         self._wake.set()
+        _handed(ended)
         return ticket
 
     def end_all(self, ended: list[EndedConversation]) -> None:
@@ -236,11 +286,8 @@ class MemoryRuntime:
         archiver.salvage(job)
 
     def _cancel(self, data_dir: Path, stone: Tombstone) -> int:
-        """``forget`` in this process: drop open conversations and pending jobs the tombstone covers.
-
-        Returns all it stopped: open conversations dropped, queued jobs cancelled, and jobs a worker
-        is archiving right now (the tombstone makes them store nothing, or delete what they stored).
-        """
+        """``forget`` in this process: drop open conversations and pending jobs the tombstone covers; how
+        many it stopped, jobs a worker is archiving right now included (the tombstone stops those)."""
         if data_dir.resolve() != self.identity.data_dir.resolve():
             return 0
 
@@ -252,10 +299,12 @@ class MemoryRuntime:
         if dropped:
             logger.info("forget: dropped %d open conversation(s) of the forgotten scope", dropped)
         cancelled = self.writer.cancel(lambda job: _forgotten(job, stone))
+        if self.turn_buffer is not None:  # open conversations' turns buffered on S3, by any environment
+            cancelled += self.turn_buffer.erase(lambda turns: turns.started_at <= stone.at and stone.covers(
+                turns.invocation.tenant_id, turns.invocation.user_id, turns.invocation.scope.agent_name))
 
         def covers(key: ScopeKey) -> bool:
             return stone.covers(key[0] or None, key[1], key[2] or None)
-
         with self._lock:
             in_flight = sum(1 for key in self._running.values() if covers(key))
         self._stop_waiting(covers)
@@ -293,6 +342,7 @@ class MemoryRuntime:
                 if time.monotonic() >= next_adopt and self._replayed:
                     next_adopt = time.monotonic() + _ADOPT_INTERVAL
                     self.writer.adopt_orphans()
+                    self.sweep_turn_buffer()
             except Exception:  # the reaper must outlive any one failure
                 logger.exception("the idle-conversation reaper failed; it keeps running")
 
@@ -320,6 +370,17 @@ class MemoryRuntime:
         self._stop_waiting(lambda _key: True)
         self._offload.shutdown(wait=False)
         atexit.unregister(self._at_exit)
+
+
+def _handed(ended: EndedConversation) -> None:
+    """Tell the conversation's owner it is spooled; a failure there costs a duplicate later, never a loss."""
+    if ended.handed is None:
+        return
+    try:
+        ended.handed(ended.recorded_through)
+    except Exception:
+        logger.warning("conversation %s is spooled, but marking it so failed (a later end may repeat its turns)",
+                       ended.invocation.conversation_id, exc_info=True)
 
 
 def _forgotten(write_job: WriteJob, stone: Tombstone) -> bool:
@@ -374,10 +435,14 @@ def replay(
 
     Jobs of dead processes (and retried dead letters) are adopted and stored with ``model``; without
     one, each conversation gets an extractive summary marked as such (its model summary, when it was
-    checkpointed before the crash, is used as is). Jobs of live processes are left to them.
+    checkpointed before the crash, is used as is). Jobs of live processes are left to them. On an S3
+    spool, buffered conversations (``durable_turns``) idle for the default idle timeout are ended too.
     """
     runtime = runtime_for(spool_dir, StoreIdentity.of(store), flush_at_exit=False)
     runtime.attach(Archiver(store, lambda: model))
+    if isinstance(runtime.spool_dir, S3Location):  # conversations left open in buffers of environments now gone
+        runtime.enable_turn_buffer(DEFAULT_IDLE_TIMEOUT_SECONDS)
+        runtime.sweep_turn_buffer()
     runtime.writer.flush(timeout)
     stats = runtime.writer.stats
     runtime.close(timeout=0)

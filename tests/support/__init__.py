@@ -32,6 +32,7 @@ __all__ = [
     "is_summary_request",
     "make_agent",
     "offline_cli_env",
+    "s3_server",
     "say",
     "writer_factory",
 ]
@@ -71,6 +72,31 @@ def writer_factory(spool_dir: object, close_timeout: float) -> Iterator[Callable
     yield build
     for writer in writers:
         writer.close(timeout=close_timeout, drain=False)
+
+
+@contextlib.contextmanager
+def s3_server(monkeypatch: pytest.MonkeyPatch, *buckets: str) -> Iterator[str]:
+    """moto's S3 as a server this process and its children share (``AWS_ENDPOINT_URL_S3``), with ``buckets``.
+
+    For tests where one process writes to S3 and another (killed or not) reads it back.
+    """
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for name, value in (("AWS_ENDPOINT_URL_S3", endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
+                            ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")):
+            monkeypatch.setenv(name, value)
+        client = boto3.client("s3", region_name="us-east-1")
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket)
+        yield endpoint
+    finally:
+        server.stop()
 
 
 def make_agent(
