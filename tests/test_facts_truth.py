@@ -321,6 +321,13 @@ def test_control_characters_never_reach_storage_or_the_prompt(local_env: Path, t
     block = model.system_prompts[-1] or ""
     assert "Favourite colour: green" in block and "Lives in Oslo" in block
     assert not _UNPRINTABLE.search(block), repr(block)
+
+    # What the user typed reaches the summarizing model's prompt cleaned too.
+    _agent(plugin, model)("\x1b[31mI like jazz\x1b[0m \u202edrums\u202c.", invocation_state={
+        "user_id": "erin", "conversation_id": "c3", "end_session": True})
+    assert plugin.flush(60)
+    request = message_text(model.requests[-1].messages[-1], fold=False)
+    assert "I like jazz drums." in request and not _UNPRINTABLE.search(request), repr(request)
     plugin.close(5)
 
 
