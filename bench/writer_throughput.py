@@ -22,16 +22,21 @@ user's):
   install it with ``pip install --no-deps strands-s3-vectors-memory==0.3.0 --target /tmp/orig-pkg``).
 
 Run: ``python3 bench/writer_throughput.py`` (about 8 minutes a round on 2 cores; ``--help`` for options).
+
+``--per-user-lock`` measures only what archiving one user's conversations one at a time costs
+(issue 20): "ours, embedded engine" with ``--conversations`` different users, with the archiver's
+per-scope lock as shipped and with it replaced by a no-op, interleaved over ``--rounds``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +109,44 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     return rates
 
 
+def _per_user_lock(args: argparse.Namespace) -> int:
+    """The writer's rate with and without the per-scope lock, side by side (every user different)."""
+    from strands_s3_vectors_memory import archiver
+
+    class _NoLock:
+        @contextlib.contextmanager
+        def hold(self, _scope: object) -> Iterator[None]:
+            yield
+
+    shipped = archiver._ONE_AT_A_TIME
+    arms = {"per-user lock (as shipped)": shipped, "no per-user lock": _NoLock()}
+    rates: dict[str, list[float]] = {name: [] for name in arms}
+    for round_number in range(args.rounds):
+        for name, lock in (arms.items() if round_number % 2 == 0 else reversed(arms.items())):
+            with tempfile.TemporaryDirectory(prefix="writer-lock-") as scratch:
+                archiver._ONE_AT_A_TIME = lock  # type: ignore[assignment]
+                try:
+                    store = _loaded(Path(scratch), make_embedder("local"), args.memories)
+                    rates[name].append(_rate(measure_ours(store, 0, args.conversations, Path(scratch) / "spool")))
+                    store._get_s3vectors_client().close()
+                finally:
+                    archiver._ONE_AT_A_TIME = shipped
+            print(json.dumps({name: rates[name][-1]}), file=sys.stderr, flush=True)
+    print(f"\nmachine: {machine()}")
+    print(f"{args.conversations} conversations of {args.conversations} different users per arm and round, "
+          f"{args.rounds} round(s) interleaved; index: {args.memories:,} memories")
+    print("| arm | summaries stored / s (median) | each round |")
+    print("|---|---|---|")
+    for name, values in rates.items():
+        print(f"| {name} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
+    with_lock, without = (statistics.median(v) for v in rates.values())
+    print(f"with / without: {with_lock / without:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rates": rates},
+                                        indent=2), encoding="utf-8")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=200, help="conversations ended (%(default)s)")
@@ -112,7 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="repeat every setup (interleaved) and report the median: steadier on a shared machine")
     parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--per-user-lock", action="store_true",
+                        help="only compare the writer with and without the per-user lock (see above)")
     args = parser.parse_args(argv)
+    if args.per_user_lock:
+        return _per_user_lock(args)
 
     rounds: list[dict[str, float | None]] = []
     for round_number in range(args.rounds):

@@ -234,14 +234,19 @@ MARKUP_USER = "eve[/red]"
 
 @pytest.fixture
 def hostile(env: Path) -> S3VectorMemory:
-    """A memory with HOSTILE content, a user id that is Rich markup, and a raw vector whose ids hold ESC.
+    """Memories with HOSTILE content, a user id that is Rich markup, and a raw vector whose ids hold ESC.
 
-    The raw vector is written straight to the engine, as any other S3 Vectors client could: the CLI
-    must not trust that stored ids went through the library's validation.
+    The hostile content and the raw vector are written straight to the engine, as any other S3
+    Vectors client could (the library itself stores nothing unprintable): the CLI must not trust that
+    stored text and ids went through the library's cleaning and validation.
     """
     store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=env)
-    store.store_memory(MARKUP_USER, HOSTILE, agent_name="[bold]agent")
-    store.store_memory(MARKUP_USER, HOSTILE_TOO, agent_name="[bold]agent")
+    for content in (HOSTILE, HOSTILE_TOO):
+        stored = store.store_memory(MARKUP_USER, content, agent_name="[bold]agent")
+        raw = store._base_client().get_vectors(vectorBucketName=BUCKET, indexName="memory", keys=[stored["key"]],
+                                               returnData=True, returnMetadata=True)["vectors"][0]
+        store._base_client().put_vectors(vectorBucketName=BUCKET, indexName="memory", vectors=[
+            {**raw, "metadata": {**raw["metadata"], "content": content}}])
     vector = store.embed_documents(["mallory's memory"])[0]
     store._base_client().put_vectors(vectorBucketName=BUCKET, indexName="memory", vectors=[{
         "key": "raw-1", "data": {"float32": vector},

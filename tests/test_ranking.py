@@ -211,7 +211,7 @@ def test_details_are_turns_with_the_turn_before_as_context() -> None:
         "USER: thanks, bye",
     ])
     assert conversation_details(transcript) == [
-        "ASSISTANT: Hello! What is your dog called?\nUSER: Mango, a golden retriever."
+        "ASSISTANT: What is your dog called?\nUSER: Mango, a golden retriever."  # the question it answers
     ]
     everyone = conversation_details("Caroline: I paint lakes\nMelanie: I run races", roles=None, heading="On 8 May:")
     assert everyone == [

@@ -68,13 +68,13 @@ def test_summarize_propagates_model_errors_for_the_writer_to_retry() -> None:
 
 
 def test_details_keep_what_the_user_said_in_bounded_chunks() -> None:
-    transcript = "\n".join(["USER: " + "word " * 400, "ASSISTANT: reply", "USER: short fact"])
+    transcript = "\n".join(["USER: " + "word " * 400, "ASSISTANT: reply, any more?", "USER: short fact"])
     chunks = conversation_details(transcript)
     assert chunks and all(len(c) <= 600 for c in chunks)
     assert "short fact" in chunks[-1]
     # one record per user turn: the assistant's reply is context for the next user turn, never a record
     assert all(c.splitlines()[-1].startswith("USER: ") for c in chunks)
-    assert chunks[-1].splitlines() == ["ASSISTANT: reply", "USER: short fact"]
+    assert chunks[-1].splitlines() == ["ASSISTANT: reply, any more?", "USER: short fact"]
 
 
 def test_has_text_content() -> None:

@@ -20,6 +20,11 @@ What an attempt embedded is kept in memory (float32, bounded) when it fails, so 
 (or the salvage) of the same job embeds nothing twice: a throttled model or ``PutVectors`` must not
 cost the embeddings again.
 
+One user's conversations are archived one at a time (two browser tabs; a summary slower than the
+read-your-writes wait): the steps from the related-facts read to the supersessions run under that
+scope's lock (:class:`_OneAtATime`), so the second conversation sees the first one's facts and two
+contradicting facts never both stay current. Other users' jobs run in parallel, as before.
+
 A job that keeps failing ends as a dead letter; :meth:`Archiver.salvage` then stores what needs no
 model: an extractive summary (the user's own words, marked as such) and the detail records (and the
 facts, when the model's answer was checkpointed before the failure).
@@ -29,9 +34,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +66,44 @@ logger = logging.getLogger(__name__)
 #: Document vectors kept (float32) from failed attempts for the next attempt of their job, at most this
 #: many in all.
 _KEPT_VECTORS = 2_000
+
+
+class _OneAtATime:
+    """A lock per memory scope, process-wide, held while one of its conversations is archived.
+
+    Process-wide because plugins built per request each have their own archiver. Re-entrant (an
+    archive without a model salvages under the same hold); an entry lives only while held or waited
+    for, so the table is as large as the number of users being stored right now.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[MemoryScope, tuple[threading.RLock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, scope: MemoryScope) -> Iterator[None]:
+        with self._lock:
+            lock, users = self._held.get(scope) or (threading.RLock(), 0)
+            self._held[scope] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._held[scope]
+                if users > 1:
+                    self._held[scope] = (lock, users - 1)
+                else:
+                    del self._held[scope]
+
+    def reset(self) -> None:
+        """A forked child starts with no holder (the threads that held them did not come along)."""
+        self._lock = threading.Lock()
+        self._held = {}
+
+
+_ONE_AT_A_TIME = _OneAtATime()
+os.register_at_fork(after_in_child=_ONE_AT_A_TIME.reset)
 
 
 @dataclass(frozen=True)
@@ -105,6 +149,10 @@ class Archiver:
         """
         if self._forgotten(job):
             return None
+        with _ONE_AT_A_TIME.hold(job.scope):
+            return self._archive(job, checkpoint)
+
+    def _archive(self, job: ConversationJob, checkpoint: Callable[[ConversationJob], None]) -> str | None:
         if job.earlier_summary is None:
             job = self._with_earlier_summary(job)
             checkpoint(job)
@@ -169,6 +217,10 @@ class Archiver:
         """
         if self._forgotten(job):
             return None
+        with _ONE_AT_A_TIME.hold(job.scope):
+            return self._salvage(job)
+
+    def _salvage(self, job: ConversationJob) -> str:
         summary = job.summary
         extractive = summary is None
         if summary is None:

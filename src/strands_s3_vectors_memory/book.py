@@ -47,6 +47,7 @@ class Conversation:
     transcript: str = ""
     has_text: bool = False
     started_at: float | None = None  #: wall clock of the first turn in ``transcript``
+    last_turn_at: float | None = None  #: wall clock of the last turn in ``transcript``
     last_active: float = field(default_factory=time.monotonic)
     active: bool = False  #: an invocation of this conversation is running right now
     #: history="agent": the agent's messages (counted from the conversation's start) in ``transcript``
@@ -68,6 +69,8 @@ class EndedConversation:
     reason: str
     recorded_through: int = 0
     handed: Callable[[int], None] | None = None  #: the conversation's ``on_handed``
+    #: When the conversation happened (its last turn; ``None``: now): its facts' time, whenever stored.
+    last_turn_at: float | None = None
 
 
 class ConversationBook:
@@ -130,9 +133,11 @@ class ConversationBook:
         """Record a finished invocation's turn; on ``end`` close the conversation and return it."""
         with self._lock:
             conversation.recorded_through = max(conversation.recorded_through, recorded_through)
+            now = time.time()
+            conversation.last_turn_at = now  # also when the turn's text went to the S3 turn buffer
             if turn:
                 if conversation.started_at is None:
-                    conversation.started_at = time.time()
+                    conversation.started_at = now
                 joined = f"{conversation.transcript}\n{turn}" if conversation.transcript else turn
                 conversation.transcript = bound_transcript(joined)
                 conversation.has_text = conversation.has_text or has_text
@@ -173,14 +178,20 @@ class ConversationBook:
             return ended
 
     def drop(self, matches: Callable[[Invocation], bool]) -> int:
-        """Forget open conversations (history, memories, unsaved turns) of a forgotten scope."""
+        """Forget open conversations (history, memories, unsaved turns) of a forgotten scope.
+
+        Returns how many held turns that would have been stored (``forget`` reports them; turns
+        buffered on S3 instead are counted where they are erased).
+        """
         with self._lock:
             keys = [key for key, c in self._open.items() if matches(c.invocation)]
+            unsaved = 0
             for key in keys:
                 conversation = self._open.pop(key)
+                unsaved += bool(conversation.transcript)
                 conversation.transcript, conversation.has_text, conversation.history = "", False, []
                 conversation.memory_context = ""
-            return len(keys)
+            return unsaved
 
     def next_deadline(self) -> float | None:
         """Monotonic time at which the next open conversation becomes idle (``None``: none open)."""
@@ -190,15 +201,18 @@ class ConversationBook:
 
     @staticmethod
     def _end(conversation: Conversation, reason: str) -> EndedConversation:
+        now = time.time()
         ended = EndedConversation(
             conversation.invocation,
             conversation.owner,
             conversation.transcript,
             conversation.has_text,
-            conversation.started_at if conversation.started_at is not None else time.time(),
+            conversation.started_at if conversation.started_at is not None else now,
             reason,
             conversation.recorded_through,
             conversation.on_handed,
+            conversation.last_turn_at if conversation.last_turn_at is not None else now,
         )
         conversation.transcript, conversation.has_text, conversation.started_at = "", False, None
+        conversation.last_turn_at = None
         return ended

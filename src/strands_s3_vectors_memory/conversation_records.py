@@ -62,21 +62,26 @@ def conversation_records(
     """The summary, detail and fact records of a conversation checked by :func:`check_conversation`.
 
     ``extractive`` marks a summary that is the user's own words rather than a model's summary;
-    ``stated_at`` (ISO-8601 UTC) is when the ``facts`` were stated (the conversation's end), and the
-    ``stored_at`` of every record: a job delivered twice (a crash after the put, before its spool
-    file was removed) then writes the very same records again, not newer copies.
+    ``stated_at`` (ISO-8601 UTC) is when the conversation happened (its last turn): the ``stored_at``
+    of every record, so a conversation stored late (a replay, a retry) is dated as it happened and
+    its memories compare with facts on one clock; and a job delivered twice (a crash after the put,
+    before its spool file was removed) writes the very same records again, not newer copies.
     """
     records: list[Record] = []
     if summary.strip():
-        meta = build_metadata(scope, summary, memory_type=TYPE_SUMMARY, conversation_id=conversation_id,
-                              stored_at=stated_at, expires_at=expires_at)
+        meta = build_metadata(
+            scope, summary, memory_type=TYPE_SUMMARY, conversation_id=conversation_id, stored_at=stated_at,
+            expires_at=expires_at,
+        )
         if extractive:
             meta[EXTRACTIVE_KEY] = True
         records.append((summary_key(scope, conversation_id), meta["content"], meta))
     seen: set[str] = set()
     for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the details' budget, enforced
-        meta = build_metadata(scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id,
-                              stored_at=stated_at, expires_at=expires_at)
+        meta = build_metadata(
+            scope, text, memory_type=TYPE_DETAIL, conversation_id=conversation_id, stored_at=stated_at,
+            expires_at=expires_at,
+        )
         key = detail_key(scope, conversation_id, meta["content"])
         if key not in seen:  # a turn said twice is one record (keys are content addresses)
             seen.add(key)

@@ -3,6 +3,12 @@
 A summary loses specifics (names, dates, numbers); the turns keep them, so a search finds a
 conversation by a detail the summary left out (see :func:`conversation_details`). They are cut
 from the rendered transcript (:mod:`.transcript`), with no model call.
+
+What the assistant said is not evidence about the user: it often restates the memories it was
+given ("I know you live in Paris now..."), and stored, that echo would outlive the user's next move
+as a second, unversioned copy of a fact. So an agent's turn is kept only as the context of the
+user's answer, and only its last question ("What is your dog called?" before "Mango."); an agent's
+turn without a question adds nothing to a user's record.
 """
 
 from __future__ import annotations
@@ -37,6 +43,14 @@ def _split_text(text: str, size: int) -> list[str]:
     return [*pieces, text] if text else pieces
 
 
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+
+
+def _last_question(text: str) -> str:
+    """The last sentence of ``text`` that asks something (``""``: none)."""
+    return next((s for s in reversed(_SENTENCE_SPLIT.split(text.strip())) if s.rstrip().endswith("?")), "")
+
+
 def _context_line(role: str, text: str, limit: int) -> str:
     """The previous turn, cut to its last ``limit`` characters (where a question to answer usually is)."""
     if len(text) > limit:
@@ -61,9 +75,11 @@ def conversation_details(
     conversation by a detail the summary left out. Each record is the turn prefixed by the turn
     before it (cut to ``context_chars``), because answers are often meaningless alone ("Mango." to
     "what is your dog called?"); on LoCoMo, turn-with-context records lift dense session recall@5 from
-    0.82 to 0.89 against single turns. Turns with no words of their own (tool output, attachments)
-    are skipped; long turns are split; past ``max_records``, neighbouring records are merged. A
-    ``heading`` (e.g. "On 8 May, 2023:") starts every record, so questions naming a time find it.
+    0.82 to 0.89 against single turns. A turn of another role than ``roles`` (the agent) is context
+    only through its last question (see the module's docstring). Turns with no words of their own
+    (tool output, attachments) are skipped; long turns are split; past ``max_records``, neighbouring
+    records are merged. A ``heading`` (e.g. "On 8 May, 2023:") starts every record, so questions
+    naming a time find it.
     """
     wanted = None if roles is None else {role.casefold() for role in roles}
     budget = max(chunk_chars - (len(heading) + 1 if heading else 0), 40)
@@ -76,7 +92,12 @@ def conversation_details(
         role, text = match.group(1), match.group(2).strip()
         if not tokenize(BLOCK_NOTE.sub(" ", text)):
             continue  # "ok", "thanks!", a tool call: neither a record nor useful context
-        context = _context_line(*previous, context_chars) if previous else ""
+        context = ""
+        if previous is not None:
+            said_by, said = previous
+            if wanted is not None and said_by.casefold() not in wanted:
+                said = _last_question(said)  # the agent's turn: only what the user answers, never its echo
+            context = _context_line(said_by, said, context_chars) if said else ""
         previous = (role, text)
         if wanted is not None and role.casefold() not in wanted:
             continue

@@ -11,10 +11,12 @@ conversation states and for the stored facts it ends; this module does the index
 * :func:`resolve_changes`: the model's numbered answer turned into keys, checkpointed in the job so a
   retry writes the same thing without asking again;
 * :func:`facts_to_write`: which new facts to write, leaving alone one that a *later* conversation has
-  already superseded (a replayed old job must not bring it back);
-* :func:`supersede`: a superseded fact keeps its vector and metadata, plus ``valid_to`` and
-  ``superseded_by``, re-put under its key (S3 Vectors has no partial metadata update; the vector is
-  read back with ``returnData`` so nothing is re-embedded). Idempotent.
+  already stated or superseded (a replayed old job must not bring it back);
+* :func:`supersede`: time goes forward (a conversation ends only facts stated before it; its own
+  fact that a later one replaced enters as history); a superseded fact keeps its vector and
+  metadata, plus ``valid_to`` and ``superseded_by``, re-put under its key (S3 Vectors has no
+  partial metadata update; the vector is read back with ``returnData`` so nothing is re-embedded).
+  Idempotent.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .records import (
     superseded_metadata,
 )
 from .summary_format import FactsStatus, SummaryReply
+from .text import fact_text
 
 __all__ = [
     "DEFAULT_RELATED_FACTS",
@@ -186,11 +189,13 @@ def find_facts(
 
 
 def resolve_changes(reply: SummaryReply, related: Sequence[FactRef]) -> FactChanges:
-    """The model's reply with its fact numbers (1 = ``related[0]``) turned into keys."""
+    """The model's reply with its fact numbers (1 = ``related[0]``) turned into keys, its facts cleaned
+    (:func:`~.text.fact_text`: printable, plain; one with nothing left to say is dropped)."""
     def keys(numbers: Sequence[int]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(related[n - 1].key for n in numbers if 1 <= n <= len(related)))
 
-    facts = tuple(NewFact(fact.text, keys(fact.supersedes)) for fact in reply.facts)
+    texts = [(fact_text(fact.text), fact) for fact in reply.facts]  # "**", "-", '""': nothing to store
+    facts = tuple(NewFact(text, keys(fact.supersedes)) for text, fact in texts if text is not None)
     return FactChanges(facts, keys(reply.retracted), reply.status)
 
 
@@ -215,13 +220,14 @@ def _owned_fact(vector: Mapping[str, Any], scope: MemoryScope) -> Memory | None:
 
 
 def facts_to_write(target: IndexTarget, scope: MemoryScope, texts: Sequence[str], stated_at: str) -> list[str]:
-    """The facts of ``texts`` to write now: all but those a later conversation has already superseded.
+    """The facts of ``texts`` to write now: all but those a later conversation already stated or ended.
 
     Facts are keyed by their text, so writing one over a superseded record makes it current again:
     right when the user states it again after it ended ("moved back to Berlin"), wrong when this job
     is older than the conversation that ended it (a replay after a crash). ``stated_at`` (the
-    conversation's end, ISO-8601 UTC) tells the two apart: the record stays superseded when its
-    ``valid_to`` is later.
+    conversation's last turn, ISO-8601 UTC) tells the two apart: the record is left as it is when
+    its ``valid_to`` is later, and also when a later conversation stated it (its ``stored_at`` is
+    later): the record keeps the latest time it was said, which later supersessions are ordered by.
     """
     if not texts:
         return []
@@ -229,7 +235,7 @@ def facts_to_write(target: IndexTarget, scope: MemoryScope, texts: Sequence[str]
     later: set[str] = set()
     for vector in _get(target, list(keys), data=False):
         memory = _owned_fact(vector, scope)
-        if memory is not None and memory.fact_status == FACT_SUPERSEDED and (memory.valid_to or "") > stated_at:
+        if memory is not None and max(memory.stored_at, memory.valid_to or "") > stated_at:
             later.add(memory.key)
     return [text for key, text in keys.items() if key not in later]
 
@@ -237,20 +243,39 @@ def facts_to_write(target: IndexTarget, scope: MemoryScope, texts: Sequence[str]
 def supersede(target: IndexTarget, scope: MemoryScope, ended: Mapping[str, str], valid_to: str) -> list[str]:
     """Mark the facts ``ended`` (key -> replacing key) superseded as of ``valid_to``; returns the keys rewritten.
 
-    Each is read back with its vector and re-put with the same vector and its metadata plus
-    ``fact_status: superseded``, ``valid_to`` and ``superseded_by``. A key that is gone (deleted,
-    forgotten) or not ``scope``'s fact is skipped; one already superseded keeps its first ending, so
-    a retry rewrites nothing new.
+    ``valid_to`` is when the ending conversation happened (its last turn). Time goes forward: a fact
+    stated *later* than that (its ``stored_at``; a replica stored it while this job waited in a
+    spool) is not ended by this older conversation; instead the fact that would have replaced it
+    enters as history, superseded by the later fact as of the later fact's ``stored_at``. So a late
+    job never makes a stale value current, whatever order the writes land in.
+
+    Each rewritten fact is read back with its vector and re-put with the same vector and its
+    metadata plus ``fact_status: superseded``, ``valid_to`` and ``superseded_by``. A key that is gone
+    (deleted, forgotten) or not ``scope``'s fact is skipped; one already superseded keeps its first
+    ending, so a retry rewrites nothing new.
     """
     if not ended:
         return []
-    rewritten: list[dict[str, Any]] = []
-    for vector in _get(target, list(ended), data=True):
-        memory = _owned_fact(vector, scope)
-        data = (vector.get("data") or {}).get("float32")
-        if memory is None or memory.fact_status != FACT_CURRENT or data is None:
+    found = {str(vector["key"]): vector for vector in _get(target, list(ended), data=True)}
+    endings: dict[str, tuple[str, str]] = {}  # key -> (valid_to, superseded_by)
+    for key, by in ended.items():
+        memory = _owned_fact(found[key], scope) if key in found else None
+        if memory is None or memory.fact_status != FACT_CURRENT:
             continue
-        metadata = superseded_metadata(memory.metadata, valid_to=valid_to, superseded_by=ended[memory.key])
+        if memory.stored_at <= valid_to:
+            endings.setdefault(key, (valid_to, by))
+        elif by and by != key:  # stated after this conversation: the older statement is the one that ended
+            endings.setdefault(by, (memory.stored_at, key))
+    reversed_keys = [key for key in endings if key not in found]
+    found.update({str(vector["key"]): vector for vector in _get(target, reversed_keys, data=True)})
+    rewritten: list[dict[str, Any]] = []
+    for key, (until, by) in endings.items():
+        vector = found.get(key)
+        memory = _owned_fact(vector, scope) if vector is not None else None
+        data = (vector.get("data") or {}).get("float32") if vector is not None else None
+        if memory is None or memory.fact_status != FACT_CURRENT or data is None or memory.stored_at > until:
+            continue  # gone, already ended, or stated again after the fact that would end it
+        metadata = superseded_metadata(memory.metadata, valid_to=until, superseded_by=by)
         rewritten.append({"key": memory.key, "data": {"float32": [float(x) for x in data]}, "metadata": metadata})
     put_vectors(target, rewritten)
     return [str(vector["key"]) for vector in rewritten]

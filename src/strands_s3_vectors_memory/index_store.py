@@ -51,7 +51,7 @@ from .records import (
 )
 from .search import beside, search_facts, search_index
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
-from .text import clean_text
+from .text import clean_text, fact_text
 
 __all__ = [
     "DEFAULT_CANDIDATE_K",
@@ -291,13 +291,12 @@ class IndexStore:
         embedded (see :meth:`embed_missing`), reused, and filled with the ones embedded here.
         """
         check_conversation(conversation_id, summary, details, facts)
-        stated_at = time.time() if stated_at is None else stated_at
-        expires_at = stated_at + ttl_seconds if ttl_seconds is not None else None  # the same on a re-run
+        expires_at = None if ttl_seconds is None else (stated_at or time.time()) + ttl_seconds  # same on a re-run
         target = self._scope_target(scope)
         stated = utc_timestamp(stated_at)
         records = conversation_records(
             scope, conversation_id, summary, details=details, stated_at=stated, expires_at=expires_at,
-            extractive=extractive, facts=facts_to_write(target, scope, [f.strip() for f in facts if f.strip()], stated),
+            extractive=extractive, facts=facts_to_write(target, scope, [t for t in map(fact_text, facts) if t], stated),
         )
         return self._put(target, records, memo)
 
@@ -422,12 +421,14 @@ class IndexStore:
         fact_k: int = DEFAULT_FACT_K,
         similarity_threshold: float | None = None,
         include_superseded: bool = False,
+        fact_threshold: float | None = None,
     ) -> tuple[list[Memory], list[Memory]]:
         """``(facts, memories)``: ``scope``'s facts and memories most relevant to ``query``, best first.
 
         Facts are the current ones (with ``include_superseded``, those no longer true too), at most
         ``fact_k`` (0: none); memories are what :meth:`search_scope` returns. The query is embedded
-        once for both queries; the same relevance rule applies to both.
+        once for both queries; the same relevance rule applies to both, unless ``fact_threshold``
+        sets the facts' own (``-inf``: a user's profile, every fact ranked, none cut off).
         """
         if not 1 <= top_k <= MAX_TOP_K or not 0 <= fact_k <= MAX_TOP_K:
             raise ValueError(f"top_k and fact_k must be at most {MAX_TOP_K} (top_k at least 1)")
@@ -439,7 +440,8 @@ class IndexStore:
         vector = self.embedding_scheduler.embed_query(query)
         facts: Callable[[], list[Memory]] = partial(
             search_facts, target, self.embedding_scheduler, scope, query, top_k=fact_k, vector=vector,
-            candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold, include_superseded=include_superseded)
+            candidate_k=max(fact_k, _FACT_CANDIDATE_K), include_superseded=include_superseded,
+            threshold=threshold if fact_threshold is None else fact_threshold)
         # Over the network (AWS) the two queries run side by side; the embedded engine is CPU in this
         # process, where a second thread would only contend for the GIL.
         facts = (beside(facts) if self.backend is not Backend.LOCAL else facts) if fact_k else list

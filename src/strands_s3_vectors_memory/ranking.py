@@ -309,7 +309,8 @@ def rank_facts(
     """The ``top_k`` facts most relevant to ``query``, best first, each with its hybrid ``score``.
 
     The same hybrid score and relevance cut-off as conversations, per fact (facts are one record
-    each); near-identical facts are shown once. Ties: newest first, then key.
+    each); near-identical facts of one status are shown once (a current fact is never hidden by
+    its superseded near-twin). Ties: newest first, then key.
     """
     usable = [m for m in facts if m.similarity is not None]
     if not usable:
@@ -326,14 +327,14 @@ def rank_facts(
     ]
     scored.sort(key=lambda e: (-round(e[0], 9), -e[1], e[2].key))
     chosen: list[Memory] = []
-    shown: list[list[str]] = []
+    shown: dict[str | None, list[list[str]]] = {}
     for score, _, memory, doc in scored:
         if len(chosen) >= top_k:
             break
-        if _duplicate(doc, shown):
+        if _duplicate(doc, shown.setdefault(memory.fact_status, [])):
             continue
         chosen.append(replace(memory, score=score))
-        shown.append(doc)
+        shown[memory.fact_status].append(doc)
     return chosen
 
 

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidIdentityError
-from .text import truncate_utf8
+from .text import printable_text, truncate_utf8
 
 __all__ = [
     "DEFAULT_AGENT_NAME",
@@ -276,7 +276,7 @@ def build_metadata(
         metadata["expires_at"] = float(expires_at)
     others = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
     budget = MAX_METADATA_BYTES - others - _METADATA_MARGIN_BYTES
-    metadata["content"] = truncate_utf8(content, budget)
+    metadata["content"] = truncate_utf8(printable_text(content), budget)  # nothing unprintable is stored
     return metadata
 
 

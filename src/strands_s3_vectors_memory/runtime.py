@@ -21,12 +21,12 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextvars
-import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -126,25 +126,18 @@ class MemoryRuntime:
         register_canceller(self, self._cancel)
         if flush_at_exit:
             atexit.register(self._at_exit)  # runs before the writer's own flush (atexit is LIFO)
-        reset_in_child(self, MemoryRuntime._after_fork_in_child)  # after the writer's own reset
+        # A forked child starts with an empty book: the parent's open conversations, like its jobs, stay its own.
+        reset_in_child(self, lambda runtime: runtime._start(ConversationBook(max_open=runtime.book.max_open)))
 
     def _start(self, book: ConversationBook) -> None:
-        """The book, locks and threads: at construction, and in a forked child (:meth:`_after_fork_in_child`)."""
-        self.book = book
-        self._lock = threading.Lock()
+        self.book, self._lock, self._wake = book, threading.Lock(), threading.Event()  # also in a forked child
         self._archivers: dict[str, Archiver] = {}  # job id -> the archiver of the plugin that ended it
         self._waited: dict[str, ScopeKey] = {}  # job id -> the scope whose new conversations wait for it
+        self._running: dict[str, ScopeKey] = {}  # job id -> its scope, while a worker archives it
         name = f"{SERVICE_NAME}[{self.spool_dir.name}]"
         self._offload = concurrent.futures.ThreadPoolExecutor(_OFFLOAD_WORKERS, f"{name}-io")
-        self._wake = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name=f"{name}-reaper", daemon=True)
-        if not self._closed:
-            self._reaper.start()
-
-    def _after_fork_in_child(self) -> None:
-        """A forked child gets new threads and locks, and an empty book: the conversations open in the
-        parent, like its pending jobs (see :class:`BackgroundWriter`), stay the parent's."""
-        self._start(ConversationBook(max_open=self.book.max_open))
+        self._reaper.start()  # it stops at once in the child of a closed runtime
 
     # ------------------------------------------------------------------ plugins
 
@@ -174,7 +167,8 @@ class MemoryRuntime:
             return 0
         idle = self._buffer_idle if idle_seconds is None else idle_seconds
         return self.turn_buffer.sweep(idle, lambda t: self._submit(
-            EndedConversation(t.invocation, archiver, t.transcript, t.has_text, t.started_at, "idle"), archiver))
+            EndedConversation(t.invocation, archiver, t.transcript, t.has_text, t.started_at, "idle",
+                              last_turn_at=t.last_turn_at), archiver))
 
     # ------------------------------------------------------------------ ending conversations
 
@@ -201,7 +195,8 @@ class MemoryRuntime:
         if taken is not None:
             ended = replace(ended, transcript="\n".join(t for t in (taken.transcript, ended.transcript) if t),
                             has_text=taken.has_text or ended.has_text,
-                            started_at=min(taken.started_at, ended.started_at))
+                            started_at=min(taken.started_at, ended.started_at),
+                            last_turn_at=max(taken.last_turn_at or 0.0, ended.last_turn_at or 0.0) or None)
         ticket = self._submit(ended, archiver)
         if taken is not None and buffer is not None:
             buffer.discard(taken)  # spooled: the turns are safe in the job
@@ -213,13 +208,13 @@ class MemoryRuntime:
             logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
             _handed(ended)
             return None
-        shift = S3_CLOCK.offset() if isinstance(self.spool_dir, S3Location) else 0.0  # see s3_tombstones
         job = ConversationJob(
             scope=invocation.scope,
             conversation_id=invocation.conversation_id,
             transcript=ended.transcript,
-            started_at=ended.started_at + shift,
-            ended_at=time.time() + shift,
+            started_at=ended.started_at + S3_CLOCK.offset(),  # S3's clock when an S3 spool is used: forget's order
+            # when it happened (its last turn), not when it was ended or stored
+            ended_at=(ended.last_turn_at if ended.last_turn_at is not None else time.time()) + S3_CLOCK.offset(),
             reason=ended.reason,
             trace=capture_context(),  # the background spans nest under the turn that ended it
         )
@@ -231,13 +226,10 @@ class MemoryRuntime:
                 {"idle": "idle too long", "evicted": "too many open conversations",
                  "exit": "the process is exiting"}.get(ended.reason, ended.reason),
             )
-        key = scope_key(invocation.scope)
         with self._lock:
             self._archivers[job.job_id] = archiver
-            self._waited[job.job_id] = key
-        ticket = self.writer.submit(
-            job.to_write_job(), on_ticket=lambda ticket: PENDING_WRITES.submitted(key, job.job_id, ticket)
-        )
+            self._waited[job.job_id] = key = scope_key(invocation.scope)
+        ticket = self.writer.submit(job.to_write_job(), on_ticket=partial(PENDING_WRITES.submitted, key, job.job_id))
         self._wake.set()
         _handed(ended)
         return ticket
@@ -262,6 +254,8 @@ class MemoryRuntime:
         job = ConversationJob.from_write_job(context.job)
         key = scope_key(job.scope)
         PENDING_WRITES.running(key, job.job_id, context.ticket)
+        with self._lock:
+            self._running[job.job_id] = key
         try:
             with attached_context(job.trace):
                 self._archiver_for(job.job_id).archive(job, lambda j: context.checkpoint(j.to_payload()))
@@ -270,6 +264,7 @@ class MemoryRuntime:
             PENDING_WRITES.done(key, job.job_id, context.ticket)
             with self._lock:
                 self._waited.pop(job.job_id, None)
+                self._running.pop(job.job_id, None)
         with self._lock:
             self._archivers.pop(job.job_id, None)
 
@@ -291,11 +286,11 @@ class MemoryRuntime:
         archiver.salvage(job)
 
     def _cancel(self, data_dir: Path, stone: Tombstone) -> int:
-        """``forget`` in this process: drop open conversations and pending jobs the tombstone covers."""
+        """``forget`` in this process: drop open conversations and pending jobs the tombstone covers; how
+        many it stopped, jobs a worker is archiving right now included (the tombstone stops those)."""
         if data_dir.resolve() != self.identity.data_dir.resolve():
             return 0
-        if isinstance(self.spool_dir, S3Location):  # its jobs are on S3's clock
-            stone = on_s3_clock(stone)
+        stone = on_s3_clock(stone) if isinstance(self.spool_dir, S3Location) else stone  # its jobs' clock
 
         def covered(invocation: Invocation) -> bool:
             scope = invocation.scope
@@ -308,8 +303,13 @@ class MemoryRuntime:
         if self.turn_buffer is not None:  # open conversations' turns buffered on S3, by any environment
             cancelled += self.turn_buffer.erase(lambda turns: turns.started_at <= stone.at and stone.covers(
                 turns.invocation.tenant_id, turns.invocation.user_id, turns.invocation.scope.agent_name))
-        self._stop_waiting(lambda key: stone.covers(key[0] or None, key[1], key[2] or None))
-        return cancelled
+
+        def covers(key: ScopeKey) -> bool:
+            return stone.covers(key[0] or None, key[1], key[2] or None)
+        with self._lock:
+            in_flight = sum(1 for key in self._running.values() if covers(key))
+        self._stop_waiting(covers)
+        return dropped + cancelled + in_flight
 
     # ------------------------------------------------------------------ off the event loop
 
@@ -317,7 +317,7 @@ class MemoryRuntime:
                   **kwargs: P.kwargs) -> R:
         """Run blocking ``function`` on the runtime's threads, in the caller's context (spans nest)."""
         context = contextvars.copy_context()
-        call = functools.partial(context.run, function, *args, **kwargs)
+        call = partial(context.run, function, *args, **kwargs)
         return await loop.run_in_executor(self._offload, call)
 
     # ------------------------------------------------------------------ reaper and exit

@@ -3,7 +3,9 @@
 One home for small ideas that were written several times: text that may hold lone surrogates
 (from JSON or a browser) must still encode as UTF-8; stored text must fit byte limits without
 splitting a character; a summary or a fact is cut at a sentence end and loses the markdown a model
-adds despite the prompt; and a strands message's plain text is the text of its text blocks.
+adds despite the prompt; stored and injected text carries nothing unprintable (terminal escape
+sequences, C0/C1 controls, bidi overrides: :func:`printable_text`); and a strands message's plain
+text is the text of its text blocks.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 __all__ = [
     "clean_text",
+    "fact_text",
     "has_text_content",
     "message_text",
+    "printable_text",
     "to_plain_text",
     "truncate_at_sentence",
     "truncate_utf8",
@@ -29,6 +33,36 @@ _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(.+?)\1")
 def clean_text(text: str) -> str:
     """Make text safe to encode as UTF-8 (lone surrogates replaced) and drop NUL characters."""
     return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
+
+
+#: Terminal escape sequences whole (CSI ``ESC [ ... m``, OSC ``ESC ] ... BEL``, two-character ``ESC x``),
+#: so no "[31m" is left behind; then any other C0 control but tab and newline, DEL, C1 controls, and
+#: the Unicode bidi embeddings, overrides, isolates and marks that reorder what a reader sees.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]"
+)
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable_text(text: str) -> str:
+    """``text`` without what a terminal or a model would read as something else than text.
+
+    Escape sequences (``ESC [31m``) go whole, other control characters (C0 but tab and newline, DEL,
+    C1) and bidi controls (U+202A-U+202E, U+2066-U+2069, LRM/RLM/ALM) are removed; a carriage
+    return becomes a newline. Applied to everything stored (:func:`~.records.build_metadata`) and to
+    everything injected (:mod:`.prompt`), so a memory stored before this rule is cleaned too.
+    """
+    text = clean_text(text).replace("\r\n", "\n").replace("\r", "\n")
+    return _UNPRINTABLE.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
+def fact_text(text: str) -> str | None:
+    """A fact as stored: printable, plain (no markdown, no wrapping quotes), one line; ``None`` when
+    nothing is left that says anything (``**``, ``-``, ``""``): such a fact is rejected."""
+    plain = to_plain_text(printable_text(text))
+    while len(plain) >= 2 and plain[0] == plain[-1] and plain[0] in "\"'`":
+        plain = plain[1:-1].strip()
+    return plain if any(ch.isalnum() for ch in plain) else None
 
 
 def truncate_utf8(text: str, max_bytes: int) -> str:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .text import clean_text
+from .text import printable_text
 
 __all__ = [
     "BLOCK_NOTE",
@@ -71,7 +71,7 @@ def render_transcript(messages: Iterable[Mapping[str, Any]], max_chars: int = DE
         parts = [text for block in content if isinstance(block, Mapping) and (text := _describe_block(block))]
         text = " ".join(" ".join(parts).split())
         if text:
-            lines.append(f"{role}: {clean_text(text)}")
+            lines.append(f"{role}: {printable_text(text)}")  # what the summary call and the spool get
     transcript = "\n".join(lines)
     return transcript if len(transcript) <= max_chars else _cut_middle(lines, max_chars)
 

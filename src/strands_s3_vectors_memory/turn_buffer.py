@@ -56,6 +56,8 @@ class BufferedTurns:
     has_text: bool
     started_at: float
     names: tuple[str, ...]
+    #: When the last of them was said (the conversation's time, see :class:`~.jobs.ConversationJob`).
+    last_turn_at: float | None = None
 
 
 class TurnBuffer:
@@ -119,12 +121,14 @@ class TurnBuffer:
             return None
         first = turns[0]
         scope = MemoryScope(str(first["user_id"]), _text(first.get("agent_name")), _text(first.get("tenant_id")))
+        said = [float(at) for turn in turns if isinstance(at := turn.get("at"), int | float)]
         return BufferedTurns(
             Invocation(scope, str(first["conversation_id"])),
             "\n".join(str(turn["text"]) for turn in turns if turn.get("text")),
             any(bool(turn.get("has_text")) for turn in turns),
-            min((at for turn in turns if isinstance(at := turn.get("at"), int | float)), default=time.time()),
+            min(said, default=time.time()),
             tuple(names),
+            max(said, default=None),
         )
 
     def discard(self, taken: BufferedTurns) -> None:

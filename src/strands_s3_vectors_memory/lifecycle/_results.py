@@ -43,9 +43,11 @@ class ForgetReport:
     scans: int
     scanned: int
     seconds: float
-    #: Pending writes of the user (not stored yet) that were cancelled: in this process, and left in
-    #: the data directory's spools by processes that died. Writes running right now in another live
-    #: process are stopped by the tombstone instead and are not counted here.
+    #: What of the user was on its way and will not be stored: in this process, open conversations
+    #: dropped, queued writes cancelled and writes being stored right now (the tombstone makes them
+    #: store nothing, or delete what they stored); and jobs left in the data directory's spools by
+    #: processes that died. Writes in another live process are stopped by the tombstone too, but
+    #: cannot be counted from here.
     pending_cancelled: int = 0
 
     def as_dict(self) -> dict[str, Any]:

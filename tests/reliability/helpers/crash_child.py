@@ -82,7 +82,9 @@ def _write(data: str, spool: str, count: int, hang: str) -> None:
         _store(data, hang), model=_model(hang, summaries), spool_dir=Path(spool), read_your_writes_timeout=0
     )
     for i in range(count):
-        say(agent, f"Conversation {i}: my lucky number is {i * 7}.", f"user-{i % 3}", f"conv-{i}", end=True)
+        # As many users as writer threads: one user's conversations are archived one at a time, so
+        # with fewer users some threads would wait for a user's lock instead of reaching the hang point.
+        say(agent, f"Conversation {i}: my lucky number is {i * 7}.", f"user-{i % WORKERS}", f"conv-{i}", end=True)
     if hang in ("summary", "put") and not _ALL_WORKERS_STUCK.wait(30):
         raise SystemExit("the writer threads never reached the hang point")
     print("READY", flush=True)
