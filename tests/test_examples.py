@@ -248,4 +248,10 @@ def test_the_example_runs_offline_as_written(local_env: Path, name: str, monkeyp
                           timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     index = "memory-tenant-001" if name == "multi_tenant.py" else "memory"
+    if not all_vectors(local_client(local_env), index=index):
+        # On a loaded machine the exit flush (10 s) can end before the write: then the job must be in the
+        # spool (at-least-once), and the next start, here `replay`, stores it.
+        replay = subprocess.run([sys.executable, "-m", "strands_s3_vectors_memory.cli", "replay"], env=env,
+                                capture_output=True, text=True, timeout=240)
+        assert replay.returncode == 0, replay.stderr[-3000:]
     assert all_vectors(local_client(local_env), index=index), "the example stored nothing"
