@@ -323,7 +323,8 @@ _REMARK = re.compile(
     r"|please let me know|note\b|n\.b\.|\(note\b|i (?:have |'ve )?(?:not |n't )?(?:included|listed|omitted|left out)"
     r"|i did(?: not|n't) (?:include|list))", re.I)
 _PREAMBLE = re.compile(
-    r"^(?:sure|certainly|of course|okay|ok|absolutely|great|here(?:'s| is| are)|below is|voici|aquí)\b[^\n]{0,120}$",
+    r"^(?:sure|certainly|of course|okay|ok|absolutely|great|here(?:'s| is| are)|below is|voici|aquí"
+    r"|(?:i'll|i will|let me)\s+(?:summari[sz]e|extract|list|provide|write))\b[^\n]{0,120}$",
     re.I)
 _FENCE = re.compile(r"^\s*(?:```|~~~)[\w-]*\s*$")
 _NUMBER_RUN = re.compile(
@@ -504,9 +505,12 @@ def parse_summary_response(text: str, current_facts: int | Sequence[str] = 0) ->
     if start is None:
         return SummaryReply(summary, status="missing")
     section = classified[start:end]
-    listed = any(kind in ("label", "item") for kind, _ in section)  # prose is a fact only in an all-prose list
+    # Among FACT: lines an unlabelled line is a stray; among bullets, unmarked prose is; else prose is the list.
+    labelled = any(kind == "label" for kind, _ in section)
+    listed = labelled or any(kind == "item" for kind, _ in section)
     for kind, rest in section:
-        if kind in ("label", "item") or (kind == "prose" and not listed and _statement(rest)):
+        if kind == "label" or (kind == "item" and not labelled) or (
+                kind == "prose" and not listed and _statement(rest)):
             body, inline = _fact_with_inline(rest)
             reading.fact(body, inline)
         elif kind == "supersedes":
@@ -534,7 +538,7 @@ def _summary_text(lines: Sequence[str], classified: Sequence[tuple[_Kind, str]])
         if kind == "summary":
             kept.append(rest)
         elif not kept and kind == "prose" and _PREAMBLE.match(rest) and (
-                rest.endswith((":", "!")) or len(rest.split()) <= 4):
+                rest.endswith((":", "!")) or len(rest.split()) <= 10):
             continue
         else:
             kept.append(line)
@@ -608,13 +612,15 @@ FACT_PARSE_COUNTS = FactParseCounts()
 
 _ECHOED_FACTS = re.compile(rf"{_FACTS_OPEN}.*?(?:{_FACTS_CLOSE}|$)", flags=re.S)
 _ECHOED_TAGS = re.compile(rf"</?(?:transcript|earlier_summary)>|{_FACTS_CLOSE}")
+_REASONING = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|$)", flags=re.S | re.I)
 
 
 def strip_echo(reply: str) -> str:
     """A reply without the request's own fences, which small models copy back instead of answering.
 
     An echoed ``<current_facts>`` block goes whole (stored facts must not come back as this
-    conversation's summary); the transcript's and earlier summary's tags go, their text stays.
+    conversation's summary); the transcript's and earlier summary's tags go, their text stays. A
+    reasoning block (``<think>...</think>``, as Qwen and DeepSeek models write) is not the answer.
     """
-    return _ECHOED_TAGS.sub(" ", _ECHOED_FACTS.sub(" ", reply)).strip()
+    return _ECHOED_TAGS.sub(" ", _ECHOED_FACTS.sub(" ", _REASONING.sub(" ", reply))).strip()
 
