@@ -13,9 +13,15 @@ from botocore.stub import Stubber
 from strands.models.bedrock import BedrockModel
 from strands.types.exceptions import ModelThrottledException
 
+from memory_env import MemoryEnv
+from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.archiver import Archiver
+from strands_s3_vectors_memory.jobs import ConversationJob
+from strands_s3_vectors_memory.records import MemoryScope
 from strands_s3_vectors_memory.summarizer import summarize_conversation
 from strands_s3_vectors_memory.summary_format import FACT_PARSE_COUNTS, FACTS_PROMPT, ExtractedFact
 from strands_s3_vectors_memory.testing import ScriptedModel
+from support import make_agent, say
 
 TRANSCRIPT = "USER: I moved to Lisbon last month, I work remotely now.\nASSISTANT: Congratulations!"
 CURRENT = ["Lives in Berlin", "Works as a teacher"]
@@ -122,3 +128,23 @@ def test_throttling_is_not_a_reason_to_fall_back(
     with pytest.raises(ModelThrottledException):
         summarize_conversation(model, TRANSCRIPT, current_facts=CURRENT)
     assert len(sent) == 1  # the writer retries the job; no text call was made meanwhile
+
+
+def test_stats_count_summaries_by_how_they_were_written(memory_env: MemoryEnv) -> None:
+    store = S3VectorMemory()
+    agent, plugin, _ = make_agent(store, ScriptedModel(structured=True))
+    say(agent, "I live in Lisbon.", "alice", "c1", end=True)
+    assert plugin.flush(60)
+    model_text = ScriptedModel()  # the same store, a model without structured output: the text protocol
+    Archiver(store, lambda: model_text).archive(ConversationJob(
+        MemoryScope("bob", "assistant"), "c2", "USER: I live in Porto.", started_at=1.0, ended_at=2.0))
+    Archiver(store, lambda: None).archive(ConversationJob(  # no model at all: the user's own words
+        MemoryScope("carol", "assistant"), "c3", "USER: I live in Faro.", started_at=1.0, ended_at=2.0))
+    assert store.stats().summaries == {"structured": 1, "text": 1, "extractive": 1}
+
+
+def test_the_path_is_checkpointed_with_the_summary() -> None:
+    job = ConversationJob(MemoryScope("alice"), "c1", "USER: hi", started_at=1.0, ended_at=2.0, summary="S.",
+                          summary_path="structured")
+    assert ConversationJob.from_payload(job.to_payload()).summary_path == "structured"
+    assert ConversationJob.from_payload({**job.to_payload(), "summary_path": None}).summary_path is None
