@@ -419,12 +419,27 @@ def _json_reply(text: str, reading: _Reading) -> str | None:
     try:
         value, _ = json.JSONDecoder().raw_decode(text[start:])
     except ValueError:
-        return None
+        return _cut_json_summary(text, start, reading)
     if not isinstance(value, dict) or not ({"summary", "facts"} & set(value)):
         return None
     _read_mapping(value, reading)
     summary = value.get("summary")
     return summary.strip() if isinstance(summary, str) and summary.strip() else text[:start].strip()
+
+
+_JSON_OPENING = re.compile(r'^\s*\{\s*"(?:summary|facts|retracted)"')
+_JSON_SUMMARY = re.compile(r'^\s*\{\s*"summary"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"')
+
+
+def _cut_json_summary(text: str, start: int, reading: _Reading) -> str | None:
+    """The summary of a reply that is a JSON object cut short (an answer stopped at ``max_tokens``): its
+    complete ``"summary"`` string, else nothing; the rest is dropped and counted. ``None``: not such a reply."""
+    if text[:start].strip() or not _JSON_OPENING.match(text[start:]):
+        return None
+    reading.dropped += 1
+    match = _JSON_SUMMARY.match(text[start:])
+    summary: str = json.loads(f'"{match["value"]}"') if match else ""  # "": the caller's extractive fallback
+    return summary.strip()
 
 
 def _as_numbers(value: object, reading: _Reading) -> list[int]:
