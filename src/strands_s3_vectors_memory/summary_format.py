@@ -5,8 +5,9 @@ One model call per ended conversation returns both its summary and the user's du
 * **request** (the user message): ``<current_facts>`` with the user's related stored facts, numbered
   from 1 (only when there are some), ``<earlier_summary>`` (only when the conversation was ended
   before), then ``<transcript>``; each element is fenced data (see :func:`summary_request`);
-* **response**: the summary as plain text, then a facts section, parsed strictly
-  (:func:`parse_summary_response`)::
+* **response**, either a typed :class:`ConversationMemory` (structured output: summary, facts with
+  the numbers they supersede, retracted numbers; read by :func:`reply_from_result`) or text: the
+  summary, then a facts section (:func:`parse_summary_response`)::
 
       <summary>
       FACTS:
@@ -17,10 +18,14 @@ One model call per ended conversation returns both its summary and the user's du
   ``SUPERSEDES: n[, m]`` after a ``FACT`` line means that fact replaces current fact ``n``; before
   any ``FACT`` line, that fact is simply no longer true. ``FACTS: none`` when there is nothing new.
 
-A reply whose facts section is missing or malformed still gives its summary; the facts are dropped
-(never guessed) and the failure is counted (:data:`FACT_PARSE_COUNTS`, and the ``facts_status``
-attribute of the summarize span). The call itself, and the summary's length rules, are in
-:mod:`.summarizer`; the parsed facts are resolved to stored keys in :mod:`.facts`.
+Real models decorate the text format (headers, bullets, bold, ``FACT 1:``, code fences, JSON, "1 and
+2", a closing remark), so it is read line by line: every line that can be read is kept, one that
+cannot is dropped and counted, and a number that names no shown fact is dropped, never guessed.
+Only a trailing facts section counts as one (a "Fact: ..." line inside the summary cuts nothing).
+Whatever the facts, the summary is kept. Counts: :data:`FACT_PARSE_COUNTS` (statuses, paths, dropped
+lines) and the summarize span's ``facts_status``, ``summary_path`` and ``dropped_lines``. The call
+itself, and the summary's length rules, are in :mod:`.summarizer`; the parsed facts are resolved to
+stored keys in :mod:`.facts`.
 """
 
 from __future__ import annotations
