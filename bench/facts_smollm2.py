@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory import summarizer as summarizer_module
 from strands_s3_vectors_memory.archiver import Archiver
 from strands_s3_vectors_memory.jobs import ConversationJob
 from strands_s3_vectors_memory.models.llamacpp import LlamaCppModel, LlamaLike, smollm2_gguf_path
@@ -83,13 +82,19 @@ class Recording:
         return response
 
 
+class TextOnly(LlamaCppModel):
+    """The adapter without structured output: the summary call uses the text protocol."""
+
+    def structured_output(self, output_model: Any, prompt: Any, system_prompt: str | None = None,
+                          **kwargs: Any) -> Any:
+        raise TypeError("text protocol only")
+
+
 def run_arm(name: str, llama: Any, path: Path, cases: Sequence[Any]) -> dict[str, Any]:
     """Archive every conversation of ``cases`` with one arm's model; what it stored and how."""
     settings, structured = ARMS[name]
     recording = Recording(llama)
-    model = LlamaCppModel(path, llama=recording, **settings)
-    if not structured:  # the text protocol only, as a model without structured output is asked
-        summarizer_module._unstructured_models.add(model)
+    model = (LlamaCppModel if structured else TextOnly)(path, llama=recording, **settings)
     FACT_PARSE_COUNTS.reset()
     right = wrong = missed = facts_stored = 0
     summaries: list[str] = []

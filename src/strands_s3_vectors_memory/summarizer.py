@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import re
@@ -130,6 +131,17 @@ _unstructured_models: weakref.WeakSet[Model] = weakref.WeakSet()
 _unstructured_lock = threading.Lock()
 
 
+def _known_unstructured(model: Model) -> bool:
+    with _unstructured_lock, contextlib.suppress(TypeError):  # a model that cannot be weakly referenced
+        return model in _unstructured_models
+    return False
+
+
+def _remember_unstructured(model: Model) -> None:
+    with _unstructured_lock, contextlib.suppress(TypeError):
+        _unstructured_models.add(model)
+
+
 @dataclass(frozen=True)
 class _Attempt:
     """What a structured call gave: the typed result, or what the model said instead (text, a raw tool input)."""
@@ -176,17 +188,14 @@ async def _structured(model: Model, prompt: str, system_prompt: str) -> _Attempt
 
 def _ask(model: Model, request: str, prompt: str, current_facts: Sequence[str]) -> SummaryReply:
     """The reply to a summary-and-facts request: structured output first, the text protocol otherwise."""
-    with _unstructured_lock:
-        structured = model not in _unstructured_models
-    if structured:
+    if not _known_unstructured(model):
         try:
             attempt = _run(_structured(model, request, f"{prompt}\n\n{STRUCTURED_PROMPT}"))
         except Exception as exc:
             if not isinstance(exc, _NOT_STRUCTURED) and not _NO_TOOLS.search(str(exc)):
                 raise
             logger.info("the summary model has no structured output (%s): using the text protocol", exc)
-            with _unstructured_lock:
-                _unstructured_models.add(model)
+            _remember_unstructured(model)
         else:
             if attempt.result is not None:
                 return reply_from_result(attempt.result, current_facts)
