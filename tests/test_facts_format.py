@@ -24,10 +24,10 @@ from strands_s3_vectors_memory.summary_format import (
     FACTS_PROMPT,
     ExtractedFact,
     parse_summary_request,
-    parse_summary_response,
     render_summary_response,
     summary_request,
 )
+from strands_s3_vectors_memory.summary_reader import parse_summary_response
 from strands_s3_vectors_memory.testing import ScriptedModel, scripted_facts
 
 

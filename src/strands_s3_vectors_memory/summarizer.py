@@ -42,12 +42,10 @@ from .summary_format import (
     STRUCTURED_PROMPT,
     ConversationMemory,
     SummaryReply,
-    parse_summary_response,
-    reply_from_mapping,
-    reply_from_result,
     strip_echo,
     summary_request,
 )
+from .summary_reader import parse_summary_response, reply_from_mapping, reply_from_result
 from .telemetry import SPAN_SUMMARIZE, annotate, model_id_of, traced
 from .text import clean_text, to_plain_text, truncate_at_sentence
 
