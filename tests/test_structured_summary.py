@@ -105,6 +105,21 @@ def test_a_tool_input_that_does_not_validate_is_still_read(
     assert reply.facts == (ExtractedFact("Lives in Lisbon", (1,)),) and reply.retracted == (2,)
 
 
+def test_a_bedrock_model_without_tool_use_is_asked_in_text_and_not_asked_for_tools_again(
+    bedrock: tuple[BedrockModel, Stubber, list[dict[str, Any]]],
+) -> None:
+    model, stubber, sent = bedrock
+    text = "The user moved to Lisbon.\nFACTS:\nFACT: Lives in Lisbon\nSUPERSEDES: 1"
+    stubber.add_client_error("converse", "ValidationException", "This model doesn't support tool use.", 400)
+    stubber.add_response("converse", _converse([{"text": text}], "end_turn"))
+    stubber.add_response("converse", _converse([{"text": text}], "end_turn"))
+    first = summarize_conversation(model, TRANSCRIPT, current_facts=CURRENT)
+    second = summarize_conversation(model, TRANSCRIPT, current_facts=CURRENT)
+    stubber.assert_no_pending_responses()
+    assert ["toolConfig" in params for params in sent] == [True, False, False]
+    assert (first.path, second.path) == ("text", "text") and first.facts == (ExtractedFact("Lives in Lisbon", (1,)),)
+
+
 def test_a_model_without_structured_output_is_asked_in_text_and_remembered() -> None:
     model = ScriptedModel()
     first = summarize_conversation(model, TRANSCRIPT, current_facts=CURRENT)

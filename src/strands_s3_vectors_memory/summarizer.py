@@ -123,7 +123,8 @@ async def _complete(model: Model, prompt: str, system_prompt: str) -> str:
 #: answer was not the typed result. Anything else (throttling, a network error) propagates to be retried.
 _NOT_STRUCTURED = (NotImplementedError, TypeError, ValueError, KeyError, StructuredOutputException)
 #: What providers say when a model cannot call tools ("This model doesn't support tool use", "... does
-#: not support tools"): the model is remembered and asked with the text protocol from then on.
+#: not support tools"): like ``NotImplementedError``/``TypeError`` (no structured output at all), the
+#: model is remembered and asked with the text protocol from then on. Other failures fall back once.
 _NO_TOOLS = re.compile(r"(?:not|n't)\s+support\w*\s+(?:tool|function|structured|response.format|json)", re.I)
 _unstructured_models: weakref.WeakSet[Model] = weakref.WeakSet()
 _unstructured_lock = threading.Lock()
@@ -192,8 +193,9 @@ def _ask(model: Model, request: str, prompt: str, current_facts: Sequence[str]) 
         except Exception as exc:
             if not isinstance(exc, _NOT_STRUCTURED) and not _NO_TOOLS.search(str(exc)):
                 raise
-            logger.info("the summary model has no structured output (%s): using the text protocol", exc)
-            _remember_unstructured(model)
+            logger.info("the summary model gave no structured output (%s): using the text protocol", exc)
+            if isinstance(exc, NotImplementedError | TypeError) or _NO_TOOLS.search(str(exc)):
+                _remember_unstructured(model)  # it has none: not asked for it again
         else:
             if attempt.result is not None:
                 return reply_from_result(attempt.result, current_facts)
