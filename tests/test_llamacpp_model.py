@@ -118,8 +118,16 @@ def test_the_summary_call_gets_json_sampled_under_the_result_schema() -> None:
     assert reply.summary == "The user moved to Paris." and reply.facts == (ExtractedFact("Lives in Paris", (1,)),)
 
 
-def test_json_cut_at_max_tokens_keeps_its_summary_without_a_second_call() -> None:
-    llama = FakeLlama("unused", "length", json_reply='{"summary": "The user moved to Paris.", "facts": [{"text": "Li')
+@pytest.mark.parametrize("summary", ["The user moved to Paris.", "The user\nmoved to Paris."])  # a raw line break
+def test_json_cut_at_max_tokens_keeps_its_summary_without_a_second_call(summary: str) -> None:
+    llama = FakeLlama("unused", "length", json_reply='{"summary": "' + summary + '", "facts": [{"text": "Li')
     reply = summarize_conversation(LlamaCppModel(llama=llama), "USER: I moved to Paris.", current_facts=["Lives in X"])
     assert len(llama.calls) == 1 and reply.path == "salvaged"
     assert reply.summary == "The user moved to Paris." and reply.facts == () and reply.dropped == 1
+
+
+def test_json_with_raw_line_breaks_in_its_strings_is_still_read() -> None:
+    llama = FakeLlama("unused", json_reply='{"summary": "The user\nmoved.", "facts": [{"text": "Lives\nin Paris"}]}')
+    reply = summarize_conversation(LlamaCppModel(llama=llama), "USER: I moved to Paris.")
+    assert reply.path == "structured" and reply.summary == "The user moved."
+    assert reply.facts == (ExtractedFact("Lives in Paris"),)

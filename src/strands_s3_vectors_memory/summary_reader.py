@@ -242,7 +242,7 @@ def _json_reply(text: str, reading: _Reading) -> str | None:
     if start < 0:
         return None
     try:
-        value, _ = json.JSONDecoder().raw_decode(text[start:])
+        value, _ = _LENIENT_JSON.raw_decode(text[start:])
     except ValueError:
         return _cut_json_summary(text, start, reading)
     if not isinstance(value, dict) or not ({"summary", "facts"} & set(value)):
@@ -252,6 +252,8 @@ def _json_reply(text: str, reading: _Reading) -> str | None:
     return summary.strip() if isinstance(summary, str) and summary.strip() else text[:start].strip()
 
 
+#: Small models put raw line breaks inside JSON strings: read them rather than lose the reply.
+_LENIENT_JSON = json.JSONDecoder(strict=False)
 _JSON_OPENING = re.compile(r'^\s*\{\s*"(?:summary|facts|retracted)"')
 _JSON_SUMMARY = re.compile(r'^\s*\{\s*"summary"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"')
 
@@ -263,8 +265,11 @@ def _cut_json_summary(text: str, start: int, reading: _Reading) -> str | None:
         return None
     reading.dropped += 1
     match = _JSON_SUMMARY.match(text[start:])
-    summary: str = json.loads(f'"{match["value"]}"') if match else ""  # "": the caller's extractive fallback
-    return summary.strip()
+    try:
+        summary = str(_LENIENT_JSON.decode(f'"{match["value"]}"')) if match else ""
+    except ValueError:  # a string whose escapes are broken too
+        summary = ""
+    return summary.strip()  # "": the caller's extractive fallback
 
 
 def _as_numbers(value: object, reading: _Reading) -> list[int]:

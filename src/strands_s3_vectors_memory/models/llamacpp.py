@@ -185,7 +185,7 @@ class LlamaCppModel(Model):
         text = _answer_text(response)
         yield {"event": {"contentBlockDelta": {"delta": {"text": text}}}}
         try:
-            yield {"output": output_model.model_validate(json.loads(text))}
+            yield {"output": output_model.model_validate(json.loads(text, strict=False))}
         except ValueError as exc:  # JSONDecodeError and pydantic's ValidationError both are
             raise ValueError(f"the model's JSON is not a {output_model.__name__}: {exc}") from exc
 
