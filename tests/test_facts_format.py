@@ -24,10 +24,10 @@ from strands_s3_vectors_memory.summary_format import (
     FACTS_PROMPT,
     ExtractedFact,
     parse_summary_request,
-    parse_summary_response,
     render_summary_response,
     summary_request,
 )
+from strands_s3_vectors_memory.summary_reader import parse_summary_response
 from strands_s3_vectors_memory.testing import ScriptedModel, scripted_facts
 
 
@@ -61,22 +61,38 @@ def test_a_well_formed_reply_gives_summary_facts_and_supersessions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "status"),
+    ("text", "status", "facts", "dropped"),
     [
-        ("Just a summary, no section.", "missing"),
-        ("Summary.\nFACTS: none", "ok"),
-        ("Summary.\nFACTS:\nFACT: Lives in Paris\nSUPERSEDES: 7", "malformed"),  # names no current fact
-        ("Summary.\nFACTS:\nFACT: Lives in Paris\nThe user also likes cats.", "malformed"),  # a stray line
-        ("Summary.\nFACTS: Lives in Paris", "malformed"),
-        ("Summary.\nFACTS: none\nFACT: Lives in Paris", "malformed"),
-        ("Summary.\nFACT:", "malformed"),
+        ("Just a summary, no section.", "missing", [], 0),
+        ("Summary.\nFACTS: none", "ok", [], 0),
+        # a number that names no shown fact is dropped, the fact kept
+        ("Summary.\nFACTS:\nFACT: Lives in Paris\nSUPERSEDES: 7", "ok", [("Lives in Paris", ())], 1),
+        # a stray line is dropped and counted; the other lines are kept
+        ("Summary.\nFACTS:\nFACT: Lives in Paris\nThe user also likes cats.\nFACT: Has a cat", "ok",
+         [("Lives in Paris", ()), ("Has a cat", ())], 1),
+        ("Summary.\nFACTS: Lives in Paris", "ok", [("Lives in Paris", ())], 0),
+        ("Summary.\nFACTS:\n???\n(see above)", "malformed", [], 2),
+        ("Summary.\nFACT:", "malformed", [], 0),
     ],
 )
-def test_a_bad_facts_section_is_dropped_whole_and_the_summary_kept(text: str, status: str) -> None:
+def test_a_facts_section_is_salvaged_line_by_line_and_the_summary_kept(
+    text: str, status: str, facts: list[tuple[str, tuple[int, ...]]], dropped: int
+) -> None:
     reply = parse_summary_response(text, current_facts=2)
-    assert reply.status == status
-    assert reply.facts == () and reply.retracted == ()
-    assert reply.summary.startswith("Just a summary" if status == "missing" else "Summary.")
+    assert (reply.status, reply.dropped) == (status, dropped)
+    assert [(fact.text, fact.supersedes) for fact in reply.facts] == facts and reply.retracted == ()
+    assert reply.summary == ("Just a summary, no section." if status == "missing" else "Summary.")
+
+
+def test_a_fact_line_inside_the_summary_does_not_cut_it() -> None:
+    """Issue 20 item 7: only a trailing facts section counts as one."""
+    text = "User discussed travel.\nFact: the user loves Kyoto.\nThey plan to go in April."
+    reply = parse_summary_response(text, current_facts=1)
+    assert reply.summary == text and reply.facts == () and reply.status == "missing"
+    stored = summarize_conversation(ScriptedModel(replies=[text]), "USER: I love Kyoto.")
+    assert stored.summary == "User discussed travel. Fact: the user loves Kyoto. They plan to go in April."
+    trailing = parse_summary_response(f"{text}\nFACTS:\nFACT: Loves Kyoto", current_facts=0)
+    assert trailing.summary == text and [f.text for f in trailing.facts] == ["Loves Kyoto"]
 
 
 def test_render_and_parse_are_inverse() -> None:
@@ -92,7 +108,7 @@ def test_summarize_conversation_asks_for_facts_in_the_same_call_and_counts_failu
     reply = summarize_conversation(model, "USER: I like tea now", current_facts=["Likes coffee"])
     assert len(model.requests) == 1  # one model call for both
     assert FACTS_PROMPT in (model.requests[0].system_prompt or "")
-    assert reply.summary == "Summary The user likes tea." and reply.facts == (ExtractedFact("Likes tea", (1,)),)
+    assert reply.summary == "The user likes tea." and reply.facts == (ExtractedFact("Likes tea", (1,)),)
     broken = summarize_conversation(ScriptedModel(replies=["The user likes tea.\nFACTS:\nwhatever"]), "USER: tea")
     assert broken.summary == "The user likes tea." and broken.facts == () and broken.status == "malformed"
     silent = summarize_conversation(ScriptedModel(replies=["no section at all"]), "USER: tea")

@@ -12,25 +12,42 @@ from strands import Agent
 from strands_s3_vectors_memory.demo import build_model
 from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.models import LlamaCppModel
-from strands_s3_vectors_memory.models.llamacpp import to_chat_messages
+from strands_s3_vectors_memory.models.llamacpp import DEFAULT_STOP, to_chat_messages
 from strands_s3_vectors_memory.summarizer import summarize_conversation
+from strands_s3_vectors_memory.summary_format import ConversationMemory, ExtractedFact
 
 
 class FakeLlama:
     """Answers like ``llama_cpp.Llama.create_chat_completion`` and records what it was given."""
 
-    def __init__(self, reply: str, finish_reason: str = "stop") -> None:
+    def __init__(self, reply: str, finish_reason: str = "stop", json_reply: str | None = None) -> None:
         self.reply = reply
+        self.json_reply = json_reply  # the answer under a response_format grammar
         self.finish_reason = finish_reason
         self.calls: list[dict[str, Any]] = []
 
     def create_chat_completion(
-        self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, stream: bool = False
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        repeat_penalty: float,
+        stop: list[str],
+        seed: int,
+        response_format: dict[str, Any] | None = None,
+        stream: bool = False,
     ) -> Mapping[str, Any]:
         assert all(isinstance(m["content"], str) for m in messages), "llama.cpp templates need string content"
-        self.calls.append({"messages": messages, "max_tokens": max_tokens, "temperature": temperature})
+        self.calls.append({"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
+                           "repeat_penalty": repeat_penalty, "stop": stop, "seed": seed,
+                           "response_format": response_format})
+        if response_format is not None and self.json_reply is None:
+            raise ValueError("this fake has no JSON answer")
+        reply = self.reply if response_format is None else self.json_reply
         return {
-            "choices": [{"message": {"role": "assistant", "content": self.reply}, "finish_reason": self.finish_reason}],
+            "choices": [{"message": {"role": "assistant", "content": reply}, "finish_reason": self.finish_reason}],
             "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
         }
 
@@ -51,7 +68,7 @@ def test_an_agent_chats_through_the_adapter_and_gets_its_usage() -> None:
     result = agent("Hi, I'm Alice")
     assert str(result).strip() == "Hello Alice!"
     assert llama.calls[0]["messages"][0] == {"role": "system", "content": "Be nice."}
-    assert llama.calls[0]["max_tokens"] == 64 and llama.calls[0]["temperature"] == 0.0
+    assert llama.calls[0]["max_tokens"] == 64
     usage = result.metrics.accumulated_usage
     assert usage["inputTokens"] == 42 and usage["outputTokens"] == 7
 
@@ -78,3 +95,39 @@ def test_a_missing_model_file_is_a_clear_configuration_error(tmp_path: Path) -> 
         build_model(f"llamacpp:{tmp_path / 'missing.gguf'}")
     with pytest.raises(ValueError, match="llamacpp:PATH"):
         build_model("nonsense:thing")
+
+
+def test_a_small_model_samples_with_a_repeat_penalty_top_p_and_stops() -> None:
+    llama = FakeLlama("Hello!")
+    Agent(model=LlamaCppModel(llama=llama), callback_handler=None)("Hi")
+    call = llama.calls[0]
+    assert call["repeat_penalty"] > 1.0 and 0 < call["top_p"] < 1.0 and call["temperature"] < 0.5
+    assert "</transcript>" in call["stop"] and "\nUSER:" in call["stop"] and call["stop"] == list(DEFAULT_STOP)
+    Agent(model=LlamaCppModel(llama=llama), callback_handler=None)("Hi")
+    assert llama.calls[1]["seed"] == call["seed"]  # the same answer to the same request
+
+
+def test_the_summary_call_gets_json_sampled_under_the_result_schema() -> None:
+    json_reply = '{"summary": "The user moved to Paris.", "facts": [{"text": "Lives in Paris", "supersedes": [1]}]}'
+    llama = FakeLlama("unused", json_reply=json_reply)
+    reply = summarize_conversation(LlamaCppModel(llama=llama), "USER: I moved to Paris.", current_facts=["Lives in X"])
+    assert len(llama.calls) == 1 and reply.path == "structured"
+    schema = ConversationMemory.model_json_schema()
+    assert llama.calls[0]["response_format"] == {"type": "json_object", "schema": schema}
+    assert llama.calls[0]["stop"] == []  # a stop string must not cut the JSON
+    assert reply.summary == "The user moved to Paris." and reply.facts == (ExtractedFact("Lives in Paris", (1,)),)
+
+
+@pytest.mark.parametrize("summary", ["The user moved to Paris.", "The user\nmoved to Paris."])  # a raw line break
+def test_json_cut_at_max_tokens_keeps_its_summary_without_a_second_call(summary: str) -> None:
+    llama = FakeLlama("unused", "length", json_reply='{"summary": "' + summary + '", "facts": [{"text": "Li')
+    reply = summarize_conversation(LlamaCppModel(llama=llama), "USER: I moved to Paris.", current_facts=["Lives in X"])
+    assert len(llama.calls) == 1 and reply.path == "salvaged"
+    assert reply.summary == "The user moved to Paris." and reply.facts == () and reply.dropped == 1
+
+
+def test_json_with_raw_line_breaks_in_its_strings_is_still_read() -> None:
+    llama = FakeLlama("unused", json_reply='{"summary": "The user\nmoved.", "facts": [{"text": "Lives\nin Paris"}]}')
+    reply = summarize_conversation(LlamaCppModel(llama=llama), "USER: I moved to Paris.")
+    assert reply.path == "structured" and reply.summary == "The user moved."
+    assert reply.facts == (ExtractedFact("Lives in Paris"),)

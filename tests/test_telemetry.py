@@ -27,7 +27,7 @@ from strands_s3_vectors_memory import telemetry as telemetry_module
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.memory_store import MemoryManagerStore
 from strands_s3_vectors_memory.store import DEFAULT_CANDIDATE_K
-from strands_s3_vectors_memory.summarizer import summarize
+from strands_s3_vectors_memory.summarizer import summarize, summarize_conversation
 from strands_s3_vectors_memory.telemetry import (
     DURATION_MS,
     ERROR_TYPE,
@@ -260,6 +260,16 @@ def test_summarize_span_reports_model_and_lengths(exporter: InMemorySpanExporter
     assert values[P + "summary_chars"] == len(summary) > 0
     assert values[P + "max_chars"] == 400
     assert_private(ours(exporter))
+
+
+def test_summarize_span_reports_the_path_and_dropped_lines(exporter: InMemorySpanExporter) -> None:
+    summarize_conversation(ScriptedModel(structured=True), "USER: I live in Lisbon now.")
+    structured = attrs(only(exporter, SPAN_SUMMARIZE))
+    assert structured[P + "summary_path"] == "structured" and structured[P + "dropped_lines"] == 0
+    exporter.clear()
+    summarize_conversation(ScriptedModel(["The user moved.\nFACTS:\nFACT: Lives in Lisbon\n???"]), "USER: hi")
+    text = attrs(only(exporter, SPAN_SUMMARIZE))
+    assert text[P + "summary_path"] == "text" and text[P + "dropped_lines"] == 1 and text[P + "facts_status"] == "ok"
 
 
 def test_summarize_failure_marks_the_span(exporter: InMemorySpanExporter) -> None:

@@ -192,7 +192,7 @@ class Archiver:
                 max_chars=self.settings.summary_max_chars,
             )
             job = replace(job, summary=reply.summary, related_facts=tuple(related),
-                          fact_changes=resolve_changes(reply, related))
+                          fact_changes=resolve_changes(reply, related), summary_path=reply.path)
             checkpoint(job)
         self._store(job, job.summary or "", details, extractive=False, memo=memo)
         return job.summary
@@ -278,6 +278,7 @@ class Archiver:
             details=details,
             ttl_seconds=self.settings.ttl_seconds,
             extractive=extractive,
+            summarized_by=job.summary_path,
             facts=[fact.text for fact in changes.facts] if changes is not None else [],
             stated_at=job.ended_at,
             memo=memo,

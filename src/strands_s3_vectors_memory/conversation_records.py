@@ -16,6 +16,7 @@ from typing import Any
 from .details import DETAIL_MAX_RECORDS
 from .records import (
     EXTRACTIVE_KEY,
+    SUMMARIZED_BY_KEY,
     TYPE_DETAIL,
     TYPE_SUMMARY,
     MemoryScope,
@@ -58,6 +59,7 @@ def conversation_records(
     stated_at: str,
     expires_at: float | None = None,
     extractive: bool = False,
+    summarized_by: str | None = None,
 ) -> list[Record]:
     """The summary, detail and fact records of a conversation checked by :func:`check_conversation`.
 
@@ -66,6 +68,7 @@ def conversation_records(
     of every record, so a conversation stored late (a replay, a retry) is dated as it happened and
     its memories compare with facts on one clock; and a job delivered twice (a crash after the put,
     before its spool file was removed) writes the very same records again, not newer copies.
+    ``summarized_by`` is how a model's summary was obtained (structured output or text).
     """
     records: list[Record] = []
     if summary.strip():
@@ -75,6 +78,8 @@ def conversation_records(
         )
         if extractive:
             meta[EXTRACTIVE_KEY] = True
+        elif summarized_by:
+            meta[SUMMARIZED_BY_KEY] = summarized_by
         records.append((summary_key(scope, conversation_id), meta["content"], meta))
     seen: set[str] = set()
     for text in [d for d in details if d.strip()][:DETAIL_MAX_RECORDS]:  # the details' budget, enforced

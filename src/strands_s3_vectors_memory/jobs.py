@@ -37,7 +37,8 @@ class ConversationJob:
     read once, so a retry numbers the facts the same way), then the model's summary and what it
     said about the facts (saved together), so a retry or a replay never repeats the model call. A
     job spooled by a version without facts has ``None`` for both facts checkpoints and reads as
-    before.
+    before. ``summary_path`` is how the model's reply was obtained
+    (:data:`~.summary_format.SummaryPath`), checkpointed with the summary and stored with it.
     """
 
     scope: MemoryScope
@@ -51,6 +52,7 @@ class ConversationJob:
     trace: dict[str, str] = field(default_factory=dict)
     related_facts: tuple[FactRef, ...] | None = None
     fact_changes: FactChanges | None = None
+    summary_path: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -74,6 +76,7 @@ class ConversationJob:
                 {"key": ref.key, "text": ref.text} for ref in self.related_facts
             ],
             "fact_changes": None if self.fact_changes is None else self.fact_changes.to_payload(),
+            "summary_path": self.summary_path,
         }
 
     @classmethod
@@ -103,6 +106,7 @@ class ConversationJob:
             trace={str(k): str(v) for k, v in trace.items()} if isinstance(trace, dict) else {},
             related_facts=_fact_refs(payload.get("related_facts")),
             fact_changes=FactChanges.from_payload(payload.get("fact_changes")),
+            summary_path=_text_or_none(payload.get("summary_path")),
         )
 
     def to_write_job(self) -> WriteJob:
@@ -128,6 +132,7 @@ class ConversationJob:
             summary=None,
             related_facts=None,
             fact_changes=None,
+            summary_path=None,
         )
 
 

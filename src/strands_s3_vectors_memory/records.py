@@ -47,6 +47,7 @@ __all__ = [
     "MAX_FACT_CHARS",
     "MAX_ID_BYTES",
     "MAX_METADATA_BYTES",
+    "SUMMARIZED_BY_KEY",
     "SUPERSEDED_BY_KEY",
     "TYPE_DETAIL",
     "TYPE_FACT",
@@ -95,6 +96,9 @@ MAX_FACT_CHARS = 300
 #: Filterable metadata flag of a summary that is the user's own words, not a model's summary (stored
 #: when a conversation could not be summarized: see the writer's dead letters).
 EXTRACTIVE_KEY = "extractive"
+#: Filterable metadata of a model's summary: how its reply was obtained (``structured``, ``salvaged``,
+#: ``text``; see :data:`~.summary_format.SummaryPath`), counted by ``stats``.
+SUMMARIZED_BY_KEY = "summarized_by"
 
 DEFAULT_AGENT_NAME = "default"
 

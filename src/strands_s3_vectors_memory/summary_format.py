@@ -5,8 +5,8 @@ One model call per ended conversation returns both its summary and the user's du
 * **request** (the user message): ``<current_facts>`` with the user's related stored facts, numbered
   from 1 (only when there are some), ``<earlier_summary>`` (only when the conversation was ended
   before), then ``<transcript>``; each element is fenced data (see :func:`summary_request`);
-* **response**: the summary as plain text, then a facts section, parsed strictly
-  (:func:`parse_summary_response`)::
+* **response**, either a typed :class:`ConversationMemory` (structured output: summary, facts with
+  the numbers they supersede, retracted numbers) or text: the summary, then a facts section::
 
       <summary>
       FACTS:
@@ -17,10 +17,13 @@ One model call per ended conversation returns both its summary and the user's du
   ``SUPERSEDES: n[, m]`` after a ``FACT`` line means that fact replaces current fact ``n``; before
   any ``FACT`` line, that fact is simply no longer true. ``FACTS: none`` when there is nothing new.
 
-A reply whose facts section is missing or malformed still gives its summary; the facts are dropped
-(never guessed) and the failure is counted (:data:`FACT_PARSE_COUNTS`, and the ``facts_status``
-attribute of the summarize span). The call itself, and the summary's length rules, are in
-:mod:`.summarizer`; the parsed facts are resolved to stored keys in :mod:`.facts`.
+Real models decorate the text format, so :mod:`.summary_reader` reads it line by line (and reads the
+typed result under the same rules): every line that can be read is kept, one that cannot is dropped
+and counted, a number that names no shown fact is dropped, never guessed. Whatever the facts, the
+summary is kept. Counts: :data:`FACT_PARSE_COUNTS` (statuses, paths, dropped
+lines) and the summarize span's ``facts_status``, ``summary_path`` and ``dropped_lines``. The call
+itself, and the summary's length rules, are in :mod:`.summarizer`; the parsed facts are resolved to
+stored keys in :mod:`.facts`.
 """
 
 from __future__ import annotations
@@ -32,20 +35,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .records import MAX_FACT_CHARS
-from .text import to_plain_text, truncate_at_sentence
+from pydantic import BaseModel, Field
 
 __all__ = [
     "FACTS_PROMPT",
     "FACT_PARSE_COUNTS",
     "MAX_FACTS_PER_CONVERSATION",
+    "STRUCTURED_PROMPT",
+    "ConversationMemory",
     "ExtractedFact",
     "FactParseCounts",
     "FactsStatus",
+    "StatedFact",
+    "SummaryPath",
     "SummaryReply",
     "SummaryRequest",
     "parse_summary_request",
-    "parse_summary_response",
     "render_summary_response",
     "strip_echo",
     "summary_request",
@@ -125,20 +130,47 @@ FACTS_PROMPT = (
     "assistant's. When there is nothing to list, write FACTS: none"
 )
 
+#: Added after :data:`FACTS_PROMPT` when the reply is asked for as a typed :class:`ConversationMemory`
+#: (structured output): a model that calls the tool fills its fields; one that answers in text anyway still
+#: follows the text format, so its answer is read without a second call.
+STRUCTURED_PROMPT = (
+    "When the ConversationMemory tool is offered, answer by calling it instead of writing text: summary is "
+    "the summary; facts are the new or changed facts, each with supersedes, the numbers of the current facts "
+    "it replaces; retracted lists the numbers of current facts that are simply no longer true. Empty lists "
+    "when there is nothing new."
+)
+
 #: Most facts kept from one conversation (any beyond are dropped, not counted as a failure).
 MAX_FACTS_PER_CONVERSATION = 20
 
-#: How a reply's facts section parsed: ``ok`` (including ``FACTS: none``), ``missing`` (no section),
-#: ``malformed`` (a line of neither form, or a number that names no current fact), ``skipped``
-#: (facts were not asked for, or no model answered: nothing to parse).
+#: How a reply's facts section parsed: ``ok`` (read, including ``FACTS: none``; lines it could not read
+#: are dropped and counted in :attr:`SummaryReply.dropped`), ``missing`` (no section), ``malformed`` (a
+#: section with nothing readable in it), ``skipped`` (facts were not asked for, or no model answered).
 FactsStatus = Literal["ok", "missing", "malformed", "skipped"]
 
-_FACTS_HEADER = re.compile(r"^[-*•]?\s*(?:\*\*)?facts(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<rest>.*?)\s*$", re.I)
-_FACT_LINE = re.compile(r"^(?:[-*•]|\d+[.)])?\s*(?:\*\*)?fact(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<text>.*?)\s*$", re.I)
-_SUPERSEDES_LINE = re.compile(
-    r"^[-*•]?\s*(?:\*\*)?supersedes(?:\*\*)?\s*:\s*(?:\*\*)?\s*(?P<numbers>\d+(?:\s*,\s*\d+)*)\s*\.?$", re.I
-)
-_NOTHING = re.compile(r"^\(?(?:none|nothing|n/a|-)\)?\.?$", re.I)
+#: How the reply was obtained: ``structured`` (a typed :class:`ConversationMemory` through the model's
+#: structured output), ``salvaged`` (the structured call failed but its reply was read as text or JSON, no
+#: second call), ``text`` (the text protocol of :data:`FACTS_PROMPT`), ``none`` (no call was made).
+SummaryPath = Literal["structured", "salvaged", "text", "none"]
+
+
+class StatedFact(BaseModel):
+    """A durable fact about the user that the conversation states or changes."""
+
+    text: str = Field(description="A short standalone statement about the user, under 200 characters.")
+    supersedes: list[int] = Field(
+        default_factory=list, description="Numbers of the <current_facts> this fact replaces (empty: none)."
+    )
+
+
+class ConversationMemory(BaseModel):
+    """The summary of a conversation and the durable facts about the user it states or changes."""
+
+    summary: str = Field(description="The summary of the conversation, plain text.")
+    facts: list[StatedFact] = Field(default_factory=list, description="New or changed facts about the user.")
+    retracted: list[int] = Field(
+        default_factory=list, description="Numbers of the <current_facts> that are simply no longer true."
+    )
 
 
 @dataclass(frozen=True)
@@ -151,12 +183,18 @@ class ExtractedFact:
 
 @dataclass(frozen=True)
 class SummaryReply:
-    """A parsed reply: the summary, the new facts, the current facts retracted without a replacement."""
+    """A parsed reply: the summary, the new facts, the current facts retracted without a replacement.
+
+    ``dropped`` counts the lines and numbers the parser could not use (never guessed); ``path`` is how the
+    reply was obtained (:data:`SummaryPath`). Plain values only, so a reply checkpoints as it is.
+    """
 
     summary: str
     facts: tuple[ExtractedFact, ...] = ()
     retracted: tuple[int, ...] = ()
     status: FactsStatus = "ok"
+    dropped: int = 0
+    path: SummaryPath = "text"
 
     @property
     def superseded(self) -> frozenset[int]:
@@ -164,73 +202,10 @@ class SummaryReply:
         return frozenset(self.retracted).union(*(fact.supersedes for fact in self.facts))
 
 
-def _clean_fact(text: str) -> str:
-    text = to_plain_text(text).strip().strip("\"'").strip()
-    return truncate_at_sentence(text, MAX_FACT_CHARS)
-
-
-def parse_summary_response(text: str, current_facts: int = 0) -> SummaryReply:
-    """Split a model's reply into its summary and its facts section (see the module notes).
-
-    Strict about the section, lenient about decoration (bullets, bold, case): each non-empty line of
-    the section must be ``FACT: ...`` or ``SUPERSEDES: n`` with ``1 <= n <= current_facts``; anything
-    else makes the section ``malformed`` and none of it is used. The section starts at the first line
-    that is ``FACTS:`` or ``FACT: ...``; everything before is the summary (returned raw: the caller
-    applies the plain-text and length rules).
-    """
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if _FACTS_HEADER.match(line.strip())
-                  or _FACT_LINE.match(line.strip())), None)
-    if start is None:
-        return SummaryReply(text.strip(), status="missing")
-    summary = "\n".join(lines[:start]).strip()
-    body = lines[start:]
-    header = _FACTS_HEADER.match(body[0].strip())
-    if header is not None:
-        rest = header["rest"]
-        body = body[1:]
-        if rest and _NOTHING.match(rest):
-            leftover = [line for line in body if line.strip()]
-            return SummaryReply(summary, status="malformed" if leftover else "ok")
-        if rest:
-            return SummaryReply(summary, status="malformed")
-    facts: list[ExtractedFact] = []
-    retracted: list[int] = []
-    for raw in body:
-        line = raw.strip()
-        if not line:
-            continue
-        fact_line = _FACT_LINE.match(line)
-        if fact_line is not None:
-            cleaned = _clean_fact(fact_line["text"])
-            if not cleaned:
-                return SummaryReply(summary, status="malformed")
-            facts.append(ExtractedFact(cleaned))
-            continue
-        supersedes = _SUPERSEDES_LINE.match(line)
-        if supersedes is None:
-            return SummaryReply(summary, status="malformed")
-        numbers = tuple(int(n) for n in re.findall(r"\d+", supersedes["numbers"]))
-        if not all(1 <= n <= current_facts for n in numbers):
-            return SummaryReply(summary, status="malformed")
-        if facts:
-            last = facts[-1]
-            facts[-1] = ExtractedFact(last.text, tuple(dict.fromkeys((*last.supersedes, *numbers))))
-        else:
-            retracted.extend(n for n in numbers if n not in retracted)
-    unique: dict[str, ExtractedFact] = {}
-    for extracted in facts:
-        key = extracted.text.casefold()
-        previous = unique.get(key)
-        unique[key] = extracted if previous is None else ExtractedFact(
-            extracted.text, tuple(dict.fromkeys((*previous.supersedes, *extracted.supersedes))))
-    return SummaryReply(summary, tuple(unique.values())[:MAX_FACTS_PER_CONVERSATION], tuple(retracted))
-
-
 def render_summary_response(
     summary: str, facts: Sequence[ExtractedFact] = (), retracted: Sequence[int] = ()
 ) -> str:
-    """A reply in the format :func:`parse_summary_response` reads (for scripted models and tests)."""
+    """A reply in the format :func:`~.summary_reader.parse_summary_response` reads (scripted models, tests)."""
     lines = [summary.strip(), "FACTS:" if facts or retracted else "FACTS: none"]
     lines.extend(f"SUPERSEDES: {number}" for number in retracted)
     for fact in facts:
@@ -241,22 +216,39 @@ def render_summary_response(
 
 
 class FactParseCounts:
-    """How the facts sections of this process's summary replies parsed (thread-safe), by status.
+    """How this process's summary replies were obtained and parsed (thread-safe).
 
-    Read by benchmarks and health checks: ``FACT_PARSE_COUNTS.snapshot()["malformed"]``.
+    By facts status (:meth:`snapshot`), by path (:meth:`paths`: structured output, salvaged, text
+    protocol) and the lines and numbers dropped as unreadable (:attr:`dropped`). Read by benchmarks and
+    health checks: ``FACT_PARSE_COUNTS.snapshot()["malformed"]``, ``FACT_PARSE_COUNTS.paths()["text"]``.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._paths: Counter[str] = Counter()
+        self._dropped = 0
 
-    def record(self, status: FactsStatus) -> None:
+    def record(self, status: FactsStatus, path: SummaryPath = "text", dropped: int = 0) -> None:
         with self._lock:
             self._counts[status] += 1
+            self._paths[path] += 1
+            self._dropped += dropped
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return {status: self._counts[status] for status in ("ok", "missing", "malformed", "skipped")}
+
+    def paths(self) -> dict[str, int]:
+        """Replies by how they were obtained (see :data:`SummaryPath`)."""
+        with self._lock:
+            return {path: self._paths[path] for path in ("structured", "salvaged", "text", "none")}
+
+    @property
+    def dropped(self) -> int:
+        """Lines and fact numbers dropped as unreadable, over all replies."""
+        with self._lock:
+            return self._dropped
 
     @property
     def failures(self) -> int:
@@ -267,6 +259,8 @@ class FactParseCounts:
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._paths.clear()
+            self._dropped = 0
 
 
 #: The process's tally of facts-section parses (see :class:`FactParseCounts`).
@@ -275,13 +269,15 @@ FACT_PARSE_COUNTS = FactParseCounts()
 
 _ECHOED_FACTS = re.compile(rf"{_FACTS_OPEN}.*?(?:{_FACTS_CLOSE}|$)", flags=re.S)
 _ECHOED_TAGS = re.compile(rf"</?(?:transcript|earlier_summary)>|{_FACTS_CLOSE}")
+_REASONING = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|$)", flags=re.S | re.I)
 
 
 def strip_echo(reply: str) -> str:
     """A reply without the request's own fences, which small models copy back instead of answering.
 
     An echoed ``<current_facts>`` block goes whole (stored facts must not come back as this
-    conversation's summary); the transcript's and earlier summary's tags go, their text stays.
+    conversation's summary); the transcript's and earlier summary's tags go, their text stays. A
+    reasoning block (``<think>...</think>``, as Qwen and DeepSeek models write) is not the answer.
     """
-    return _ECHOED_TAGS.sub(" ", _ECHOED_FACTS.sub(" ", reply)).strip()
+    return _ECHOED_TAGS.sub(" ", _ECHOED_FACTS.sub(" ", _REASONING.sub(" ", reply))).strip()
 

@@ -25,6 +25,7 @@ def demo(
         Path | None, typer.Option(help="Keep the demo's memories here (default: a fresh temporary directory)")
     ] = None,
     backend: Annotated[str, typer.Option(help="local (default) or aws")] = "local",
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks")] = False,
 ) -> None:
     """Run four conversations of two users and show what was stored, retrieved and injected.
 
@@ -32,10 +33,11 @@ def demo(
     """
     from ..demo import run_demo
 
-    try:
-        result = run_demo(model_spec=model, base_url=base_url, data_dir=data_dir, backend=backend)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    with failures(debug):  # a model server that is not running is one line, not a traceback
+        try:
+            result = run_demo(model_spec=model, base_url=base_url, data_dir=data_dir, backend=backend)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     if result["unstored"]:
         raise typer.Exit(1)
 

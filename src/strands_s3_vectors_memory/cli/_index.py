@@ -329,6 +329,9 @@ def stats(segments: SegmentsOption = 4, *, where: Where) -> None:
     if result.facts:
         console.print(f"facts: {result.facts.get('current', 0)} current, {result.facts.get('superseded', 0)} "
                       "superseded (history: `prune --superseded-older-than DAYS` trims it)")
+    if result.summaries:
+        console.print("summaries: " + ", ".join(f"{count} {how}" for how, count in result.summaries.items())
+                      + " (how each was written: structured output, salvaged, text protocol, extractive)")
     console.print(Columns([
         counts_table("by type", result.by_type),
         counts_table("by agent", result.by_agent),

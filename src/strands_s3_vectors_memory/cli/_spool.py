@@ -114,8 +114,8 @@ def replay(
     agent: AgentSpoolOption = None,
     model: Annotated[
         str | None,
-        typer.Option(help="Summarize with: bedrock[:MODEL_ID], ollama:MODEL, openai:MODEL, scripted; default: "
-                          "none (an extractive summary, marked as such)"),
+        typer.Option(help="Summarize with: bedrock[:MODEL_ID], ollama:MODEL, openai:MODEL, llamacpp:PATH, scripted; "
+                          "default: none (an extractive summary, marked as such)"),
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="Server URL for ollama/openai models")] = None,
     timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds")] = 600.0,

@@ -9,7 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..records import FACT_STATUS_KEY, FACT_SUPERSEDED, TYPE_FACT, VALID_TO_KEY, utc_timestamp
+from ..records import (
+    EXTRACTIVE_KEY,
+    FACT_STATUS_KEY,
+    FACT_SUPERSEDED,
+    SUMMARIZED_BY_KEY,
+    TYPE_FACT,
+    TYPE_SUMMARY,
+    VALID_TO_KEY,
+    utc_timestamp,
+)
 from ._results import IndexStats
 from ._scan import ProgressCallback, Tally, Vector, is_expired, parallel_scan, sweep
 from ._target import IndexLocator, existing_target
@@ -73,6 +82,7 @@ def index_stats(locate: IndexLocator, *, segments: int = 4, progress: ProgressCa
     by_user: Counter[str] = Counter()
     by_agent: Counter[str] = Counter()
     facts: Counter[str] = Counter()
+    summaries: Counter[str] = Counter()
     expired = 0
     lock = threading.Lock()
     tally = Tally(progress)
@@ -88,6 +98,8 @@ def index_stats(locate: IndexLocator, *, segments: int = 4, progress: ProgressCa
                 by_agent[str(metadata.get("agent_name", "unknown"))] += 1
                 if metadata.get("type") == TYPE_FACT:
                     facts[str(metadata.get(FACT_STATUS_KEY, "unknown"))] += 1
+                elif metadata.get("type") == TYPE_SUMMARY:
+                    summaries[_summarized_by(metadata)] += 1
                 expired += is_expired(metadata, now)
         tally.add(len(page), len(page))
 
@@ -108,4 +120,12 @@ def index_stats(locate: IndexLocator, *, segments: int = 4, progress: ProgressCa
         by_user=dict(by_user.most_common()),
         by_agent=dict(by_agent.most_common()),
         facts=dict(facts.most_common()),
+        summaries=dict(summaries.most_common()),
     )
+
+
+def _summarized_by(metadata: Mapping[str, Any]) -> str:
+    """How a stored summary was written (see :attr:`IndexStats.summaries`)."""
+    if metadata.get(EXTRACTIVE_KEY):
+        return "extractive"
+    return str(metadata.get(SUMMARIZED_BY_KEY) or "unrecorded")

@@ -127,6 +127,10 @@ class IndexStats:
     by_agent: dict[str, int] = field(default_factory=dict)
     #: Facts by ``fact_status``: ``current`` (injected) and ``superseded`` (history).
     facts: dict[str, int] = field(default_factory=dict)
+    #: Summaries by how they were written: ``structured`` (the model's structured output), ``salvaged``
+    #: (its answer read without a second call), ``text`` (the text protocol), ``extractive`` (no model:
+    #: the user's own words), ``unrecorded`` (stored by a version that did not record it).
+    summaries: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
