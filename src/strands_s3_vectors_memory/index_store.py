@@ -294,14 +294,11 @@ class IndexStore:
         """
         check_conversation(conversation_id, summary, details, facts)
         expires_at = None if ttl_seconds is None else (stated_at or time.time()) + ttl_seconds  # same on a re-run
-        target = self._scope_target(scope)
-        stated = utc_timestamp(stated_at)
-        records = conversation_records(
+        target, stated = self._scope_target(scope), utc_timestamp(stated_at)
+        kept = facts_to_write(target, scope, [t for t in map(fact_text, facts) if t], stated)
+        return self._put(target, conversation_records(
             scope, conversation_id, summary, details=details, stated_at=stated, expires_at=expires_at,
-            extractive=extractive, facts=facts_to_write(target, scope, [t for t in map(fact_text, facts) if t], stated),
-            summarized_by=summarized_by,
-        )
-        return self._put(target, records, memo)
+            extractive=extractive, facts=kept, summarized_by=summarized_by), memo)
 
     def related_facts(
         self,
