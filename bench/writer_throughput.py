@@ -24,8 +24,9 @@ user's):
 Run: ``python3 bench/writer_throughput.py`` (about 8 minutes a round on 2 cores; ``--help`` for options).
 
 ``--per-user-lock`` measures only what archiving one user's conversations one at a time costs
-(issue 20): "ours, embedded engine" with ``--conversations`` different users, with the archiver's
-per-scope lock as shipped and with it replaced by a no-op, interleaved over ``--rounds``.
+(issue 20): "ours, embedded engine" with ``--conversations`` different users, as shipped (the
+writer's queue schedules one job per memory scope at a time, the archiver's per-scope lock behind
+it) and with both turned off (no groups, the lock a no-op), interleaved over ``--rounds``.
 """
 
 from __future__ import annotations
@@ -110,27 +111,28 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
 
 
 def _per_user_lock(args: argparse.Namespace) -> int:
-    """The writer's rate with and without the per-scope lock, side by side (every user different)."""
-    from strands_s3_vectors_memory import archiver
+    """The writer's rate with and without one-scope-at-a-time, side by side (every user different)."""
+    from strands_s3_vectors_memory import archiver, runtime
 
     class _NoLock:
         @contextlib.contextmanager
         def hold(self, _scope: object) -> Iterator[None]:
             yield
 
-    shipped = archiver._ONE_AT_A_TIME
-    arms = {"per-user lock (as shipped)": shipped, "no per-user lock": _NoLock()}
+    shipped, grouping = archiver._ONE_AT_A_TIME, runtime.job_scope
+    arms = {"one scope at a time (as shipped)": shipped, "no per-user scheduling": _NoLock()}
     rates: dict[str, list[float]] = {name: [] for name in arms}
     for round_number in range(args.rounds):
         for name, lock in (arms.items() if round_number % 2 == 0 else reversed(arms.items())):
             with tempfile.TemporaryDirectory(prefix="writer-lock-") as scratch:
                 archiver._ONE_AT_A_TIME = lock  # type: ignore[assignment]
+                runtime.job_scope = grouping if lock is shipped else None  # type: ignore[assignment]
                 try:
                     store = _loaded(Path(scratch), make_embedder("local"), args.memories)
                     rates[name].append(_rate(measure_ours(store, 0, args.conversations, Path(scratch) / "spool")))
                     store._get_s3vectors_client().close()
                 finally:
-                    archiver._ONE_AT_A_TIME = shipped
+                    archiver._ONE_AT_A_TIME, runtime.job_scope = shipped, grouping
             print(json.dumps({name: rates[name][-1]}), file=sys.stderr, flush=True)
     print(f"\nmachine: {machine()}")
     print(f"{args.conversations} conversations of {args.conversations} different users per arm and round, "
@@ -156,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--per-user-lock", action="store_true",
-                        help="only compare the writer with and without the per-user lock (see above)")
+                        help="only compare the writer with and without one scope at a time (see above)")
     args = parser.parse_args(argv)
     if args.per_user_lock:
         return _per_user_lock(args)
