@@ -203,6 +203,22 @@ def test_a_job_waiting_to_retry_does_not_block_other_jobs(make_writer: Any) -> N
     assert second - first >= 0.5
 
 
+def test_a_job_waiting_to_retry_does_not_hold_its_groups_other_jobs(make_writer: Any) -> None:
+    """One user's conversation backing off after a throttle: the same user's next one is stored meanwhile."""
+    handler = Recorder()
+    handler.fail = lambda ctx: _throttled() if ctx.job.job_id == "slow" and ctx.job.attempts == 0 else None
+    writer = make_writer(handler, workers=2, base_delay=0.5, jitter=lambda cap: cap, group=lambda job: "alice")
+
+    writer.submit(_job("slow"))
+    assert handler.started.wait(WAIT)
+    writer.submit(_job("next"))
+    assert writer.flush(WAIT)
+
+    assert [(call[0], call[2]) for call in handler.calls] == [("slow", 0), ("next", 0), ("slow", 1)]
+    first, following, _second = (call[3] for call in handler.calls)
+    assert following - first < 0.4  # ran during the 0.5 s backoff
+
+
 def test_non_retryable_error_fails_keeps_spool_and_logs_conversation_id(
     tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
