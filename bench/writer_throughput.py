@@ -24,8 +24,10 @@ user's):
 Run: ``python3 bench/writer_throughput.py`` (about 8 minutes a round on 2 cores; ``--help`` for options).
 
 ``--per-user-lock`` measures only what archiving one user's conversations one at a time costs
-(issue 20): "ours, embedded engine" with ``--conversations`` different users, with the archiver's
-per-scope lock as shipped and with it replaced by a no-op, interleaved over ``--rounds``.
+(issue 20): "ours, embedded engine" with ``--conversations`` different users, as shipped (the
+writer's queue schedules one job per memory scope at a time, the archiver's per-scope lock behind
+it) and with both turned off (no groups, the lock a no-op), interleaved over ``--rounds``; then
+the writer queue's own cost per job with and without scopes, timed alone (one thread, 50 scopes).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,28 +112,56 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     return rates
 
 
+def _queue_cost(jobs: int = 20_000, scopes: int = 50) -> dict[str, float]:
+    """Microseconds per job for the writer's queue alone (accept, take, finish), without and with scopes."""
+    from strands_s3_vectors_memory.job_queue import JobQueue
+    from strands_s3_vectors_memory.jobs import ConversationJob, job_scope
+    from strands_s3_vectors_memory.records import MemoryScope
+    from strands_s3_vectors_memory.spool_format import job_key
+
+    batch = [ConversationJob(MemoryScope(f"user-{i % scopes}", "assistant"), f"c{i}", "USER: hi", 0.0, 0.0)
+             .to_write_job() for i in range(jobs)]
+    costs: dict[str, list[float]] = {"without scopes": [], "with scopes": []}
+    for _ in range(3):
+        for name, group in (("without scopes", None), ("with scopes", job_scope)):
+            queue = JobQueue(jobs, group)
+            start = time.perf_counter()
+            with queue.lock:
+                for job in batch:
+                    queue.accept(job_key(job.job_id), job, False)
+            for _ in batch:
+                run = queue.take()
+                assert run is not None
+                with queue.lock:
+                    queue.finish(run)
+                queue.idle()
+            costs[name].append((time.perf_counter() - start) / jobs * 1e6)
+    return {name: min(values) for name, values in costs.items()}
+
+
 def _per_user_lock(args: argparse.Namespace) -> int:
-    """The writer's rate with and without the per-scope lock, side by side (every user different)."""
-    from strands_s3_vectors_memory import archiver
+    """The writer's rate with and without one-scope-at-a-time, side by side (every user different)."""
+    from strands_s3_vectors_memory import archiver, runtime
 
     class _NoLock:
         @contextlib.contextmanager
         def hold(self, _scope: object) -> Iterator[None]:
             yield
 
-    shipped = archiver._ONE_AT_A_TIME
-    arms = {"per-user lock (as shipped)": shipped, "no per-user lock": _NoLock()}
+    shipped, grouping = archiver._ONE_AT_A_TIME, runtime.job_scope
+    arms = {"one scope at a time (as shipped)": shipped, "no per-user scheduling": _NoLock()}
     rates: dict[str, list[float]] = {name: [] for name in arms}
     for round_number in range(args.rounds):
         for name, lock in (arms.items() if round_number % 2 == 0 else reversed(arms.items())):
             with tempfile.TemporaryDirectory(prefix="writer-lock-") as scratch:
                 archiver._ONE_AT_A_TIME = lock  # type: ignore[assignment]
+                runtime.job_scope = grouping if lock is shipped else None  # type: ignore[assignment]
                 try:
                     store = _loaded(Path(scratch), make_embedder("local"), args.memories)
                     rates[name].append(_rate(measure_ours(store, 0, args.conversations, Path(scratch) / "spool")))
                     store._get_s3vectors_client().close()
                 finally:
-                    archiver._ONE_AT_A_TIME = shipped
+                    archiver._ONE_AT_A_TIME, runtime.job_scope = shipped, grouping
             print(json.dumps({name: rates[name][-1]}), file=sys.stderr, flush=True)
     print(f"\nmachine: {machine()}")
     print(f"{args.conversations} conversations of {args.conversations} different users per arm and round, "
@@ -141,6 +172,8 @@ def _per_user_lock(args: argparse.Namespace) -> int:
         print(f"| {name} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
     with_lock, without = (statistics.median(v) for v in rates.values())
     print(f"with / without: {with_lock / without:.3f}")
+    queue = _queue_cost()
+    print("queue alone, us per job (best of 3): " + ", ".join(f"{k} {v:.1f}" for k, v in queue.items()))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rates": rates},
                                         indent=2), encoding="utf-8")
@@ -156,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--per-user-lock", action="store_true",
-                        help="only compare the writer with and without the per-user lock (see above)")
+                        help="only compare the writer with and without one scope at a time (see above)")
     args = parser.parse_args(argv)
     if args.per_user_lock:
         return _per_user_lock(args)

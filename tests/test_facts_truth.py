@@ -135,12 +135,14 @@ def test_an_idle_conversation_carries_the_time_of_its_last_turn(local_env: Path,
 class _SlowSummaries:
     """A summarizing model slower than the read-your-writes wait, counting summaries in flight per user."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, hold: threading.Event | None = None) -> None:
         self.seconds = seconds
+        self.hold = hold  # summaries start only once it is set (every conversation has ended)
         self._lock = threading.Lock()
         self._running: dict[str, int] = {}
         self.most: dict[str, int] = {}
         self.most_overall = 0
+        self.finished: dict[str, int] = {}
 
     def __call__(self, messages: Any, system_prompt: str | None) -> Any:
         request = parse_summary_request(message_text(messages[-1], fold=False))
@@ -152,11 +154,14 @@ class _SlowSummaries:
             self.most[user] = max(self.most.get(user, 0), self._running[user])
             self.most_overall = max(self.most_overall, sum(self._running.values()))
         try:
+            if self.hold is not None:
+                self.hold.wait(30)
             time.sleep(self.seconds)
             return default_responder(messages, system_prompt)
         finally:
             with self._lock:
                 self._running[user] -= 1
+                self.finished[user] = self.finished.get(user, 0) + 1
 
 
 def test_two_conversations_of_one_user_ending_during_a_slow_summary_are_archived_in_turn(
@@ -179,6 +184,34 @@ def test_two_conversations_of_one_user_ending_during_a_slow_summary_are_archived
     assert _facts(store, "bob") == {"Lives in Lisbon": FACT_CURRENT}
     assert slow.most["alice"] == 1  # alice's two summaries never overlapped
     assert slow.most_overall == 2  # bob's ran beside one of alice's
+    plugin.close(5)
+
+
+def test_a_burst_of_one_users_conversations_never_holds_up_another_user(local_env: Path, tmp_path: Path) -> None:
+    """One user ends more conversations than there are writer threads (a burst of tabs) while a slow
+    model summarizes; another user's conversation, ended after them, is stored while the first user's
+    are still being archived one by one, and the first user's summaries never overlap."""
+    ended = threading.Event()
+    slow = _SlowSummaries(seconds=0.8, hold=ended)
+    store = S3VectorMemory()
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
+                                  read_your_writes_timeout=0.1, writer_workers=2)
+    agent = _agent(plugin, ScriptedModel(responder=slow))
+    for i, city in enumerate(("Berlin", "Paris", "Rome", "Oslo")):
+        agent(f"I live in {city} now.", invocation_state={"user_id": "alice", "conversation_id": f"tab-{i}",
+                                                          "end_session": True})
+    agent("I live in Lisbon.", invocation_state={"user_id": "bob", "conversation_id": "c1", "end_session": True})
+    ended.set()
+    deadline = time.monotonic() + 30
+    while not _facts(store, "bob") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    alice_done_when_bob_stored = slow.finished.get("alice", 0)
+    assert _facts(store, "bob") == {"Lives in Lisbon": FACT_CURRENT}
+    assert alice_done_when_bob_stored <= 1  # bob did not wait behind alice's burst (before: 3 of her 4 first)
+    assert plugin.flush(60)
+    assert slow.finished["alice"] == 4
+    assert slow.most["alice"] == 1  # one at a time
+    assert list(_facts(store, "alice").values()).count(FACT_CURRENT) == 1
     plugin.close(5)
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import all_vectors, chat_prompts, make_agent, say
+from strands_s3_vectors_memory.spool_format import WriteJob
+from strands_s3_vectors_memory.writer import JobContext
+from support import all_vectors, chat_prompts, make_agent, say, writer_factory
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -32,6 +35,36 @@ def _reap(pid: int, timeout: float = 120.0) -> int:
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     raise AssertionError("the forked child hung")
+
+
+def test_a_scope_being_archived_in_the_parent_at_the_fork_is_free_in_the_child(tmp_path: Path) -> None:
+    """The parent is running one of alice's jobs when it forks: the child's writer runs alice's next
+    job at once, instead of keeping it parked behind a job that stayed the parent's."""
+    parent = os.getpid()
+    started, release = threading.Event(), threading.Event()
+
+    def handler(ctx: JobContext) -> None:
+        if os.getpid() == parent:
+            started.set()
+            release.wait(60)
+
+    with writer_factory(tmp_path / "spool", close_timeout=5) as make_writer:
+        writer = make_writer(handler, workers=2, group=lambda job: job.payload["user"])
+        writer.submit(WriteJob("a1", {"user": "alice"}, time.time()))
+        assert started.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                faulthandler.dump_traceback_later(30, exit=True)
+                writer.submit(WriteJob("a2", {"user": "alice"}, time.time()))
+                code = 0 if writer.flush(10) else 3
+            finally:
+                os._exit(code)
+        try:
+            assert _reap(pid, 60) == 0
+        finally:
+            release.set()
 
 
 def test_a_plugin_built_before_fork_stores_the_childs_conversations(local_env: Path) -> None:

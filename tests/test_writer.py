@@ -203,6 +203,22 @@ def test_a_job_waiting_to_retry_does_not_block_other_jobs(make_writer: Any) -> N
     assert second - first >= 0.5
 
 
+def test_a_job_waiting_to_retry_does_not_hold_its_groups_other_jobs(make_writer: Any) -> None:
+    """One user's conversation backing off after a throttle: the same user's next one is stored meanwhile."""
+    handler = Recorder()
+    handler.fail = lambda ctx: _throttled() if ctx.job.job_id == "slow" and ctx.job.attempts == 0 else None
+    writer = make_writer(handler, workers=2, base_delay=0.5, jitter=lambda cap: cap, group=lambda job: "alice")
+
+    writer.submit(_job("slow"))
+    assert handler.started.wait(WAIT)
+    writer.submit(_job("next"))
+    assert writer.flush(WAIT)
+
+    assert [(call[0], call[2]) for call in handler.calls] == [("slow", 0), ("next", 0), ("slow", 1)]
+    first, following, _second = (call[3] for call in handler.calls)
+    assert following - first < 0.4  # ran during the 0.5 s backoff
+
+
 def test_non_retryable_error_fails_keeps_spool_and_logs_conversation_id(
     tmp_path: Path, make_writer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -397,6 +413,49 @@ def test_one_job_id_never_runs_concurrently(make_writer: Any) -> None:
         writer.submit(_job(f"conv-{i % 3}", transcript=str(i)))
     assert writer.flush(WAIT)
     assert overlaps == []
+
+
+def test_one_groups_burst_never_holds_the_workers_and_runs_one_at_a_time(tmp_path: Path, make_writer: Any) -> None:
+    """A user with more jobs ready than workers (three replayed from the spool, known only by their
+    file until read, two submitted now): another user's job runs while the first user's first job is
+    still running, and the first user's jobs run one at a time, each once."""
+    leftover = make_writer(Recorder())
+    leftover.close(WAIT)
+    for i in range(3):  # a closed writer spools them for the next start
+        leftover.submit(_job(f"a{i}", user="alice"))
+    gate = threading.Event()
+    lock = threading.Lock()
+    running: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    ran: list[str] = []
+    alice_running_when_bob_ran: list[int] = []
+
+    def handler(ctx: JobContext) -> None:
+        user = ctx.job.payload["user"]
+        with lock:
+            running[user] += 1
+            most[user] = max(most[user], running[user])
+            if user == "bob":
+                alice_running_when_bob_ran.append(running["alice"])
+        if user == "alice":
+            gate.wait(WAIT)  # the first of alice's jobs holds until bob's has run
+        else:
+            gate.set()
+        with lock:
+            running[user] -= 1
+            ran.append(ctx.job.job_id)
+
+    writer = make_writer(handler, workers=2, group=lambda job: job.payload["user"])
+    assert writer.replay_spool() == 3
+    for i in range(3, 5):
+        writer.submit(_job(f"a{i}", user="alice"))
+    writer.submit(_job("b0", user="bob"))
+    assert writer.flush(WAIT)
+    assert ran[0] == "b0"  # not behind alice's five: it ran while her first one was still running
+    assert alice_running_when_bob_ran == [1]
+    assert most["alice"] == 1  # never two of hers at once
+    assert sorted(ran) == ["a0", "a1", "a2", "a3", "a4", "b0"]
+    assert ran.index("a3") < ran.index("a4")  # a skipped job keeps its place
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,9 +21,11 @@ What an attempt embedded is kept in memory (float32, bounded) when it fails, so 
 cost the embeddings again.
 
 One user's conversations are archived one at a time (two browser tabs; a summary slower than the
-read-your-writes wait): the steps from the related-facts read to the supersessions run under that
-scope's lock (:class:`_OneAtATime`), so the second conversation sees the first one's facts and two
-contradicting facts never both stay current. Other users' jobs run in parallel, as before.
+read-your-writes wait), so the second conversation sees the first one's facts and two contradicting
+facts never both stay current. The background writer schedules it: a job whose memory scope is being
+archived is not handed to a worker until the scope is free (the writer's ``group``, see
+:mod:`.job_queue`), so other users' jobs always run in parallel, however many jobs one user has
+ready. :class:`_OneAtATime` is the fallback for what the writer does not schedule.
 
 A job that keeps failing ends as a dead letter; :meth:`Archiver.salvage` then stores what needs no
 model: an extractive summary (the user's own words, marked as such) and the detail records (and the
@@ -71,9 +73,13 @@ _KEPT_VECTORS = 2_000
 class _OneAtATime:
     """A lock per memory scope, process-wide, held while one of its conversations is archived.
 
-    Process-wide because plugins built per request each have their own archiver. Re-entrant (an
-    archive without a model salvages under the same hold); an entry lives only while held or waited
-    for, so the table is as large as the number of users being stored right now.
+    The writer never runs two jobs of one scope at once, so its workers find the lock free and never
+    wait on it. It is still needed for what bypasses that writer's queue: the synchronous API
+    (``close_session_with_data``) called while the writer archives the same user, and two runtimes
+    (plugins with different ``spool_dir``) storing one user. Process-wide because plugins built per
+    request each have their own archiver. Re-entrant (an archive without a model salvages under the
+    same hold); an entry lives only while held or waited for, so the table is as large as the number
+    of users being stored right now.
     """
 
     def __init__(self) -> None:

@@ -8,7 +8,12 @@ Pure state (no threads of its own, no I/O), guarded by one lock. The rules it ke
 * a version's payload may live in memory or only in its spool file (``job is None``): replayed
   jobs, and submissions beyond ``max_in_memory``, are read back from disk when they run, so a huge
   spool is replayed in bounded memory;
-* every submission has a sequence number; ``flush`` waits for the numbers issued before it.
+* every submission has a sequence number; ``flush`` waits for the numbers issued before it;
+* jobs of one group (the conversations of one memory scope) never run at the same time, and no
+  worker waits for a group: a job whose group is running is parked, keeping its place (ready-time
+  and tie), and the earliest parked one goes back into the heap the moment its group frees. A job
+  known only by its spool file has no group until a worker reads it; if its group is running then,
+  it is parked (its payload left on disk) instead of run.
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
 from .spool_format import WriteJob
 
-__all__ = ["JobQueue", "Run"]
+__all__ = ["Group", "JobQueue", "Run"]
 
 State = Literal["queued", "running"]
+#: What jobs that must never run at the same time share (``None``: no such constraint).
+Group = Hashable | None
+_Item = tuple[float, int, str, int]  # a heap entry: (ready_at, tie, key, generation)
 
 
 @dataclass
@@ -44,6 +53,9 @@ class _Entry:
     current: _Version
     generation: int = 0
     next: _Version | None = None  #: a newer version waiting for the running one
+    group: Group = None  #: the job's group, once its payload has been seen
+    held: Group = None  #: the group this entry holds while it runs
+    place: tuple[float, int] = (0.0, 0)  #: its heap place when it was taken (kept if it is parked)
 
 
 @dataclass(frozen=True)
@@ -60,13 +72,16 @@ class Run:
 class JobQueue:
     """Pending job versions by key, ready-times, and the flushes waiting for them."""
 
-    def __init__(self, max_in_memory: int = 10_000) -> None:
+    def __init__(self, max_in_memory: int = 10_000, group: Callable[[WriteJob], Group] | None = None) -> None:
         self.max_in_memory = max_in_memory
+        self._group_of = group
         self.lock = threading.Lock()
         self._work = threading.Condition(self.lock)  # workers wait here for ready jobs
         self._done = threading.Condition(self.lock)  # flush() waits here for finished jobs
         self._entries: dict[str, _Entry] = {}
-        self._heap: list[tuple[float, int, str, int]] = []  # (ready_at, tie, key, generation)
+        self._heap: list[_Item] = []
+        self._running_groups: set[Group] = set()
+        self._parked: dict[Group, list[_Item]] = {}  # group -> heap of jobs waiting for it to free
         self._tie = itertools.count()
         self._seq = itertools.count(1)
         self._outstanding: set[int] = set()
@@ -99,6 +114,8 @@ class JobQueue:
             entry.current, entry.generation = version, entry.generation + 1
             self._push(entry, 0.0)
             replaced = True
+        if entry.group is None:
+            entry.group = self._group(job)
         self._work.notify()
         return version.seq, replaced
 
@@ -138,6 +155,7 @@ class JobQueue:
             return False
         self._drop(entry.current)
         del self._entries[key]
+        self._unpark(entry.group)  # it may have been the parked job its group's release woke
         self._work.notify()
         return True
 
@@ -174,9 +192,13 @@ class JobQueue:
                 if wait > 0:
                     self._work.wait(wait)
                     continue
-                heapq.heappop(self._heap)
+                item = heapq.heappop(self._heap)
                 entry = self._entries[key]
-                entry.state = "running"
+                if entry.group in self._running_groups:
+                    heapq.heappush(self._parked.setdefault(entry.group, []), item)  # no worker waits for it
+                    continue
+                entry.state, entry.place = "running", item[:2]
+                self._hold_group(entry)
                 self.busy += 1
                 return Run(key, generation, entry.current.job, entry.current.attempts, entry.current.seq)
             return None
@@ -186,11 +208,24 @@ class JobQueue:
         with self.lock:
             self.busy -= 1
 
-    def loaded(self, run: Run, job: WriteJob) -> None:
-        """The worker read a running job's payload from disk (caller holds lock)."""
+    def loaded(self, run: Run, job: WriteJob) -> bool:
+        """The worker read a running job's payload from disk (caller holds lock).
+
+        False when the payload shows its group is running in another worker: the job is parked in
+        the place it was taken from (its payload left on disk) and must not run now.
+        """
         entry = self._entries.get(run.key)
-        if entry is not None and entry.generation == run.generation and entry.current.job is None:
+        if entry is None or entry.generation != run.generation:
+            return True
+        if entry.held is None:
+            entry.group = self._group(job)
+            if entry.group in self._running_groups:
+                self._park(entry)
+                return False
+            self._hold_group(entry)
+        if entry.current.job is None:
             self._hold(entry.current, job)
+        return True
 
     def update(self, run: Run, job: WriteJob) -> None:
         """A checkpoint of the running version: retries see it (caller holds lock)."""
@@ -216,6 +251,7 @@ class JobQueue:
         else:
             entry.current.attempts = job.attempts
         entry.state = "queued"
+        self._release_group(entry)  # a job backing off never holds its group's other jobs
         self._push(entry, delay)
         self._work.notify()
         return True
@@ -224,6 +260,7 @@ class JobQueue:
         """The running version is done (succeeded, failed, or superseded): start ``next`` or forget the key."""
         entry = self._entries[run.key]
         self._drop(entry.current)
+        self._release_group(entry)
         if entry.next is not None:
             entry.current, entry.next = entry.next, None
             entry.generation += 1
@@ -292,6 +329,52 @@ class JobQueue:
 
     def _push(self, entry: _Entry, delay: float) -> None:
         heapq.heappush(self._heap, (time.monotonic() + delay, next(self._tie), entry.key, entry.generation))
+
+    # ------------------------------------------------------------------ groups (caller holds lock)
+
+    def _group(self, job: WriteJob | None) -> Group:
+        """``job``'s group (``None`` when unknown: its payload is on disk, or the function failed)."""
+        if job is None or self._group_of is None:
+            return None
+        try:
+            return self._group_of(job)
+        except Exception:  # a job the handler cannot read either: it runs, and fails there
+            return None
+
+    def _hold_group(self, entry: _Entry) -> None:
+        if entry.group is not None:
+            entry.held = entry.group
+            self._running_groups.add(entry.group)
+
+    def _release_group(self, entry: _Entry) -> None:
+        """The entry stopped running: its group is free, and the group's earliest parked job is ready."""
+        group, entry.held = entry.held, None
+        if group is not None:
+            self._running_groups.discard(group)
+            self._unpark(group)
+
+    def _unpark(self, group: Group) -> None:
+        """Put the earliest parked job of a free ``group`` back in the heap, in its old place."""
+        parked = self._parked.get(group)
+        while parked and group not in self._running_groups:
+            item = heapq.heappop(parked)
+            entry = self._entries.get(item[2])
+            if entry is not None and entry.generation == item[3] and entry.state == "queued":
+                heapq.heappush(self._heap, item)
+                self._work.notify()
+                break
+        if not parked:
+            self._parked.pop(group, None)
+
+    def _park(self, entry: _Entry) -> None:
+        """A job taken before its group was known, whose group turned out to be running: park it
+        in the place it was taken from (a newer version waiting behind it replaces it, as when queued)."""
+        if entry.next is not None:
+            self._drop(entry.current)
+            entry.current, entry.next = entry.next, None
+            entry.generation += 1
+        entry.state = "queued"
+        heapq.heappush(self._parked.setdefault(entry.group, []), (*entry.place, entry.key, entry.generation))
 
     def _retire(self, seq: int) -> None:
         """Mark a version finished and wake the flushes waiting for it."""

@@ -17,7 +17,7 @@ from .records import MemoryScope, summary_key
 from .spool_format import WriteJob
 from .transcript import bound_transcript
 
-__all__ = ["ConversationJob", "merge_write_jobs"]
+__all__ = ["ConversationJob", "job_scope", "merge_write_jobs"]
 
 #: Why a conversation was ended: by the caller, or by the plugin for a conversation left open.
 REASONS = ("end_session", "idle", "evicted", "exit", "close_session")
@@ -85,17 +85,13 @@ class ConversationJob:
 
         Raises ``ValueError`` (or an identity error) for a payload that does not describe a job.
         """
-        tenant = payload.get("tenant_id")
-        if tenant is None and isinstance(payload.get("tenant_context"), dict):
-            tenant = payload["tenant_context"].get("tenantId")
         transcript, conversation_id = payload.get("transcript", ""), payload.get("conversation_id")
         if not isinstance(transcript, str) or not isinstance(conversation_id, str):
             raise ValueError("a conversation job needs a transcript and a conversation_id")
         ended = _number(payload.get("ended_at"), time.time())
         trace = payload.get("trace")
-        user_id: Any = payload.get("user_id")
         return cls(
-            scope=MemoryScope(user_id, payload.get("agent_name"), tenant),  # validates the ids
+            scope=_scope(payload),
             conversation_id=conversation_id,
             transcript=transcript,
             started_at=_number(payload.get("started_at"), ended),
@@ -134,6 +130,20 @@ class ConversationJob:
             fact_changes=None,
             summary_path=None,
         )
+
+
+def job_scope(job: WriteJob) -> MemoryScope:
+    """Whose memories a spooled conversation job writes: the writer's ``group``, so one user's
+    conversations are archived one at a time (``ValueError`` for a payload that names no user)."""
+    return _scope(job.payload)
+
+
+def _scope(payload: dict[str, Any]) -> MemoryScope:
+    tenant = payload.get("tenant_id")
+    if tenant is None and isinstance(payload.get("tenant_context"), dict):
+        tenant = payload["tenant_context"].get("tenantId")
+    user_id: Any = payload.get("user_id")
+    return MemoryScope(user_id, payload.get("agent_name"), tenant)  # validates the ids
 
 
 def merge_write_jobs(older: WriteJob, newer: WriteJob) -> WriteJob:

@@ -35,7 +35,7 @@ from .book import Conversation, ConversationBook, EndedConversation
 from .errors import ConfigurationError
 from .forking import ForkSafeLock, reset_in_child
 from .identity import Invocation, ScopeKey, scope_key
-from .jobs import ConversationJob, merge_write_jobs
+from .jobs import ConversationJob, job_scope, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
 from .plugin_settings import DEFAULT_IDLE_TIMEOUT_SECONDS
 from .retry import is_retryable_error
@@ -121,6 +121,7 @@ class MemoryRuntime:
             name=f"{SERVICE_NAME}[{spool_dir.name}]",
             merge=merge_write_jobs,
             on_dead_letter=self._salvage,
+            group=job_scope,  # one user's conversations one at a time, never holding a worker
         )
         self._start(ConversationBook())  # after the writer: the reaper uses it
         register_canceller(self, self._cancel)
@@ -279,10 +280,9 @@ class MemoryRuntime:
 
     def _salvage(self, write_job: WriteJob, _error: BaseException) -> None:
         job = ConversationJob.from_write_job(write_job)
+        archiver = self._archiver_for(job.job_id)
         with self._lock:
-            archiver = self._archivers.pop(job.job_id, None) or self._default
-        if archiver is None:
-            raise ConfigurationError("no plugin is attached to store this spool's jobs")
+            self._archivers.pop(job.job_id, None)
         archiver.salvage(job)
 
     def _cancel(self, data_dir: Path, stone: Tombstone) -> int:

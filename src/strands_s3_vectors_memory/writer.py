@@ -28,7 +28,8 @@ Durability contract:
   reference stays in memory) and read back when it runs; replayed jobs always are. Submit never
   blocks and never drops. If the spool cannot be written (read-only, disk full, no spool configured)
   the job is queued in memory anyway, above the bound if need be, and a WARNING says durability is
-  degraded. The queue itself (versions, ready-times, flushes) is :mod:`.job_queue`.
+  degraded. The queue itself (versions, ready-times, groups, flushes) is :mod:`.job_queue`.
+* Jobs of one ``group`` (the runtime's: one memory scope) never run at once, and no worker waits for one.
 
 The spool's layout, claims and adoption of a dead writer's files are described in :mod:`.spool`.
 """
@@ -49,7 +50,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .forking import reset_in_child
-from .job_queue import JobQueue, Run
+from .job_queue import Group, JobQueue, Run
 from .retry import full_jitter, is_retryable_error
 from .s3_location import S3Location
 from .spool_format import WriteJob, conversation_id_of, job_key
@@ -165,6 +166,7 @@ class BackgroundWriter:
         max_rounds: int = 3,
         on_dead_letter: Callable[[WriteJob, BaseException], None] | None = None,
         max_age: float = DEFAULT_MAX_AGE,
+        group: Callable[[WriteJob], Group] | None = None,
     ) -> None:
         if max_pending < 1 or max_attempts < 1 or workers < 1 or max_rounds < 1:
             raise ConfigurationError("max_pending, max_attempts, max_rounds and workers must be at least 1")
@@ -178,7 +180,7 @@ class BackgroundWriter:
         self._max_rounds = max_rounds
         self._on_dead_letter = on_dead_letter
         self.name = name
-        self._workers = workers
+        self._workers, self._group = workers, group
         self._closed = False
         self._spool_dir = _location(spool_dir)
         self._start(max_pending)
@@ -189,7 +191,7 @@ class BackgroundWriter:
 
     def _start(self, max_pending: int) -> None:
         """A fresh queue, spool claim and worker threads (at construction, and in a forked child)."""
-        self._queue = JobQueue(max_pending)
+        self._queue = JobQueue(max_pending, self._group)
         self._lock = self._queue.lock
         self._counts = dict.fromkeys(_COUNTS, 0)
         self._disk = WriterSpool(self._spool_dir, self._queue, self._counts, name=self.name, merge=self._merge)
@@ -346,8 +348,6 @@ class BackgroundWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    # --------------------------------------------------------------------------- submit internals
 
     # --------------------------------------------------------------------------- worker internals
 

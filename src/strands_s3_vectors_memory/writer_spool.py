@@ -334,7 +334,10 @@ class WriterSpool:
             )
 
     def load(self, run: Run) -> WriteJob | None:
-        """Read a running job's payload from its spool file; quarantine it (a finished failure) if unreadable."""
+        """Read a running job's payload from its spool file; quarantine it (a finished failure) if unreadable.
+
+        ``None``: nothing to run (unreadable, or parked because its group turned out to be running).
+        """
         assert self.spool is not None
         path = self.spool.path(run.key)
         error: BaseException
@@ -343,8 +346,8 @@ class WriterSpool:
             if job_key(job.job_id) == run.key:
                 job = dataclasses.replace(job, attempts=run.attempts)
                 with self._lock:
-                    self._queue.loaded(run, job)
-                return job
+                    runs_now = self._queue.loaded(run, job)  # else parked: its group is running
+                return job if runs_now else None
             error = ValueError("job_id does not match the file name")
         except (OSError, ValueError) as exc:
             error = exc
