@@ -12,7 +12,8 @@ Semantics (documented by the service, completed where it is silent): a bare valu
 and ``$in`` match a list-valued field when any element matches; ``$ne``/``$nin`` are their exact
 negations (so they also match vectors lacking the field); range operators compare numbers only
 (booleans are not numbers); ``true`` never equals ``1``; several keys or operators in one object are
-ANDed.
+ANDed. ``$startsWith`` (a string prefix; any element of a list field) exists on ``ENHANCED`` indexes
+only, which also bound a filter to 100 constraints (field conditions).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ _RANGE_OPS: dict[str, Callable[[float, float], bool]] = {
     "$lt": operator.lt,
     "$lte": operator.le,
 }
-_FIELD_OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", *_RANGE_OPS})
+_FIELD_OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", "$startsWith", *_RANGE_OPS})
+#: Most field conditions one filter may hold on an ENHANCED index (the service's documented bound).
+MAX_ENHANCED_CONSTRAINTS = 100
 
 
 def token(value: Any) -> Token | None:
@@ -135,6 +138,19 @@ class _Range(Node):
 
 
 @dataclass
+class _StartsWith(Node):
+    field: str
+    prefix: str
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        if self.field not in meta:
+            return False
+        value = meta[self.field]
+        values = value if isinstance(value, list) else [value]
+        return any(isinstance(v, str) and v.startswith(self.prefix) for v in values)
+
+
+@dataclass
 class _Exists(Node):
     field: str
     present: bool
@@ -189,9 +205,11 @@ class _Or(Node):
 class _Parser:
     """Validates a filter document while compiling it; every error is a ValidationException."""
 
-    def __init__(self, non_filterable: frozenset[str], operation: str) -> None:
+    def __init__(self, non_filterable: frozenset[str], operation: str, enhanced: bool) -> None:
         self._non_filterable = non_filterable
         self._operation = operation
+        self._enhanced = enhanced
+        self.constraints = 0
 
     def fail(self, detail: str) -> ClientError:
         return validation_error(f"Invalid query filter: {detail}", self._operation, path="/filter")
@@ -229,8 +247,13 @@ class _Parser:
         return tok
 
     def compare(self, name: str, op: str, operand: Any) -> Node:
-        if op not in _FIELD_OPS:
+        if op not in _FIELD_OPS or (op == "$startsWith" and not self._enhanced):
             raise self.fail(f"unsupported operator {op!r} on {name!r}")
+        self.constraints += 1
+        if op == "$startsWith":
+            if not isinstance(operand, str) or not operand:
+                raise self.fail(f"$startsWith on {name!r} requires a non-empty string")
+            return _StartsWith(name, operand)
         if op in ("$eq", "$ne"):
             node: Node = _Eq(name, self.scalar(name, op, operand))
             return node if op == "$eq" else _Not(node)
@@ -248,6 +271,13 @@ class _Parser:
         return _Exists(name, operand)
 
 
-def compile_filter(doc: Any, non_filterable: Iterable[str], operation: str) -> Node:
-    """Validate and compile a filter document against an index's non-filterable keys."""
-    return _Parser(frozenset(non_filterable), operation).document(doc)
+def compile_filter(doc: Any, non_filterable: Iterable[str], operation: str, *, enhanced: bool = False) -> Node:
+    """Validate and compile a filter document against an index's non-filterable keys and mode."""
+    parser = _Parser(frozenset(non_filterable), operation, enhanced)
+    node = parser.document(doc)
+    if enhanced and parser.constraints > MAX_ENHANCED_CONSTRAINTS:
+        raise parser.fail(
+            f"a filter on an ENHANCED index holds at most {MAX_ENHANCED_CONSTRAINTS} constraints, "
+            f"this one holds {parser.constraints}"
+        )
+    return node
