@@ -28,7 +28,7 @@ Response = Mapping[str, Any]
 
 
 class S3VectorsClient(Protocol):
-    """The S3 Vectors operations the memory store uses: seven on its index, three on its bucket.
+    """The S3 Vectors operations the memory store uses: nine on its index, three on its bucket.
 
     The bucket-level ones (:meth:`create_vector_bucket`, :meth:`get_vector_bucket`,
     :meth:`delete_index`) are operator actions: the store calls them only through its own, unscoped
@@ -98,13 +98,29 @@ class S3VectorsClient(Protocol):
         self,
         *,
         topK: int,
-        queryVector: Mapping[str, Any],
+        queryVector: Mapping[str, Any] = ...,
         vectorBucketName: str = ...,
         indexName: str = ...,
         indexArn: str = ...,
         filter: Mapping[str, Any] = ...,
         returnMetadata: bool = ...,
         returnDistance: bool = ...,
+        queryTexts: Sequence[Mapping[str, str]] = ...,
+        returnScores: bool = ...,
+    ) -> Response: ...
+
+    def update_index_mode(
+        self, *, indexMode: str, vectorBucketName: str = ..., indexName: str = ..., indexArn: str = ...
+    ) -> Response: ...
+
+    def update_metadata_configuration(
+        self,
+        *,
+        vectorBucketName: str = ...,
+        indexName: str = ...,
+        indexArn: str = ...,
+        add: Mapping[str, Any] = ...,
+        delete: Mapping[str, Any] = ...,
     ) -> Response: ...
 
     # --- the bucket (operator actions) ----------------------------------------------------------
