@@ -3,9 +3,10 @@
 The scope is a server-side filter (user, agent, unexpired), checked again on every returned record.
 On an index whose ``content`` is full-text searchable (ENHANCED, see :func:`~.index.text_key`) the
 candidates come from one hybrid ``QueryVectors`` (the query vector and the user's words, fused by
-the service with RRF over the whole scope) and keep the service's order; otherwise (CLASSIC, or
-0.3.0's indexes) they are the dense top ``candidate_k``, re-ranked here (dense + BM25 over those
-candidates, see :mod:`.ranking`). Either way they are grouped at conversation level; a detail
+the service with RRF over the whole scope: a record the dense search would miss but whose words
+match is among them) and are ranked with the service's BM25 scores; otherwise (CLASSIC, or 0.3.0's
+indexes) they are the dense top ``candidate_k`` and BM25 is computed here over them. Either way the
+same dense + BM25 mix ranks them (see :mod:`.ranking`), at conversation level; a detail
 record that matched brings its conversation's summary, fetched by key when it was not a candidate
 (conversation ids are not filterable in the spec's index layout). Facts among the candidates are
 evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second
@@ -113,14 +114,17 @@ def search_index(
     found = response.get("vectors", [])
     candidates = [m for m in (Memory.from_vector(v) for v in found)
                   if in_scope(m) and m.fact_status != FACT_SUPERSEDED]
-    fused = {str(v["key"]): float(v["scores"]["fused"]) for v in found if "fused" in v.get("scores", {})}
+    bm25 = {
+        str(v["key"]): sum(float(s["score"]) for s in v.get("scores", {}).get("bm25Scores", []))
+        for v in found
+    }
 
     def conversation_summary(conversation_id: str) -> str | None:  # for conversations found by a fact
         return summary_key(scope, conversation_id) if scope.agent_name is not None else None
 
     matches = rank_conversations(
         query, candidates, threshold=threshold, summary_key_of_conversation=conversation_summary,
-        fused=fused if words else None,
+        bm25=bm25 if words else None,
     )
     summaries: dict[str, Memory] = {}
     missing = summaries_to_fetch(matches, top_k)
