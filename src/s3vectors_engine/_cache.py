@@ -50,6 +50,19 @@ def _parse(fmeta_json: str) -> dict[str, Any]:
     return parsed
 
 
+class _Postings:
+    """The cache's inverted index as a filter's :class:`~._filters.Lookup`."""
+
+    def __init__(self, cache: IndexCache) -> None:
+        self._cache = cache
+
+    def __call__(self, field: str, tok: Token) -> set[int]:
+        return self._cache._lookup(field, tok)
+
+    def prefix(self, field: str, prefix: str) -> set[int]:
+        return self._cache._prefix(field, prefix)
+
+
 class IndexCache:
     """One index's vectors in memory; all access is under ``lock``.
 
@@ -279,11 +292,20 @@ class IndexCache:
     def _lookup(self, field: str, tok: Token) -> set[int]:
         return self.postings.get(field, {}).get(tok, set())
 
+    def _prefix(self, field: str, prefix: str) -> set[int]:
+        """Combinations holding a string value of ``field`` that starts with ``prefix`` (one pass over
+        the field's distinct values, not over rows)."""
+        out: set[int] = set()
+        for (kind, value), ids in self.postings.get(field, {}).items():
+            if kind == "s" and isinstance(value, str) and value.startswith(prefix):
+                out |= ids
+        return out
+
     def matching(self, node: Node | None) -> np.ndarray | None:
         """The live slots matching ``node``, ascending (None: no filter, every live slot)."""
         if node is None:
             return None
-        found = node.candidates(self._lookup)  # combination ids, or None when nothing is pinned
+        found = node.candidates(_Postings(self))  # combination ids, or None when nothing is pinned
         combos: Iterable[int] = self._combo_id.values() if found is None else found
         if found is None or not node.exact:
             combos = [c for c in combos if node.matches(_parse(self._combo_text[c]))]

@@ -23,7 +23,7 @@ import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -31,7 +31,14 @@ from ._errors import validation_error
 
 #: A type-aware hashable form of a scalar metadata value: ("s", str), ("n", float) or ("b", bool).
 Token = tuple[str, str | float | bool]
-Lookup = Callable[[str, Token], "set[int]"]
+class Lookup(Protocol):
+    """The inverted index a filter narrows with: (field, value token) -> combination ids."""
+
+    def __call__(self, field: str, tok: Token) -> set[int]: ...
+
+    def prefix(self, field: str, prefix: str) -> set[int]:
+        """Combination ids of every string value of ``field`` starting with ``prefix``."""
+        ...
 
 _RANGE_OPS: dict[str, Callable[[float, float], bool]] = {
     "$gt": operator.gt,
@@ -141,6 +148,10 @@ class _Range(Node):
 class _StartsWith(Node):
     field: str
     prefix: str
+    exact = True
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        return lookup.prefix(self.field, self.prefix)
 
     def matches(self, meta: Mapping[str, Any]) -> bool:
         if self.field not in meta:

@@ -104,6 +104,7 @@ class IndexStore:
         candidate_k: int = DEFAULT_CANDIDATE_K,
         create_index: bool = True,
         dedupe_threshold: float | None = DEFAULT_DEDUPE_THRESHOLD,
+        hybrid_search: bool = True,
     ) -> None:
         self.backend = resolve_backend(backend)
         self.bucket_name = resolve_bucket_name(bucket_name)
@@ -115,6 +116,8 @@ class IndexStore:
             raise ConfigurationError(f"candidate_k must be between 1 and {MAX_TOP_K}, got {candidate_k}")
         self.candidate_k = candidate_k
         self.create_index = create_index
+        #: Ask the service for hybrid candidates when the index has ``content`` full-text searchable.
+        self.hybrid_search = hybrid_search
         self.embedder: Embedder = embedder or make_embedder(
             self.backend, embedding_model, region=self.region_name
         )
@@ -180,7 +183,7 @@ class IndexStore:
                     # offline the bucket is created too, by the unscoped (operator) client
                     bucket_client = self._base_client() if self.backend is Backend.LOCAL else None
                     index = open_index(target, self.embedder, create=self.create_index, bucket_client=bucket_client)
-                    self._ready[marker] = text_key(index)
+                    self._ready[marker] = text_key(index) if self.hybrid_search else None
         key = self._ready[marker]
         return dataclasses.replace(target, text_key=key) if key is not None else target
 

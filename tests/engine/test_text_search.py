@@ -191,3 +191,24 @@ def test_cjk_analyzers_need_their_library(language: str, tmp_path: Path, monkeyp
                              metadataConfiguration={"textSearchConfigurations": [{"metadataKey": "t",
                                                                                   "language": language}]})
         assert "cjk" in error.response["Error"]["Message"]
+
+
+def test_starts_with_is_exact_on_strings_and_list_elements(tmp_path: Path) -> None:
+    with LocalS3VectorsClient(tmp_path) as client:
+        client.create_vector_bucket(vectorBucketName="bkt")
+        client.create_index(**WHERE, dataType="float32", dimension=4, distanceMetric="cosine")
+        values: dict[str, Any] = {"a": "abc", "b": ["x", "abd"], "c": "xab", "d": 5, "e": "ABc", "f": "ab"}
+        client.put_vectors(**WHERE, vectors=[
+            {"key": k, "data": {"float32": vec(i)}, "metadata": {"tag": v, "n": i}}
+            for i, (k, v) in enumerate(values.items())
+        ])
+
+        def keys(flt: dict[str, Any]) -> set[str]:
+            found = client.query_vectors(**WHERE, topK=10, queryVector={"float32": vec(0)}, filter=flt)
+            return {v["key"] for v in found["vectors"]}
+
+        assert keys({"tag": {"$startsWith": "ab"}}) == {"a", "b", "f"}
+        assert keys({"$or": [{"tag": {"$startsWith": "abc"}}, {"n": 2}]}) == {"a", "c"}
+        assert keys({"tag": {"$startsWith": "ab"}, "n": {"$gte": 1}}) == {"b", "f"}
+        expect_error("ValidationException", 400, client.query_vectors, **WHERE, topK=1,
+                     queryVector={"float32": vec(0)}, filter={"tag": {"$startsWith": 3}})
