@@ -50,9 +50,9 @@ from .records import (
     utc_timestamp,
     validate_id,
 )
-from .search import beside, search_facts, search_index
+from .search import beside, query_vector, search_facts, search_index
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
-from .text import clean_text, head_and_tail
+from .text import clean_text
 
 __all__ = [
     "DEFAULT_CANDIDATE_K",
@@ -74,10 +74,6 @@ DEFAULT_CANDIDATE_K = 100
 DEFAULT_FACT_K = 10
 #: Fact candidates fetched per fact search before ranking.
 _FACT_CANDIDATE_K = 30
-#: Most characters of a query that are embedded (head and tail; the full text still goes to the
-#: full-text side of a hybrid query). The bundled model takes ~0.1 s for 600 characters on 2 cores
-#: and seconds for 8,000; past a few hundred words a query's vector moves little.
-QUERY_EMBED_CHARS = 600
 
 
 class IndexStore:
@@ -414,7 +410,7 @@ class IndexStore:
         if not isinstance(query, str) or not query.strip():
             return []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
-        vector = self.embedding_scheduler.embed_query(head_and_tail(query, QUERY_EMBED_CHARS))
+        vector = query_vector(self.embedding_scheduler, query)
         return search_index(self._scope_target(scope), self.embedding_scheduler, scope, query, top_k=top_k,
                             candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector)
 
@@ -442,7 +438,7 @@ class IndexStore:
             return [], []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
         target = self._scope_target(scope)
-        vector = self.embedding_scheduler.embed_query(head_and_tail(query, QUERY_EMBED_CHARS))
+        vector = query_vector(self.embedding_scheduler, query)
         facts: Callable[[], list[Memory]] = partial(
             search_facts, target, self.embedding_scheduler, scope, query, top_k=fact_k, vector=vector,
             candidate_k=max(fact_k, _FACT_CANDIDATE_K), threshold=threshold, include_superseded=include_superseded)
