@@ -9,7 +9,8 @@ first by ``store.search(top_k=5)``.
 Two rankings over the same index, side by side: today's client-side one (``hybrid_search=False``:
 the ``candidate_k`` = 100 dense candidates, BM25 over them) and the service's hybrid query
 (``hybrid_search=True``). Also per search: mean latency with the query's embedding cached (the
-query and the ranking, which is what differs) and the bytes the ``QueryVectors`` answer held. Embedding is the bundled e5 model; ingest is the slow part (cached with ``--data-dir``).
+query and the ranking, which is what differs) and the bytes the ``QueryVectors`` answer held.
+Embedding is the bundled e5 model; ingest is the slow part (cached with ``--data-dir``).
 
 Run: ``python3 bench/identifier_recall.py`` (``--sizes 2000`` for the small case only).
 """
