@@ -211,17 +211,21 @@ class TextField:
         if not n_docs:
             return {}
         avg = self.total / n_docs
-        keep = None if allowed is None else set(allowed.tolist())
+        keep = None if allowed is None else allowed.tolist()
+        keep_set = None if keep is None else set(keep)
         out: dict[int, float] = {}
+        length = self.length
         for term in dict.fromkeys(self._analyze(text)):
             posting = self.postings.get(term)
             if not posting:
                 continue
             idf = math.log(1.0 + (n_docs - len(posting) + 0.5) / (len(posting) + 0.5))
-            length = self.length
-            for slot, tf in posting.items():
-                if keep is not None and slot not in keep:
-                    continue
+            # Walk the shorter side: a common word's posting spans every user, a scope a few hundred rows.
+            if keep is not None and len(keep) < len(posting):
+                pairs = [(s, tf) for s in keep if (tf := posting.get(s))]
+            else:
+                pairs = [(s, tf) for s, tf in posting.items() if keep_set is None or s in keep_set]
+            for slot, tf in pairs:
                 norm = tf + BM25_K1 * (1.0 - BM25_B + BM25_B * length[slot] / avg)
                 out[slot] = out.get(slot, 0.0) + idf * tf * (BM25_K1 + 1.0) / norm
         return out
