@@ -111,7 +111,7 @@ def test_first_turn_is_one_hybrid_query_that_finds_the_code_dense_search_misses(
         assert any("ORD-47110" in content for content in client.found[-1])  # a candidate, by its words
         (query,) = client.queries
         assert query["queryTexts"] == [{"metadataKey": "content", "text": QUESTION}]
-        assert query["topK"] == 20  # 4 per memory shown, not 100 records' metadata
+        assert query["topK"] == 30  # 6 per memory shown, not 100 records' metadata
         # the dense search alone (0.3.0's query, as the CLASSIC fallback sends it) misses the code
         dense = engine.query_vectors(vectorBucketName=BUCKET, indexName=INDEX, topK=20, returnMetadata=True,
                                      queryVector={"float32": HashingEmbedder().embed_query(QUESTION)})

@@ -166,7 +166,7 @@ def rank_conversations(
     weights: HybridWeights = DEFAULT_WEIGHTS,
     lexical_margin: float = LEXICAL_MARGIN,
     summary_key_of_conversation: Callable[[str], str | None] | None = None,
-    bm25: Mapping[str, float] | None = None,
+    hybrid: bool = False,
 ) -> list[ConversationMatch]:
     """Score ``candidates`` (hybrid, per record), group them, best relevant conversation first.
 
@@ -176,13 +176,11 @@ def rank_conversations(
     ``summary_key_of_conversation`` names a conversation's summary key from its id (the searcher
     knows the scope), so a conversation found only through its facts still shows its summary.
 
-    ``bm25`` (vector key -> the service's BM25 score from a hybrid query, absent: 0) replaces the BM25
-    computed here over the candidates: the service scored the whole scope (its IDF is the scope's,
-    not the candidates'), and its candidates include records the dense search missed. Such a
-    record has no distance: its dense part is the lowest, and it is relevant when it shares a
-    content word with the query.
+    ``hybrid``: the candidates come from a hybrid query, so a record the service found by its words
+    alone has no distance: its dense part is the lowest, and it is relevant when it shares a content
+    word with the query.
     """
-    usable = [m for m in candidates if m.similarity is not None or bm25 is not None]
+    usable = [m for m in candidates if m.similarity is not None or hybrid]
     if not usable:
         return []
     query_tokens = tokenize(query)
@@ -192,10 +190,7 @@ def rank_conversations(
     known = [float(m.similarity) for m in usable if m.similarity is not None]
     floor = min(known) if known else 0.0
     dense = _min_max([float(m.similarity) if m.similarity is not None else floor for m in usable])
-    raw_lexical = (
-        [bm25.get(m.key, 0.0) for m in usable] if bm25 is not None else bm25_scores(query_tokens, documents)
-    )
-    lexical = _min_max(raw_lexical)
+    lexical = _min_max(bm25_scores(query_tokens, documents))
     mixed = [weights.dense * d + weights.lexical * lx + weights.recency * rc
              for d, lx, rc in zip(dense, lexical, recency, strict=True)]
     query_set = set(query_tokens)

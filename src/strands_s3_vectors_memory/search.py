@@ -4,9 +4,10 @@ The scope is a server-side filter (user, agent, unexpired), checked again on eve
 On an index whose ``content`` is full-text searchable (ENHANCED, see :func:`~.index.text_key`) the
 candidates come from one hybrid ``QueryVectors`` (the query vector and the user's words, fused by
 the service with RRF over the whole scope: a record the dense search would miss but whose words
-match is among them) and are ranked with the service's BM25 scores; otherwise (CLASSIC, or 0.3.0's
-indexes) they are the dense top ``candidate_k`` and BM25 is computed here over them. Either way the
-same dense + BM25 mix ranks them (see :mod:`.ranking`), at conversation level; a detail
+match is among them); otherwise (CLASSIC, or 0.3.0's indexes) they are the dense top
+``candidate_k``. Either way the same dense + BM25 mix (BM25 over the candidates, computed here: the
+service's scores, without stemming or stop words, ranked LoCoMo worse) ranks them (see
+:mod:`.ranking`), at conversation level; a detail
 record that matched brings its conversation's summary, fetched by key when it was not a candidate
 (conversation ids are not filterable in the spec's index layout). Facts among the candidates are
 evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second
@@ -52,10 +53,11 @@ T = TypeVar("T")
 QUERY_EMBED_CHARS = 600
 #: Longest text of one ``queryTexts`` entry (the service's limit).
 MAX_QUERY_TEXT_CHARS = 1024
-#: Hybrid candidates per memory shown: the service ranks, so a few per slot leave room for the
-#: conversation grouping and the relevance cut-off without fetching 100 records' metadata.
-HYBRID_CANDIDATE_FACTOR = 4
-_HYBRID_MIN_CANDIDATES = 20
+#: Hybrid candidates per memory shown: the service already put the best of both rankings first, so
+#: 30 (for the default 5) rank as well as 100 on LoCoMo (``bench/locomo_recall.py``) for a third
+#: of the metadata.
+HYBRID_CANDIDATE_FACTOR = 6
+_HYBRID_MIN_CANDIDATES = 30
 
 
 def query_vector(embedder: Embedder, query: str) -> list[float]:
@@ -118,7 +120,6 @@ def search_index(
     if words:  # one hybrid query: the service fuses the dense and the BM25 rankings of the whole scope
         params["topK"] = min(candidate_k, max(_HYBRID_MIN_CANDIDATES, HYBRID_CANDIDATE_FACTOR * top_k))
         params["queryTexts"] = [{"metadataKey": target.text_key, "text": words}]
-        params["returnScores"] = True
     response = target.client.query_vectors(**params)
     now = time.time()
 
@@ -133,17 +134,13 @@ def search_index(
     found = response.get("vectors", [])
     candidates = [m for m in (Memory.from_vector(v) for v in found)
                   if in_scope(m) and m.fact_status != FACT_SUPERSEDED]
-    bm25 = {
-        str(v["key"]): sum(float(s["score"]) for s in v.get("scores", {}).get("bm25Scores", []))
-        for v in found
-    }
 
     def conversation_summary(conversation_id: str) -> str | None:  # for conversations found by a fact
         return summary_key(scope, conversation_id) if scope.agent_name is not None else None
 
     matches = rank_conversations(
         query, candidates, threshold=threshold, summary_key_of_conversation=conversation_summary,
-        bm25=bm25 if words else None,
+        hybrid=bool(words),
     )
     summaries: dict[str, Memory] = {}
     missing = summaries_to_fetch(matches, top_k)
