@@ -17,6 +17,11 @@ Methods, all over the same stored records:
   conversation grouping, the embedder's relevance cut-off), conversations in the order returned.
 * ``no cut-off``: the same with ``similarity_threshold=0``: the ranking alone, without the cut-off.
 
+``default`` and ``no cut-off`` run with ``hybrid_search=False`` (today's client-side ranking of the
+dense candidates); ``hybrid`` and ``hybrid no cut-off`` are the same searches with the service's
+hybrid query (the index is ENHANCED with ``content`` searchable). The bytes each search's
+``QueryVectors`` returned (its ``vectors``, as JSON) are reported per method.
+
 Run: ``python3 bench/locomo_recall.py`` (``--help`` for options; ``--data-dir`` keeps the ingested
 index between runs).
 """
@@ -49,7 +54,7 @@ AGENT = "locomo"
 BUCKET = "locomo-bench"
 KS = (1, 3, 5)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
-METHODS = ("dense", "bm25", "default", "no cut-off")
+METHODS = ("dense", "bm25", "default", "no cut-off", "hybrid", "hybrid no cut-off")
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _EVIDENCE = re.compile(r"D\s*:?\s*(\d+)\s*:")
 
@@ -76,6 +81,25 @@ class Question:
     text: str
     category: int
     evidence: frozenset[int]
+
+
+class Metered:
+    """The store's client, counting the bytes of every ``QueryVectors`` answer under ``method``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.method = ""
+        self.bytes: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+
+    def query_vectors(self, **params: Any) -> Any:
+        response = self.inner.query_vectors(**params)
+        self.bytes[self.method] += len(json.dumps(response["vectors"], default=str).encode("utf-8"))
+        self.calls[self.method] += 1
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 @dataclass
@@ -191,7 +215,9 @@ def dense_candidates(store: S3VectorMemory, user_id: str, question: str) -> list
     return [Memory.from_vector(v) for v in response.get("vectors", [])]
 
 
-def evaluate(store: S3VectorMemory, questions: Sequence[Question]) -> tuple[dict[str, Tally], dict[str, float]]:
+def evaluate(
+    store: S3VectorMemory, hybrid: S3VectorMemory, questions: Sequence[Question], meter: Metered
+) -> tuple[dict[str, Tally], dict[str, float]]:
     """Rank every question's sessions with each method; also mean latency per method (ms)."""
     tallies = {method: Tally() for method in METHODS}
     elapsed: Counter[str] = Counter()
@@ -202,16 +228,18 @@ def evaluate(store: S3VectorMemory, questions: Sequence[Question]) -> tuple[dict
             records = all_records(store, question.user_id)
             corpora[question.user_id] = (records, [tokenize(m.content) for m in records])
 
-        started = time.perf_counter()
-        memories = store.search(question.user_id, question.text, top_k=5, agent_name=AGENT)
-        elapsed["default"] += time.perf_counter() - started
-        ranked = list(dict.fromkeys(n for m in memories if (n := _session_number(m)) is not None))
-        tallies["default"].add(category, ranked, question.evidence)
-        started = time.perf_counter()
-        memories = store.search(question.user_id, question.text, top_k=5, agent_name=AGENT, similarity_threshold=0)
-        elapsed["no cut-off"] += time.perf_counter() - started
-        ranked = list(dict.fromkeys(n for m in memories if (n := _session_number(m)) is not None))
-        tallies["no cut-off"].add(category, ranked, question.evidence)
+        for method, searcher, threshold in (
+            ("default", store, None), ("no cut-off", store, 0.0),
+            ("hybrid", hybrid, None), ("hybrid no cut-off", hybrid, 0.0),
+        ):
+            meter.method = method
+            started = time.perf_counter()
+            memories = searcher.search(question.user_id, question.text, top_k=5, agent_name=AGENT,
+                                       similarity_threshold=threshold)
+            elapsed[method] += time.perf_counter() - started
+            ranked = list(dict.fromkeys(n for m in memories if (n := _session_number(m)) is not None))
+            tallies[method].add(category, ranked, question.evidence)
+        meter.method = "dense"
 
         started = time.perf_counter()
         candidates = dense_candidates(store, question.user_id, question.text)
@@ -259,9 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="locomo-bench-") as scratch:
         data_dir = args.data_dir or Path(scratch)
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir)
-        rate = ingest(store, sessions, data_dir / f"ingested-{len(sessions)}.txt")
-        tallies, latency = evaluate(store, questions)
+        writer = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir)
+        rate = ingest(writer, sessions, data_dir / f"ingested-{len(sessions)}.txt")
+        meter = Metered(writer._get_s3vectors_client())
+        store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, client=meter,
+                               embedder=writer.embedder, hybrid_search=False)
+        hybrid = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, client=meter,
+                                embedder=writer.embedder)
+        tallies, latency = evaluate(store, hybrid, questions, meter)
 
     print(f"\nLoCoMo: {len({s.user_id for s in sessions})} conversations, {len(sessions)} sessions, "
           f"{len(questions)} questions ({skipped} without usable evidence skipped)")
@@ -271,15 +304,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rate:
         print(f"ingest: {rate:.1f} records/s (embedding included)")
     print(f"mean latency per question: default search (embed + query + rank) {latency['default']:.1f} ms; "
-          f"the same with the query embedding cached {latency['no cut-off']:.1f} ms; dense query alone "
+          f"the same with the query embedding cached {latency['no cut-off']:.1f} ms; hybrid "
+          f"{latency['hybrid']:.1f} / {latency['hybrid no cut-off']:.1f} ms; dense query alone "
           f"{latency['dense']:.1f} ms; BM25 over all of the user's records {latency['bm25']:.1f} ms")
+    for method in ("default", "hybrid"):
+        calls = max(1, meter.calls[method])
+        print(f"QueryVectors answer per {method} search: {meter.bytes[method] / calls / 1024:.1f} KiB "
+              f"({meter.calls[method]} queries)")
     print()
     print(table(tallies))
     if args.json:
         result = {
             m: {name: [t.recall(name, k) for k in KS] for name in t.counts} for m, t in tallies.items()
         }
-        args.json.write_text(json.dumps({"recall": result, "latency_ms": latency}, indent=2), encoding="utf-8")
+        answer_bytes = {m: meter.bytes[m] / max(1, meter.calls[m]) for m in ("default", "hybrid")}
+        args.json.write_text(json.dumps({"recall": result, "latency_ms": latency, "answer_bytes": answer_bytes},
+                                        indent=2), encoding="utf-8")
     return 0
 
 

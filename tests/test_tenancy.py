@@ -533,6 +533,12 @@ def test_out_of_scope_calls_are_denied_before_reaching_the_service(s3vectors: An
         ("delete_vector_bucket", "DeleteVectorBucket", {"vectorBucketName": BUCKET}),
         ("list_vector_buckets", "ListVectorBuckets", {}),
         ("put_vector_bucket_policy", "PutVectorBucketPolicy", {"vectorBucketName": BUCKET, "policy": "{}"}),
+        ("update_index_mode", "UpdateIndexMode", {"vectorBucketName": BUCKET, "indexName": INDEX,
+                                                  "indexMode": "ENHANCED"}),
+        ("update_metadata_configuration", "UpdateMetadataConfiguration", {"vectorBucketName": BUCKET,
+                                                                          "indexName": INDEX}),
+        ("put_vector_bucket_default_index_mode", "PutVectorBucketDefaultIndexMode",
+         {"vectorBucketName": BUCKET, "defaultIndexMode": "ENHANCED"}),
     ],
 )
 def test_bucket_level_operations_are_denied(
@@ -580,7 +586,10 @@ def test_scoped_operations_are_the_seam_s_index_operations_and_the_tenant_role_s
 
     seam = {name for name in vars(S3VectorsClient) if not name.startswith("_")}
     assert seam >= SCOPED_OPERATIONS
-    assert seam - SCOPED_OPERATIONS == {"create_vector_bucket", "get_vector_bucket", "delete_index"}
+    assert seam - SCOPED_OPERATIONS == {
+        "create_vector_bucket", "get_vector_bucket", "delete_index",
+        "update_index_mode", "update_metadata_configuration",  # setup --upgrade, an operator action
+    }
     assert all(callable(vars(ScopedClient).get(name)) for name in seam)  # explicit methods, not __getattr__
     camel = {"s3vectors:" + "".join(part.capitalize() for part in op.split("_")) for op in SCOPED_OPERATIONS}
     assert camel == set(TENANT_INDEX_ACTIONS)

@@ -26,13 +26,19 @@ from typing import Any
 import numpy as np
 
 from ._filters import Node, Token, value_tokens
+from ._text import TextField
 
 _MIN_CAPACITY = 16
 #: Rough Python-object cost per row (key string, dict entry, set entry) for the memory budget.
 _ROW_OVERHEAD_BYTES = 240
 
-Row = tuple[int, str, bytes, str]
-"""(rowid, key, float32 bytes, filterable metadata JSON) as read from storage."""
+Row = tuple[int, str, bytes, str, str]
+"""(rowid, key, float32 bytes, filterable metadata JSON, full metadata JSON or '') as read from storage.
+
+The full metadata is read only for an index with searchable text keys (it feeds the BM25 postings).
+"""
+TextSpec = tuple[tuple[str, str | None], ...]
+"""The (metadata key, analyzer language) pairs whose text a cache indexes for BM25."""
 Hit = tuple[int, str, float]
 """(rowid, key, distance) of one query result."""
 
@@ -44,6 +50,19 @@ def _parse(fmeta_json: str) -> dict[str, Any]:
     return parsed
 
 
+class _Postings:
+    """The cache's inverted index as a filter's :class:`~._filters.Lookup`."""
+
+    def __init__(self, cache: IndexCache) -> None:
+        self._cache = cache
+
+    def __call__(self, field: str, tok: Token) -> set[int]:
+        return self._cache._lookup(field, tok)
+
+    def prefix(self, field: str, prefix: str) -> set[int]:
+        return self._cache._prefix(field, prefix)
+
+
 class IndexCache:
     """One index's vectors in memory; all access is under ``lock``.
 
@@ -51,10 +70,11 @@ class IndexCache:
     so the garbage collector has little to walk even at millions of rows.
     """
 
-    def __init__(self, uid: str, dimension: int, metric: str) -> None:
+    def __init__(self, uid: str, dimension: int, metric: str, text: TextSpec = ()) -> None:
         self.uid = uid
         self.dimension = dimension
         self.cosine = metric == "cosine"
+        self.text_spec = text
         self.lock = threading.RLock()
         self.seq = 0
         self._reset()
@@ -72,6 +92,7 @@ class IndexCache:
         self._combo_text: list[str] = []
         self._combo_rows: list[set[int]] = []
         self.postings: dict[str, dict[Token, set[int]]] = {}  # field -> token -> combination ids
+        self.text: dict[str, TextField] = {key: TextField(key, lang) for key, lang in self.text_spec}
         self.dead = 0
 
     @property
@@ -167,7 +188,7 @@ class IndexCache:
         groups: dict[str, list[int]] = {}  # rows sharing filterable metadata join their combination together
         slot_list: list[int] = []
         size = self.size
-        for _rowid, key, _data, fmeta_json in rows:
+        for _rowid, key, _data, fmeta_json, _meta in rows:
             slot = slot_of.get(key)
             if slot is None:
                 slot = size
@@ -199,6 +220,11 @@ class IndexCache:
             self._normalize(block, slots)
             self.matrix[slots] = block
         self.alive[slots] = True
+        if self.text:
+            for slot, row in zip(slot_list, rows, strict=True):
+                meta = json.loads(row[4]) if row[4] else {}
+                for field in self.text.values():
+                    field.add(slot, meta)
 
     def _normalize(self, block: np.ndarray, where: slice | np.ndarray) -> None:
         """Unit rows for cosine (in place); squared norms for euclidean."""
@@ -230,6 +256,8 @@ class IndexCache:
         if slot is None:
             return
         self._leave(slot)
+        for field in self.text.values():
+            field.remove(slot)
         self.keys[slot] = None
         self.alive[slot] = False
         self.dead += 1
@@ -239,7 +267,12 @@ class IndexCache:
         matrix, sqnorm, rowids = self.matrix[live], self.sqnorm[live], self.rowids[live]
         keys = [self.keys[i] for i in live]
         texts = [self._combo_text[int(c)] for c in self.combo[live]]
+        text_fields = self.text
         self._reset(max(_MIN_CAPACITY, len(live) * 2))
+        moves = {int(old): new for new, old in enumerate(live.tolist())}
+        for field in text_fields.values():
+            field.remap(moves)
+        self.text = text_fields
         n = len(live)
         self.matrix[:n] = matrix
         self.sqnorm[:n] = sqnorm
@@ -259,25 +292,62 @@ class IndexCache:
     def _lookup(self, field: str, tok: Token) -> set[int]:
         return self.postings.get(field, {}).get(tok, set())
 
+    def _prefix(self, field: str, prefix: str) -> set[int]:
+        """Combinations holding a string value of ``field`` that starts with ``prefix`` (one pass over
+        the field's distinct values, not over rows)."""
+        out: set[int] = set()
+        for (kind, value), ids in self.postings.get(field, {}).items():
+            if kind == "s" and isinstance(value, str) and value.startswith(prefix):
+                out |= ids
+        return out
+
+    def matching(self, node: Node | None) -> np.ndarray | None:
+        """The live slots matching ``node``, ascending (None: no filter, every live slot)."""
+        if node is None:
+            return None
+        found = node.candidates(_Postings(self))  # combination ids, or None when nothing is pinned
+        combos: Iterable[int] = self._combo_id.values() if found is None else found
+        if found is None or not node.exact:
+            combos = [c for c in combos if node.matches(_parse(self._combo_text[c]))]
+        members = [self._combo_rows[c] for c in combos]
+        if not members:
+            return np.zeros(0, dtype=np.int64)
+        if len(members) == 1:
+            rows = np.fromiter(members[0], dtype=np.int64, count=len(members[0]))
+        else:
+            rows = np.fromiter(itertools.chain.from_iterable(members), dtype=np.int64)
+        rows.sort()  # ascending slots: the gather below walks memory forwards
+        return rows
+
     def search(self, query: np.ndarray, top_k: int, node: Node | None) -> list[Hit]:
         """The ``top_k`` nearest live rows matching ``node``: (rowid, key, distance), nearest first."""
-        rows: np.ndarray | None = None
-        if node is not None:
-            found = node.candidates(self._lookup)  # combination ids, or None when nothing is pinned
-            combos: Iterable[int] = self._combo_id.values() if found is None else found
-            if found is None or not node.exact:
-                combos = [c for c in combos if node.matches(_parse(self._combo_text[c]))]
-            members = [self._combo_rows[c] for c in combos]
-            if not members:
-                return []
-            if len(members) == 1:
-                rows = np.fromiter(members[0], dtype=np.int64, count=len(members[0]))
-            else:
-                rows = np.fromiter(itertools.chain.from_iterable(members), dtype=np.int64)
-            rows.sort()  # ascending slots: the gather below walks memory forwards
+        return [(int(self.rowids[s]), str(self.keys[s]), d) for s, d in self.nearest(query, top_k, self.matching(node))]
+
+    def nearest(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
+        """(slot, exact distance) of the ``top_k`` nearest of ``rows`` (every live slot when None)."""
+        if rows is not None and not len(rows):
+            return []
         return self._score(query, top_k, rows)
 
-    def _score(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[Hit]:
+    def distances(self, query: np.ndarray, slots: Sequence[int]) -> dict[int, float]:
+        """Exact distances (float64, as reported) from ``query`` to the given live slots."""
+        if not slots:
+            return {}
+        idx = np.asarray(slots, dtype=np.int64)
+        block = self.matrix[idx].astype(np.float64)
+        q64 = query.astype(np.float64)
+        if self.cosine:
+            cos = (block @ q64) / np.sqrt((block * block).sum(axis=1) * float(q64 @ q64))
+            exact = np.maximum(1.0 - cos, 0.0)
+        else:
+            exact = np.linalg.norm(block - q64, axis=1)
+        return dict(zip(idx.tolist(), exact.tolist(), strict=True))
+
+    def hit(self, slot: int) -> tuple[int, str]:
+        """(rowid, key) of a live slot."""
+        return int(self.rowids[slot]), str(self.keys[slot])
+
+    def _score(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
         """Rank ``rows`` (or every live row) with one mat-vec, then refine the winners exactly.
 
         Selection uses float32 similarities (argpartition, O(n)); the reported distances of the
@@ -309,8 +379,4 @@ class IndexCache:
         else:
             exact = np.linalg.norm(winners - q64, axis=1)
         order = np.lexsort((slots, exact))
-        keys, rowids = self.keys, self.rowids
-        return [
-            (int(rowids[s]), str(keys[s]), float(d))
-            for s, d in zip(slots[order].tolist(), exact[order].tolist(), strict=True)
-        ]
+        return [(int(s), float(d)) for s, d in zip(slots[order].tolist(), exact[order].tolist(), strict=True)]

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from botocore.model import ServiceModel
 from botocore.paginate import Paginator
 
 from . import _validation as v
-from ._cache import IndexCache
+from ._cache import IndexCache, TextSpec
 from ._errors import (
     BUCKET_EXISTS,
     BUCKET_NOT_EMPTY,
@@ -51,14 +53,20 @@ from ._storage import (
     IndexRow,
     NotEmpty,
     Storage,
+    TextConfig,
     VectorRecord,
 )
+from ._text import CJK_MODULES, LANGUAGES, available, ranked, rrf
 
 Response = dict[str, Any]
 
 #: Default memory budget of the in-memory index copies of one client (matrices and their books).
 DEFAULT_CACHE_BYTES = 4 * 1024**3
 _Handler = Callable[[Mapping[str, Any]], Response]
+#: How deep each ranking of a hybrid query reaches before fusion (the most ``topK`` allows).
+HYBRID_WINDOW = v.MAX_TOP_K
+#: How long a QueryVectors ``nextToken`` stays valid ("several minutes", says the service).
+QUERY_TOKEN_SECONDS = 600.0
 
 
 def _partition(region: str) -> str:
@@ -88,6 +96,76 @@ def _decode_token(token: str, operation: str) -> dict[str, Any]:
     return payload
 
 
+def _classic_era(bucket: BucketRow) -> bool:
+    """A bucket created before 2026-09-30 (or stored by an engine that predates index modes)."""
+    return bucket.default_mode is None or bucket.created < v.ENHANCED_ONLY_FROM
+
+
+def _default_mode(bucket: BucketRow) -> str:
+    return bucket.default_mode or v.CLASSIC
+
+
+def _index_mode(index: IndexRow) -> str:
+    """An index stored before index modes existed is CLASSIC, as pre-2026-09-30 indexes are."""
+    return index.mode or v.CLASSIC
+
+
+def _check_mode(mode: str, bucket: BucketRow, operation: str, path: str) -> None:
+    if mode == v.CLASSIC and not _classic_era(bucket):
+        raise validation_error(
+            "CLASSIC is only available in vector buckets created before September 30, 2026", operation, path=path
+        )
+
+
+def _text_configs(items: list[Mapping[str, Any]], status: str, path: str, operation: str) -> list[TextConfig]:
+    """Validated (key, language, status) triples; a ``status`` the caller sent is the service's to set."""
+    out: list[TextConfig] = []
+    for item in items:
+        language = item.get("language")
+        if language is not None and language not in LANGUAGES:  # botocore leaves enums to the service
+            raise validation_error(f"Unsupported text search language '{language}'", operation, path=path)
+        if not available(language):
+            raise validation_error(
+                f"The {language!r} analyzer needs {CJK_MODULES[str(language)]} (pip install "
+                "'strands-s3-vectors-memory[cjk]')",
+                operation,
+                path=path,
+            )
+        out.append((str(item["metadataKey"]), None if language is None else str(language), status))
+    v.distinct_keys([c[0] for c in out], "textSearchConfigurations", path, operation)
+    if len(out) > v.MAX_TEXT_SEARCH_KEYS:
+        raise validation_error(
+            f"An index holds at most {v.MAX_TEXT_SEARCH_KEYS} text search configurations", operation, path=path
+        )
+    return out
+
+
+def _text_out(config: TextConfig) -> dict[str, Any]:
+    key, language, status = config
+    out: dict[str, Any] = {"metadataKey": key, "status": status}
+    if language is not None:
+        out["language"] = language
+    return out
+
+
+def _query_digest(params: Mapping[str, Any], index_uid: str) -> str:
+    """What a QueryVectors ``nextToken`` is bound to: the same index and the same query inputs."""
+    inputs = {k: params.get(k) for k in ("queryVector", "queryTexts", "topK", "filter", "queryMode")}
+    raw = json.dumps([index_uid, inputs], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """One QueryVectors result before paging: slot identity plus whatever scores its search produced."""
+
+    rowid: int
+    key: str
+    distance: float | None
+    fused: float | None
+    bm25: tuple[tuple[str, float], ...]
+
+
 @dataclass(frozen=True)
 class _ClientMeta:
     """The subset of ``client.meta`` that code written for boto3 commonly reads."""
@@ -107,6 +185,11 @@ class LocalS3VectorsClient:
     ``cache_bytes`` bounds the memory of the in-memory index copies: when it is exceeded, the
     least recently queried indexes are dropped (and reloaded from disk when queried again). The
     index being queried always stays, so one index larger than the budget still works.
+
+    ``query_page_size`` is how many results one QueryVectors page holds before a ``nextToken``
+    (the service does not document its page size; the default, 100, is the largest ``topK``, so a
+    query fits one page unless asked otherwise). ``clock`` stamps creation times: a bucket created
+    before 2026-09-30 is a CLASSIC-era bucket, as on the service.
     """
 
     def __init__(
@@ -116,7 +199,12 @@ class LocalS3VectorsClient:
         region: str = "us-east-1",
         account_id: str = "000000000000",
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        query_page_size: int = v.MAX_TOP_K,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
+        self._query_page_size = query_page_size
+        self._backfills: set[tuple[str, str]] = set()
         self._region = region
         self._account_id = account_id
         self._storage = Storage(root)
@@ -192,8 +280,9 @@ class LocalS3VectorsClient:
         key = (bucket.uid, index.name)
         with self._caches_lock:
             cache = self._caches.get(key)
-            if cache is None or cache.uid != index.uid:
-                cache = IndexCache(index.uid, index.dimension, index.metric)
+            spec: TextSpec = tuple((k, lang) for k, lang, _status in index.text_config)
+            if cache is None or cache.uid != index.uid or cache.text_spec != spec:
+                cache = IndexCache(index.uid, index.dimension, index.metric, spec)
                 self._caches[key] = cache
             self._caches.move_to_end(key)
             return cache
@@ -219,7 +308,7 @@ class LocalS3VectorsClient:
         """
         with self._storage.read(self._storage.bucket_path(bucket)) as conn:
             index = self._storage.get_index(bucket, name, conn)
-            if index.uid != cache.uid:
+            if index.uid != cache.uid or tuple((k, lang) for k, lang, _s in index.text_config) != cache.text_spec:
                 return False
             if cache.seq >= index.seq:
                 return True
@@ -242,10 +331,15 @@ class LocalS3VectorsClient:
         op = "CreateVectorBucket"
         name = str(params["vectorBucketName"])
         v.check_bucket_name(name, op)
+        v.check_encryption(params.get("encryptionConfiguration"), op)
+        tags = dict(params.get("tags") or {})
+        v.check_tags(tags, op)
         encryption = dict(params.get("encryptionConfiguration") or {"sseType": "AES256"})
         encryption.setdefault("sseType", "AES256")
+        created = self._clock()
+        mode = v.CLASSIC if created < v.ENHANCED_ONLY_FROM else v.ENHANCED
         try:
-            self._storage.create_bucket(name, encryption, dict(params.get("tags") or {}))
+            self._storage.create_bucket(name, encryption, tags, created=created, default_mode=mode)
         except AlreadyExists:
             raise conflict(BUCKET_EXISTS, op) from None
         return {"vectorBucketArn": self._bucket_arn(name)}
@@ -262,8 +356,24 @@ class LocalS3VectorsClient:
                 "vectorBucketArn": self._bucket_arn(bucket.name),
                 "creationTime": _timestamp(bucket.created),
                 "encryptionConfiguration": dict(bucket.encryption),
+                "defaultIndexMode": _default_mode(bucket),
             }
         }
+
+    def put_vector_bucket_default_index_mode(self, **kwargs: Any) -> Response:
+        """PutVectorBucketDefaultIndexMode: the mode of indexes created from now on.
+
+        Only a CLASSIC-era bucket (created before 2026-09-30) may choose CLASSIC.
+        """
+        return self._call("PutVectorBucketDefaultIndexMode", kwargs, self._put_vector_bucket_default_index_mode)
+
+    def _put_vector_bucket_default_index_mode(self, params: Mapping[str, Any]) -> Response:
+        op = "PutVectorBucketDefaultIndexMode"
+        bucket = self._bucket(params, op)
+        mode = str(params["defaultIndexMode"])
+        _check_mode(mode, bucket, op, "/defaultIndexMode")
+        self._storage.set_bucket_default_mode(bucket, mode)
+        return {}
 
     def list_vector_buckets(self, **kwargs: Any) -> Response:
         """ListVectorBuckets: ``maxResults``, ``nextToken``, ``prefix``."""
@@ -315,8 +425,19 @@ class LocalS3VectorsClient:
         name = str(params["indexName"])
         v.check_index_name(name, op)
         bucket = self._bucket(params, op)
-        config = params.get("metadataConfiguration")
-        non_filterable = list(config["nonFilterableMetadataKeys"]) if config else None
+        config = params.get("metadataConfiguration") or {}
+        non_filterable = list(config["nonFilterableMetadataKeys"]) if "nonFilterableMetadataKeys" in config else None
+        if non_filterable is not None:
+            v.distinct_keys(non_filterable, "nonFilterableMetadataKeys", "/metadataConfiguration", op)
+        mode = _default_mode(bucket)
+        text = _text_configs(config.get("textSearchConfigurations") or [], "ACTIVE", "/metadataConfiguration", op)
+        if text and mode != v.ENHANCED:
+            raise validation_error(
+                "Full-text search requires an ENHANCED index; this bucket creates CLASSIC indexes", op,
+                path="/metadataConfiguration/textSearchConfigurations",
+            )
+        v.check_encryption(params.get("encryptionConfiguration"), op)
+        v.check_tags(dict(params.get("tags") or {}), op)
         try:
             self._storage.create_index(
                 bucket,
@@ -327,6 +448,8 @@ class LocalS3VectorsClient:
                 non_filterable=non_filterable,
                 encryption=dict(params["encryptionConfiguration"]) if params.get("encryptionConfiguration") else None,
                 tags=dict(params.get("tags") or {}),
+                mode=mode,
+                text_config=text,
             )
         except AlreadyExists:
             raise conflict(INDEX_EXISTS, op) from None
@@ -348,10 +471,107 @@ class LocalS3VectorsClient:
             "dimension": index.dimension,
             "distanceMetric": index.metric,
         }
+        metadata: dict[str, Any] = {}
         if index.non_filterable is not None:
-            out["metadataConfiguration"] = {"nonFilterableMetadataKeys": list(index.non_filterable)}
+            metadata["nonFilterableMetadataKeys"] = list(index.non_filterable)
+        if index.text_config:
+            metadata["textSearchConfigurations"] = [_text_out(c) for c in index.text_config]
+            self._start_backfill(bucket, index)
+        if metadata:
+            out["metadataConfiguration"] = metadata
         out["encryptionConfiguration"] = dict(index.encryption or bucket.encryption)
+        out["indexMode"] = _index_mode(index)
         return {"index": out}
+
+    def update_index_mode(self, **kwargs: Any) -> Response:
+        """UpdateIndexMode: ENHANCED for any index, in place; CLASSIC only in a CLASSIC-era bucket."""
+        return self._call("UpdateIndexMode", kwargs, self._update_index_mode)
+
+    def _update_index_mode(self, params: Mapping[str, Any]) -> Response:
+        op = "UpdateIndexMode"
+        bucket, name = self._index_target(params, op)
+        index = self._storage.get_index(bucket, name)
+        mode = str(params["indexMode"])
+        _check_mode(mode, bucket, op, "/indexMode")
+        if mode == v.CLASSIC and index.text_config:
+            raise validation_error(
+                "An index with text search configurations must stay ENHANCED: delete them first", op,
+                path="/indexMode",
+            )
+        self._storage.update_index(bucket, index, mode=mode)
+        return {}
+
+    def update_metadata_configuration(self, **kwargs: Any) -> Response:
+        """UpdateMetadataConfiguration: add (backfilled: BUILDING, then ACTIVE) or delete text search keys."""
+        return self._call("UpdateMetadataConfiguration", kwargs, self._update_metadata_configuration)
+
+    def _update_metadata_configuration(self, params: Mapping[str, Any]) -> Response:
+        op = "UpdateMetadataConfiguration"
+        add = (params.get("add") or {}).get("textSearchConfigurations")
+        delete = (params.get("delete") or {}).get("textSearchConfigurations")
+        if (add is None) == (delete is None):
+            raise validation_error("Specify either add or delete, but not both", op)
+        bucket, name = self._index_target(params, op)
+        index = self._storage.get_index(bucket, name)
+        if _index_mode(index) != v.ENHANCED:
+            raise validation_error("UpdateMetadataConfiguration requires an ENHANCED index", op)
+        current = list(index.text_config)
+        held = {c[0] for c in current}
+        if add is not None:
+            added = _text_configs(add, "BUILDING", "/add/textSearchConfigurations", op)
+            for key, _lang, _status in added:
+                if key in held:
+                    raise validation_error(f"Metadata key '{key}' is already full-text searchable", op,
+                                           path="/add/textSearchConfigurations")
+            updated = current + list(added)
+        else:
+            keys = [str(item["metadataKey"]) for item in delete or []]
+            v.distinct_keys(keys, "textSearchConfigurations", "/delete/textSearchConfigurations", op)
+            for key in keys:
+                if key not in held:
+                    raise validation_error(f"Metadata key '{key}' is not full-text searchable", op,
+                                           path="/delete/textSearchConfigurations")
+            updated = [c for c in current if c[0] not in keys]
+        if len(updated) > v.MAX_TEXT_SEARCH_KEYS:
+            raise validation_error(
+                f"An index holds at most {v.MAX_TEXT_SEARCH_KEYS} text search configurations", op,
+                path="/add/textSearchConfigurations",
+            )
+        if not self._storage.update_index(bucket, index, text_config=updated, expect_config=current):
+            raise conflict("The index's metadata configuration changed concurrently; retry", op)
+        if add is not None:
+            self._start_backfill(bucket, self._storage.get_index(bucket, name))
+        return {"indexArn": self._index_arn(bucket.name, name)}
+
+    def _start_backfill(self, bucket: BucketRow, index: IndexRow) -> None:
+        """Build the BM25 postings of BUILDING keys in the background, then mark them ACTIVE.
+
+        Any client that sees a BUILDING key starts it (once per index and process), so a backfill
+        whose process died is finished by the next reader.
+        """
+        if all(status == "ACTIVE" for _k, _l, status in index.text_config):
+            return
+        job = (bucket.uid, index.uid)
+        with self._caches_lock:
+            if job in self._backfills:
+                return
+            self._backfills.add(job)
+        threading.Thread(target=self._backfill, args=(bucket, index, job), daemon=True,
+                         name=f"s3vectors-backfill-{index.name}").start()
+
+    def _backfill(self, bucket: BucketRow, index: IndexRow, job: tuple[str, str]) -> None:
+        try:
+            cache = self._cache(bucket, index)
+            with cache.lock:
+                if cache.seq < index.seq and not self._sync(cache, bucket, index.name):
+                    return
+            active = [(key, lang, "ACTIVE") for key, lang, _status in index.text_config]
+            self._storage.update_index(bucket, index, text_config=active, expect_config=index.text_config)
+        except (IndexMissing, BucketMissing):  # deleted meanwhile: nothing left to build
+            return
+        finally:
+            with self._caches_lock:
+                self._backfills.discard(job)
 
     def list_indexes(self, **kwargs: Any) -> Response:
         """ListIndexes: by bucket name or ARN, with ``maxResults``, ``nextToken`` and ``prefix``."""
@@ -421,7 +641,8 @@ class LocalS3VectorsClient:
         if cache is not None and cache.uid == index.uid:
             with cache.lock:
                 if cache.seq == seq - 1:  # nobody else wrote in between: apply our batch directly
-                    cache.apply([(rowids[k], k, d, f) for k, d, _m, f in records], (), seq)
+                    full = bool(cache.text_spec)
+                    cache.apply([(rowids[k], k, d, f, m if full else "") for k, d, m, f in records], (), seq)
             self._trim(cache)
         return {}
 
@@ -508,41 +729,134 @@ class LocalS3VectorsClient:
         op = "QueryVectors"
         top_k = int(params["topK"])
         v.check_top_k(top_k, op)
-        query = params["queryVector"].get("float32")
-        if query is None:
-            raise validation_error("Invalid query vector: queryVector must be float32", op)
+        texts = [(str(t["metadataKey"]), str(t["text"])) for t in params.get("queryTexts") or []]
+        query = None
+        if params.get("queryVector") is not None:
+            query = params["queryVector"].get("float32")
+            if query is None:
+                raise validation_error("Invalid query vector: queryVector must be float32", op)
+        elif not texts:
+            raise validation_error("Specify queryVector, queryTexts or both", op)
+        v.distinct_keys([k for k, _t in texts], "queryTexts", "/queryTexts", op)
         bucket, name = self._index_target(params, op)
         conn = self._storage.connection(self._storage.bucket_path(bucket))
         for _attempt in range(3):
             index = self._storage.get_index(bucket, name, conn)
-            vec = v.as_float32(query, index.dimension, None, op)
-            if index.metric == "cosine":
-                v.check_not_zero(vec, None, op)
+            offset = self._query_offset(params, index, op)
+            enhanced = self._query_enhanced(params, index, bool(texts), op)
+            vec = None
+            if query is not None:
+                vec = v.as_float32(query, index.dimension, None, op)
+                if index.metric == "cosine":
+                    v.check_not_zero(vec, None, op)
             node: Node | None = None
             if params.get("filter") is not None:
-                node = compile_filter(params["filter"], index.non_filterable or (), op)
+                node = compile_filter(params["filter"], index.non_filterable or (), op, enhanced=enhanced)
             cache = self._cache(bucket, index)
             with cache.lock:
                 if cache.seq < index.seq and not self._sync(cache, bucket, name):
                     continue  # the index was deleted and recreated under us: start over
-                hits = cache.search(vec, top_k, node)
+                results = self._rank(cache, vec, texts, top_k, node)
             break
         else:  # pragma: no cover - only if the index is recreated three times during one query
             raise not_found(INDEX_NOT_FOUND, op)
+        page = results[offset : offset + self._query_page_size]
         metadata: dict[int, str] = {}
         if params.get("returnMetadata"):
-            metadata = self._storage.metadata_for(conn, [rowid for rowid, _k, _d in hits])
+            metadata = self._storage.metadata_for(conn, [r.rowid for r in page])
             # A hit deleted since the scan has no row any more: it is gone, so drop it.
-            hits = [h for h in hits if h[0] in metadata]
-        out = []
-        for rowid, key, dist in hits:
-            item: dict[str, Any] = {"key": key}
-            if params.get("returnDistance"):
-                item["distance"] = dist
-            if params.get("returnMetadata"):
-                item["metadata"] = json.loads(metadata[rowid])
-            out.append(item)
-        return {"vectors": out, "distanceMetric": index.metric}
+            page = [r for r in page if r.rowid in metadata]
+        out = [self._result_out(r, params, metadata, hybrid=vec is not None and bool(texts)) for r in page]
+        response: Response = {"vectors": out, "distanceMetric": index.metric}
+        if offset + self._query_page_size < len(results):
+            response["nextToken"] = _encode_token(
+                {"o": offset + self._query_page_size, "q": _query_digest(params, index.uid), "t": self._clock()}
+            )
+        return response
+
+    def _query_offset(self, params: Mapping[str, Any], index: IndexRow, op: str) -> int:
+        """Where the page a ``nextToken`` asks for starts (0 without one)."""
+        if not params.get("nextToken"):
+            return 0
+        token = _decode_token(str(params["nextToken"]), op)
+        offset = token.get("o")
+        if not isinstance(offset, int) or offset < 0 or token.get("q") != _query_digest(params, index.uid):
+            raise validation_error(
+                "Invalid nextToken: continue with the same index, queryVector, queryTexts, topK, filter and queryMode",
+                op, path="/nextToken",
+            )
+        issued = token.get("t")
+        if not isinstance(issued, int | float) or self._clock() - float(issued) > QUERY_TOKEN_SECONDS:
+            raise validation_error("The nextToken has expired: issue the query again", op, path="/nextToken")
+        return offset
+
+    @staticmethod
+    def _query_enhanced(params: Mapping[str, Any], index: IndexRow, has_texts: bool, op: str) -> bool:
+        """Whether the query runs with ENHANCED behaviour, after checking its text keys are servable."""
+        mode = _index_mode(index)
+        asked = params.get("queryMode")
+        if asked == v.CLASSIC and mode == v.ENHANCED:
+            raise validation_error("queryMode CLASSIC cannot be used on an ENHANCED index", op, path="/queryMode")
+        enhanced = mode == v.ENHANCED or asked == v.ENHANCED
+        if not has_texts:
+            return enhanced
+        if mode != v.ENHANCED:
+            raise validation_error("Full-text and hybrid search require an ENHANCED index", op, path="/queryTexts")
+        configured = {key: status for key, _lang, status in index.text_config}
+        for item in params.get("queryTexts") or []:
+            key = str(item["metadataKey"])
+            if key not in configured:
+                raise validation_error(f"Metadata key '{key}' is not full-text searchable", op, path="/queryTexts")
+            if configured[key] != "ACTIVE":
+                raise validation_error(
+                    f"Metadata key '{key}' is still BUILDING and is not yet serving queries", op, path="/queryTexts"
+                )
+        return enhanced
+
+    @staticmethod
+    def _rank(
+        cache: IndexCache, vec: np.ndarray | None, texts: list[tuple[str, str]], top_k: int, node: Node | None
+    ) -> list[_Ranked]:
+        """Vector (by distance), full-text (by summed BM25) or hybrid (RRF) ranking (caller holds the lock)."""
+        rows = cache.matching(node)
+        if not texts:
+            assert vec is not None
+            return [_Ranked(*cache.hit(s), d, None, ()) for s, d in cache.nearest(vec, top_k, rows)]
+        window = max(top_k, HYBRID_WINDOW) if vec is not None else top_k
+        per_key = {key: cache.text[key].scores(text, rows) for key, text in texts}
+        bm25 = {
+            slot: tuple((key, scores[slot]) for key, scores in per_key.items() if slot in scores)
+            for scores in per_key.values()
+            for slot in scores
+        }
+        if vec is None:
+            total = {slot: sum(score for _k, score in found) for slot, found in bm25.items()}
+            return [_Ranked(*cache.hit(s), None, None, bm25[s]) for s in ranked(total)[:top_k]]
+        nearest = dict(cache.nearest(vec, window, rows))
+        rankings = [list(nearest)] + [ranked(scores)[:window] for scores in per_key.values()]
+        fused = rrf(rankings)
+        return [
+            _Ranked(*cache.hit(s), nearest.get(s), fused[s], bm25.get(s, ()))
+            for s in ranked(fused)[:top_k]
+        ]
+
+    @staticmethod
+    def _result_out(r: _Ranked, params: Mapping[str, Any], metadata: Mapping[int, str], *, hybrid: bool) -> Response:
+        item: dict[str, Any] = {"key": r.key}
+        if params.get("returnDistance") and r.distance is not None:
+            item["distance"] = r.distance
+        if params.get("returnScores") and (hybrid or r.bm25):
+            scores: dict[str, Any] = {}
+            if r.fused is not None:
+                scores["fused"] = r.fused
+            if r.bm25:
+                scores["bm25Scores"] = [{"metadataKey": k, "score": score} for k, score in r.bm25]
+            if hybrid and r.distance is not None:
+                scores["vectorDistance"] = r.distance
+            item["scores"] = scores
+        if params.get("returnMetadata"):
+            item["metadata"] = json.loads(metadata[r.rowid])
+        return item
 
     # -- bucket policies and tags ---------------------------------------------------------------
 
@@ -622,7 +936,9 @@ class LocalS3VectorsClient:
 
     def _tag_resource(self, params: Mapping[str, Any]) -> Response:
         bucket, index = self._resource(str(params["resourceArn"]), "TagResource")
-        self._set_tags(bucket, index, {**self._tags(bucket, index), **dict(params["tags"])})
+        tags = {**self._tags(bucket, index), **dict(params["tags"])}
+        v.check_tags(tags, "TagResource")
+        self._set_tags(bucket, index, tags)
         return {}
 
     def untag_resource(self, **kwargs: Any) -> Response:
@@ -642,7 +958,7 @@ class LocalS3VectorsClient:
         return operation_name in _PAGINATED
 
     def get_paginator(self, operation_name: str) -> Paginator:
-        """A botocore paginator over ``list_vector_buckets``, ``list_indexes`` or ``list_vectors``."""
+        """A botocore paginator over ``list_vector_buckets``, ``list_indexes``, ``list_vectors``, ``query_vectors``."""
         if operation_name not in _PAGINATED:
             raise OperationNotPageableError(operation_name=operation_name)
         api_name = _PAGINATED[operation_name]
@@ -655,5 +971,6 @@ _PAGINATED = {
     "list_vector_buckets": "ListVectorBuckets",
     "list_indexes": "ListIndexes",
     "list_vectors": "ListVectors",
+    "query_vectors": "QueryVectors",
 }
 

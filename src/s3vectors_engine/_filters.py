@@ -12,7 +12,8 @@ Semantics (documented by the service, completed where it is silent): a bare valu
 and ``$in`` match a list-valued field when any element matches; ``$ne``/``$nin`` are their exact
 negations (so they also match vectors lacking the field); range operators compare numbers only
 (booleans are not numbers); ``true`` never equals ``1``; several keys or operators in one object are
-ANDed.
+ANDed. ``$startsWith`` (a string prefix; any element of a list field) exists on ``ENHANCED`` indexes
+only, which also bound a filter to 100 constraints (field conditions).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -30,7 +31,14 @@ from ._errors import validation_error
 
 #: A type-aware hashable form of a scalar metadata value: ("s", str), ("n", float) or ("b", bool).
 Token = tuple[str, str | float | bool]
-Lookup = Callable[[str, Token], "set[int]"]
+class Lookup(Protocol):
+    """The inverted index a filter narrows with: (field, value token) -> combination ids."""
+
+    def __call__(self, field: str, tok: Token) -> set[int]: ...
+
+    def prefix(self, field: str, prefix: str) -> set[int]:
+        """Combination ids of every string value of ``field`` starting with ``prefix``."""
+        ...
 
 _RANGE_OPS: dict[str, Callable[[float, float], bool]] = {
     "$gt": operator.gt,
@@ -38,7 +46,9 @@ _RANGE_OPS: dict[str, Callable[[float, float], bool]] = {
     "$lt": operator.lt,
     "$lte": operator.le,
 }
-_FIELD_OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", *_RANGE_OPS})
+_FIELD_OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", "$startsWith", *_RANGE_OPS})
+#: Most field conditions one filter may hold on an ENHANCED index (the service's documented bound).
+MAX_ENHANCED_CONSTRAINTS = 100
 
 
 def token(value: Any) -> Token | None:
@@ -135,6 +145,23 @@ class _Range(Node):
 
 
 @dataclass
+class _StartsWith(Node):
+    field: str
+    prefix: str
+    exact = True
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        return lookup.prefix(self.field, self.prefix)
+
+    def matches(self, meta: Mapping[str, Any]) -> bool:
+        if self.field not in meta:
+            return False
+        value = meta[self.field]
+        values = value if isinstance(value, list) else [value]
+        return any(isinstance(v, str) and v.startswith(self.prefix) for v in values)
+
+
+@dataclass
 class _Exists(Node):
     field: str
     present: bool
@@ -189,9 +216,11 @@ class _Or(Node):
 class _Parser:
     """Validates a filter document while compiling it; every error is a ValidationException."""
 
-    def __init__(self, non_filterable: frozenset[str], operation: str) -> None:
+    def __init__(self, non_filterable: frozenset[str], operation: str, enhanced: bool) -> None:
         self._non_filterable = non_filterable
         self._operation = operation
+        self._enhanced = enhanced
+        self.constraints = 0
 
     def fail(self, detail: str) -> ClientError:
         return validation_error(f"Invalid query filter: {detail}", self._operation, path="/filter")
@@ -229,8 +258,13 @@ class _Parser:
         return tok
 
     def compare(self, name: str, op: str, operand: Any) -> Node:
-        if op not in _FIELD_OPS:
+        if op not in _FIELD_OPS or (op == "$startsWith" and not self._enhanced):
             raise self.fail(f"unsupported operator {op!r} on {name!r}")
+        self.constraints += 1
+        if op == "$startsWith":
+            if not isinstance(operand, str) or not operand:
+                raise self.fail(f"$startsWith on {name!r} requires a non-empty string")
+            return _StartsWith(name, operand)
         if op in ("$eq", "$ne"):
             node: Node = _Eq(name, self.scalar(name, op, operand))
             return node if op == "$eq" else _Not(node)
@@ -248,6 +282,13 @@ class _Parser:
         return _Exists(name, operand)
 
 
-def compile_filter(doc: Any, non_filterable: Iterable[str], operation: str) -> Node:
-    """Validate and compile a filter document against an index's non-filterable keys."""
-    return _Parser(frozenset(non_filterable), operation).document(doc)
+def compile_filter(doc: Any, non_filterable: Iterable[str], operation: str, *, enhanced: bool = False) -> Node:
+    """Validate and compile a filter document against an index's non-filterable keys and mode."""
+    parser = _Parser(frozenset(non_filterable), operation, enhanced)
+    node = parser.document(doc)
+    if enhanced and parser.constraints > MAX_ENHANCED_CONSTRAINTS:
+        raise parser.fail(
+            f"a filter on an ENHANCED index holds at most {MAX_ENHANCED_CONSTRAINTS} constraints, "
+            f"this one holds {parser.constraints}"
+        )
+    return node

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     uid TEXT NOT NULL,
     created REAL NOT NULL,
     encryption TEXT NOT NULL,
-    tags TEXT NOT NULL
+    tags TEXT NOT NULL,
+    default_mode TEXT
 );
 CREATE TABLE IF NOT EXISTS bucket_policies (uid TEXT PRIMARY KEY, policy TEXT NOT NULL);
 """
@@ -67,7 +68,9 @@ CREATE TABLE IF NOT EXISTS indexes (
     encryption TEXT,
     tags TEXT NOT NULL,
     seq INTEGER NOT NULL DEFAULT 0,
-    tomb_floor INTEGER NOT NULL DEFAULT 0
+    tomb_floor INTEGER NOT NULL DEFAULT 0,
+    mode TEXT,
+    text_config TEXT
 );
 CREATE TABLE IF NOT EXISTS vectors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -84,6 +87,18 @@ CREATE INDEX IF NOT EXISTS vectors_by_id ON vectors (index_id, id);
 CREATE TABLE IF NOT EXISTS tombstones (index_id INTEGER NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_by_seq ON tombstones (index_id, seq);
 """
+
+
+#: Columns added after the first release, per table: databases written by an older engine gain them
+#: (NULL) when first opened. A NULL mode marks a bucket or index made before index modes existed.
+_ADDED_COLUMNS = {"buckets": ("default_mode",), "indexes": ("mode", "text_config")}
+
+
+def _add_missing_columns(conn: sqlite3.Connection, table: str) -> None:
+    present = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+    for column in _ADDED_COLUMNS[table]:
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
 
 class StorageError(Exception):
@@ -115,6 +130,11 @@ class BucketRow:
     created: float
     encryption: dict[str, Any]
     tags: dict[str, str]
+    default_mode: str | None = None
+
+
+TextConfig = tuple[str, str | None, str]
+"""(metadata key, analyzer language or None for the standard analyzer, ``ACTIVE``/``BUILDING``)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,8 @@ class IndexRow:
     encryption: dict[str, Any] | None
     seq: int
     tomb_floor: int
+    mode: str | None = None
+    text_config: tuple[TextConfig, ...] = ()
 
 
 VectorRecord = tuple[str, bytes, str, str]
@@ -179,14 +201,39 @@ def _index_row(row: Sequence[Any]) -> IndexRow:
         encryption=_json_object(row[8]),
         seq=int(row[9]),
         tomb_floor=int(row[10]),
+        mode=None if row[11] is None else str(row[11]),
+        text_config=_text_config(row[12]),
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _text_config(raw: str | None) -> tuple[TextConfig, ...]:
+    if not raw:
+        return ()
+    return tuple((str(c[0]), None if c[1] is None else str(c[1]), str(c[2])) for c in json.loads(raw))
+
+
+def text_config_json(config: Sequence[TextConfig]) -> str | None:
+    """How a text search configuration is stored (None when there is none)."""
+    return json.dumps([list(c) for c in config]) if config else None
+
+
 def _bucket_row(row: Sequence[Any]) -> BucketRow:
-    return BucketRow(str(row[0]), str(row[1]), float(row[2]), _json_object(row[3]) or {}, _json_object(row[4]) or {})
+    return BucketRow(
+        str(row[0]),
+        str(row[1]),
+        float(row[2]),
+        _json_object(row[3]) or {},
+        _json_object(row[4]) or {},
+        None if row[5] is None else str(row[5]),
+    )
 
 
-_INDEX_COLUMNS = "id, name, uid, created, data_type, dimension, metric, non_filterable, encryption, seq, tomb_floor"
+_BUCKET_COLUMNS = "name, uid, created, encryption, tags, default_mode"
+_INDEX_COLUMNS = (
+    "id, name, uid, created, data_type, dimension, metric, non_filterable, encryption, seq, tomb_floor,"
+    " mode, text_config"
+)
 
 
 def _close_all(conns: dict[str, sqlite3.Connection]) -> None:
@@ -231,6 +278,7 @@ class Storage:
         with self.write(self._catalog_path) as conn:
             for stmt in _statements(_CATALOG_SCHEMA):
                 conn.execute(stmt)
+            _add_missing_columns(conn, "buckets")
 
     # -- connections -------------------------------------------------------------------------
 
@@ -263,6 +311,7 @@ class Storage:
                 try:
                     for stmt in _statements(_BUCKET_SCHEMA):
                         conn.execute(stmt)
+                    _add_missing_columns(conn, "indexes")
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -316,13 +365,16 @@ class Storage:
 
     # -- buckets -----------------------------------------------------------------------------
 
-    def create_bucket(self, name: str, encryption: dict[str, Any], tags: dict[str, str]) -> BucketRow:
-        row = BucketRow(name, uuid.uuid4().hex, time.time(), encryption, tags)
+    def create_bucket(
+        self, name: str, encryption: dict[str, Any], tags: dict[str, str], *, created: float, default_mode: str
+    ) -> BucketRow:
+        row = BucketRow(name, uuid.uuid4().hex, created, encryption, tags, default_mode)
         with self.write(self._catalog_path) as conn:
             try:
                 conn.execute(
-                    "INSERT INTO buckets (name, uid, created, encryption, tags) VALUES (?, ?, ?, ?, ?)",
-                    (name, row.uid, row.created, json.dumps(encryption), json.dumps(tags)),
+                    "INSERT INTO buckets (name, uid, created, encryption, tags, default_mode)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, row.uid, row.created, json.dumps(encryption), json.dumps(tags), default_mode),
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExists(name) from None
@@ -332,7 +384,7 @@ class Storage:
         conn = self.connection(self._catalog_path)
         found = _retry(
             lambda: conn.execute(
-                "SELECT name, uid, created, encryption, tags FROM buckets WHERE name = ?", (name,)
+                f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)
             ).fetchone()
         )
         if found is None:
@@ -343,7 +395,7 @@ class Storage:
         conn = self.connection(self._catalog_path)
         rows = _retry(
             lambda: conn.execute(
-                "SELECT name, uid, created, encryption, tags FROM buckets WHERE name > ? ORDER BY name",
+                f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name > ? ORDER BY name",
                 (after or "",),
             ).fetchall()
         )
@@ -356,6 +408,14 @@ class Storage:
         with self.write(self._catalog_path) as conn:
             changed = conn.execute(
                 "UPDATE buckets SET tags = ? WHERE name = ? AND uid = ?", (json.dumps(tags), bucket.name, bucket.uid)
+            ).rowcount
+        if not changed:
+            raise BucketMissing(bucket.name)
+
+    def set_bucket_default_mode(self, bucket: BucketRow, mode: str) -> None:
+        with self.write(self._catalog_path) as conn:
+            changed = conn.execute(
+                "UPDATE buckets SET default_mode = ? WHERE name = ? AND uid = ?", (mode, bucket.name, bucket.uid)
             ).rowcount
         if not changed:
             raise BucketMissing(bucket.name)
@@ -407,6 +467,8 @@ class Storage:
         non_filterable: Sequence[str] | None,
         encryption: dict[str, Any] | None,
         tags: dict[str, str],
+        mode: str,
+        text_config: Sequence[TextConfig] = (),
     ) -> IndexRow:
         with self.write(self.bucket_path(bucket)) as conn:
             if conn.execute("SELECT 1 FROM meta WHERE k = 'deleted'").fetchone() is not None:
@@ -414,7 +476,7 @@ class Storage:
             try:
                 conn.execute(
                     "INSERT INTO indexes (name, uid, created, data_type, dimension, metric, non_filterable,"
-                    " encryption, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " encryption, tags, mode, text_config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         name,
                         uuid.uuid4().hex,
@@ -425,6 +487,8 @@ class Storage:
                         json.dumps(list(non_filterable)) if non_filterable is not None else None,
                         json.dumps(encryption) if encryption is not None else None,
                         json.dumps(tags),
+                        mode,
+                        text_config_json(text_config),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -459,6 +523,36 @@ class Storage:
         with self.write(self.bucket_path(bucket)) as conn:
             if not conn.execute("UPDATE indexes SET tags = ? WHERE name = ?", (json.dumps(tags), name)).rowcount:
                 raise IndexMissing(name)
+
+    def update_index(
+        self,
+        bucket: BucketRow,
+        index: IndexRow,
+        *,
+        mode: str | None = None,
+        text_config: Sequence[TextConfig] | None = None,
+        expect_config: Sequence[TextConfig] | None = None,
+    ) -> bool:
+        """Set the index's mode and/or text search configuration, if it is still the same index.
+
+        With ``expect_config`` the change applies only while the stored configuration still equals
+        it (a compare-and-set: a backfill must not resurrect a key deleted meanwhile). Returns
+        whether it applied; a configuration change bumps ``seq`` so every cache reloads.
+        """
+        with self.write(self.bucket_path(bucket)) as conn:
+            found = conn.execute("SELECT uid, seq, text_config FROM indexes WHERE id = ?", (index.id,)).fetchone()
+            if found is None or found[0] != index.uid:
+                raise IndexMissing(index.name)
+            if expect_config is not None and _text_config(found[2]) != tuple(expect_config):
+                return False
+            if mode is not None:
+                conn.execute("UPDATE indexes SET mode = ? WHERE id = ?", (mode, index.id))
+            if text_config is not None:
+                conn.execute(
+                    "UPDATE indexes SET text_config = ?, seq = ? WHERE id = ?",
+                    (text_config_json(text_config), int(found[1]) + 1, index.id),
+                )
+        return True
 
     def delete_index(self, bucket: BucketRow, name: str) -> None:
         with self.write(self.bucket_path(bucket)) as conn:
@@ -573,19 +667,25 @@ class Storage:
     @staticmethod
     def iter_rows(
         conn: sqlite3.Connection, index: IndexRow, chunk: int = 50_000
-    ) -> Iterator[list[tuple[int, str, bytes, str]]]:
-        """Every row of the index, ``chunk`` rows at a time (bounded memory while loading)."""
-        cursor = conn.execute("SELECT id, key, data, fmeta FROM vectors WHERE index_id = ?", (index.id,))
+    ) -> Iterator[list[tuple[int, str, bytes, str, str]]]:
+        """Every row of the index, ``chunk`` rows at a time (bounded memory while loading).
+
+        The full metadata comes along only for an index with searchable text ('' otherwise).
+        """
+        cursor = conn.execute(
+            f"SELECT id, key, data, fmeta, {_full_meta(index)} FROM vectors WHERE index_id = ?", (index.id,)
+        )
         while rows := cursor.fetchmany(chunk):
             yield rows
 
     @staticmethod
     def delta(
         conn: sqlite3.Connection, index: IndexRow, since: int
-    ) -> tuple[list[tuple[int, str, bytes, str]], list[str]]:
+    ) -> tuple[list[tuple[int, str, bytes, str, str]], list[str]]:
         """Rows written and keys deleted after sequence ``since`` (everything when ``since`` is 0)."""
         rows = conn.execute(
-            "SELECT id, key, data, fmeta FROM vectors WHERE index_id = ? AND seq > ?", (index.id, since)
+            f"SELECT id, key, data, fmeta, {_full_meta(index)} FROM vectors WHERE index_id = ? AND seq > ?",
+            (index.id, since),
         ).fetchall()
         dead: list[str] = []
         if since:
@@ -597,6 +697,11 @@ class Storage:
                 )
             ]
         return rows, dead
+
+
+def _full_meta(index: IndexRow) -> str:
+    """The SQL expression of the metadata column a cache reads: the full JSON only when text is searchable."""
+    return "metadata" if index.text_config else "''"
 
 
 #: Every open Storage, so a forked child can drop the handles it inherited.

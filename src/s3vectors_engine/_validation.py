@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,13 @@ MAX_FILTERABLE_METADATA_BYTES = 2 * 1024
 MAX_METADATA_KEYS = 50
 MAX_NON_FILTERABLE_KEYS = 10
 DEFAULT_LIST_MAX_RESULTS = 500
+MAX_TAGS = 50
+MAX_TEXT_SEARCH_KEYS = 10
+#: Vector buckets created from this instant on default to ENHANCED indexes and cannot use CLASSIC
+#: (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-vectors-index-mode.html).
+ENHANCED_ONLY_FROM = datetime(2026, 9, 30, tzinfo=timezone.utc).timestamp()
+CLASSIC = "CLASSIC"
+ENHANCED = "ENHANCED"
 #: Deepest nesting of objects/lists accepted in a filter or metadata document. The service documents
 #: no figure; this is far beyond any real filter and keeps every recursive check (botocore's included)
 #: well inside Python's recursion limit, so a hostile document is a ValidationException, not a crash.
@@ -387,4 +395,40 @@ def check_unique_keys(keys: Sequence[str], operation: str) -> None:
     for key in keys:
         if key in seen:
             raise validation_error(f"Duplicate key in request: '{key}'", operation, path="/vectors")
+        seen.add(key)
+
+
+def check_tags(tags: Mapping[str, Any], operation: str) -> None:
+    """A resource holds at most 50 tags (checked on the tags a request would leave it with)."""
+    if len(tags) > MAX_TAGS:
+        raise validation_error(
+            f"A resource can have at most {MAX_TAGS} tags, but this request would leave it with {len(tags)}",
+            operation,
+            path="/tags",
+        )
+
+
+def check_encryption(config: Mapping[str, Any] | None, operation: str) -> None:
+    """``aws:kms`` needs a ``kmsKeyArn``; ``AES256`` must not name one."""
+    if not config:
+        return
+    sse = config.get("sseType", "AES256")
+    if sse == "aws:kms" and not config.get("kmsKeyArn"):
+        raise validation_error(
+            "kmsKeyArn is required when sseType is aws:kms", operation, path="/encryptionConfiguration/kmsKeyArn"
+        )
+    if sse == "AES256" and config.get("kmsKeyArn"):
+        raise validation_error(
+            "kmsKeyArn can only be specified when sseType is aws:kms",
+            operation,
+            path="/encryptionConfiguration/kmsKeyArn",
+        )
+
+
+def distinct_keys(keys: Sequence[str], what: str, path: str, operation: str) -> None:
+    """Reject a list naming one metadata key twice."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise validation_error(f"{what} names the metadata key '{key}' more than once", operation, path=path)
         seen.add(key)

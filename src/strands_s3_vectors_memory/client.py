@@ -28,11 +28,12 @@ Response = Mapping[str, Any]
 
 
 class S3VectorsClient(Protocol):
-    """The S3 Vectors operations the memory store uses: seven on its index, three on its bucket.
+    """The S3 Vectors operations the memory store uses: seven on its index, five operator actions.
 
-    The bucket-level ones (:meth:`create_vector_bucket`, :meth:`get_vector_bucket`,
-    :meth:`delete_index`) are operator actions: the store calls them only through its own, unscoped
-    client (creating the bucket offline, checking it exists, forgetting a tenant); a tenant-scoped
+    The operator actions (:meth:`create_vector_bucket`, :meth:`get_vector_bucket`,
+    :meth:`delete_index`, and :meth:`update_index_mode` / :meth:`update_metadata_configuration` of
+    ``setup --upgrade``) are called only through the store's own, unscoped client (creating the
+    bucket offline, checking it exists, forgetting a tenant, upgrading an index); a tenant-scoped
     client has them too, and refuses them as IAM would.
     """
 
@@ -98,14 +99,17 @@ class S3VectorsClient(Protocol):
         self,
         *,
         topK: int,
-        queryVector: Mapping[str, Any],
+        queryVector: Mapping[str, Any] = ...,
         vectorBucketName: str = ...,
         indexName: str = ...,
         indexArn: str = ...,
         filter: Mapping[str, Any] = ...,
         returnMetadata: bool = ...,
         returnDistance: bool = ...,
+        queryTexts: Sequence[Mapping[str, str]] = ...,
+        returnScores: bool = ...,
     ) -> Response: ...
+
 
     # --- the bucket (operator actions) ----------------------------------------------------------
 
@@ -121,4 +125,18 @@ class S3VectorsClient(Protocol):
 
     def delete_index(
         self, *, vectorBucketName: str = ..., indexName: str = ..., indexArn: str = ...
+    ) -> Response: ...
+
+    def update_index_mode(
+        self, *, indexMode: str, vectorBucketName: str = ..., indexName: str = ..., indexArn: str = ...
+    ) -> Response: ...
+
+    def update_metadata_configuration(
+        self,
+        *,
+        vectorBucketName: str = ...,
+        indexName: str = ...,
+        indexArn: str = ...,
+        add: Mapping[str, Any] = ...,
+        delete: Mapping[str, Any] = ...,
     ) -> Response: ...

@@ -37,7 +37,7 @@ from .records import (
     superseded_metadata,
 )
 from .summary_format import FactsStatus, SummaryReply
-from .text import fact_text
+from .text import fact_text, head_and_tail
 
 __all__ = [
     "DEFAULT_RELATED_FACTS",
@@ -131,11 +131,7 @@ class FactChanges:
 def related_query(transcript: str, max_chars: int = RELATED_QUERY_CHARS) -> str:
     """The text a conversation's related facts are searched with: what the user said (head and tail)."""
     said = " ".join(line[len("USER: "):] for line in transcript.splitlines() if line.startswith("USER: "))
-    said = " ".join(said.split())
-    if len(said) <= max_chars:
-        return said
-    head = max_chars * 2 // 3
-    return f"{said[:head]} {said[-(max_chars - head - 1):]}"
+    return head_and_tail(said, max_chars)
 
 
 def related_vector(embedder: Embedder, transcript: str, near: Sequence[Sequence[float]] = ()) -> list[float] | None:

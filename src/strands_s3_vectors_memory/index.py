@@ -4,6 +4,8 @@ The store's search and write paths and the lifecycle operations (list, forget, e
 on an :class:`IndexTarget`, and meet here for what they share: the spec's index layout (float32,
 cosine, the embedder's dimension, ``content``/``stored_at``/``conversation_id``/``type``
 non-filterable), the service's batch limits, paging through ``ListVectors`` and batched deletes.
+New indexes are also ENHANCED with ``content`` full-text searchable (:data:`TEXT_KEY`): an addition
+S3 Vectors keeps beside the layout, so 0.3.0 reads and writes them as before.
 Nothing here knows users, tenants or memories: that is the store's and the lifecycle's business.
 """
 
@@ -27,6 +29,7 @@ __all__ = [
     "DATA_TYPE",
     "DISTANCE_METRIC",
     "LIST_PAGE_SIZE",
+    "TEXT_KEY",
     "WRITE_BATCH",
     "IndexTarget",
     "create_index",
@@ -37,6 +40,7 @@ __all__ = [
     "list_page",
     "open_index",
     "put_vectors",
+    "text_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,10 @@ LIST_PAGE_SIZE = 500
 #: The spec's index layout, besides the embedder's dimension and :data:`NON_FILTERABLE_METADATA_KEYS`.
 DATA_TYPE = "float32"
 DISTANCE_METRIC = "cosine"
+#: The memory text, full-text searchable with the standard analyzer (memories come in any language).
+TEXT_KEY = "content"
+#: The text search configuration of the memory index.
+TEXT_SEARCH_CONFIGURATIONS: tuple[Mapping[str, str], ...] = ({"metadataKey": TEXT_KEY},)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class IndexTarget:
     bucket_name: str
     index_name: str
     tenant_id: str | None = None
+    #: The full-text searchable key when the index answers hybrid queries (see :func:`text_key`).
+    text_key: str | None = None
 
 
 def error_code(exc: ClientError) -> str:
@@ -95,31 +105,57 @@ def describe_index(target: IndexTarget) -> Mapping[str, Any] | None:
 
 
 def create_index(client: S3VectorsClient, bucket_name: str, index_name: str, *, dimension: int) -> None:
-    """``CreateIndex`` with the spec's settings; service errors (``ConflictException``...) propagate."""
-    client.create_index(
-        vectorBucketName=bucket_name,
-        indexName=index_name,
-        dataType=DATA_TYPE,
-        dimension=dimension,
-        distanceMetric=DISTANCE_METRIC,
-        metadataConfiguration={"nonFilterableMetadataKeys": list(NON_FILTERABLE_METADATA_KEYS)},
-    )
+    """``CreateIndex`` with the spec's settings and ``content`` full-text searchable.
+
+    A bucket that still creates CLASSIC indexes (made before 2026-09-30) refuses text search with a
+    ``ValidationException``: the index is then made without it (the store falls back to ranking
+    dense candidates itself; ``setup --upgrade`` adds it later). Other service errors
+    (``ConflictException``...) propagate.
+    """
+    params: dict[str, Any] = {
+        "vectorBucketName": bucket_name,
+        "indexName": index_name,
+        "dataType": DATA_TYPE,
+        "dimension": dimension,
+        "distanceMetric": DISTANCE_METRIC,
+    }
+    layout = {"nonFilterableMetadataKeys": list(NON_FILTERABLE_METADATA_KEYS)}
+    try:
+        client.create_index(
+            **params, metadataConfiguration={**layout, "textSearchConfigurations": list(TEXT_SEARCH_CONFIGURATIONS)}
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ValidationException":
+            raise
+        logger.info("bucket %s creates CLASSIC indexes: %s made without full-text search", bucket_name, index_name)
+        client.create_index(**params, metadataConfiguration=layout)
+
+
+def text_key(index: Mapping[str, Any]) -> str | None:
+    """:data:`TEXT_KEY` when the index (a ``GetIndex`` description) serves hybrid queries on it: ENHANCED,
+    with the key's text search ``ACTIVE``; ``None`` otherwise (the store then ranks dense candidates)."""
+    if index.get("indexMode") != "ENHANCED":
+        return None
+    configs = (index.get("metadataConfiguration") or {}).get("textSearchConfigurations") or []
+    active = any(c.get("metadataKey") == TEXT_KEY and c.get("status", "ACTIVE") == "ACTIVE" for c in configs)
+    return TEXT_KEY if active else None
 
 
 def open_index(
     target: IndexTarget, embedder: Embedder, *, create: bool, bucket_client: S3VectorsClient | None = None
-) -> None:
+) -> Mapping[str, Any]:
     """Make sure the store can use ``target``'s index with ``embedder``, creating it if missing and ``create``.
 
-    ``bucket_client`` (offline only) first creates the vector bucket, with the operator's rights a
-    tenant's client lacks. Raises :class:`DimensionMismatchError` when the index holds vectors of
-    another dimension, :class:`ConfigurationError` when it is missing (and may not be created) or
-    not cosine.
+    Returns the index's description (``GetIndex``). ``bucket_client`` (offline only) first creates
+    the vector bucket, with the operator's rights a tenant's client lacks. Raises
+    :class:`DimensionMismatchError` when the index holds vectors of another dimension,
+    :class:`ConfigurationError` when it is missing (and may not be created) or not cosine.
     """
     index = describe_index(target)
     if index is None:
         index = _create(target, embedder, create=create, bucket_client=bucket_client)
     _check(target, index, embedder)
+    return index
 
 
 def _create(

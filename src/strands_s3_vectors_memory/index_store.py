@@ -8,6 +8,7 @@ search ranks is in :mod:`.search`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ from .errors import (
     InvalidInvocationStateError,
 )
 from .facts import DEFAULT_RELATED_FACTS, FactRef, facts_to_write, find_facts, related_vector, supersede
-from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors
+from .index import WRITE_BATCH, IndexTarget, delete_keys, open_index, put_vectors, text_key
 from .lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
 )
@@ -49,7 +50,7 @@ from .records import (
     utc_timestamp,
     validate_id,
 )
-from .search import beside, search_facts, search_index
+from .search import beside, query_vector, search_facts, search_index
 from .telemetry import SPAN_PUT, SPAN_SEARCH, annotate, traced
 from .text import clean_text, fact_text
 
@@ -99,6 +100,7 @@ class IndexStore:
         candidate_k: int = DEFAULT_CANDIDATE_K,
         create_index: bool = True,
         dedupe_threshold: float | None = DEFAULT_DEDUPE_THRESHOLD,
+        hybrid_search: bool = True,
     ) -> None:
         self.backend = resolve_backend(backend)
         self.bucket_name = resolve_bucket_name(bucket_name)
@@ -110,6 +112,7 @@ class IndexStore:
             raise ConfigurationError(f"candidate_k must be between 1 and {MAX_TOP_K}, got {candidate_k}")
         self.candidate_k = candidate_k
         self.create_index = create_index
+        self.hybrid_search = hybrid_search  # hybrid candidates where the index has `content` full-text searchable
         self.embedder: Embedder = embedder or make_embedder(
             self.backend, embedding_model, region=self.region_name
         )
@@ -125,7 +128,8 @@ class IndexStore:
         self.dedupe_threshold = dedupe_threshold
         self._client = client
         self._client_lock = threading.Lock()
-        self._ready: set[tuple[str, str]] = set()
+        #: Indexes checked (or created) by this process, with their full-text key (None: dense ranking).
+        self._ready: dict[tuple[str, str], str | None] = {}
         self._ready_lock = threading.Lock()
 
     # ------------------------------------------------------------------ targets and index lifecycle
@@ -138,9 +142,8 @@ class IndexStore:
     def _base_client(self) -> S3VectorsClient:
         with self._client_lock:
             if self._client is None:
-                self._client = make_s3vectors_client(
-                    self.backend, region=self.region_name, data_dir=self.data_dir, endpoint_url=self.endpoint_url
-                )
+                self._client = make_s3vectors_client(self.backend, region=self.region_name, data_dir=self.data_dir,
+                                                     endpoint_url=self.endpoint_url)
             return self._client
 
     def _target(self, tenant_context: Mapping[str, Any] | None = None) -> IndexTarget:
@@ -153,14 +156,10 @@ class IndexStore:
 
     def _scope_target(self, scope: MemoryScope) -> IndexTarget:
         """The index of ``scope``'s tenant, checked (and created if allowed) once per process."""
-        target = self._tenant_target(scope.tenant_id)
-        self._ensure_index(target)
-        return target
+        return self._ensure_index(self._tenant_target(scope.tenant_id))
 
     def _ready_target(self, tenant_context: Mapping[str, Any] | None) -> IndexTarget:
-        target = self._target(tenant_context)
-        self._ensure_index(target)
-        return target
+        return self._ensure_index(self._target(tenant_context))
 
     def verify(self, tenant_context: Mapping[str, Any] | None = None) -> None:
         """Check (and create if allowed) the index now, so misconfiguration fails at start.
@@ -169,17 +168,18 @@ class IndexStore:
         """
         self._ready_target(tenant_context)
 
-    def _ensure_index(self, target: IndexTarget) -> None:
+    def _ensure_index(self, target: IndexTarget) -> IndexTarget:
+        """``target``, checked (created if allowed) once per process, with its full-text key if it has one."""
         marker = (target.bucket_name, target.index_name)
-        if marker in self._ready:
-            return
-        with self._ready_lock:
-            if marker in self._ready:
-                return
-            # offline the bucket is created too, by the unscoped (operator) client
-            bucket_client = self._base_client() if self.backend is Backend.LOCAL else None
-            open_index(target, self.embedder, create=self.create_index, bucket_client=bucket_client)
-            self._ready.add(marker)
+        if marker not in self._ready:
+            with self._ready_lock:
+                if marker not in self._ready:
+                    # offline the bucket is created too, by the unscoped (operator) client
+                    bucket_client = self._base_client() if self.backend is Backend.LOCAL else None
+                    index = open_index(target, self.embedder, create=self.create_index, bucket_client=bucket_client)
+                    self._ready[marker] = text_key(index) if self.hybrid_search else None
+        key = self._ready[marker]
+        return dataclasses.replace(target, text_key=key) if key is not None else target
 
     # ------------------------------------------------------------------ embeddings
 
@@ -437,7 +437,7 @@ class IndexStore:
             return [], []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
         target = self._scope_target(scope)
-        vector = self.embedding_scheduler.embed_query(query)
+        vector = query_vector(self.embedding_scheduler, query)
         facts: Callable[[], list[Memory]] = partial(
             search_facts, target, self.embedding_scheduler, scope, query, top_k=fact_k, vector=vector,
             candidate_k=max(fact_k, _FACT_CANDIDATE_K), include_superseded=include_superseded,

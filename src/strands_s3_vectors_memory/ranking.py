@@ -166,6 +166,7 @@ def rank_conversations(
     weights: HybridWeights = DEFAULT_WEIGHTS,
     lexical_margin: float = LEXICAL_MARGIN,
     summary_key_of_conversation: Callable[[str], str | None] | None = None,
+    hybrid: bool = False,
 ) -> list[ConversationMatch]:
     """Score ``candidates`` (hybrid, per record), group them, best relevant conversation first.
 
@@ -174,22 +175,33 @@ def rank_conversations(
     keeps every one. Output order is deterministic: score, then most recent, then group id.
     ``summary_key_of_conversation`` names a conversation's summary key from its id (the searcher
     knows the scope), so a conversation found only through its facts still shows its summary.
+
+    ``hybrid``: the candidates come from a hybrid query, so a record the service found by its words
+    alone has no distance: its dense part is the lowest, and it is relevant when it shares a content
+    word with the query.
     """
-    usable = [m for m in candidates if m.similarity is not None]
+    usable = [m for m in candidates if m.similarity is not None or hybrid]
     if not usable:
         return []
     query_tokens = tokenize(query)
     documents = [tokenize(m.content) for m in usable]
-    dense = _min_max([float(m.similarity or 0.0) for m in usable])
-    lexical = _min_max(bm25_scores(query_tokens, documents))
     epochs = [_epoch(m.stored_at) for m in usable]
     recency = _min_max(epochs) if weights.recency else [0.0] * len(usable)
+    known = [float(m.similarity) for m in usable if m.similarity is not None]
+    floor = min(known) if known else 0.0
+    dense = _min_max([float(m.similarity) if m.similarity is not None else floor for m in usable])
+    lexical = _min_max(bm25_scores(query_tokens, documents))
+    mixed = [weights.dense * d + weights.lexical * lx + weights.recency * rc
+             for d, lx, rc in zip(dense, lexical, recency, strict=True)]
     query_set = set(query_tokens)
 
     grouped: dict[str, list[tuple[float, float, Memory, bool]]] = {}
-    for memory, doc, d, lx, rc, epoch in zip(usable, documents, dense, lexical, recency, epochs, strict=True):
-        score = weights.dense * d + weights.lexical * lx + weights.recency * rc
-        relevant = _is_relevant(memory.similarity, bool(query_set.intersection(doc)), threshold, lexical_margin)
+    for memory, doc, score, epoch in zip(usable, documents, mixed, epochs, strict=True):
+        shares_word = bool(query_set.intersection(doc))
+        relevant = (
+            shares_word if memory.similarity is None
+            else _is_relevant(memory.similarity, shares_word, threshold, lexical_margin)
+        )
         grouped.setdefault(_group_of(memory), []).append((score, epoch, replace(memory, score=score), relevant))
 
     matches: list[ConversationMatch] = []

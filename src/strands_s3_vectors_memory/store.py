@@ -362,6 +362,6 @@ class MultiTenantS3VectorMemory(S3VectorMemory):
     def _forget_tenant_caches(self, tenant_id: str, index_name: str) -> None:
         """Drop what is remembered of a tenant's index (checked once, its clients), now it is gone."""
         with self._ready_lock:
-            self._ready.discard((self.bucket_name, index_name))
+            self._ready.pop((self.bucket_name, index_name), None)
         if self._tvm is not None:
             self._tvm.discard_clients(tenant_id)

@@ -18,6 +18,7 @@ __all__ = [
     "clean_text",
     "fact_text",
     "has_text_content",
+    "head_and_tail",
     "message_text",
     "printable_text",
     "to_plain_text",
@@ -118,3 +119,15 @@ def message_text(message: Mapping[str, Any] | Any, *, fold: bool = True) -> str:
 def has_text_content(messages: Iterable[Mapping[str, Any]]) -> bool:
     """True when any message carries real text (not only tool calls, images or documents)."""
     return any(message_text(message) for message in messages)
+
+
+def head_and_tail(text: str, max_chars: int) -> str:
+    """``text`` (whitespace folded) when it fits ``max_chars``, else its first two thirds and last third.
+
+    A long message often opens with context and ends with the question: both ends are kept.
+    """
+    folded = " ".join(text.split())
+    if len(folded) <= max_chars:
+        return folded
+    head = max_chars * 2 // 3
+    return f"{folded[:head]} {folded[-(max_chars - head - 1):]}"

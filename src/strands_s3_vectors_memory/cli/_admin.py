@@ -50,6 +50,11 @@ def setup(
         typer.Option(min=1, max=4096, help="Vector dimension (default: the embedding model's, 1024 for Nova)"),
     ] = None,
     index_name: Annotated[str, typer.Option("--index-name", help="Index name (single-tenant)")] = DEFAULT_INDEX_NAME,
+    upgrade: Annotated[
+        bool,
+        typer.Option("--upgrade", help="Move an existing index to ENHANCED with content full-text searchable "
+                     "(hybrid retrieval) and wait until it is ACTIVE; safe to run again"),
+    ] = False,
     *,
     where: Where,
 ) -> None:
@@ -65,7 +70,7 @@ def setup(
                 resolve_backend(where.backend), where.embedding_model, region=resolve_region(where.region)
             )
             dimension = embedder.dimension
-        result = setup_index(where.client(), bucket_name, name, dimension=dimension)
+        result = setup_index(where.client(), bucket_name, name, dimension=dimension, upgrade=upgrade)
     if where.as_json:
         print_json(result.as_dict())
         return
@@ -75,6 +80,10 @@ def setup(
         f"({result.dimension}-d {result.data_type}, {result.distance_metric}, non-filterable: "
         f"{', '.join(result.non_filterable_metadata_keys)})"
     )
+    if result.index_mode is not None:
+        text = f"content full-text search {result.full_text}" if result.full_text else "no full-text search"
+        done = f" (upgraded: {', '.join(result.upgraded)})" if result.upgraded else ""
+        say(f"index mode {result.index_mode}, {text}{done}")
 
 
 @app.command("tvm-role")

@@ -48,7 +48,7 @@ from ._results import (
     TenantForgetReport,
 )
 from ._scan import MAX_SEGMENTS, ProgressCallback
-from ._setup import setup_index
+from ._setup import setup_index, upgrade_index
 from ._target import IndexLocator, existing_target
 
 __all__ = [
@@ -81,4 +81,5 @@ __all__ = [
     "prune_expired",
     "prune_superseded_facts",
     "setup_index",
+    "upgrade_index",
 ]

@@ -148,6 +148,12 @@ class SetupResult:
     distance_metric: str
     data_type: str
     non_filterable_metadata_keys: list[str]
+    #: ``CLASSIC`` or ``ENHANCED`` (``None``: the service reports no index modes, e.g. moto).
+    index_mode: str | None = None
+    #: Status of ``content``'s full-text search: ``ACTIVE``, ``BUILDING`` or ``None`` (not searchable).
+    full_text: str | None = None
+    #: What ``--upgrade`` changed this time (nothing when the index was already upgraded).
+    upgraded: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

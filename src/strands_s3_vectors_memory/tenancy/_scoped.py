@@ -39,6 +39,9 @@ _DENIED_OPERATIONS = frozenset(
         "list_tags_for_resource",
         "tag_resource",
         "untag_resource",
+        "put_vector_bucket_default_index_mode",
+        "update_index_mode",
+        "update_metadata_configuration",
     }
 )
 
@@ -102,7 +105,7 @@ class ScopedClient:
         self.check("query_vectors", params)
         return self._client.query_vectors(**params)
 
-    # --- bucket-level operations of the seam: always refused (the others: __getattr__) -------------
+    # --- operator actions of the seam: always refused (the others: __getattr__) ---------------------
 
     def create_vector_bucket(self, **_params: Any) -> Response:
         raise self._outside_rights("create_vector_bucket")
@@ -112,6 +115,12 @@ class ScopedClient:
 
     def delete_index(self, **_params: Any) -> Response:
         raise self._outside_rights("delete_index")
+
+    def update_index_mode(self, **_params: Any) -> Response:
+        raise self._outside_rights("update_index_mode")
+
+    def update_metadata_configuration(self, **_params: Any) -> Response:
+        raise self._outside_rights("update_metadata_configuration")
 
     def __getattr__(self, name: str) -> Any:
         """The other S3 Vectors operations are refused; anything else (``meta``, ``close``...) is forwarded."""

@@ -1,0 +1,245 @@
+"""Full-text search of the embedded engine: the service's text analyzers and BM25 over searchable keys.
+
+An index's ``textSearchConfigurations`` name metadata keys whose string values are full-text
+searchable, each with an analyzer: the standard one (Unicode words, lower-cased; a Chinese or
+Japanese ideograph/kana is a word of its own, as in Lucene's standard tokenizer) or one of the ten
+language analyzers. The stemmers and segmenters are well-kept libraries, never our own rules:
+Snowball (``snowballstemmer``) for en/fr/es/pt/it/de/nl, ``jieba`` for Chinese, ``janome`` for
+Japanese and ``kiwipiepy`` for Korean. The CJK segmenters load dictionaries (jieba ~1 s, Kiwi ~4 s),
+so each is imported on first use of its language only.
+
+Ranking is Okapi BM25 with Lucene's defaults (``k1 = 1.2``, ``b = 0.75``, idf
+``log(1 + (N - n + 0.5) / (n + 0.5))``), statistics over the whole index, and hybrid fusion is
+Reciprocal Rank Fusion with the customary ``k = 60``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Analyzer = Callable[[str], list[str]]
+
+#: Okapi BM25 parameters (Lucene's defaults).
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: Reciprocal Rank Fusion constant (Cormack et al. 2009; the value search engines default to).
+RRF_K = 60
+
+#: Language analyzers stemmed by Snowball, by the service's language code.
+SNOWBALL_LANGUAGES: Mapping[str, str] = {
+    "en": "english",
+    "fr": "french",
+    "es": "spanish",
+    "pt": "portuguese",
+    "it": "italian",
+    "de": "german",
+    "nl": "dutch",
+}
+#: Every language code the service accepts (the model's ``LanguageCode`` enum).
+LANGUAGES = frozenset({*SNOWBALL_LANGUAGES, "zh", "ja", "ko"})
+
+_IDEOGRAPH = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+#: Standard tokenizer: one token per ideograph/kana, otherwise runs of word characters.
+_STANDARD = re.compile(rf"[{_IDEOGRAPH}]|[^\W{_IDEOGRAPH}]+", re.UNICODE)
+_WORDLIKE = re.compile(r"\w", re.UNICODE)
+
+
+def _standard(text: str) -> list[str]:
+    return [t.lower() for t in _STANDARD.findall(text)]
+
+
+def _snowball(language: str) -> Analyzer:
+    import snowballstemmer
+
+    stemmer = snowballstemmer.stemmer(SNOWBALL_LANGUAGES[language])
+    lock = threading.Lock()  # a Snowball stemmer object keeps state between calls
+
+    def analyze(text: str) -> list[str]:
+        words = _standard(text)
+        with lock:
+            stemmed: list[str] = stemmer.stemWords(words)
+        return stemmed
+
+    return analyze
+
+
+def _chinese() -> Analyzer:
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+
+    def analyze(text: str) -> list[str]:
+        return [t.lower() for t in jieba.cut_for_search(text) if _WORDLIKE.search(t)]
+
+    return analyze
+
+
+def _japanese() -> Analyzer:
+    from janome.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(wakati=True)
+
+    def analyze(text: str) -> list[str]:
+        return [str(t).lower() for t in tokenizer.tokenize(text) if _WORDLIKE.search(str(t))]
+
+    return analyze
+
+
+def _korean() -> Analyzer:
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+
+    def analyze(text: str) -> list[str]:
+        return [t.form.lower() for t in kiwi.tokenize(text) if _WORDLIKE.search(t.form)]
+
+    return analyze
+
+
+_ANALYZER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _build(language: str | None) -> Analyzer:
+    if language is None:
+        return _standard
+    if language in SNOWBALL_LANGUAGES:
+        return _snowball(language)
+    if language == "zh":
+        return _chinese()
+    if language == "ja":
+        return _japanese()
+    if language == "ko":
+        return _korean()
+    raise ValueError(f"unknown analyzer language {language!r}")
+
+
+#: The module each CJK analyzer needs (installed by the ``cjk`` extra).
+CJK_MODULES: Mapping[str, str] = {"zh": "jieba", "ja": "janome", "ko": "kiwipiepy"}
+
+
+def available(language: str | None) -> bool:
+    """Whether the analyzer's library is installed (the Snowball stemmers always are)."""
+    import importlib.util
+
+    module = CJK_MODULES.get(language or "")
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def analyzer(language: str | None) -> Analyzer:
+    """The analyzer of a text search configuration (``None``: the standard analyzer), built once."""
+    with _ANALYZER_LOCK:
+        return _build(language)
+
+
+def searchable_text(value: Any) -> str | None:
+    """The text a metadata value contributes: a string, or the strings of a list joined; else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = [v for v in value if isinstance(v, str)]
+        return " ".join(parts) if parts else None
+    return None
+
+
+class TextField:
+    """BM25 postings of one searchable metadata key over the slots of an :class:`IndexCache`.
+
+    Postings map a term to ``{slot: term frequency}``; per slot the distinct terms are kept so a
+    row can be taken out again on update or delete. All access is under the owning cache's lock.
+    """
+
+    def __init__(self, key: str, language: str | None) -> None:
+        self.key = key
+        self.language = language
+        self._analyze = analyzer(language)
+        self.postings: dict[str, dict[int, int]] = {}
+        self.length: dict[int, int] = {}
+        self._terms: dict[int, tuple[str, ...]] = {}
+        self.total = 0
+
+    def add(self, slot: int, metadata: Mapping[str, Any]) -> None:
+        """Index the key's text in ``metadata`` at ``slot`` (replacing what the slot held)."""
+        self.remove(slot)
+        text = searchable_text(metadata.get(self.key))
+        if not text:
+            return
+        tokens = self._analyze(text)
+        if not tokens:
+            return
+        counts: dict[str, int] = {}
+        for tok in tokens:
+            counts[tok] = counts.get(tok, 0) + 1
+        for term, tf in counts.items():
+            posting = self.postings.get(term)
+            if posting is None:
+                self.postings[term] = posting = {}
+            posting[slot] = tf
+        self._terms[slot] = tuple(counts)
+        self.length[slot] = len(tokens)
+        self.total += len(tokens)
+
+    def remove(self, slot: int) -> None:
+        terms = self._terms.pop(slot, None)
+        if terms is None:
+            return
+        for term in terms:
+            posting = self.postings[term]
+            del posting[slot]
+            if not posting:
+                del self.postings[term]
+        self.total -= self.length.pop(slot)
+
+    def remap(self, moves: Mapping[int, int]) -> None:
+        """Renumber slots after the cache compacted its matrix (``moves``: old slot -> new slot)."""
+        self.postings = {t: {moves[s]: tf for s, tf in p.items()} for t, p in self.postings.items()}
+        self.length = {moves[s]: n for s, n in self.length.items()}
+        self._terms = {moves[s]: t for s, t in self._terms.items()}
+
+    def scores(self, text: str, allowed: np.ndarray | None) -> dict[int, float]:
+        """BM25 score of every slot matching at least one query term (only ``allowed`` slots when given)."""
+        n_docs = len(self.length)
+        if not n_docs:
+            return {}
+        avg = self.total / n_docs
+        keep = None if allowed is None else allowed.tolist()
+        keep_set = None if keep is None else set(keep)
+        out: dict[int, float] = {}
+        length = self.length
+        for term in dict.fromkeys(self._analyze(text)):
+            posting = self.postings.get(term)
+            if not posting:
+                continue
+            idf = math.log(1.0 + (n_docs - len(posting) + 0.5) / (len(posting) + 0.5))
+            # Walk the shorter side: a common word's posting spans every user, a scope a few hundred rows.
+            if keep is not None and len(keep) < len(posting):
+                pairs = [(s, tf) for s in keep if (tf := posting.get(s))]
+            else:
+                pairs = [(s, tf) for s, tf in posting.items() if keep_set is None or s in keep_set]
+            for slot, tf in pairs:
+                norm = tf + BM25_K1 * (1.0 - BM25_B + BM25_B * length[slot] / avg)
+                out[slot] = out.get(slot, 0.0) + idf * tf * (BM25_K1 + 1.0) / norm
+        return out
+
+
+def ranked(scores: Mapping[int, float]) -> list[int]:
+    """Slots by descending score (ties by slot, so rankings are deterministic)."""
+    return sorted(scores, key=lambda s: (-scores[s], s))
+
+
+def rrf(rankings: Iterable[Sequence[int]]) -> dict[int, float]:
+    """Reciprocal Rank Fusion: each ranking adds ``1 / (RRF_K + rank)`` (ranks from 1) to its slots."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, slot in enumerate(ranking, start=1):
+            fused[slot] = fused.get(slot, 0.0) + 1.0 / (RRF_K + rank)
+    return fused

@@ -1,0 +1,187 @@
+"""Memory retrieval on S3 Vectors' full-text search: new indexes, the hybrid first turn, the upgrade.
+
+The engine stands in for the service (CLASSIC-era buckets through its clock). A hashing embedder
+blind to digits makes "what the dense search finds" predictable: the memory holding the asked code
+is farther from the query than its look-alikes, so only its words can bring it among the candidates.
+How the candidates then rank with a real model is measured in ``bench/locomo_recall.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from s3vectors_engine import LocalS3VectorsClient
+from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.cli import app
+from strands_s3_vectors_memory.index import create_index
+from strands_s3_vectors_memory.lifecycle import upgrade_index
+from strands_s3_vectors_memory.search import MAX_QUERY_TEXT_CHARS, text_query
+from support import offline_cli_env
+
+BUCKET = "hybrid-memory"
+INDEX = "memories"
+BEFORE_CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp()
+
+
+class HashingEmbedder:
+    """64-d bag of hashed words: similar wording, similar vector; an identifier barely moves it."""
+
+    model_id = "hash-64"
+    dimension = 64
+
+    def _vector(self, text: str) -> list[float]:
+        vector = np.zeros(self.dimension)
+        for token in re.findall(r"[a-z]+", text.lower()):  # digits ignored: codes are invisible to it
+            vector[zlib.crc32(token.encode()) % self.dimension] += 1.0
+        return [float(x) for x in vector / (np.linalg.norm(vector) or 1.0)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+
+class Recording:
+    """The engine, with every QueryVectors request kept (what the first turn asks, and how much)."""
+
+    def __init__(self, inner: LocalS3VectorsClient) -> None:
+        self.inner = inner
+        self.queries: list[dict[str, Any]] = []
+        self.found: list[list[str]] = []  # the contents each query returned
+
+    def query_vectors(self, **params: Any) -> Any:
+        self.queries.append(params)
+        response = self.inner.query_vectors(**params)
+        self.found.append([str(v.get("metadata", {}).get("content", "")) for v in response["vectors"]])
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _store(client: Any, **kwargs: Any) -> S3VectorMemory:
+    return S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=HashingEmbedder(),
+                          backend="local", similarity_threshold=0.0, dedupe_threshold=None, **kwargs)
+
+
+_SHOPS = ["garden", "kitchen", "sports", "books", "toys", "music", "office", "pets", "shoes", "games"]
+
+
+def _seed(store: S3VectorMemory, look_alikes: int = 60) -> None:
+    for i in range(look_alikes):
+        shop, other = _SHOPS[i % 10], _SHOPS[(i // 10 + 3) % 10]
+        store.store_memory("ann", f"My {shop} parcel with order ORD-{10000 + i} from the {other} shop is late, "
+                                  "the courier lost it")
+    store.store_memory("ann", "Refund for ORD-47110 approved, money back next week")
+
+
+QUESTION = "my parcel ORD-47110 is late, the courier lost it, what now?"
+
+
+def test_new_memory_indexes_are_enhanced_with_content_searchable(tmp_path: Path) -> None:
+    with LocalS3VectorsClient(tmp_path) as engine:
+        _store(engine).verify()
+        index = engine.get_index(vectorBucketName=BUCKET, indexName=INDEX)["index"]
+        assert index["indexMode"] == "ENHANCED"
+        assert index["metadataConfiguration"]["textSearchConfigurations"] == [
+            {"metadataKey": "content", "status": "ACTIVE"}
+        ]
+        assert index["metadataConfiguration"]["nonFilterableMetadataKeys"] == [
+            "content", "stored_at", "conversation_id", "type"
+        ]  # the spec's layout, as 0.3.0 made and reads it
+
+
+def test_first_turn_is_one_hybrid_query_that_finds_the_code_dense_search_misses(tmp_path: Path) -> None:
+    with LocalS3VectorsClient(tmp_path) as engine:
+        client = Recording(engine)
+        store = _store(client)
+        _seed(store)
+        store.search_with_facts(store.scope("ann"), QUESTION, top_k=5, fact_k=0)
+        assert any("ORD-47110" in content for content in client.found[-1])  # a candidate, by its words
+        (query,) = client.queries
+        assert query["queryTexts"] == [{"metadataKey": "content", "text": QUESTION}]
+        assert query["topK"] == 30  # 6 per memory shown, not 100 records' metadata
+        # the dense search alone (0.3.0's query, as the CLASSIC fallback sends it) misses the code
+        dense = engine.query_vectors(vectorBucketName=BUCKET, indexName=INDEX, topK=20, returnMetadata=True,
+                                     queryVector={"float32": HashingEmbedder().embed_query(QUESTION)})
+        assert all("47110" not in v["metadata"]["content"] for v in dense["vectors"])
+
+
+def test_classic_index_falls_back_to_dense_candidates_and_upgrade_brings_hybrid(tmp_path: Path) -> None:
+    """An index made by today's version in a CLASSIC-era bucket: dense ranking, then upgraded in place."""
+    with LocalS3VectorsClient(tmp_path, clock=lambda: BEFORE_CUTOFF) as engine:
+        engine.create_vector_bucket(vectorBucketName=BUCKET)
+        create_index(engine, BUCKET, INDEX, dimension=HashingEmbedder.dimension)  # refused text search: CLASSIC
+        before = engine.get_index(vectorBucketName=BUCKET, indexName=INDEX)["index"]
+        assert before["indexMode"] == "CLASSIC" and "textSearchConfigurations" not in before["metadataConfiguration"]
+        client = Recording(engine)
+        store = _store(client, candidate_k=20)
+        _seed(store)
+        store.search_with_facts(store.scope("ann"), QUESTION, top_k=5, fact_k=0)
+        assert "queryTexts" not in client.queries[-1] and client.queries[-1]["topK"] == 20
+        assert all("47110" not in content for content in client.found[-1])  # dense: not among its 20
+
+        index, changed = upgrade_index(engine, BUCKET, INDEX)
+        assert changed == ["index_mode", "full_text"]
+        assert index["indexMode"] == "ENHANCED"
+        assert index["metadataConfiguration"]["textSearchConfigurations"][0]["status"] == "ACTIVE"
+        assert upgrade_index(engine, BUCKET, INDEX)[1] == []  # twice: nothing left to do
+
+        client = Recording(engine)
+        upgraded = _store(client, candidate_k=20)  # a new process sees the new index
+        upgraded.search_with_facts(upgraded.scope("ann"), QUESTION, top_k=5, fact_k=0)
+        assert "queryTexts" in client.queries[-1]
+        assert any("ORD-47110" in content for content in client.found[-1])
+
+
+def test_setup_upgrade_command_is_safe_to_run_twice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    offline_cli_env(monkeypatch, tmp_path / "data", BUCKET, columns=200)
+    runner = CliRunner()
+    first = runner.invoke(app, ["setup", "--upgrade", "--json"])
+    assert first.exit_code == 0, first.output
+    result = json.loads(first.stdout)
+    assert (result["index_mode"], result["full_text"], result["upgraded"]) == ("ENHANCED", "ACTIVE", [])
+    again = runner.invoke(app, ["setup", "--upgrade"])
+    assert again.exit_code == 0, again.output
+    assert "index mode ENHANCED, content full-text search ACTIVE" in again.stdout
+
+
+def test_setup_upgrade_on_a_service_without_index_modes_says_so(tmp_path: Path) -> None:
+    """moto (like any service before 2026) reports no index mode: the upgrade explains, never pretends."""
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    from strands_s3_vectors_memory.errors import ConfigurationError
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3vectors", region_name="us-east-1")
+        client.create_vector_bucket(vectorBucketName=BUCKET)
+        create_index(client, BUCKET, INDEX, dimension=8)
+        with pytest.raises(ConfigurationError, match="no index mode"):
+            upgrade_index(client, BUCKET, INDEX)
+
+
+def test_a_long_first_message_keeps_its_words_for_the_text_side() -> None:
+    words = [f"word{i}" for i in range(600)]
+    message = " ".join([*words, "the", "ORD-47110", *words])  # 9,000 characters, the code in the middle
+    text = text_query(message)
+    assert len(text) <= MAX_QUERY_TEXT_CHARS
+    assert text_query("short question?") == "short question?"
+    assert "ORD-47110" not in text or len(set(text.split())) == len(text.split())  # distinct words only
+    tail = text_query(" ".join(["filler"] * 2000 + ["ORD-47110"]))
+    assert tail == "filler ORD-47110"  # repeats collapse, so a late rare word still reaches the service
