@@ -35,7 +35,7 @@ from strands_s3_vectors_memory.s3_location import S3Location
 from strands_s3_vectors_memory.s3_spool import S3Spool
 from strands_s3_vectors_memory.spool_format import job_key
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
-from support import all_vectors, asks_for_summary, make_agent, say
+from support import all_vectors, asks_for_summary, make_agent, s3_server, say
 
 END_CONVERSATION = Path(__file__).parent / "plugin_helpers" / "end_conversation.py"
 WAIT = 60.0
@@ -229,18 +229,9 @@ def test_a_sigkilled_process_write_is_stored_once_by_the_next_instance(
     spool_base: str, local_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("flask", reason="moto's server (moto[server]) shares one S3 with a child process")
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for name, value in (("AWS_ENDPOINT_URL_S3", endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
-                            ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")):
-            monkeypatch.setenv(name, value)
-        client = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
-        client.create_bucket(Bucket=BUCKET)
+    with s3_server(monkeypatch, BUCKET):
+        client = boto3.client("s3", region_name="us-east-1")
         proc = subprocess.Popen([sys.executable, str(END_CONVERSATION), "hang", "My bike is a green Brompton."],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ENDED", proc.stderr
@@ -258,5 +249,3 @@ def test_a_sigkilled_process_write_is_stored_once_by_the_next_instance(
             assert job_objects(client, f"{spool_base}/assistant") == []
         finally:
             plugin.close(5)
-    finally:
-        server.stop()
