@@ -34,8 +34,8 @@ from strands_s3_vectors_memory.records import MemoryScope
 from strands_s3_vectors_memory.s3_location import S3Location
 from strands_s3_vectors_memory.s3_spool import S3Spool
 from strands_s3_vectors_memory.spool_format import job_key
-from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
-from support import all_vectors, asks_for_summary, make_agent, s3_server, say
+from strands_s3_vectors_memory.testing import ScriptedModel
+from support import all_vectors, held_summaries, make_agent, s3_server, say
 
 END_CONVERSATION = Path(__file__).parent / "plugin_helpers" / "end_conversation.py"
 WAIT = 60.0
@@ -84,13 +84,7 @@ def test_an_ended_conversation_is_in_the_bucket_before_end_session_returns_and_s
     s3: Any, spool_base: str, local_env: Path
 ) -> None:
     release = threading.Event()
-
-    def slow(messages: Any, system_prompt: str | None) -> Any:
-        if asks_for_summary(messages):
-            release.wait(WAIT)
-        return default_responder(messages, system_prompt)
-
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow))
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, wait=WAIT)))
     try:
         say(agent, "My locker code is 2468.", "u1", "c1", end=True)
         (spooled,) = job_objects(s3, f"{spool_base}/assistant")  # in S3 as end_session returned
@@ -110,14 +104,8 @@ def test_forget_on_another_instance_drops_the_write_this_one_holds(
     s3: Any, spool_base: str, local_env: Path, tmp_path: Path
 ) -> None:
     started, release = threading.Event(), threading.Event()
-
-    def slow(messages: Any, system_prompt: str | None) -> Any:
-        if asks_for_summary(messages):
-            started.set()
-            release.wait(WAIT)
-        return default_responder(messages, system_prompt)
-
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1)
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, started, WAIT)),
+                                  writer_workers=1)
     try:
         say(agent, "Someone else's talk.", "bob", "b1", end=True)  # keeps the only writer thread busy
         say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)
@@ -143,14 +131,8 @@ def test_forget_from_a_machine_whose_clock_is_behind_still_drops_the_write(
     import strands_s3_vectors_memory.tombstones as tombstones_module
 
     started, release = threading.Event(), threading.Event()
-
-    def slow(messages: Any, system_prompt: str | None) -> Any:
-        if asks_for_summary(messages):
-            started.set()
-            release.wait(WAIT)
-        return default_responder(messages, system_prompt)
-
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1)
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, started, WAIT)),
+                                  writer_workers=1)
     try:
         say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)  # begun before the forget
         assert started.wait(WAIT)
