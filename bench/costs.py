@@ -50,6 +50,7 @@ from strands import Agent
 
 from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, runtime, s3_location, s3_tombstones
+from strands_s3_vectors_memory.client import S3VectorsClient
 from strands_s3_vectors_memory.clients import aws_client, local_client
 from strands_s3_vectors_memory.config import NON_FILTERABLE_METADATA_KEYS, resolve_region
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
@@ -226,7 +227,7 @@ class CountedArm:
     """One arm's counters and what the agent runs on, built once: both benches drive their agents over it."""
 
     ledger: Ledger
-    raw: Any  # the embedded engine's client, under the counting wrapper
+    raw: S3VectorsClient  # the embedded engine's client, under the counting wrapper
     store: S3VectorMemory
     model: ScriptedModel
 
