@@ -41,6 +41,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -49,6 +50,7 @@ from strands import Agent
 
 from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, runtime, s3_location, s3_tombstones
+from strands_s3_vectors_memory.client import S3VectorsClient
 from strands_s3_vectors_memory.clients import aws_client, local_client
 from strands_s3_vectors_memory.config import NON_FILTERABLE_METADATA_KEYS, resolve_region
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
@@ -220,31 +222,58 @@ def _stored_vectors(client: Any, bucket: str, index: str) -> list[dict[str, Any]
             return found
 
 
-def count_ours(data_dir: Path, script: Sequence[Conversation], encoder: Embedder, *, reply_chars: int,
-               extract_facts: bool = True, lone: bool = True, spool_prefix: str = "spool") -> dict[str, Any]:
-    """Run ``script`` through an agent with our plugin and return what was counted (see the module doc)."""
+@dataclass(frozen=True)
+class CountedArm:
+    """One arm's counters and what the agent runs on, built once: both benches drive their agents over it."""
+
+    ledger: Ledger
+    raw: S3VectorsClient  # the embedded engine's client, under the counting wrapper
+    store: S3VectorMemory
+    model: ScriptedModel
+
+    @contextmanager
+    def counting(self, spool_prefix: str) -> Iterator[None]:
+        """moto's S3 spool under ``spool_prefix``, every S3 request counted, no timed adoption scan."""
+        with offline_s3(f"s3://{SPOOL_BUCKET}/{spool_prefix}/"), counted_s3(self.ledger), \
+                mock.patch.object(runtime, "_ADOPT_INTERVAL", 1e9):  # no timed scan: count_ours counts one apart
+            yield
+
+    def counts(self, conversations: int) -> dict[str, Any]:
+        """What was counted and what the index holds: the input of :func:`figures`."""
+        stored = _stored_vectors(self.raw, BUCKET, self.store.index_name)
+        return {"events": self.ledger.events,
+                "stored": [vector_size(v, NON_FILTERABLE_METADATA_KEYS) for v in stored],
+                "stored_keys": [v["key"] for v in stored], "conversations": conversations}
+
+
+def counted_arm(data_dir: Path, encoder: Embedder, *, reply_chars: int) -> CountedArm:
+    """A fresh ledger, and the store and scripted model recording into it (on ``data_dir``'s engine)."""
     ledger = Ledger()
     raw = local_client(data_dir)
     store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir,
                            client=CountingS3Vectors(raw, ledger, NON_FILTERABLE_METADATA_KEYS),
                            embedder=CachedEmbedder(CountingEmbedder(encoder, ledger)))
     model = ScriptedModel(responder=recording_responder(ledger, _is_summary, _answer(reply_chars)))
+    return CountedArm(ledger, raw, store, model)
+
+
+def count_ours(data_dir: Path, script: Sequence[Conversation], encoder: Embedder, *, reply_chars: int,
+               extract_facts: bool = True, lone: bool = True, spool_prefix: str = "spool") -> dict[str, Any]:
+    """Run ``script`` through an agent with our plugin and return what was counted (see the module doc)."""
+    arm = counted_arm(data_dir, encoder, reply_chars=reply_chars)
     with ExitStack() as stack:
-        stack.enter_context(offline_s3(f"s3://{SPOOL_BUCKET}/{spool_prefix}/"))
-        stack.enter_context(counted_s3(ledger))
-        stack.enter_context(mock.patch.object(runtime, "_ADOPT_INTERVAL", 1e9))  # scans are counted below
+        stack.enter_context(arm.counting(spool_prefix))
         if lone:
             stack.enter_context(lone_conversations())
-        plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, extract_facts=extract_facts, flush_at_exit=False)
-        agent = Agent(model=model, name=AGENT, system_prompt=BASE_PROMPT, plugins=[plugin], callback_handler=None)
-        drive(agent, script, ledger, after_conversation=lambda: _flushed(plugin))
-        ledger.phase = "adoption_scan"  # what the reaper does every minute
+        plugin = S3VectorMemoryPlugin(arm.store, BASE_PROMPT, extract_facts=extract_facts, flush_at_exit=False)
+        agent = Agent(model=arm.model, name=AGENT, system_prompt=BASE_PROMPT, plugins=[plugin],
+                      callback_handler=None)
+        drive(agent, script, arm.ledger, after_conversation=lambda: _flushed(plugin))
+        arm.ledger.phase = "adoption_scan"  # what the reaper does every minute
         plugin.writer.adopt_orphans()
-        ledger.phase = "shutdown"
+        arm.ledger.phase = "shutdown"
         plugin.close(60)
-    stored = _stored_vectors(raw, BUCKET, store.index_name)
-    return {"events": ledger.events, "stored": [vector_size(v, NON_FILTERABLE_METADATA_KEYS) for v in stored],
-            "stored_keys": [v["key"] for v in stored], "conversations": len(script)}
+    return arm.counts(len(script))
 
 
 def _flushed(plugin: S3VectorMemoryPlugin) -> None:
@@ -450,15 +479,34 @@ def report(arms: Mapping[str, Mapping[str, Any]], args: argparse.Namespace) -> s
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every cost bench takes: which conversations, reply length, the storage example, JSON out."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--conversations", type=int, default=None, help="run only the first N (default: all 30)")
     parser.add_argument("--reply-chars", type=int, default=DEFAULT_REPLY_CHARS,
                         help="characters of each scripted assistant reply (%(default)s)")
-    parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
     parser.add_argument("--users", type=int, default=10_000, help="users of the storage example (%(default)s)")
     parser.add_argument("--per-user", type=int, default=20, help="conversations each user has stored (%(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="also write the counts and figures as JSON here")
+    return parser
+
+
+def publish(counted: Mapping[str, Mapping[str, Any]], args: argparse.Namespace) -> None:
+    """Each arm's counts as figures: the report printed, and with ``--json`` the figures and prices written."""
+    counter = token_counter()
+    arms = {name: figures(result, counter) for name, result in counted.items()}
+    print()
+    print(report(arms, args))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "prices": PRICES,
+                                         "figures": arms, "priced": {n: prices(f) for n, f in arms.items()}},
+                                        indent=2), encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = run_arguments(__doc__.split("\n\n")[0])
+    parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
     args = parser.parse_args(argv)
 
     script = conversations(args.conversations)
@@ -477,15 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         original = count_original(args.original, root, args.conversations, encoder, reply_chars=args.reply_chars)
         if original is not None:
             counted["0.3.0"] = original
-    counter = token_counter()
-    arms = {name: figures(result, counter) for name, result in counted.items()}
-    print()
-    print(report(arms, args))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "prices": PRICES,
-                                         "figures": arms, "priced": {n: prices(f) for n, f in arms.items()}},
-                                        indent=2), encoding="utf-8")
+    publish(counted, args)
     return 0
 
 

@@ -157,31 +157,44 @@ PETS = ("Biscuit", "Pepper", "Miso", "Juno", "Ziggy", "Olive", "Captain", "Nori"
 SPORTS = ("tennis", "climbing", "rowing", "judo", "badminton", "cycling", "swimming", "fencing")
 
 
-def _move(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    cities = rng.sample(CITIES, 1 + n)
-    steps = [(f"I live in {cities[0]}.", f"Lives in {cities[0]}")]
-    steps += [(f"Big news: I moved from {a} to {b} last month, so I live in {b} now.",
-               f"Lives in {b} (moved from {a})") for a, b in itertools.pairwise(cities)]
-    return steps, "move", "Which city do I live in these days?"
+#: One attribute's story: (user says, fact) steps, its category, and the question asking about it.
+Story = tuple[list[tuple[str, str]], str, str]
+#: Builds a story with ``n`` changes, drawing its values from the random generator given.
+StoryMaker = Callable[[random.Random, int], Story]
 
 
-def _job(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    jobs = rng.sample(JOBS, 1 + n)
-    steps = [(f"I work as a {jobs[0][0]} at {jobs[0][1]}.", f"Works as a {jobs[0][0]} at {jobs[0][1]}")]
-    steps += [(f"I quit my job at {a[1]}; I started as a {b[0]} at {b[1]} this week.",
-               f"Works as a {b[0]} at {b[1]} (left {a[1]})") for a, b in itertools.pairwise(jobs)]
-    return steps, "job", "Where do I work at the moment?"
+def _replaced(values: Sequence[Any], first: tuple[str, str], change: tuple[str, str], category: str,
+              question: str) -> StoryMaker:
+    """An attribute stated once then replaced ``n`` times by other ``values``, drawn without repeats.
+
+    ``first`` (said, fact) is formatted with the first value as ``x``; ``change`` with the value
+    replaced as ``a`` and its successor as ``b``.
+    """
+
+    def story(rng: random.Random, n: int) -> Story:
+        drawn = rng.sample(values, 1 + n)
+        steps = [(first[0].format(x=drawn[0]), first[1].format(x=drawn[0]))]
+        steps += [(change[0].format(a=a, b=b), change[1].format(a=a, b=b)) for a, b in itertools.pairwise(drawn)]
+        return steps, category, question
+
+    return story
 
 
-def _partner(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    names = rng.sample(NAMES, 1 + n)
-    steps = [(f"My partner {names[0]} and I have been together for three years.", f"Partner is {names[0]}")]
-    steps += [(f"{a} and I broke up in the spring. I'm seeing someone new now, {b}.",
-               f"Partner is {b} (split up with {a})") for a, b in itertools.pairwise(names)]
-    return steps, "relationship", "What is my partner's name?"
+_move = _replaced(CITIES, ("I live in {x}.", "Lives in {x}"),
+                  ("Big news: I moved from {a} to {b} last month, so I live in {b} now.",
+                   "Lives in {b} (moved from {a})"),
+                  "move", "Which city do I live in these days?")
+_job = _replaced(JOBS, ("I work as a {x[0]} at {x[1]}.", "Works as a {x[0]} at {x[1]}"),
+                 ("I quit my job at {a[1]}; I started as a {b[0]} at {b[1]} this week.",
+                  "Works as a {b[0]} at {b[1]} (left {a[1]})"),
+                 "job", "Where do I work at the moment?")
+_partner = _replaced(NAMES, ("My partner {x} and I have been together for three years.", "Partner is {x}"),
+                     ("{a} and I broke up in the spring. I'm seeing someone new now, {b}.",
+                      "Partner is {b} (split up with {a})"),
+                     "relationship", "What is my partner's name?")
 
 
-def _taste(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+def _taste(rng: random.Random, n: int) -> Story:
     food = rng.choice(FOODS)
     steps = [(f"I absolutely love {food}.", f"Loves {food}")]
     for step in range(n):
@@ -190,7 +203,7 @@ def _taste(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]
     return steps, "preference", f"Would I enjoy a dish with {food} in it?"
 
 
-def _trip(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+def _trip(rng: random.Random, n: int) -> Story:
     place, month = rng.choice(TRIPS), rng.choice(MONTHS)
     steps = [(f"I'm planning a trip to {place} in {month}.", f"Plans a trip to {place} in {month}")]
     later = rng.choice([m for m in MONTHS if m != month])
@@ -200,27 +213,20 @@ def _trip(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
     return steps, "plan cancelled", f"What are my travel plans for {place}?"
 
 
-def _diet(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
+def _diet(rng: random.Random, n: int) -> Story:
     diets = rng.sample(DIETS, 1 + n)
     steps = [diets[0]]
     steps += [(f"Diet update: I changed my diet. {said}", f"{fact} (changed diet)") for said, fact in diets[1:]]
     return steps, "diet", "What should I keep in mind about my diet when you suggest recipes?"
 
 
-def _pet(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    pets = rng.sample(PETS, 1 + n)
-    steps = [(f"I have a cat called {pets[0]}.", f"Has a cat called {pets[0]}")]
-    steps += [(f"Sad news, {a} passed away. We adopted a cat called {b} last week.",
-               f"Has a cat called {b} ({a} passed away)") for a, b in itertools.pairwise(pets)]
-    return steps, "pet", "What is my cat's name?"
-
-
-def _sport(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    sports = rng.sample(SPORTS, 1 + n)
-    steps = [(f"My sport is {sports[0]}, I train twice a week.", f"Trains {sports[0]} twice a week")]
-    steps += [(f"I gave up {a} after an injury and took up {b} instead.", f"Does {b} now (gave up {a})")
-              for a, b in itertools.pairwise(sports)]
-    return steps, "hobby", "Which sport do I do?"
+_pet = _replaced(PETS, ("I have a cat called {x}.", "Has a cat called {x}"),
+                 ("Sad news, {a} passed away. We adopted a cat called {b} last week.",
+                  "Has a cat called {b} ({a} passed away)"),
+                 "pet", "What is my cat's name?")
+_sport = _replaced(SPORTS, ("My sport is {x}, I train twice a week.", "Trains {x} twice a week"),
+                   ("I gave up {a} after an injury and took up {b} instead.", "Does {b} now (gave up {a})"),
+                   "hobby", "Which sport do I do?")
 
 
 CARS = ("Volvo V60", "Toyota Corolla", "Skoda Octavia", "Renault Zoe", "Mazda MX-5", "Fiat Panda", "Kia Niro")
@@ -228,34 +234,21 @@ PHONES = ("Pixel 7", "iPhone 13", "Fairphone 5", "Galaxy S22", "Nokia G60", "One
 LANGUAGES = ("Italian", "Korean", "Turkish", "Greek", "Swahili", "Dutch", "Finnish", "Hindi")
 
 
-def _car(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    cars = rng.sample(CARS, 1 + n)
-    steps = [(f"I drive a {cars[0]}.", f"Drives a {cars[0]}")]
-    steps += [(f"I sold the {a} and bought a {b}.", f"Drives a {b} (sold the {a})")
-              for a, b in itertools.pairwise(cars)]
-    return steps, "car", "My car needs new tyres, any advice for my model?"
+_car = _replaced(CARS, ("I drive a {x}.", "Drives a {x}"),
+                 ("I sold the {a} and bought a {b}.", "Drives a {b} (sold the {a})"),
+                 "car", "My car needs new tyres, any advice for my model?")
+_phone = _replaced(PHONES, ("My phone is a {x}.", "Phone is a {x}"),
+                   ("I dropped my {a} in a lake, so I got a {b}.", "Phone is a {b} (replaced the {a})"),
+                   "phone", "The battery dies by lunchtime, any tips for my handset?")
+_language = _replaced(LANGUAGES, ("I'm learning {x} in an evening class.", "Is learning {x}"),
+                      ("I stopped my {a} lessons and started learning {b}.", "Is learning {b} (stopped {a})"),
+                      "language", "Which podcasts would help with the course I'm taking?")
 
 
-def _phone(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    phones = rng.sample(PHONES, 1 + n)
-    steps = [(f"My phone is a {phones[0]}.", f"Phone is a {phones[0]}")]
-    steps += [(f"I dropped my {a} in a lake, so I got a {b}.", f"Phone is a {b} (replaced the {a})")
-              for a, b in itertools.pairwise(phones)]
-    return steps, "phone", "The battery dies by lunchtime, any tips for my handset?"
-
-
-def _language(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], str, str]:
-    languages = rng.sample(LANGUAGES, 1 + n)
-    steps = [(f"I'm learning {languages[0]} in an evening class.", f"Is learning {languages[0]}")]
-    steps += [(f"I stopped my {a} lessons and started learning {b}.", f"Is learning {b} (stopped {a})")
-              for a, b in itertools.pairwise(languages)]
-    return steps, "language", "Which podcasts would help with the course I'm taking?"
-
-
-GENERATORS: tuple[Callable[[random.Random, int], tuple[list[tuple[str, str]], str, str]], ...] = (
+GENERATORS: tuple[StoryMaker, ...] = (
     _move, _job, _partner, _taste, _trip, _diet, _pet, _sport)
 #: The long-history arm: every attribute a user has, asked about in words its facts do not use.
-LONG_HISTORY: tuple[tuple[Callable[[random.Random, int], tuple[list[tuple[str, str]], str, str]], str], ...] = (
+LONG_HISTORY: tuple[tuple[StoryMaker, str], ...] = (
     (_move, "Any tips for a nice weekend walk near home?"),
     (_job, "How should I prepare for a busy week with my colleagues?"),
     (_partner, "What could I plan for our anniversary dinner?"),

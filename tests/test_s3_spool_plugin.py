@@ -34,8 +34,8 @@ from strands_s3_vectors_memory.records import MemoryScope
 from strands_s3_vectors_memory.s3_location import S3Location
 from strands_s3_vectors_memory.s3_spool import S3Spool
 from strands_s3_vectors_memory.spool_format import job_key
-from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
-from support import all_vectors, asks_for_summary, make_agent, say
+from strands_s3_vectors_memory.testing import ScriptedModel
+from support import all_vectors, held_summaries, make_agent, s3_server, say
 
 END_CONVERSATION = Path(__file__).parent / "plugin_helpers" / "end_conversation.py"
 WAIT = 60.0
@@ -84,13 +84,7 @@ def test_an_ended_conversation_is_in_the_bucket_before_end_session_returns_and_s
     s3: Any, spool_base: str, local_env: Path
 ) -> None:
     release = threading.Event()
-
-    def slow(messages: Any, system_prompt: str | None) -> Any:
-        if asks_for_summary(messages):
-            release.wait(WAIT)
-        return default_responder(messages, system_prompt)
-
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow))
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, wait=WAIT)))
     try:
         say(agent, "My locker code is 2468.", "u1", "c1", end=True)
         (spooled,) = job_objects(s3, f"{spool_base}/assistant")  # in S3 as end_session returned
@@ -110,14 +104,8 @@ def test_forget_on_another_instance_drops_the_write_this_one_holds(
     s3: Any, spool_base: str, local_env: Path, tmp_path: Path
 ) -> None:
     started, release = threading.Event(), threading.Event()
-
-    def slow(messages: Any, system_prompt: str | None) -> Any:
-        if asks_for_summary(messages):
-            started.set()
-            release.wait(WAIT)
-        return default_responder(messages, system_prompt)
-
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1)
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, started, WAIT)),
+                                  writer_workers=1)
     try:
         say(agent, "Someone else's talk.", "bob", "b1", end=True)  # keeps the only writer thread busy
         say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)
@@ -143,14 +131,8 @@ def test_forget_from_a_machine_whose_clock_is_behind_still_drops_the_write(
     import strands_s3_vectors_memory.tombstones as tombstones_module
 
     started, release = threading.Event(), threading.Event()
-
-    def slow(messages: Any, system_prompt: str | None) -> Any:
-        if asks_for_summary(messages):
-            started.set()
-            release.wait(WAIT)
-        return default_responder(messages, system_prompt)
-
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1)
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, started, WAIT)),
+                                  writer_workers=1)
     try:
         say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)  # begun before the forget
         assert started.wait(WAIT)
@@ -229,18 +211,9 @@ def test_a_sigkilled_process_write_is_stored_once_by_the_next_instance(
     spool_base: str, local_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("flask", reason="moto's server (moto[server]) shares one S3 with a child process")
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for name, value in (("AWS_ENDPOINT_URL_S3", endpoint), ("AWS_ACCESS_KEY_ID", "testing"),
-                            ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_REGION", "us-east-1")):
-            monkeypatch.setenv(name, value)
-        client = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
-        client.create_bucket(Bucket=BUCKET)
+    with s3_server(monkeypatch, BUCKET):
+        client = boto3.client("s3", region_name="us-east-1")
         proc = subprocess.Popen([sys.executable, str(END_CONVERSATION), "hang", "My bike is a green Brompton."],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ENDED", proc.stderr
@@ -258,5 +231,3 @@ def test_a_sigkilled_process_write_is_stored_once_by_the_next_instance(
             assert job_objects(client, f"{spool_base}/assistant") == []
         finally:
             plugin.close(5)
-    finally:
-        server.stop()

@@ -7,6 +7,7 @@ imports ``from support import ...``.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory.summary_format import parse_summary_request
-from strands_s3_vectors_memory.testing import ModelRequest, ScriptedModel
+from strands_s3_vectors_memory.testing import ModelRequest, Responder, ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 
@@ -29,6 +30,7 @@ __all__ = [
     "asks_for_summary",
     "chat_prompts",
     "chat_requests",
+    "held_summaries",
     "is_summary_request",
     "make_agent",
     "offline_cli_env",
@@ -125,6 +127,24 @@ def asks_for_summary(messages: Any) -> bool:
     For scripted responders: ``lambda messages, system_prompt: ... if asks_for_summary(messages)``.
     """
     return bool(messages) and parse_summary_request(message_text(messages[-1], fold=False)) is not None
+
+
+def held_summaries(release: threading.Event, started: threading.Event | None = None,
+                   wait: float = 60.0) -> Responder:
+    """A scripted responder whose summary calls set ``started`` then wait for ``release`` (``wait`` s at most).
+
+    Holds a conversation's write in flight, so a test can act (forget elsewhere, look at the spool)
+    while the writer is busy with it; every other call answers as ``default_responder``.
+    """
+
+    def held(messages: Any, system_prompt: str | None) -> Any:
+        if asks_for_summary(messages):
+            if started is not None:
+                started.set()
+            release.wait(wait)
+        return default_responder(messages, system_prompt)
+
+    return held
 
 
 def is_summary_request(request: ModelRequest) -> bool:
