@@ -7,13 +7,11 @@ import json
 import re
 import shutil
 import socket
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import numpy as np
 import pytest
 from moto import mock_aws
 from typer.testing import CliRunner, Result
@@ -23,7 +21,7 @@ from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.records import MemoryScope, detail_key, key_belongs, new_memory_key, summary_key
-from support import offline_cli_env
+from support import HashingEmbedder, offline_cli_env
 
 BUCKET = "cli-memory"
 ACCOUNT = "123456789012"
@@ -42,23 +40,6 @@ def as_json(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
-class TinyEmbedder:
-    """A 16-d hashing embedder: an export made with another model and dimension than the CLI's."""
-
-    model_id = "tiny-16"
-    dimension = 16
-
-    def _vector(self, text: str) -> list[float]:
-        vector = np.zeros(self.dimension)
-        for token in re.findall(r"\w+", text.lower()):
-            vector[zlib.crc32(token.encode()) % self.dimension] += 1.0
-        return [float(x) for x in vector / (np.linalg.norm(vector) or 1.0)]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vector(text)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self._vector(t) for t in texts]
 
 
 @pytest.fixture
@@ -359,7 +340,7 @@ def test_export_then_import_into_another_store(memories: S3VectorMemory, tmp_pat
 
 def test_import_of_another_models_export_re_embeds(env: Path, tmp_path: Path) -> None:
     tiny = S3VectorMemory(bucket_name="tiny-bucket", backend="local", data_dir=tmp_path / "tiny",
-                          embedder=TinyEmbedder())
+                          embedder=HashingEmbedder(16, model_id="tiny-16"))  # another model and dimension
     tiny.store_memory("dana", "Dana keeps bees on her roof in Lisbon.")
     buffer = io.StringIO()
     tiny.export_memories("dana", buffer, include_vectors=True)

@@ -9,14 +9,10 @@ How the candidates then rank with a real model is measured in ``bench/locomo_rec
 from __future__ import annotations
 
 import json
-import re
-import zlib
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -26,30 +22,16 @@ from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.index import create_index
 from strands_s3_vectors_memory.lifecycle import upgrade_index
 from strands_s3_vectors_memory.search import MAX_QUERY_TEXT_CHARS, text_query
-from support import offline_cli_env
+from support import HashingEmbedder, offline_cli_env
 
 BUCKET = "hybrid-memory"
 INDEX = "memories"
 BEFORE_CUTOFF = datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp()
 
 
-class HashingEmbedder:
-    """64-d bag of hashed words: similar wording, similar vector; an identifier barely moves it."""
-
-    model_id = "hash-64"
-    dimension = 64
-
-    def _vector(self, text: str) -> list[float]:
-        vector = np.zeros(self.dimension)
-        for token in re.findall(r"[a-z]+", text.lower()):  # digits ignored: codes are invisible to it
-            vector[zlib.crc32(token.encode()) % self.dimension] += 1.0
-        return [float(x) for x in vector / (np.linalg.norm(vector) or 1.0)]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vector(text)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self._vector(t) for t in texts]
+def code_blind_embedder() -> HashingEmbedder:
+    """64-d bag of hashed words: similar wording, similar vector; an identifier barely moves it (digits ignored)."""
+    return HashingEmbedder(64, token=r"[a-z]+")
 
 
 class Recording:
@@ -71,7 +53,7 @@ class Recording:
 
 
 def _store(client: Any, **kwargs: Any) -> S3VectorMemory:
-    return S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=HashingEmbedder(),
+    return S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=code_blind_embedder(),
                           backend="local", similarity_threshold=0.0, dedupe_threshold=None, **kwargs)
 
 
@@ -114,7 +96,7 @@ def test_first_turn_is_one_hybrid_query_that_finds_the_code_dense_search_misses(
         assert query["topK"] == 30  # 6 per memory shown, not 100 records' metadata
         # the dense search alone (0.3.0's query, as the CLASSIC fallback sends it) misses the code
         dense = engine.query_vectors(vectorBucketName=BUCKET, indexName=INDEX, topK=20, returnMetadata=True,
-                                     queryVector={"float32": HashingEmbedder().embed_query(QUESTION)})
+                                     queryVector={"float32": code_blind_embedder().embed_query(QUESTION)})
         assert all("47110" not in v["metadata"]["content"] for v in dense["vectors"])
 
 
@@ -122,7 +104,7 @@ def test_classic_index_falls_back_to_dense_candidates_and_upgrade_brings_hybrid(
     """An index made by today's version in a CLASSIC-era bucket: dense ranking, then upgraded in place."""
     with LocalS3VectorsClient(tmp_path, clock=lambda: BEFORE_CUTOFF) as engine:
         engine.create_vector_bucket(vectorBucketName=BUCKET)
-        create_index(engine, BUCKET, INDEX, dimension=HashingEmbedder.dimension)  # refused text search: CLASSIC
+        create_index(engine, BUCKET, INDEX, dimension=code_blind_embedder().dimension)  # refused text search: CLASSIC
         before = engine.get_index(vectorBucketName=BUCKET, indexName=INDEX)["index"]
         assert before["indexMode"] == "CLASSIC" and "textSearchConfigurations" not in before["metadataConfiguration"]
         client = Recording(engine)

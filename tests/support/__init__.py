@@ -7,11 +7,14 @@ imports ``from support import ...``.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from botocore.exceptions import ClientError
 from strands import Agent
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROMPT",
+    "HashingEmbedder",
     "all_vectors",
     "asks_for_summary",
     "chat_prompts",
@@ -184,3 +188,28 @@ def all_vectors(client: Any, bucket: str = "my-vector-memory", index: str = "mem
         token = page.get("nextToken")
         if not token:
             return out
+
+
+class HashingEmbedder:
+    """A bag of hashed words (``dimension``-d, normalized): similar wording, similar vector; no model.
+
+    ``token`` says what a word is (``[a-z]+`` makes digits, and so identifiers, invisible to it).
+    """
+
+    def __init__(self, dimension: int = 16, *, model_id: str | None = None, token: str = r"\w+") -> None:
+        self.dimension = dimension
+        self.model_id = model_id or f"hash-{dimension}"
+        self._token = re.compile(token)
+
+    def _vector(self, text: str) -> list[float]:
+        vector = np.zeros(self.dimension)
+        for word in self._token.findall(text.lower()):
+            vector[zlib.crc32(word.encode()) % self.dimension] += 1.0
+        return [float(x) for x in vector / (np.linalg.norm(vector) or 1.0)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
