@@ -9,7 +9,7 @@ Run it (offline, with the scripted model):
 
 On AWS leave ``MEMORY_MODEL`` unset (Bedrock's default model) or set ``MEMORY_MODEL=bedrock:<model id>``.
 ``MEMORY_MODEL=ollama:<model>`` / ``openai:<model>`` need ``pip install "strands-s3-vectors-memory[ollama]"`` /
-``[openai]`` (the offline run above needs ``[local]``, the embedding model).
+``[openai]`` (the offline run above needs ``[local,server]``: the embedding model, starlette and uvicorn).
 Each request builds its own ``Agent`` and plugin: agents are cheap, and strands refuses concurrent
 calls on one agent. The store is built once. The plugins of all requests share one background writer
 and one conversation book per process, so a conversation's turns may arrive in different requests,

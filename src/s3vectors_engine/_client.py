@@ -56,7 +56,7 @@ from ._storage import (
     TextConfig,
     VectorRecord,
 )
-from ._text import CJK_MODULES, LANGUAGES, available, ranked, rrf
+from ._text import ANALYZER_LIBRARIES, LANGUAGES, available, ranked, rrf
 
 Response = dict[str, Any]
 
@@ -125,9 +125,9 @@ def _text_configs(items: list[Mapping[str, Any]], status: str, path: str, operat
         if language is not None and language not in LANGUAGES:  # botocore leaves enums to the service
             raise validation_error(f"Unsupported text search language '{language}'", operation, path=path)
         if not available(language):
+            module, extra = ANALYZER_LIBRARIES[str(language)]
             raise validation_error(
-                f"The {language!r} analyzer needs {CJK_MODULES[str(language)]} (pip install "
-                "'strands-s3-vectors-memory[cjk]')",
+                f"The {language!r} analyzer needs {module} (pip install 'strands-s3-vectors-memory[{extra}]')",
                 operation,
                 path=path,
             )

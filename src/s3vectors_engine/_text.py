@@ -123,16 +123,23 @@ def _build(language: str | None) -> Analyzer:
     raise ValueError(f"unknown analyzer language {language!r}")
 
 
-#: The module each CJK analyzer needs (installed by the ``cjk`` extra).
-CJK_MODULES: Mapping[str, str] = {"zh": "jieba", "ja": "janome", "ko": "kiwipiepy"}
+#: The module each language analyzer needs and the extra that installs it: the stemmers come with the
+#: ``local`` (offline mode) and ``server`` extras, the CJK segmenters with ``cjk``; the core install (the
+#: plugin on AWS) has none of them, and the standard analyzer needs nothing.
+ANALYZER_LIBRARIES: Mapping[str, tuple[str, str]] = {
+    **{language: ("snowballstemmer", "local") for language in SNOWBALL_LANGUAGES},
+    "zh": ("jieba", "cjk"),
+    "ja": ("janome", "cjk"),
+    "ko": ("kiwipiepy", "cjk"),
+}
 
 
 def available(language: str | None) -> bool:
-    """Whether the analyzer's library is installed (the Snowball stemmers always are)."""
+    """Whether the analyzer's library is installed."""
     import importlib.util
 
-    module = CJK_MODULES.get(language or "")
-    return module is None or importlib.util.find_spec(module) is not None
+    library = ANALYZER_LIBRARIES.get(language or "")
+    return library is None or importlib.util.find_spec(library[0]) is not None
 
 
 def analyzer(language: str | None) -> Analyzer:

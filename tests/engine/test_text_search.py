@@ -174,23 +174,27 @@ def test_query_texts_alone_no_longer_crashes(tmp_path: Path) -> None:
                      queryTexts=[{"metadataKey": "text", "text": "hello"}])
 
 
-@pytest.mark.parametrize("language", ["zh", "ja", "ko"])
-def test_cjk_analyzers_need_their_library(language: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the ``cjk`` extra the configuration is refused up front, not at the first write."""
+@pytest.mark.parametrize(("language", "module", "extra"), [
+    ("zh", "jieba", "cjk"), ("ja", "janome", "cjk"), ("ko", "kiwipiepy", "cjk"),
+    ("en", "snowballstemmer", "local"), ("de", "snowballstemmer", "local"),
+])
+def test_language_analyzers_need_their_library(
+    language: str, module: str, extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the extra (a core install has no stemmer) the configuration is refused up front, naming the
+    extra, not with a ModuleNotFoundError at the first write."""
     import importlib.util
 
-    from s3vectors_engine import _text
-
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == _text.CJK_MODULES[language] else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
     with LocalS3VectorsClient(tmp_path) as client:
         client.create_vector_bucket(vectorBucketName="bkt")
         error = expect_error("ValidationException", 400, client.create_index, **WHERE, dataType="float32",
                              dimension=4, distanceMetric="cosine",
                              metadataConfiguration={"textSearchConfigurations": [{"metadataKey": "t",
                                                                                   "language": language}]})
-        assert "cjk" in error.response["Error"]["Message"]
+        message = error.response["Error"]["Message"]
+        assert module in message and f"pip install 'strands-s3-vectors-memory[{extra}]'" in message
 
 
 def test_starts_with_is_exact_on_strings_and_list_elements(tmp_path: Path) -> None:

@@ -15,8 +15,20 @@ checks SigV4 signatures only for keys whose secrets an :class:`AccessPolicy` reg
 
 from __future__ import annotations
 
-from ._access import AccessPolicy
-from ._app import create_app
-from ._runner import ENDPOINT_ENV, LocalEndpoint, serve
+#: What the endpoint needs beyond the engine, and the extra that installs it (not part of the core install).
+WEB_STACK = frozenset({"starlette", "uvicorn"})
+INSTALL_HINT = 'pip install "strands-s3-vectors-memory[server]"'
+
+try:
+    from ._access import AccessPolicy
+    from ._app import create_app
+    from ._runner import ENDPOINT_ENV, LocalEndpoint, serve
+except ModuleNotFoundError as exc:  # a core install: name the extra, not just the missing module
+    _missing = (exc.name or "").partition(".")[0]
+    if _missing not in WEB_STACK:
+        raise
+    raise ModuleNotFoundError(
+        f"the local S3 Vectors endpoint needs {_missing!r}, which is not installed: {INSTALL_HINT}", name=_missing
+    ) from None
 
 __all__ = ["ENDPOINT_ENV", "AccessPolicy", "LocalEndpoint", "create_app", "serve"]

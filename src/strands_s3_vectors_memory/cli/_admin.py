@@ -149,7 +149,13 @@ def serve(
     where: Where,
 ) -> None:
     """Serve the embedded engine as a local S3 Vectors endpoint (for boto3 / the AWS CLI) until Ctrl-C."""
-    from s3vectors_engine import server
+    try:
+        from s3vectors_engine import server
+    except ModuleNotFoundError as exc:  # a core install: the message names the ``server`` extra
+        if (exc.name or "").partition(".")[0] not in {"starlette", "uvicorn"}:
+            raise
+        err(f"error: {exc}")
+        raise typer.Exit(2) from None
 
     with failures(where.debug):
         server.serve(resolve_data_dir(where.data_dir), host=host, port=port)
