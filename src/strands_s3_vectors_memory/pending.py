@@ -63,17 +63,20 @@ class PendingWrites:
     def submitted(self, scope: ScopeKey, job_id: str, ticket: int) -> None:
         """Version ``ticket`` of ``job_id`` was queued (called before any attempt of it can end)."""
         with self._lock:
-            versions = self._jobs.setdefault(scope, {}).setdefault(job_id, [0, 0])
-            versions[0] = max(versions[0], ticket)
-            self._idle.setdefault(scope, concurrent.futures.Future())
+            self._in_flight(scope, job_id, ticket)
 
     def running(self, scope: ScopeKey, job_id: str, ticket: int) -> None:
         """An attempt of version ``ticket`` started (also for jobs replayed from the spool)."""
         with self._lock:
-            versions = self._jobs.setdefault(scope, {}).setdefault(job_id, [0, 0])
-            versions[0] = max(versions[0], ticket)
+            versions = self._in_flight(scope, job_id, ticket)
             versions[1] = min(versions[1], ticket - 1)
-            self._idle.setdefault(scope, concurrent.futures.Future())
+
+    def _in_flight(self, scope: ScopeKey, job_id: str, ticket: int) -> list[int]:
+        """Version ``ticket`` of ``job_id`` is on its way: its ``[newest, settled up to]`` (caller holds lock)."""
+        versions = self._jobs.setdefault(scope, {}).setdefault(job_id, [0, 0])
+        versions[0] = max(versions[0], ticket)
+        self._idle.setdefault(scope, concurrent.futures.Future())
+        return versions
 
     def done(self, scope: ScopeKey, job_id: str, ticket: int | None = None) -> None:
         """An attempt of version ``ticket`` ended (``None``: every version; the job will not run here).
