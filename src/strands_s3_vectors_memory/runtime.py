@@ -209,13 +209,13 @@ class MemoryRuntime:
             logger.info("conversation %s ended with no text to remember", invocation.conversation_id)
             _handed(ended)
             return None
+        offset = S3_CLOCK.offset()  # S3's clock when an S3 spool is used: forget's order (one reading for both)
         job = ConversationJob(
             scope=invocation.scope,
             conversation_id=invocation.conversation_id,
             transcript=ended.transcript,
-            started_at=ended.started_at + S3_CLOCK.offset(),  # S3's clock when an S3 spool is used: forget's order
-            # when it happened (its last turn), not when it was ended or stored
-            ended_at=(ended.last_turn_at if ended.last_turn_at is not None else time.time()) + S3_CLOCK.offset(),
+            started_at=ended.started_at + offset,  # ended_at: when it happened (its last turn), not when stored
+            ended_at=(ended.last_turn_at if ended.last_turn_at is not None else time.time()) + offset,
             reason=ended.reason,
             trace=capture_context(),  # the background spans nest under the turn that ended it
         )
