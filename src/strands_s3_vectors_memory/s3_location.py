@@ -192,9 +192,6 @@ class ServerClock:
         with self._lock:
             return max(self._seen, default=0.0)
 
-    def now(self) -> float:
-        return time.time() + self.offset()
-
 
 #: S3's clock, learned from every answer of this process's S3 spools and tombstone boards.
 S3_CLOCK = ServerClock()
