@@ -30,6 +30,8 @@ __all__ = ["S3TombstoneBoard", "board_beside", "board_of", "on_s3_clock"]
 logger = logging.getLogger(__name__)
 
 _DIRNAME = ".tombstones"
+#: S3's times (``LastModified``, ``Date``) are whole seconds: a conversation begun in a forget's second is before it.
+_GRAIN = 1.0
 
 
 class S3TombstoneBoard:
@@ -78,7 +80,7 @@ class S3TombstoneBoard:
                 # Ordered by S3's clock, not the forgetting machine's: the object's LastModified, plus
                 # its one-second grain (a conversation begun in that second counts as before the forget).
                 stone = decode_tombstone(data)
-                fresh[item.name] = (etag, dataclasses.replace(stone, at=item.modified.timestamp() + 1.0))
+                fresh[item.name] = (etag, dataclasses.replace(stone, at=item.modified.timestamp() + _GRAIN))
             except (ValueError, KeyError, TypeError) as exc:
                 logger.error("unreadable tombstone %s%s (%s): it is ignored", self.location.url, item.name, exc)
                 fresh[item.name] = (etag, None)
@@ -101,4 +103,4 @@ def board_beside(spool: S3Location, client: S3Client | None = None) -> S3Tombsto
 def on_s3_clock(stone: Tombstone) -> Tombstone:
     """A tombstone this machine just wrote, dated on S3's clock (plus its one-second grain), as the
     jobs of S3 spools are: what ``forget`` compares them with."""
-    return dataclasses.replace(stone, at=stone.at + S3_CLOCK.offset() + 1.0)
+    return dataclasses.replace(stone, at=stone.at + S3_CLOCK.offset() + _GRAIN)
