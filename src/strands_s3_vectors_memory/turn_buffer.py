@@ -69,13 +69,13 @@ class TurnBuffer:
 
     def append(self, invocation: Invocation, text: str, *, has_text: bool) -> None:
         """Write one turn of ``invocation``'s conversation (raises ``OSError`` when S3 refuses it)."""
-        now = time.time()
+        ns = time.time_ns()  # one reading: the turn's time and the name that orders it
         body = json.dumps({
             "tenant_id": invocation.scope.tenant_id, "user_id": invocation.scope.user_id,
             "agent_name": invocation.scope.agent_name, "conversation_id": invocation.conversation_id,
-            "text": text, "has_text": has_text, "at": now,
+            "text": text, "has_text": has_text, "at": ns / 1e9,
         }, ensure_ascii=False).encode()
-        name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
+        name = f"{ns:020d}-{uuid.uuid4().hex[:8]}.json"
         self._s3.put(f"{self._folder(conversation_key(invocation))}/{name}", body, if_absent=True)
 
     def record(self, invocation: Invocation, text: str, *, has_text: bool) -> bool:
