@@ -39,8 +39,6 @@ The full metadata is read only for an index with searchable text keys (it feeds 
 """
 TextSpec = tuple[tuple[str, str | None], ...]
 """The (metadata key, analyzer language) pairs whose text a cache indexes for BM25."""
-Hit = tuple[int, str, float]
-"""(rowid, key, distance) of one query result."""
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -319,29 +317,11 @@ class IndexCache:
         rows.sort()  # ascending slots: the gather below walks memory forwards
         return rows
 
-    def search(self, query: np.ndarray, top_k: int, node: Node | None) -> list[Hit]:
-        """The ``top_k`` nearest live rows matching ``node``: (rowid, key, distance), nearest first."""
-        return [(int(self.rowids[s]), str(self.keys[s]), d) for s, d in self.nearest(query, top_k, self.matching(node))]
-
     def nearest(self, query: np.ndarray, top_k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
         """(slot, exact distance) of the ``top_k`` nearest of ``rows`` (every live slot when None)."""
         if rows is not None and not len(rows):
             return []
         return self._score(query, top_k, rows)
-
-    def distances(self, query: np.ndarray, slots: Sequence[int]) -> dict[int, float]:
-        """Exact distances (float64, as reported) from ``query`` to the given live slots."""
-        if not slots:
-            return {}
-        idx = np.asarray(slots, dtype=np.int64)
-        block = self.matrix[idx].astype(np.float64)
-        q64 = query.astype(np.float64)
-        if self.cosine:
-            cos = (block @ q64) / np.sqrt((block * block).sum(axis=1) * float(q64 @ q64))
-            exact = np.maximum(1.0 - cos, 0.0)
-        else:
-            exact = np.linalg.norm(block - q64, axis=1)
-        return dict(zip(idx.tolist(), exact.tolist(), strict=True))
 
     def hit(self, slot: int) -> tuple[int, str]:
         """(rowid, key) of a live slot."""

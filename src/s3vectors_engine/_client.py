@@ -148,6 +148,11 @@ def _text_out(config: TextConfig) -> dict[str, Any]:
     return out
 
 
+def _text_spec(index: IndexRow) -> TextSpec:
+    """What an index's cache indexes for BM25: its text keys and analyzers (the status is not the cache's)."""
+    return tuple((key, language) for key, language, _status in index.text_config)
+
+
 def _query_digest(params: Mapping[str, Any], index_uid: str) -> str:
     """What a QueryVectors ``nextToken`` is bound to: the same index and the same query inputs."""
     inputs = {k: params.get(k) for k in ("queryVector", "queryTexts", "topK", "filter", "queryMode")}
@@ -280,7 +285,7 @@ class LocalS3VectorsClient:
         key = (bucket.uid, index.name)
         with self._caches_lock:
             cache = self._caches.get(key)
-            spec: TextSpec = tuple((k, lang) for k, lang, _status in index.text_config)
+            spec = _text_spec(index)
             if cache is None or cache.uid != index.uid or cache.text_spec != spec:
                 cache = IndexCache(index.uid, index.dimension, index.metric, spec)
                 self._caches[key] = cache
@@ -308,7 +313,7 @@ class LocalS3VectorsClient:
         """
         with self._storage.read(self._storage.bucket_path(bucket)) as conn:
             index = self._storage.get_index(bucket, name, conn)
-            if index.uid != cache.uid or tuple((k, lang) for k, lang, _s in index.text_config) != cache.text_spec:
+            if index.uid != cache.uid or _text_spec(index) != cache.text_spec:
                 return False
             if cache.seq >= index.seq:
                 return True

@@ -389,13 +389,20 @@ def split_metadata(key: str, metadata: Any, non_filterable: frozenset[str], oper
     return full, json.dumps(filterable, separators=(",", ":"), ensure_ascii=False)
 
 
-def check_unique_keys(keys: Sequence[str], operation: str) -> None:
-    """The service rejects a PutVectors batch that names the same key twice."""
+def _duplicate(keys: Sequence[str]) -> str | None:
+    """The first key named a second time in ``keys`` (None when all are distinct)."""
     seen: set[str] = set()
     for key in keys:
         if key in seen:
-            raise validation_error(f"Duplicate key in request: '{key}'", operation, path="/vectors")
+            return key
         seen.add(key)
+    return None
+
+
+def check_unique_keys(keys: Sequence[str], operation: str) -> None:
+    """The service rejects a PutVectors batch that names the same key twice."""
+    if (key := _duplicate(keys)) is not None:
+        raise validation_error(f"Duplicate key in request: '{key}'", operation, path="/vectors")
 
 
 def check_tags(tags: Mapping[str, Any], operation: str) -> None:
@@ -427,8 +434,5 @@ def check_encryption(config: Mapping[str, Any] | None, operation: str) -> None:
 
 def distinct_keys(keys: Sequence[str], what: str, path: str, operation: str) -> None:
     """Reject a list naming one metadata key twice."""
-    seen: set[str] = set()
-    for key in keys:
-        if key in seen:
-            raise validation_error(f"{what} names the metadata key '{key}' more than once", operation, path=path)
-        seen.add(key)
+    if (key := _duplicate(keys)) is not None:
+        raise validation_error(f"{what} names the metadata key '{key}' more than once", operation, path=path)

@@ -41,6 +41,7 @@ __all__ = [
     "open_index",
     "put_vectors",
     "text_key",
+    "text_status",
 ]
 
 logger = logging.getLogger(__name__)
@@ -131,13 +132,17 @@ def create_index(client: S3VectorsClient, bucket_name: str, index_name: str, *, 
         client.create_index(**params, metadataConfiguration=layout)
 
 
+def text_status(index: Mapping[str, Any]) -> str | None:
+    """The status of :data:`TEXT_KEY`'s text search in a ``GetIndex`` description: ``ACTIVE``,
+    ``BUILDING``, or ``None`` when the key is not full-text searchable (a missing status is ACTIVE)."""
+    configs = (index.get("metadataConfiguration") or {}).get("textSearchConfigurations") or []
+    return next((str(c.get("status", "ACTIVE")) for c in configs if c.get("metadataKey") == TEXT_KEY), None)
+
+
 def text_key(index: Mapping[str, Any]) -> str | None:
     """:data:`TEXT_KEY` when the index (a ``GetIndex`` description) serves hybrid queries on it: ENHANCED,
     with the key's text search ``ACTIVE``; ``None`` otherwise (the store then ranks dense candidates)."""
-    if index.get("indexMode") != "ENHANCED":
-        return None
-    configs = (index.get("metadataConfiguration") or {}).get("textSearchConfigurations") or []
-    active = any(c.get("metadataKey") == TEXT_KEY and c.get("status", "ACTIVE") == "ACTIVE" for c in configs)
+    active = index.get("indexMode") == "ENHANCED" and text_status(index) == "ACTIVE"
     return TEXT_KEY if active else None
 
 

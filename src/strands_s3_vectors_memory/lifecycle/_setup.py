@@ -10,7 +10,7 @@ reads and writes the index as before.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,16 +18,18 @@ from botocore.exceptions import ClientError
 from ..client import S3VectorsClient
 from ..config import NON_FILTERABLE_METADATA_KEYS
 from ..errors import ConfigurationError
-from ..index import DATA_TYPE, DISTANCE_METRIC, TEXT_KEY, TEXT_SEARCH_CONFIGURATIONS, create_index, error_code
+from ..index import (
+    DATA_TYPE,
+    DISTANCE_METRIC,
+    TEXT_SEARCH_CONFIGURATIONS,
+    create_index,
+    error_code,
+    text_status,
+)
 from ._results import SetupResult
 
 #: How long ``--upgrade`` waits for the service to backfill ``content`` before giving up.
 UPGRADE_TIMEOUT_SECONDS = 3600.0
-
-
-def _full_text(index: Mapping[str, Any]) -> str | None:
-    configs = (index.get("metadataConfiguration") or {}).get("textSearchConfigurations") or []
-    return next((str(c.get("status", "ACTIVE")) for c in configs if c.get("metadataKey") == TEXT_KEY), None)
 
 
 def upgrade_index(
@@ -55,7 +57,7 @@ def upgrade_index(
     if index["indexMode"] != "ENHANCED":
         client.update_index_mode(**where, indexMode="ENHANCED")
         changed.append("index_mode")
-    if _full_text(index) is None:
+    if text_status(index) is None:
         try:
             client.update_metadata_configuration(
                 **where, add={"textSearchConfigurations": list(TEXT_SEARCH_CONFIGURATIONS)}
@@ -68,11 +70,11 @@ def upgrade_index(
     delay = 0.05
     while True:
         index = dict(client.get_index(**where)["index"])
-        if _full_text(index) == "ACTIVE":
+        if text_status(index) == "ACTIVE":
             return index, changed
         if time.monotonic() >= deadline:
             raise ConfigurationError(
-                f"full-text search on {index_name!r} is still {_full_text(index)} after {timeout:.0f} s; "
+                f"full-text search on {index_name!r} is still {text_status(index)} after {timeout:.0f} s; "
                 "run `s3-vectors-memory setup --upgrade` again later"
             )
         sleep(delay)
@@ -138,6 +140,6 @@ def setup_index(
         data_type=found[2],
         non_filterable_metadata_keys=keys,
         index_mode=None if index.get("indexMode") is None else str(index["indexMode"]),
-        full_text=_full_text(index),
+        full_text=text_status(index),
         upgraded=upgraded,
     )
