@@ -130,6 +130,11 @@ _unstructured_models: weakref.WeakSet[Model] = weakref.WeakSet()
 _unstructured_lock = threading.Lock()
 
 
+def _falls_back(exc: Exception) -> bool:
+    """Whether a structured call's error means "use the text protocol" rather than "retry the job"."""
+    return isinstance(exc, _NOT_STRUCTURED) or _NO_TOOLS.search(str(exc)) is not None
+
+
 def _known_unstructured(model: Model) -> bool:
     with _unstructured_lock, contextlib.suppress(TypeError):  # a model that cannot be weakly referenced
         return model in _unstructured_models
@@ -177,7 +182,7 @@ async def _structured(model: Model, prompt: str, system_prompt: str) -> _Attempt
                 return _Attempt(result=output)
             _answer_of(event, seen)
     except Exception as exc:
-        if not isinstance(exc, _NOT_STRUCTURED) and not _NO_TOOLS.search(str(exc)):
+        if not _falls_back(exc):
             raise
         if seen["text"].strip() or seen["tool_input"] is not None:
             return _Attempt(text=seen["text"], tool_input=seen["tool_input"])
@@ -191,7 +196,7 @@ def _ask(model: Model, request: str, prompt: str, current_facts: Sequence[str]) 
         try:
             attempt = _run(_structured(model, request, f"{prompt}\n\n{STRUCTURED_PROMPT}"))
         except Exception as exc:
-            if not isinstance(exc, _NOT_STRUCTURED) and not _NO_TOOLS.search(str(exc)):
+            if not _falls_back(exc):
                 raise
             logger.info("the summary model gave no structured output (%s): using the text protocol", exc)
             if isinstance(exc, NotImplementedError | TypeError) or _NO_TOOLS.search(str(exc)):
