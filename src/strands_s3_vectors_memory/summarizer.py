@@ -119,6 +119,11 @@ async def _complete(model: Model, prompt: str, system_prompt: str) -> str:
     return "".join(chunks)
 
 
+def _text_answer(model: Model, request: str, prompt: str) -> str:
+    """The model's plain-text answer to ``request``, without what it echoed of the request."""
+    return strip_echo(clean_text(_run(_complete(model, request, prompt))))
+
+
 #: Errors after which the text protocol is used instead: the model has no structured output, or its
 #: answer was not the typed result. Anything else (throttling, a network error) propagates to be retried.
 _NOT_STRUCTURED = (NotImplementedError, TypeError, ValueError, KeyError, StructuredOutputException)
@@ -208,8 +213,7 @@ def _ask(model: Model, request: str, prompt: str, current_facts: Sequence[str]) 
                 return reply_from_mapping(attempt.tool_input, current_facts, "salvaged")
             raw = strip_echo(clean_text(attempt.text or json.dumps(dict(attempt.tool_input or {}))))
             return replace(parse_summary_response(raw, current_facts), path="salvaged")
-    raw = strip_echo(clean_text(_run(_complete(model, request, prompt))))
-    return parse_summary_response(raw, current_facts)
+    return parse_summary_response(_text_answer(model, request, prompt), current_facts)
 
 
 @traced(SPAN_SUMMARIZE)
@@ -245,7 +249,7 @@ def summarize_conversation(
     if extract_facts:
         reply = _ask(model, request, prompt, facts)
     else:
-        reply = SummaryReply(strip_echo(clean_text(_run(_complete(model, request, prompt)))), status="skipped")
+        reply = SummaryReply(_text_answer(model, request, prompt), status="skipped")
     summary = to_plain_text(reply.summary)
     if not summary:
         logger.warning("summary model returned no text; storing an extractive summary instead")
