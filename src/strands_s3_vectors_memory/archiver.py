@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +48,7 @@ from cachetools import LRUCache
 
 from .details import conversation_details
 from .facts import DEFAULT_RELATED_FACTS, resolve_changes
+from .forking import reset_in_child
 from .jobs import ConversationJob
 from .records import MemoryScope, validate_id
 from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, extractive_summary, summarize_conversation
@@ -109,7 +109,7 @@ class _OneAtATime:
 
 
 _ONE_AT_A_TIME = _OneAtATime()
-os.register_at_fork(after_in_child=_ONE_AT_A_TIME.reset)
+reset_in_child(_ONE_AT_A_TIME, _OneAtATime.reset)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,11 @@ _OUTDATED_HEADER = (
 )
 
 
+def _header(facts: bool, outdated: bool) -> str:
+    """The block's header: the memory rule, plus the facts and outdated rules when those are shown."""
+    return " ".join([_MEMORY_HEADER, *([_FACTS_HEADER] if facts else []), *([_OUTDATED_HEADER] if outdated else [])])
+
+
 def _memory_line(memory: Memory, outdated_since: str | None = None) -> str:
     stored_at = html.escape(memory.stored_at, quote=True)
     content = html.escape(" ".join(printable_text(memory.content).split()), quote=False)
@@ -89,8 +94,7 @@ def render_memory_context(
         return ""
     outdated = outdated or {}
     marks = any(memory.key in outdated for memory in memories)
-    header = " ".join([_MEMORY_HEADER, *([_FACTS_HEADER] if facts else []), *([_OUTDATED_HEADER] if marks else [])])
-    used = len(header) + len("\n<memories>\n</memories>")  # budgeted at its longest
+    used = len(_header(bool(facts), marks)) + len("\n<memories>\n</memories>")  # budgeted at its longest
     body: list[str] = []
     shown_facts = shown_outdated = 0
     for number, memory in enumerate([*facts, *memories]):
@@ -104,9 +108,7 @@ def render_memory_context(
         shown_outdated += since is not None
     if not body:
         return ""
-    header = " ".join([_MEMORY_HEADER, *([_FACTS_HEADER] if shown_facts else []),
-                       *([_OUTDATED_HEADER] if shown_outdated else [])])
-    return "\n".join([header, "<memories>", *body, "</memories>"])
+    return "\n".join([_header(shown_facts > 0, shown_outdated > 0), "<memories>", *body, "</memories>"])
 
 
 def render_prompt(template: SystemPrompt, memory_context: str) -> SystemPrompt:

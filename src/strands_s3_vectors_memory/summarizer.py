@@ -119,6 +119,11 @@ async def _complete(model: Model, prompt: str, system_prompt: str) -> str:
     return "".join(chunks)
 
 
+def _text_answer(model: Model, request: str, prompt: str) -> str:
+    """The model's plain-text answer to ``request``, without what it echoed of the request."""
+    return strip_echo(clean_text(_run(_complete(model, request, prompt))))
+
+
 #: Errors after which the text protocol is used instead: the model has no structured output, or its
 #: answer was not the typed result. Anything else (throttling, a network error) propagates to be retried.
 _NOT_STRUCTURED = (NotImplementedError, TypeError, ValueError, KeyError, StructuredOutputException)
@@ -128,6 +133,11 @@ _NOT_STRUCTURED = (NotImplementedError, TypeError, ValueError, KeyError, Structu
 _NO_TOOLS = re.compile(r"(?:not|n't)\s+support\w*\s+(?:tool|function|structured|response.format|json)", re.I)
 _unstructured_models: weakref.WeakSet[Model] = weakref.WeakSet()
 _unstructured_lock = threading.Lock()
+
+
+def _falls_back(exc: Exception) -> bool:
+    """Whether a structured call's error means "use the text protocol" rather than "retry the job"."""
+    return isinstance(exc, _NOT_STRUCTURED) or _NO_TOOLS.search(str(exc)) is not None
 
 
 def _known_unstructured(model: Model) -> bool:
@@ -177,7 +187,7 @@ async def _structured(model: Model, prompt: str, system_prompt: str) -> _Attempt
                 return _Attempt(result=output)
             _answer_of(event, seen)
     except Exception as exc:
-        if not isinstance(exc, _NOT_STRUCTURED) and not _NO_TOOLS.search(str(exc)):
+        if not _falls_back(exc):
             raise
         if seen["text"].strip() or seen["tool_input"] is not None:
             return _Attempt(text=seen["text"], tool_input=seen["tool_input"])
@@ -191,7 +201,7 @@ def _ask(model: Model, request: str, prompt: str, current_facts: Sequence[str]) 
         try:
             attempt = _run(_structured(model, request, f"{prompt}\n\n{STRUCTURED_PROMPT}"))
         except Exception as exc:
-            if not isinstance(exc, _NOT_STRUCTURED) and not _NO_TOOLS.search(str(exc)):
+            if not _falls_back(exc):
                 raise
             logger.info("the summary model gave no structured output (%s): using the text protocol", exc)
             if isinstance(exc, NotImplementedError | TypeError) or _NO_TOOLS.search(str(exc)):
@@ -203,8 +213,7 @@ def _ask(model: Model, request: str, prompt: str, current_facts: Sequence[str]) 
                 return reply_from_mapping(attempt.tool_input, current_facts, "salvaged")
             raw = strip_echo(clean_text(attempt.text or json.dumps(dict(attempt.tool_input or {}))))
             return replace(parse_summary_response(raw, current_facts), path="salvaged")
-    raw = strip_echo(clean_text(_run(_complete(model, request, prompt))))
-    return parse_summary_response(raw, current_facts)
+    return parse_summary_response(_text_answer(model, request, prompt), current_facts)
 
 
 @traced(SPAN_SUMMARIZE)
@@ -240,7 +249,7 @@ def summarize_conversation(
     if extract_facts:
         reply = _ask(model, request, prompt, facts)
     else:
-        reply = SummaryReply(strip_echo(clean_text(_run(_complete(model, request, prompt)))), status="skipped")
+        reply = SummaryReply(_text_answer(model, request, prompt), status="skipped")
     summary = to_plain_text(reply.summary)
     if not summary:
         logger.warning("summary model returned no text; storing an extractive summary instead")

@@ -85,10 +85,10 @@ class _Reading:
 
     def supersede_last(self, numbers: Iterable[int]) -> None:
         """A ``SUPERSEDES`` line: it belongs to the fact right before it; before any fact, it retracts."""
-        kept = self.numbers(numbers)
         if self._last is None:
-            self.retracted.extend(n for n in kept if n not in self.retracted)
+            self.retract(numbers)
             return
+        kept = self.numbers(numbers)
         last = self.facts[self._last]
         self.facts[self._last] = ExtractedFact(last.text, tuple(dict.fromkeys((*last.supersedes, *kept))))
 
