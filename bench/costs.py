@@ -49,14 +49,17 @@ from unittest import mock
 from strands import Agent
 
 from s3vectors_engine.server import LocalEndpoint
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, runtime, s3_location, s3_tombstones
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
 from strands_s3_vectors_memory.client import S3VectorsClient
-from strands_s3_vectors_memory.clients import aws_client, local_client
 from strands_s3_vectors_memory.config import NON_FILTERABLE_METADATA_KEYS, resolve_region
+from strands_s3_vectors_memory.durability import _s3_location as s3_location
+from strands_s3_vectors_memory.durability import _s3_tombstones as s3_tombstones
+from strands_s3_vectors_memory.durability._s3_spool import S3Spool
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
 from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
-from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.index._clients import aws_client, local_client
+from strands_s3_vectors_memory.plugin import _runtime as runtime
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 

@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver
-from strands_s3_vectors_memory.jobs import ConversationJob
+from strands_s3_vectors_memory.archive._archiver import Archiver
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
+from strands_s3_vectors_memory.archive._summary_format import FACT_PARSE_COUNTS
+from strands_s3_vectors_memory.index._records import TYPE_FACT, MemoryScope
 from strands_s3_vectors_memory.models.llamacpp import LlamaCppModel, LlamaLike, smollm2_gguf_path
-from strands_s3_vectors_memory.records import TYPE_FACT, MemoryScope
-from strands_s3_vectors_memory.summary_format import FACT_PARSE_COUNTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine

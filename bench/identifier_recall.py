@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.records import TYPE_MEMORY, build_metadata, new_memory_key
+from strands_s3_vectors_memory.index._records import TYPE_MEMORY, build_metadata, new_memory_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine

@@ -4,14 +4,14 @@ A suite of scripted multi-conversation cases (moves, jobs, relationships, prefer
 plans cancelled, diets, pets, ...): one user per case, who first tells the agent a profile of
 unrelated facts and the fact's first value, then in later conversations changes it once or twice,
 with unrelated small talk in between. Every conversation goes through the library's own write path
-(:class:`~strands_s3_vectors_memory.archiver.Archiver`: related facts read, one summary call,
+(:class:`~strands_s3_vectors_memory.archive._archiver.Archiver`: related facts read, one summary call,
 parse, store, supersede) on the embedded engine with the bundled embedder. The model is scripted:
 it lists the facts each conversation states and, for a change, supersedes the old fact *if the
 request's <current_facts> shows it* — so what is measured is the store (the bounded related-facts
 query, keys, supersession writes) and the ranking (what the first turn injects), not a model.
 
 Then the user opens a new conversation with a question about the fact, and the memory block the
-plugin would inject (:func:`~strands_s3_vectors_memory.retrieval.recall`, default settings) is read:
+plugin would inject (:func:`~strands_s3_vectors_memory.plugin._retrieval.recall`, default settings) is read:
 
 * **current-fact accuracy**: the newest value is injected as a current ``<fact>``;
 * **stale leak**: a superseded value is injected as a current ``<fact>``;
@@ -28,7 +28,7 @@ characters / 4) and vectors written per conversation (puts and supersession re-p
 attributes each changed two or three times (interleaved, with small talk), then one question per
 attribute asked in other words than its facts ("My car needs new tyres, any advice for my model?"
 for "Drives a ..."), answered by the plugin's own first turn
-(:func:`~strands_s3_vectors_memory.retrieval.recall`): current-fact accuracy (the newest value in a
+(:func:`~strands_s3_vectors_memory.plugin._retrieval.recall`): current-fact accuracy (the newest value in a
 current ``<fact>``) and stale-as-current (an older value in a current ``<fact>``).
 
 Run: ``python3 bench/knowledge_updates.py`` (``--cases N`` for fewer; ``--json PATH``);
@@ -53,22 +53,22 @@ from pathlib import Path
 from typing import Any
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.facts import DEFAULT_RELATED_FACTS
-from strands_s3_vectors_memory.identity import Invocation
-from strands_s3_vectors_memory.jobs import ConversationJob
-from strands_s3_vectors_memory.prompt import DEFAULT_MEMORY_BUDGET_CHARS, render_memory_context
-from strands_s3_vectors_memory.records import TYPE_FACT, MemoryScope
-from strands_s3_vectors_memory.retrieval import recall
-from strands_s3_vectors_memory.summarizer import SUMMARY_PROMPT, extractive_summary
-from strands_s3_vectors_memory.summary_format import (
+from strands_s3_vectors_memory.archive._archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory.archive._facts import DEFAULT_RELATED_FACTS
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
+from strands_s3_vectors_memory.archive._summarizer import SUMMARY_PROMPT, extractive_summary
+from strands_s3_vectors_memory.archive._summary_format import (
     FACT_PARSE_COUNTS,
     FACTS_PROMPT,
     ExtractedFact,
     parse_summary_request,
     render_summary_response,
 )
+from strands_s3_vectors_memory.identity import Invocation
+from strands_s3_vectors_memory.index._clients import local_client
+from strands_s3_vectors_memory.index._records import TYPE_FACT, MemoryScope
+from strands_s3_vectors_memory.plugin._prompt import DEFAULT_MEMORY_BUDGET_CHARS, render_memory_context
+from strands_s3_vectors_memory.plugin._retrieval import recall
 from strands_s3_vectors_memory.testing import ScriptedModel
 from strands_s3_vectors_memory.text import message_text
 

@@ -4,7 +4,7 @@ The sessions are ingested as in ``bench/locomo_recall.py`` (LoCoMo's session sum
 the turns as details, no LLM). That index is measured (``without facts``); then LoCoMo's own
 ``observation`` field (per-session facts about each speaker, with evidence ids) is stored into the
 same index as each session's extracted facts (current fact records, keyed by
-:func:`~strands_s3_vectors_memory.records.fact_key`, ``conversation_id`` = the session) and every
+:func:`~strands_s3_vectors_memory.index._records.fact_key`, ``conversation_id`` = the session) and every
 question is asked again (``with facts``). A hit at k when an evidence session is among the first k
 conversations ``store.search`` returns (default settings); facts are evidence for their session's
 ranking, never shown as a conversation memory.
@@ -29,7 +29,7 @@ from typing import Any
 from tqdm import tqdm
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.records import MemoryScope
+from strands_s3_vectors_memory.index._records import MemoryScope
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import LOCOMO_PATH, machine

@@ -3,7 +3,7 @@
 Each LoCoMo conversation is one user; each of its sessions is one stored conversation of that user,
 ingested through the library's own write path (``S3VectorMemory(backend="local")`` and
 ``store_conversation``): LoCoMo's session summary is the summary, and the session's turns, cut by
-:func:`~strands_s3_vectors_memory.details.conversation_details` with every speaker kept, are the
+:func:`~strands_s3_vectors_memory.archive._details.conversation_details` with every speaker kept, are the
 details. No LLM is involved. Every question is then asked of its own user, and a method scores a hit
 at k when any evidence session is among the first k conversations it ranks.
 
@@ -43,9 +43,9 @@ from typing import Any
 from tqdm import tqdm
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.details import conversation_details
+from strands_s3_vectors_memory.archive._details import conversation_details
+from strands_s3_vectors_memory.index._records import Memory
 from strands_s3_vectors_memory.lexical import bm25_scores, tokenize
-from strands_s3_vectors_memory.records import Memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import LOCOMO_PATH, machine

@@ -45,7 +45,7 @@ from tqdm import trange
 from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory.embeddings import make_embedder
-from strands_s3_vectors_memory.records import MemoryScope, build_metadata, summary_key
+from strands_s3_vectors_memory.index._records import MemoryScope, build_metadata, summary_key
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

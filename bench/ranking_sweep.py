@@ -1,10 +1,10 @@
 """Sweep the ranking's fixed constants on LoCoMo: dense/lexical weights, support weight, candidate_k.
 
 Asks S3 Vectors (the embedded engine) once per question for the dense candidates, then re-ranks
-those same candidates with :func:`~strands_s3_vectors_memory.ranking.rank_conversations` under every
+those same candidates with :func:`~strands_s3_vectors_memory.store._ranking.rank_conversations` under every
 combination, and prints session recall@1/@3/@5 per category. The chosen defaults
-(:data:`~strands_s3_vectors_memory.ranking.DEFAULT_WEIGHTS`,
-:data:`~strands_s3_vectors_memory.ranking.SUPPORT_WEIGHT`) should sit on a plateau of this grid,
+(:data:`~strands_s3_vectors_memory.store._ranking.DEFAULT_WEIGHTS`,
+:data:`~strands_s3_vectors_memory.store._ranking.SUPPORT_WEIGHT`) should sit on a plateau of this grid,
 not on a lone spike: the data set is small (a single question moves open-domain recall by 0.02),
 and the figures in ``docs/benchmarks.md`` are measured on the same questions.
 
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from strands_s3_vectors_memory import S3VectorMemory, ranking
+from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.store import _ranking as ranking
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import locomo_recall as locomo

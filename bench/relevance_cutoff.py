@@ -3,7 +3,7 @@
 With a compressed-similarity embedder (e5 puts nearly every pair between 0.85 and 0.95 on the
 ``1 - distance/2`` scale) the store's rule is: a conversation is shown only if one of its records
 has dense similarity >= ``threshold``, or >= ``threshold - lexical_margin`` while sharing a content
-word with the query (:mod:`strands_s3_vectors_memory.ranking`). This sweeps both values over a
+word with the query (:mod:`strands_s3_vectors_memory.store._ranking`). This sweeps both values over a
 labelled set (``bench/_common.py``):
 
 * **personas**: five users with two or three stored conversations each; their own first-turn
@@ -30,8 +30,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.ranking import rank_conversations
-from strands_s3_vectors_memory.records import Memory
+from strands_s3_vectors_memory.index._records import Memory
+from strands_s3_vectors_memory.store._ranking import rank_conversations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import IRRELEVANT_QUERIES, LOCOMO_PATH, PERSONAS, machine

@@ -2,7 +2,7 @@
 
 Every reply of the corpus in ``tests/support/reply_corpus.py`` (hand-written in the styles of Claude,
 Nova, Llama, Mistral, GPT, Qwen/DeepSeek and Gemini models) goes through
-:func:`~strands_s3_vectors_memory.summarizer.summarize_conversation` as a model's text answer; reported
+:func:`~strands_s3_vectors_memory.archive._summarizer.summarize_conversation` as a model's text answer; reported
 per family: expected facts and supersessions kept, anything invented (a fact, a supersession or a
 retraction the reply does not state), and the lines dropped as unreadable. ``tests/test_reply_corpus.py``
 holds the totals to >= 95 % kept and 0 invented.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from strands_s3_vectors_memory.summarizer import summarize_conversation
+from strands_s3_vectors_memory.archive._summarizer import summarize_conversation
 from strands_s3_vectors_memory.testing import ScriptedModel
 from support.reply_corpus import CORPUS
 

@@ -43,9 +43,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, make_embedder
-from strands_s3_vectors_memory.server import LocalEndpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, run_child
@@ -114,10 +114,10 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
 
 def _queue_cost(jobs: int = 20_000, scopes: int = 50) -> dict[str, float]:
     """Microseconds per job for the writer's queue alone (accept, take, finish), without and with scopes."""
-    from strands_s3_vectors_memory.job_queue import JobQueue
-    from strands_s3_vectors_memory.jobs import ConversationJob, job_scope
-    from strands_s3_vectors_memory.records import MemoryScope
-    from strands_s3_vectors_memory.spool_format import job_key
+    from strands_s3_vectors_memory.archive._jobs import ConversationJob, job_scope
+    from strands_s3_vectors_memory.durability._job_queue import JobQueue
+    from strands_s3_vectors_memory.durability._spool_format import job_key
+    from strands_s3_vectors_memory.index._records import MemoryScope
 
     batch = [ConversationJob(MemoryScope(f"user-{i % scopes}", "assistant"), f"c{i}", "USER: hi", 0.0, 0.0)
              .to_write_job() for i in range(jobs)]
@@ -141,7 +141,8 @@ def _queue_cost(jobs: int = 20_000, scopes: int = 50) -> dict[str, float]:
 
 def _per_user_lock(args: argparse.Namespace) -> int:
     """The writer's rate with and without one-scope-at-a-time, side by side (every user different)."""
-    from strands_s3_vectors_memory import archiver, runtime
+    from strands_s3_vectors_memory.archive import _archiver as archiver
+    from strands_s3_vectors_memory.plugin import _runtime as runtime
 
     class _NoLock:
         @contextlib.contextmanager

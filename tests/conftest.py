@@ -39,7 +39,7 @@ def memory_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("S3_VECTOR_BUCKET_NAME", bucket)
     monkeypatch.setenv("S3_VECTOR_TVM_ROLE_ARN", "arn:aws:iam::123456789012:role/tvm")
     if request.param == "local":
-        from strands_s3_vectors_memory.clients import local_client
+        from strands_s3_vectors_memory.index._clients import local_client
 
         monkeypatch.setenv("S3_VECTORS_MEMORY_BACKEND", "local")
         yield MemoryEnv("local", local_client(data_dir), bucket, data_dir)

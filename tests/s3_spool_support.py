@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 from moto.s3.responses import S3Response
 
-from strands_s3_vectors_memory.spool_format import WriteJob, decode_job
+from strands_s3_vectors_memory.durability._spool_format import WriteJob, decode_job
 
 __all__ = ["BUCKET", "atomic_moto", "job_objects", "keys_below", "offline_s3"]
 

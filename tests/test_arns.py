@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strands_s3_vectors_memory.arns import (
+from strands_s3_vectors_memory.tenancy._arns import (
     index_arn,
     is_role_arn,
     is_role_or_user_arn,

@@ -21,8 +21,8 @@ from strands import Agent
 
 from _common import LongestCallback  # bench/: the same measure as bench/async_server.py
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
+from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
 from strands_s3_vectors_memory.text import message_text
 from support import PROMPT, chat_requests

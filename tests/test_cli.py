@@ -20,7 +20,7 @@ from s3vectors_engine import LocalS3VectorsClient
 from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.records import MemoryScope, detail_key, key_belongs, new_memory_key, summary_key
+from strands_s3_vectors_memory.index._records import MemoryScope, detail_key, key_belongs, new_memory_key, summary_key
 from support import HashingEmbedder, offline_cli_env
 
 BUCKET = "cli-memory"

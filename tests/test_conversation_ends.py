@@ -15,8 +15,8 @@ import pytest
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
+from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 from support import all_vectors, make_agent, say

@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver
+from strands_s3_vectors_memory.archive._archiver import Archiver
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.jobs import ConversationJob
-from strands_s3_vectors_memory.records import MemoryScope
-from strands_s3_vectors_memory.spool import dead_letters, default_spool_dir
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.durability._spool import dead_letters, default_spool_dir
+from strands_s3_vectors_memory.index._clients import local_client
+from strands_s3_vectors_memory.index._records import MemoryScope
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 from support import all_vectors, make_agent, say

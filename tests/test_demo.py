@@ -12,7 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.demo import SCRIPT, run_demo
+from strands_s3_vectors_memory.cli._demo import SCRIPT, run_demo
 
 
 def _current_facts(prompt: str) -> list[str]:
@@ -58,7 +58,7 @@ def _refusing_store(data_dir: Path) -> Any:
     from botocore.exceptions import ClientError
 
     from strands_s3_vectors_memory import S3VectorMemory
-    from strands_s3_vectors_memory.clients import local_client
+    from strands_s3_vectors_memory.index._clients import local_client
 
     engine = local_client(data_dir)
 
@@ -83,7 +83,7 @@ def test_demo_says_and_exits_non_zero_when_its_writes_failed(
     ended = len(SCRIPT)
     assert result["unstored"] == ended and f"{ended} conversation(s) could not be stored" in buffer.getvalue()
 
-    import strands_s3_vectors_memory.demo as demo_module
+    import strands_s3_vectors_memory.cli._demo as demo_module
 
     monkeypatch.setattr(demo_module, "S3VectorMemory", lambda **kwargs: _refusing_store(kwargs["data_dir"]))
     failed = CliRunner().invoke(app, ["demo", "--data-dir", str(tmp_path / "cli")])

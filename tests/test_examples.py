@@ -19,7 +19,7 @@ import strands.models
 from strands.types.content import Messages
 
 from memory_env import MemoryEnv
-from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, default_responder
 from support import all_vectors, asks_for_summary, chat_prompts, s3_server
 

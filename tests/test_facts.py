@@ -16,12 +16,13 @@ import pytest
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
-from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.archive._archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
+from strands_s3_vectors_memory.archive._summary_format import FACT_PARSE_COUNTS, parse_summary_request
 from strands_s3_vectors_memory.embeddings import Embedder, make_embedder, mean_direction
 from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
-from strands_s3_vectors_memory.jobs import ConversationJob
-from strands_s3_vectors_memory.records import (
+from strands_s3_vectors_memory.index._clients import local_client
+from strands_s3_vectors_memory.index._records import (
     FACT_CURRENT,
     FACT_SUPERSEDED,
     TYPE_FACT,
@@ -30,8 +31,7 @@ from strands_s3_vectors_memory.records import (
     fact_key,
     key_belongs,
 )
-from strands_s3_vectors_memory.search import beside
-from strands_s3_vectors_memory.summary_format import FACT_PARSE_COUNTS, parse_summary_request
+from strands_s3_vectors_memory.store._search import beside
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
 from strands_s3_vectors_memory.text import message_text
 from support import all_vectors, asks_for_summary, chat_prompts, is_summary_request, make_agent, say

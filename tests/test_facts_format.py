@@ -8,8 +8,17 @@ from typing import Any
 
 import pytest
 
-from strands_s3_vectors_memory.prompt import render_memory_context
-from strands_s3_vectors_memory.records import (
+from strands_s3_vectors_memory.archive._summarizer import summarize, summarize_conversation
+from strands_s3_vectors_memory.archive._summary_format import (
+    FACT_PARSE_COUNTS,
+    FACTS_PROMPT,
+    ExtractedFact,
+    parse_summary_request,
+    render_summary_response,
+    summary_request,
+)
+from strands_s3_vectors_memory.archive._summary_reader import parse_summary_response
+from strands_s3_vectors_memory.index._records import (
     FACT_CURRENT,
     FACT_STATUS_KEY,
     FACT_SUPERSEDED,
@@ -18,16 +27,7 @@ from strands_s3_vectors_memory.records import (
     VALID_TO_KEY,
     Memory,
 )
-from strands_s3_vectors_memory.summarizer import summarize, summarize_conversation
-from strands_s3_vectors_memory.summary_format import (
-    FACT_PARSE_COUNTS,
-    FACTS_PROMPT,
-    ExtractedFact,
-    parse_summary_request,
-    render_summary_response,
-    summary_request,
-)
-from strands_s3_vectors_memory.summary_reader import parse_summary_response
+from strands_s3_vectors_memory.plugin._prompt import render_memory_context
 from strands_s3_vectors_memory.testing import ScriptedModel, scripted_facts
 
 

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver
+from strands_s3_vectors_memory.archive._archiver import Archiver
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.jobs import ConversationJob
-from strands_s3_vectors_memory.records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT, MemoryScope, fact_key
+from strands_s3_vectors_memory.index._records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT, MemoryScope, fact_key
 from strands_s3_vectors_memory.testing import ScriptedModel
 from support import offline_cli_env
 

@@ -22,16 +22,16 @@ from typing import Any
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.archiver import Archiver
-from strands_s3_vectors_memory.facts import resolve_changes
-from strands_s3_vectors_memory.jobs import ConversationJob
-from strands_s3_vectors_memory.records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT, MemoryScope
-from strands_s3_vectors_memory.summary_format import (
+from strands_s3_vectors_memory.archive._archiver import Archiver
+from strands_s3_vectors_memory.archive._facts import resolve_changes
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
+from strands_s3_vectors_memory.archive._summary_format import (
     ExtractedFact,
     SummaryReply,
     parse_summary_request,
     render_summary_response,
 )
+from strands_s3_vectors_memory.index._records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT, MemoryScope
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 

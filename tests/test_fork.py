@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from strands_s3_vectors_memory.spool_format import WriteJob
-from strands_s3_vectors_memory.writer import JobContext
+from strands_s3_vectors_memory.durability._spool_format import WriteJob
+from strands_s3_vectors_memory.durability._writer import JobContext
 from support import all_vectors, chat_prompts, make_agent, say, writer_factory
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -68,7 +68,7 @@ def test_a_scope_being_archived_in_the_parent_at_the_fork_is_free_in_the_child(t
 
 
 def test_a_plugin_built_before_fork_stores_the_childs_conversations(local_env: Path) -> None:
-    from strands_s3_vectors_memory.clients import local_client
+    from strands_s3_vectors_memory.index._clients import local_client
 
     agent, plugin, model = make_agent()
     say(agent, "I was born in PORTO.", "parent-user", "p1", end=True)
@@ -105,7 +105,7 @@ def test_gunicorn_preload_with_two_workers_stores_every_conversation(local_env: 
     import httpx
 
     import strands_s3_vectors_memory
-    from strands_s3_vectors_memory.clients import local_client
+    from strands_s3_vectors_memory.index._clients import local_client
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.index import create_index
+from strands_s3_vectors_memory.index._index import create_index
 from strands_s3_vectors_memory.lifecycle import upgrade_index
-from strands_s3_vectors_memory.search import MAX_QUERY_TEXT_CHARS, text_query
+from strands_s3_vectors_memory.store._search import MAX_QUERY_TEXT_CHARS, text_query
 from support import HashingEmbedder, offline_cli_env
 
 BUCKET = "hybrid-memory"

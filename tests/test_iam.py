@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from strands_s3_vectors_memory.errors import ConfigurationError
-from strands_s3_vectors_memory.iam import (
+from strands_s3_vectors_memory.tenancy import TENANT_ID_PATTERN
+from strands_s3_vectors_memory.tenancy._iam import (
     TENANT_INDEX_ACTIONS,
     TVM_POLICY_NAME,
     create_tvm_role,
     tvm_permissions_policy,
     tvm_trust_policy,
 )
-from strands_s3_vectors_memory.tenancy import TENANT_ID_PATTERN
 
 ACCOUNT = "123456789012"
 SERVICE = f"arn:aws:iam::{ACCOUNT}:role/agent-service"

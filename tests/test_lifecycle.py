@@ -23,16 +23,16 @@ from moto import mock_aws
 from s3vectors_engine import LocalS3VectorsClient
 from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import IsolationError, MultiTenantS3VectorMemory, S3VectorMemory, lifecycle
+from strands_s3_vectors_memory.durability._tombstones import Tombstones, tombstones_dir
 from strands_s3_vectors_memory.errors import ConfigurationError
-from strands_s3_vectors_memory.index import IndexTarget
+from strands_s3_vectors_memory.index._index import IndexTarget
+from strands_s3_vectors_memory.index._records import TYPE_SUMMARY, MemoryScope, build_metadata
 from strands_s3_vectors_memory.lifecycle import (
     DEFAULT_DEDUPE_THRESHOLD,
     ForgetIncompleteError,
     setup_index,
 )
 from strands_s3_vectors_memory.lifecycle._cursor import ListCursor
-from strands_s3_vectors_memory.records import TYPE_SUMMARY, MemoryScope, build_metadata
-from strands_s3_vectors_memory.tombstones import Tombstones, tombstones_dir
 
 BUCKET = "lifecycle-bucket"
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from strands import Agent
 
-from strands_s3_vectors_memory.demo import build_model
+from strands_s3_vectors_memory.archive._summarizer import summarize_conversation
+from strands_s3_vectors_memory.archive._summary_format import ConversationMemory, ExtractedFact
+from strands_s3_vectors_memory.cli._demo import build_model
 from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.models import LlamaCppModel
 from strands_s3_vectors_memory.models.llamacpp import DEFAULT_STOP, to_chat_messages
-from strands_s3_vectors_memory.summarizer import summarize_conversation
-from strands_s3_vectors_memory.summary_format import ConversationMemory, ExtractedFact
 
 
 class FakeLlama:

@@ -20,8 +20,8 @@ from strands_s3_vectors_memory import (
     MultiTenantS3VectorMemory,
     S3VectorMemory,
 )
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.memory_store import MemoryManagerStore
+from strands_s3_vectors_memory.index._clients import local_client
+from strands_s3_vectors_memory.store._memory_store import MemoryManagerStore
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall
 from support import all_vectors
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.clients import local_client
+from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 HELPER = Path(__file__).parent / "plugin_helpers" / "end_conversation.py"

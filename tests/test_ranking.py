@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.details import conversation_details
+from strands_s3_vectors_memory.archive._details import conversation_details
+from strands_s3_vectors_memory.index._records import Memory, MemoryScope, detail_key, summary_key
 from strands_s3_vectors_memory.lexical import bm25_scores, novelty, token_jaccard, tokenize
-from strands_s3_vectors_memory.ranking import (
+from strands_s3_vectors_memory.store._ranking import (
     LEXICAL_MARGIN,
     HybridWeights,
     rank,
@@ -25,7 +26,6 @@ from strands_s3_vectors_memory.ranking import (
     summaries_to_fetch,
     summary_key_for,
 )
-from strands_s3_vectors_memory.records import Memory, MemoryScope, detail_key, summary_key
 
 DENSE_ONLY = HybridWeights(dense=1.0, lexical=0.0)
 

@@ -11,9 +11,9 @@ import pytest
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT
-from strands_s3_vectors_memory.summarizer import summarize_conversation
-from strands_s3_vectors_memory.summary_format import FACT_PARSE_COUNTS
+from strands_s3_vectors_memory.archive._summarizer import summarize_conversation
+from strands_s3_vectors_memory.archive._summary_format import FACT_PARSE_COUNTS
+from strands_s3_vectors_memory.index._records import FACT_CURRENT, FACT_SUPERSEDED, TYPE_FACT
 from strands_s3_vectors_memory.testing import REPLY_STYLES, ScriptedModel
 from support import all_vectors, make_agent, say
 from support.reply_corpus import CORPUS, CorpusReply

@@ -1,4 +1,4 @@
-"""Which errors are worth retrying, and the backoff jitter (:mod:`strands_s3_vectors_memory.retry`)."""
+"""Which errors are worth retrying, and the backoff jitter (:mod:`strands_s3_vectors_memory.durability._retry`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from strands_s3_vectors_memory.durability._retry import full_jitter, is_retryable_error
 from strands_s3_vectors_memory.errors import EmbeddingError
-from strands_s3_vectors_memory.retry import full_jitter, is_retryable_error
 
 
 def _throttled(code: str = "ThrottlingException", status: int = 400) -> ClientError:
@@ -109,9 +109,9 @@ def test_one_retry_budget_a_throttled_put_costs_at_most_three_http_calls_per_wri
     import http.server
     import threading
 
-    from strands_s3_vectors_memory.clients import AWS_CALL_ATTEMPTS, s3vectors_client
-    from strands_s3_vectors_memory.spool_format import WriteJob
-    from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
+    from strands_s3_vectors_memory.durability._spool_format import WriteJob
+    from strands_s3_vectors_memory.durability._writer import BackgroundWriter, JobContext
+    from strands_s3_vectors_memory.index._clients import AWS_CALL_ATTEMPTS, s3vectors_client
 
     calls: list[str] = []
 

@@ -2,7 +2,7 @@
 
 Offline on moto's S3 (see :mod:`s3_spool_support` for what moto implements and what the race tests
 add). An "instance" is a writer with its own S3 spool claim; a killed one is an
-:meth:`~strands_s3_vectors_memory.s3_spool.S3Spool.abandon` ed claim whose lease runs out, as a Lambda
+:meth:`~strands_s3_vectors_memory.durability._s3_spool.S3Spool.abandon` ed claim whose lease runs out, as a Lambda
 environment that vanishes leaves it; the SIGKILL of a real process is in ``test_s3_spool_plugin.py``.
 """
 
@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 
 from s3_spool_support import BUCKET, atomic_moto, job_objects, keys_below, offline_s3
-from strands_s3_vectors_memory import s3_spool_admin, s3_spool_layout
+from strands_s3_vectors_memory.durability import _s3_spool_admin as s3_spool_admin
+from strands_s3_vectors_memory.durability import _s3_spool_layout as s3_spool_layout
+from strands_s3_vectors_memory.durability._s3_location import S3Location, spool_location
+from strands_s3_vectors_memory.durability._s3_spool import S3Spool
+from strands_s3_vectors_memory.durability._spool_backend import SpoolConflictError
+from strands_s3_vectors_memory.durability._spool_format import WriteJob, decode_job, encode_job, job_key
+from strands_s3_vectors_memory.durability._writer import BackgroundWriter, JobContext
 from strands_s3_vectors_memory.errors import ConfigurationError
-from strands_s3_vectors_memory.s3_location import S3Location, spool_location
-from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.spool_backend import SpoolConflictError
-from strands_s3_vectors_memory.spool_format import WriteJob, decode_job, encode_job, job_key
-from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 from support import writer_factory
 
 WAIT = 30.0
@@ -143,7 +144,7 @@ def test_an_unreachable_bucket_degrades_to_memory_with_a_warning(
     s3: Any, make_writer: Callable[..., BackgroundWriter], caplog: pytest.LogCaptureFixture
 ) -> None:
     runs = Runs()
-    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.durability._writer"):
         writer = make_writer(runs, spool_dir="s3://no-such-spool-bucket/x")
         writer.submit(_job("sum-1"))
         assert writer.flush(WAIT)

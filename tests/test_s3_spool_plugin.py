@@ -26,14 +26,16 @@ from strands import Agent
 from typer.testing import CliRunner
 
 from s3_spool_support import BUCKET, job_objects, offline_s3
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, s3_spool_admin, s3_spool_layout
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.jobs import ConversationJob
-from strands_s3_vectors_memory.records import MemoryScope
-from strands_s3_vectors_memory.s3_location import S3Location
-from strands_s3_vectors_memory.s3_spool import S3Spool
-from strands_s3_vectors_memory.spool_format import job_key
+from strands_s3_vectors_memory.durability import _s3_spool_admin as s3_spool_admin
+from strands_s3_vectors_memory.durability import _s3_spool_layout as s3_spool_layout
+from strands_s3_vectors_memory.durability._s3_location import S3Location
+from strands_s3_vectors_memory.durability._s3_spool import S3Spool
+from strands_s3_vectors_memory.durability._spool_format import job_key
+from strands_s3_vectors_memory.index._clients import local_client
+from strands_s3_vectors_memory.index._records import MemoryScope
 from strands_s3_vectors_memory.testing import ScriptedModel
 from support import all_vectors, held_summaries, make_agent, s3_server, say
 
@@ -128,7 +130,7 @@ def test_forget_from_a_machine_whose_clock_is_behind_still_drops_the_write(
     s3: Any, spool_base: str, local_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Forget is ordered by S3's clock: the forgetting machine's clock 30 s behind changes nothing."""
-    import strands_s3_vectors_memory.tombstones as tombstones_module
+    import strands_s3_vectors_memory.durability._tombstones as tombstones_module
 
     started, release = threading.Event(), threading.Event()
     agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, started, WAIT)),

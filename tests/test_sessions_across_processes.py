@@ -20,8 +20,8 @@ from strands import Agent
 from strands.session import FileSessionManager, S3SessionManager, SessionManager
 
 from strands_s3_vectors_memory import InvalidInvocationStateError, S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
+from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import ScriptedModel
 from strands_s3_vectors_memory.text import message_text
 from support import PROMPT, all_vectors, s3_server, say

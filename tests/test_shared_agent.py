@@ -26,7 +26,7 @@ from strands_s3_vectors_memory import (
     S3VectorMemory,
     S3VectorMemoryPlugin,
 )
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
 from strands_s3_vectors_memory.text import message_text
 from support import PROMPT, all_vectors, chat_prompts, chat_requests, is_summary_request, make_agent, say

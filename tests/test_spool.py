@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from strands_s3_vectors_memory.spool import (
+from strands_s3_vectors_memory.durability._spool import (
     Spool,
     dead_letters,
     default_spool_dir,
@@ -16,8 +16,8 @@ from strands_s3_vectors_memory.spool import (
     pending_files,
     retry_dead_letter,
 )
-from strands_s3_vectors_memory.spool_format import WriteJob, decode_job, encode_job, job_key
-from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
+from strands_s3_vectors_memory.durability._spool_format import WriteJob, decode_job, encode_job, job_key
+from strands_s3_vectors_memory.durability._writer import BackgroundWriter, JobContext
 
 
 def _job(job_id: str = "sum-abc", **payload: object) -> WriteJob:

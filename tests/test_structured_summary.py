@@ -15,11 +15,11 @@ from strands.types.exceptions import ModelThrottledException
 
 from memory_env import MemoryEnv
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver
-from strands_s3_vectors_memory.jobs import ConversationJob
-from strands_s3_vectors_memory.records import MemoryScope
-from strands_s3_vectors_memory.summarizer import summarize_conversation
-from strands_s3_vectors_memory.summary_format import FACT_PARSE_COUNTS, FACTS_PROMPT, ExtractedFact
+from strands_s3_vectors_memory.archive._archiver import Archiver
+from strands_s3_vectors_memory.archive._jobs import ConversationJob
+from strands_s3_vectors_memory.archive._summarizer import summarize_conversation
+from strands_s3_vectors_memory.archive._summary_format import FACT_PARSE_COUNTS, FACTS_PROMPT, ExtractedFact
+from strands_s3_vectors_memory.index._records import MemoryScope
 from strands_s3_vectors_memory.testing import ScriptedModel
 from support import make_agent, say
 

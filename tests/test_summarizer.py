@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from strands_s3_vectors_memory.details import conversation_details
-from strands_s3_vectors_memory.summarizer import extractive_summary, summarize
+from strands_s3_vectors_memory.archive._details import conversation_details
+from strands_s3_vectors_memory.archive._summarizer import extractive_summary, summarize
+from strands_s3_vectors_memory.archive._transcript import render_transcript
 from strands_s3_vectors_memory.testing import ScriptedModel
 from strands_s3_vectors_memory.text import has_text_content, to_plain_text, truncate_at_sentence, truncate_utf8
-from strands_s3_vectors_memory.transcript import render_transcript
 
 
 def test_render_describes_odd_blocks_and_skips_reasoning() -> None:

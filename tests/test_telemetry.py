@@ -24,10 +24,10 @@ from strands.types.exceptions import ModelThrottledException
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory import telemetry as telemetry_module
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.memory_store import MemoryManagerStore
-from strands_s3_vectors_memory.store import DEFAULT_CANDIDATE_K
-from strands_s3_vectors_memory.summarizer import summarize, summarize_conversation
+from strands_s3_vectors_memory.archive._summarizer import summarize, summarize_conversation
+from strands_s3_vectors_memory.index._clients import local_client
+from strands_s3_vectors_memory.store._memory_store import MemoryManagerStore
+from strands_s3_vectors_memory.store._store import DEFAULT_CANDIDATE_K
 from strands_s3_vectors_memory.telemetry import (
     DURATION_MS,
     ERROR_TYPE,

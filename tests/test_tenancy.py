@@ -396,7 +396,7 @@ class _NoEmbedder:
 def test_the_multi_tenant_store_uses_the_tvm_s_one_cache_of_clients(tmp_path: Any) -> None:
     """The store keeps no tenant clients of its own: the TVM's (with the store's retry settings), scoped."""
     from strands_s3_vectors_memory import MultiTenantS3VectorMemory
-    from strands_s3_vectors_memory.clients import AWS_RETRY_CONFIG
+    from strands_s3_vectors_memory.index._clients import AWS_RETRY_CONFIG
     from strands_s3_vectors_memory.tenancy import ScopedClient
 
     sts = _sts_client()
@@ -581,8 +581,8 @@ def test_non_operation_attributes_are_forwarded(s3vectors: Any) -> None:
 
 def test_scoped_operations_are_the_seam_s_index_operations_and_the_tenant_role_s_actions() -> None:
     from strands_s3_vectors_memory.client import S3VectorsClient
-    from strands_s3_vectors_memory.iam import TENANT_INDEX_ACTIONS
     from strands_s3_vectors_memory.tenancy import SCOPED_OPERATIONS, ScopedClient
+    from strands_s3_vectors_memory.tenancy._iam import TENANT_INDEX_ACTIONS
 
     seam = {name for name in vars(S3VectorsClient) if not name.startswith("_")}
     assert seam >= SCOPED_OPERATIONS

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from strands import Agent
 
-import strands_s3_vectors_memory.runtime as runtime_module
+import strands_s3_vectors_memory.plugin._runtime as runtime_module
 from s3_spool_support import BUCKET, job_objects, keys_below, offline_s3
 from strands_s3_vectors_memory import ConfigurationError, S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.clients import local_client
-from strands_s3_vectors_memory.runtime import replay
-from strands_s3_vectors_memory.s3_location import S3Location
+from strands_s3_vectors_memory.durability._s3_location import S3Location
+from strands_s3_vectors_memory.index._clients import local_client
+from strands_s3_vectors_memory.plugin._runtime import replay
 from strands_s3_vectors_memory.testing import ScriptedModel
 from support import PROMPT, all_vectors, is_summary_request, make_agent, s3_server, say
 

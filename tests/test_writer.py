@@ -25,9 +25,9 @@ from botocore.exceptions import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from strands_s3_vectors_memory.durability._spool_format import WriteJob
+from strands_s3_vectors_memory.durability._writer import BackgroundWriter, JobContext
 from strands_s3_vectors_memory.errors import ConfigurationError
-from strands_s3_vectors_memory.spool_format import WriteJob
-from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 from support import writer_factory
 
 CHILD = Path(__file__).parent / "writer_helpers" / "child.py"
@@ -226,7 +226,7 @@ def test_non_retryable_error_fails_keeps_spool_and_logs_conversation_id(
     handler.fail = lambda ctx: _throttled("ValidationException", 400)
     writer = make_writer(handler, max_attempts=5)
 
-    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.durability._writer"):
         writer.submit(_job("job-17", conversation_id="conv-abc-123", transcript="t"))
         assert writer.flush(WAIT)
 
@@ -256,7 +256,7 @@ def test_an_outage_longer_than_a_round_is_retried_in_process_until_it_ends(
         return cap
 
     writer = make_writer(handler, max_attempts=3, base_delay=0.01, max_delay=0.05, jitter=jitter)
-    with caplog.at_level(logging.DEBUG, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.DEBUG, logger="strands_s3_vectors_memory.durability._writer"):
         writer.submit(_job("j9", conversation_id="conv-999"))
         deadline = time.monotonic() + WAIT
         while len(handler.calls) < 10:  # more than three rounds of three attempts
@@ -283,7 +283,7 @@ def test_one_line_per_failed_round_and_the_traceback_only_at_debug(
     for level, traced in ((logging.INFO, False), (logging.DEBUG, True)):
         caplog.clear()
         writer = make_writer(handler)
-        with caplog.at_level(level, logger="strands_s3_vectors_memory.writer"):
+        with caplog.at_level(level, logger="strands_s3_vectors_memory.durability._writer"):
             writer.submit(_job(f"j-{level}", conversation_id="conv-7"))
             assert writer.flush(WAIT)
         (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -625,7 +625,7 @@ def test_without_a_spool_nothing_is_dropped_beyond_max_pending(
     gate = threading.Event()
     handler = Recorder(gate=gate)
     writer = make_writer(handler, spool_dir=None, max_pending=3)
-    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.durability._writer"):
         for i in range(12):
             writer.submit(_job(f"j{i}"))
     assert any("max_pending=3" in r.getMessage() for r in caplog.records)
@@ -643,7 +643,7 @@ def test_an_unusable_spool_dir_degrades_to_memory_with_a_warning(
     not_a_dir = tmp_path / "regular-file"
     not_a_dir.write_text("")
     handler = Recorder()
-    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.durability._writer"):
         writer = make_writer(handler, spool_dir=not_a_dir / "spool")
         writer.submit(_job("j1"))
         assert writer.flush(WAIT)
@@ -664,7 +664,7 @@ def test_a_full_disk_degrades_to_memory_and_recovers(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", disk_full)
-    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.durability._writer"):
         writer.submit(_job("j1"))  # must not raise into the caller
         writer.submit(_job("j2"))
     assert [r.levelno for r in caplog.records].count(logging.WARNING) == 1  # once per bad spell
@@ -852,7 +852,7 @@ def test_an_unreadable_spool_file_is_quarantined_not_deleted(
 
     handler = Recorder()
     writer = make_writer(handler)
-    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.ERROR, logger="strands_s3_vectors_memory.durability._writer"):
         assert writer.replay_spool() == 2
         assert writer.flush(WAIT)
     assert handler.ids() == ["j2"]
@@ -897,7 +897,7 @@ def test_closing_an_idle_writer_at_once_releases_its_claim_without_a_running_han
     writer = make_writer(handler, workers=4)
     writer.submit(_job("j1"))
     assert writer.flush(WAIT)
-    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.durability._writer"):
         writer.close(timeout=0)  # what the CLI's replay does once its flush is over
     assert not [r for r in caplog.records if "still running" in r.getMessage()]
     assert not list((tmp_path / "spool" / "claims").iterdir())  # released: nothing kept "until exit"
@@ -911,7 +911,7 @@ def test_closing_with_a_handler_running_keeps_the_claim_and_says_so(
     writer = make_writer(handler)
     writer.submit(_job("stuck"))
     assert handler.started.wait(WAIT)
-    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.writer"):
+    with caplog.at_level(logging.WARNING, logger="strands_s3_vectors_memory.durability._writer"):
         writer.close(timeout=0.1)
     gate.set()
     assert [r for r in caplog.records if "a handler is still running" in r.getMessage()]

@@ -21,11 +21,10 @@ from .errors import (
     IsolationError,
     S3VectorMemoryError,
 )
+from .index import Memory, MemoryScope
 from .lifecycle import ForgetIncompleteError, ForgetReport, ImportReport, IndexStats, MemoryPage
-from .memory_store import MemoryManagerStore
 from .plugin import S3VectorMemoryPlugin
-from .records import Memory, MemoryScope
-from .store import MultiTenantS3VectorMemory, S3VectorMemory
+from .store import MemoryManagerStore, MultiTenantS3VectorMemory, S3VectorMemory
 from .tenancy import TokenVendingMachine
 
 __version__ = "1.0.0.dev0"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidIdentityError, InvalidInvocationStateError
-from .records import MemoryScope, validate_id
+from .index import MemoryScope, validate_id
 from .tenancy import tenant_id_from_context
 
 __all__ = ["ConversationKey", "Invocation", "ScopeKey", "read_invocation", "scope_key"]

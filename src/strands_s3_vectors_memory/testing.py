@@ -38,12 +38,12 @@ from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-from .summarizer import extractive_summary
-from .summary_format import (
+from .archive import (
     FACTS_PROMPT,
     ConversationMemory,
     ExtractedFact,
     StatedFact,
+    extractive_summary,
     parse_summary_request,
     render_summary_response,
 )
@@ -91,7 +91,7 @@ def default_responder(messages: Messages, system_prompt: str | None, style: str 
     """Answer summary requests extractively and everything else with a short canned reply.
 
     A summary request is recognised by its shape (a ``<transcript>`` element, see
-    :func:`~strands_s3_vectors_memory.summary_format.summary_request`), not by any marker. Its facts
+    :func:`~strands_s3_vectors_memory.archive._summary_format.summary_request`), not by any marker. Its facts
     section is written in ``style`` (see :data:`REPLY_STYLES`).
     """
     last = message_text(messages[-1], fold=False) if messages else ""

@@ -1,6 +1,6 @@
 """The engine package stands alone: no import of the memory package, public names behind two ``__init__``s.
 
-Also the deprecated aliases ``strands_s3_vectors_memory.local`` / ``.server``, which re-export it.
+The 1.0 previews' aliases ``strands_s3_vectors_memory.local`` / ``.server`` are gone.
 """
 
 from __future__ import annotations
@@ -85,17 +85,8 @@ def test_the_top_level_server_names_are_the_server_package_s() -> None:
         _ = s3vectors_engine.no_such_name  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(
-    ("alias", "target"),
-    [
-        ("strands_s3_vectors_memory.local", s3vectors_engine),
-        ("strands_s3_vectors_memory.server", s3vectors_engine.server),
-    ],
-)
-def test_deprecated_aliases_re_export_the_engine(alias: str, target: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, alias, raising=False)
-    with pytest.warns(DeprecationWarning, match="s3vectors_engine"):
-        module = importlib.import_module(alias)
-    assert module.__all__
-    for name in module.__all__:
-        assert getattr(module, name) is getattr(target, name)
+@pytest.mark.parametrize("alias", ["strands_s3_vectors_memory.local", "strands_s3_vectors_memory.server"])
+def test_the_engine_aliases_of_the_previews_are_gone(alias: str) -> None:
+    """The engine is imported from ``s3vectors_engine`` only (the 1.0 previews' aliases were removed)."""
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(alias)

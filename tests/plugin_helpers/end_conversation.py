@@ -15,8 +15,8 @@ from typing import Any
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.spool import Spool
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
+from strands_s3_vectors_memory.durability._spool import Spool
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
 

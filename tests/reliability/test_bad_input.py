@@ -39,8 +39,8 @@ from strands_s3_vectors_memory import (
     S3VectorMemory,
     S3VectorMemoryPlugin,
 )
-from strands_s3_vectors_memory.prompt import render_memory_context
-from strands_s3_vectors_memory.records import MAX_METADATA_BYTES, validate_id
+from strands_s3_vectors_memory.index._records import MAX_METADATA_BYTES, validate_id
+from strands_s3_vectors_memory.plugin._prompt import render_memory_context
 from strands_s3_vectors_memory.tenancy import tenant_index_name
 from strands_s3_vectors_memory.testing import ScriptedModel
 from support import all_vectors, asks_for_summary, chat_prompts, is_summary_request

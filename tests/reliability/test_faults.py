@@ -45,8 +45,8 @@ from reliability_support import (
 from strands.types.content import Messages
 from strands.types.exceptions import ModelThrottledException
 
-import strands_s3_vectors_memory.spool as spool_module
-import strands_s3_vectors_memory.writer_spool as writer_spool_module
+import strands_s3_vectors_memory.durability._spool as spool_module
+import strands_s3_vectors_memory.durability._writer_spool as writer_spool_module
 from s3vectors_engine import LocalS3VectorsClient
 from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import (
@@ -56,7 +56,7 @@ from strands_s3_vectors_memory import (
     S3VectorMemoryPlugin,
     TokenVendingMachine,
 )
-from strands_s3_vectors_memory.runtime import DEFAULT_WRITER_WORKERS
+from strands_s3_vectors_memory.plugin._runtime import DEFAULT_WRITER_WORKERS
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, ToolCall, default_responder
 from support import all_vectors, asks_for_summary, chat_prompts, is_summary_request
 
@@ -207,7 +207,7 @@ def test_an_outage_longer_than_the_retry_budget_is_stored_soon_after_recovery_wi
     engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin]
 ) -> None:
     """PutVectors throttled for "45 s": every conversation is stored within "90 s" of recovery, same process."""
-    from strands_s3_vectors_memory.writer import DEFAULT_MAX_DELAY
+    from strands_s3_vectors_memory.durability._writer import DEFAULT_MAX_DELAY
 
     outage = threading.Event()
     outage.set()

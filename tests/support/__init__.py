@@ -19,10 +19,10 @@ from botocore.exceptions import ClientError
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.summary_format import parse_summary_request
+from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
+from strands_s3_vectors_memory.durability._writer import BackgroundWriter, JobContext
 from strands_s3_vectors_memory.testing import ModelRequest, Responder, ScriptedModel, default_responder
 from strands_s3_vectors_memory.text import message_text
-from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
 
 if TYPE_CHECKING:
     import pytest

@@ -22,8 +22,8 @@ import threading
 import time
 from pathlib import Path
 
-from strands_s3_vectors_memory.spool_format import WriteJob
-from strands_s3_vectors_memory.writer import BackgroundWriter, JobContext
+from strands_s3_vectors_memory.durability._spool_format import WriteJob
+from strands_s3_vectors_memory.durability._writer import BackgroundWriter, JobContext
 
 
 def _jobs(count: int, prefix: str) -> list[WriteJob]:

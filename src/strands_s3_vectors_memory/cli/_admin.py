@@ -31,7 +31,7 @@ def demo(
 
     Exits 1 when a conversation could not be stored.
     """
-    from ..demo import run_demo
+    from ._demo import run_demo
 
     with failures(debug):  # a model server that is not running is one line, not a traceback
         try:
@@ -104,8 +104,8 @@ def tvm_role(
     """Print the Token Vending Machine role's trust and permissions policies, or create the role."""
     import boto3
 
-    from ..clients import AWS_RETRY_CONFIG
-    from ..iam import TVM_POLICY_NAME, create_tvm_role, tvm_permissions_policy, tvm_trust_policy
+    from ..index import AWS_RETRY_CONFIG
+    from ..tenancy import TVM_POLICY_NAME, create_tvm_role, tvm_permissions_policy, tvm_trust_policy
 
     with failures(where.debug):
         bucket_name = where.bucket_name()

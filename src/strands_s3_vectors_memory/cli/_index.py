@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from ..config import resolve_backend
+from ..index import TYPE_FACT, Memory
 from ..lifecycle import ForgetIncompleteError
-from ..records import TYPE_FACT, Memory
 from ._options import INDEX_OPTIONS, AgentOption, SegmentsOption, UserOption, Where, app, common_options
 from ._output import (
     JsonLinesOut,

@@ -176,7 +176,7 @@ class Where:
 
     def client(self) -> Any:
         """An unscoped S3 Vectors client (operator credentials on AWS, the engine locally)."""
-        from ..clients import make_s3vectors_client
+        from ..index import make_s3vectors_client
 
         return make_s3vectors_client(
             resolve_backend(self.backend), region=resolve_region(self.region), data_dir=resolve_data_dir(self.data_dir)

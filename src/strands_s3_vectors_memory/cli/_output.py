@@ -15,8 +15,8 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import InvalidIdentityError, S3VectorMemoryError
+from ..index import Memory
 from ..lifecycle import ProgressCallback
-from ..records import Memory
 
 #: Never sent to a terminal as they are: C0 controls (ESC starts CSI and OSC sequences: clear the
 #: screen, set the title, ...), DEL, C1 controls (0x9b is a CSI on its own), the bidirectional marks

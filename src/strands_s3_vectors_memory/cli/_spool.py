@@ -18,12 +18,23 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import s3_spool_admin
+from ..archive import ConversationJob
 from ..config import resolve_data_dir, resolve_spool_url
-from ..jobs import ConversationJob
-from ..s3_location import S3Location
-from ..spool import dead_letters, default_spool_dir, drop_dead_letter, pending_files, retry_dead_letter
-from ..spool_format import DeadLetter, decode_job
+from ..durability import (
+    DeadLetter,
+    S3Location,
+    dead_letters,
+    decode_job,
+    default_spool_dir,
+    drop_dead_letter,
+    pending_files,
+    retry_dead_letter,
+    s3_agent_spools,
+    s3_dead_letters,
+    s3_drop_dead_letter,
+    s3_pending_jobs,
+    s3_retry_dead_letter,
+)
 from ._options import Where, app, common_options
 from ._output import err, failures, markup, print_json, printable, rich_console, say
 
@@ -64,18 +75,18 @@ def _spools(where: Where, spool: str | None, agent: str | None) -> list[SpoolPla
     if root.is_dir():
         places.extend(sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
     if base is not None:
-        places.extend(s3_spool_admin.agent_spools(base))
+        places.extend(s3_agent_spools(base))
     return places
 
 
 def _letters(spool: SpoolPlace) -> list[DeadLetter]:
-    return s3_spool_admin.dead_letters(spool) if isinstance(spool, S3Location) else dead_letters(spool)
+    return s3_dead_letters(spool) if isinstance(spool, S3Location) else dead_letters(spool)
 
 
 def _pending(spool: SpoolPlace) -> list[bytes]:
     """The pending jobs' bytes (for a look at what they are)."""
     if isinstance(spool, S3Location):
-        return [pending.data for pending in s3_spool_admin.pending_jobs(spool)]
+        return [pending.data for pending in s3_pending_jobs(spool)]
     found = []
     for pending in pending_files(spool):
         try:
@@ -123,13 +134,13 @@ def replay(
     where: Where,
 ) -> None:
     """Store the conversations waiting in the spools of dead processes, without an agent."""
-    from ..runtime import replay as replay_spool
+    from ..plugin import replay as replay_spool
 
     results: list[dict[str, Any]] = []
     with failures(where.debug):
         chat_model = None
         if model is not None:
-            from ..demo import build_model
+            from ._demo import build_model
 
             try:
                 chat_model = build_model(model, base_url)[0]
@@ -223,7 +234,7 @@ def retry_dead_letters(
         chosen = _chosen(where, spool, agent, keys or [], every)
         for path, key in chosen:
             if isinstance(path, S3Location):
-                s3_spool_admin.retry_dead_letter(path, key)
+                s3_retry_dead_letter(path, key)
             else:
                 retry_dead_letter(path, key)
     if where.as_json:
@@ -250,7 +261,7 @@ def drop_dead_letters(
             typer.confirm(f"Delete {len(chosen)} dead letter(s) for good?", abort=True, err=True)
         for path, key in chosen:
             if isinstance(path, S3Location):
-                s3_spool_admin.drop_dead_letter(path, key)
+                s3_drop_dead_letter(path, key)
             else:
                 drop_dead_letter(path, key)
     if where.as_json:

@@ -20,7 +20,7 @@ history (``fact_status``, ``valid_to``, ``superseded_by`` travel in the metadata
 forget, counted by status in the statistics; :func:`prune_superseded_facts` trims the history.
 
 The operations are functions of where the index is (an :data:`IndexLocator`, see :mod:`._target`)
-and whose memories are meant (a :class:`~strands_s3_vectors_memory.records.MemoryScope`), plus what
+and whose memories are meant (a :class:`~strands_s3_vectors_memory.index._records.MemoryScope`), plus what
 each needs besides (the data directory to cancel pending writes in, an embedder to import with). The
 stores expose them as methods (:meth:`~strands_s3_vectors_memory.S3VectorMemory.forget_user`...),
 which is how applications call them. Rooms: ``_memories`` (list, get, delete), ``_forget``,

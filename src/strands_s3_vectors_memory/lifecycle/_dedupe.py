@@ -11,9 +11,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..index import IndexTarget
+from ..index import TYPE_MEMORY, TYPE_SUMMARY, IndexTarget, MemoryScope
 from ..lexical import word_overlap
-from ..records import TYPE_MEMORY, TYPE_SUMMARY, MemoryScope
 from ._scan import belongs
 
 logger = logging.getLogger(__name__)

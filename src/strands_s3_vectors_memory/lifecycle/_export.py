@@ -6,8 +6,7 @@ import json
 import time
 from typing import IO, TYPE_CHECKING
 
-from ..index import list_page
-from ..records import MemoryScope
+from ..index import MemoryScope, list_page
 from ._scan import ProgressCallback, Tally, belongs, is_expired
 from ._target import IndexLocator, existing_target
 from ._transfer import export_record

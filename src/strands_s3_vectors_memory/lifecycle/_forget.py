@@ -1,6 +1,6 @@
 """Forgetting: every memory of a user in an index, or a tenant's whole index.
 
-Both first stop what is still on its way (:func:`~strands_s3_vectors_memory.pending.cancel_pending`:
+Both first stop what is still on its way (:func:`~strands_s3_vectors_memory.archive._pending.cancel_pending`:
 a tombstone, this process's writers, dead processes' spool files), then delete what is stored, so
 a write racing the deletion deletes itself again. Forgetting a user is idempotent: an interrupted
 run is finished by running it again, and its result is verified by fresh scans.
@@ -16,9 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..index import delete_keys, error_code, index_exists
-from ..pending import cancel_pending
-from ..records import MemoryScope
+from ..archive import cancel_pending
+from ..index import MemoryScope, delete_keys, error_code, index_exists
 from ._results import ForgetIncompleteError, ForgetReport, TenantForgetReport
 from ._scan import ProgressCallback, Tally, belongs, sweep
 from ._target import IndexLocator

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..records import (
+from ..index import (
     EXTRACTIVE_KEY,
     FACT_STATUS_KEY,
     FACT_SUPERSEDED,

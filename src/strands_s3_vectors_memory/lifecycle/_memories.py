@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from ..index import IndexTarget, delete_keys, list_page
-from ..records import Memory, MemoryScope
+from ..index import IndexTarget, Memory, MemoryScope, delete_keys, list_page
 from ._cursor import ListCursor
 from ._results import MemoryPage
 from ._scan import Vector, belongs, is_expired

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import S3VectorMemoryError
-from ..records import Memory
+from ..index import Memory
 
 #: Refused import lines an :class:`ImportReport` details (all are counted): enough to see the pattern.
 MAX_REPORTED_REJECTIONS = 100

@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..index import WRITE_BATCH, IndexTarget, delete_keys, list_page
-from ..records import MemoryScope
+from ..index import WRITE_BATCH, IndexTarget, MemoryScope, delete_keys, list_page
 
 #: ``ListVectors`` accepts 1-16 segments.
 MAX_SEGMENTS = 16

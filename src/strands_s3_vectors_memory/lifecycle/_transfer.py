@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import S3VectorMemoryError
-from ..records import DEFAULT_AGENT_NAME, MemoryScope, key_belongs, validate_id
+from ..index import DEFAULT_AGENT_NAME, MemoryScope, key_belongs, validate_id
 from ._scan import Vector
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def foreign_key_reason(record: ImportRecord, tenant_id: str | None) -> str | Non
     """Why ``record`` must not be written under its key, or ``None`` when the key is its own.
 
     A key must be one the store makes for the user, agent and conversation of the record's metadata
-    in this index's tenant (see :func:`~strands_s3_vectors_memory.records.key_belongs`); else one
+    in this index's tenant (see :func:`~strands_s3_vectors_memory.index._records.key_belongs`); else one
     crafted line could overwrite another user's record. A record stored without an agent name has
     ``"default"`` in its metadata but a key made without one, so both are accepted for it.
     """

@@ -2,7 +2,7 @@
 
 Multi-tenant memory keeps one S3 Vectors index per tenant (``memory-{tenantId}``) and reaches it
 only with credentials vended for that tenant: STS ``AssumeRole`` on the TVM role with a
-``TenantID`` session tag, which the role's policy (see :mod:`strands_s3_vectors_memory.iam`)
+``TenantID`` session tag, which the role's policy (see :mod:`._iam`)
 turns into access to exactly ``index/memory-${aws:PrincipalTag/TenantID}``.
 
 Two rules keep tenants apart even when something goes wrong:
@@ -19,6 +19,7 @@ and as defence in depth on AWS.
 
 from __future__ import annotations
 
+from ._iam import TVM_POLICY_NAME, create_tvm_role, tvm_permissions_policy, tvm_trust_policy
 from ._ids import (
     TENANT_ID_PATTERN,
     TENANT_ID_RULE,
@@ -35,12 +36,16 @@ __all__ = [
     "TENANT_ID_PATTERN",
     "TENANT_ID_RULE",
     "TENANT_TAG_KEY",
+    "TVM_POLICY_NAME",
     "ScopedClient",
     "TenantCredentials",
     "TokenVendingMachine",
+    "create_tvm_role",
     "operation_name",
     "scope_client",
     "tenant_id_from_context",
     "tenant_index_name",
+    "tvm_permissions_policy",
+    "tvm_trust_policy",
     "validate_tenant_id",
 ]

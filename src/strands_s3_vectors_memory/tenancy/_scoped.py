@@ -7,9 +7,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..arns import parse_bucket_arn, parse_index_arn
 from ..client import Response, S3VectorsClient
 from ..errors import ConfigurationError
+from ._arns import parse_bucket_arn, parse_index_arn
 from ._ids import _shorten
 
 #: The S3 Vectors operations the memory store needs on its one index.

@@ -15,9 +15,9 @@ import boto3
 from botocore.config import Config
 from cachetools import LRUCache, TLRUCache
 
-from ..arns import is_role_arn
 from ..config import resolve_region
 from ..errors import ConfigurationError, IsolationError
+from ._arns import is_role_arn
 from ._ids import TENANT_TAG_KEY, _shorten, tenant_id_from_context, validate_tenant_id
 
 #: RoleSessionName allows ``[\w+=,.@-]`` and 64 characters; a tenant id takes up to 56 of them.

@@ -33,7 +33,7 @@ from strands.types.content import Messages
 
 from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.runtime import DEFAULT_WRITER_WORKERS
+from strands_s3_vectors_memory.plugin._runtime import DEFAULT_WRITER_WORKERS
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, default_responder
 from support import asks_for_summary
 
