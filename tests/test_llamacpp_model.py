@@ -14,7 +14,7 @@ from strands_s3_vectors_memory.archive._summary_format import ConversationMemory
 from strands_s3_vectors_memory.cli._demo import build_model
 from strands_s3_vectors_memory.errors import ConfigurationError
 from strands_s3_vectors_memory.models import LlamaCppModel
-from strands_s3_vectors_memory.models.llamacpp import DEFAULT_STOP, to_chat_messages
+from strands_s3_vectors_memory.models._llamacpp import DEFAULT_STOP, to_chat_messages
 
 
 class FakeLlama:

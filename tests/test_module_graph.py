@@ -1,4 +1,9 @@
-"""The package's module graph: no import cycles, no mixins (composition is the rule), no big modules.
+"""The package's layout: rooms as subpackages, each reached only through its public surface, no cycles.
+
+The tree shows the design (issue 23): a few shared modules at the top, one subpackage per room, each
+room's private modules underscored and its surface in its ``__init__``'s ``__all__``. A room never reaches
+into another room's private modules, the rooms import each other without a cycle, and every module
+names its one responsibility in its docstring. No line count: a module is split by responsibility.
 
 Read from the source with :mod:`ast`, so imports made only for type checking count too: a cycle
 hidden behind ``TYPE_CHECKING`` still couples the modules.
@@ -14,10 +19,10 @@ import strands_s3_vectors_memory
 
 PACKAGE_ROOT = Path(strands_s3_vectors_memory.__file__).parent
 PACKAGE = PACKAGE_ROOT.name
-#: Most lines of one module of the memory package: a module past it holds more than one job, and a
-#: reader no longer finds things by file name (issue 12). The embedded engine is another package
-#: (``s3vectors_engine``) and is exempt: its boto3-shaped client and storage mirror one service.
-MAX_MODULE_LINES = 450
+#: Modules directly in the package (its ``__init__`` included): the shared foundation, nothing more.
+MAX_TOP_MODULES = 12
+#: The rooms, each a subpackage a reader finds by its name alone.
+ROOMS = {"archive", "cli", "durability", "embeddings", "index", "lifecycle", "models", "plugin", "store", "tenancy"}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -89,7 +94,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycle_among_the_package_modules() -> None:
     graph = _import_graph()
-    assert f"{PACKAGE}.index" in graph[f"{PACKAGE}.store"]  # the graph is read as intended
+    assert f"{PACKAGE}.index" in graph[f"{PACKAGE}.store._store"]  # the graph is read as intended
     assert _cycles(graph) == []
 
 
@@ -101,7 +106,7 @@ def test_the_lifecycle_does_not_know_the_stores() -> None:
     graph = _import_graph()
     lifecycle = [name for name in graph if name.startswith(f"{PACKAGE}.lifecycle")]
     assert lifecycle
-    assert all(f"{PACKAGE}.store" not in graph[name] for name in lifecycle)
+    assert all(_room(target) != "store" for name in lifecycle for target in graph[name])
 
 
 def test_no_mixin_classes() -> None:
@@ -114,10 +119,56 @@ def test_no_mixin_classes() -> None:
     assert mixins == []
 
 
-def test_no_module_is_longer_than_the_limit() -> None:
-    lengths = {
-        str(path.relative_to(PACKAGE_ROOT)): len(path.read_text(encoding="utf-8").splitlines())
-        for path, _ in _modules().values()
-    }
-    assert len(lengths) > 50  # every module was read
-    assert {name: lines for name, lines in lengths.items() if lines > MAX_MODULE_LINES} == {}
+def _room(module: str) -> str:
+    """The room a module belongs to: its subpackage, or the module itself when it is at the top."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _is_private(module: str) -> bool:
+    return any(part.startswith("_") and part not in {"__init__", "__main__"} for part in module.split(".")[2:])
+
+
+def test_the_top_of_the_package_is_the_shared_foundation_only() -> None:
+    top = sorted(path.name for path in PACKAGE_ROOT.glob("*.py"))
+    rooms = sorted(path.name for path in PACKAGE_ROOT.iterdir() if (path / "__init__.py").is_file())
+    assert set(rooms) == ROOMS
+    assert len(top) <= MAX_TOP_MODULES, top
+
+
+def test_every_room_states_what_it_owns_and_keeps_its_modules_private() -> None:
+    for room in sorted(ROOMS):
+        init = PACKAGE_ROOT / room / "__init__.py"
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        assert ast.get_docstring(tree), f"{room}/__init__.py says what the room owns"
+        exported = [node for node in tree.body if isinstance(node, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)]
+        assert exported, f"{room}/__init__.py has a public surface (__all__)"
+        public = [path.name for path in (PACKAGE_ROOT / room).glob("*.py")
+                  if not path.name.startswith("_")]
+        assert public == [], f"{room}: modules are private (underscored); the surface is the __init__"
+
+
+def test_every_module_names_its_responsibility() -> None:
+    missing = [name for name, (path, _) in _modules().items()
+               if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+               and not name.endswith("__main__")]
+    assert missing == []
+
+
+def test_no_room_reaches_into_another_rooms_private_modules() -> None:
+    graph = _import_graph()
+    reaching = sorted(f"{name} -> {target}" for name, targets in graph.items() for target in targets
+                      if _is_private(target) and _room(target) != _room(name))
+    assert reaching == []
+
+
+def test_the_rooms_import_each_other_without_a_cycle() -> None:
+    rooms: dict[str, set[str]] = {}
+    for name, targets in _import_graph().items():
+        if name == PACKAGE:
+            continue  # the package's own surface gathers every room
+        rooms.setdefault(_room(name), set()).update(
+            _room(target) for target in targets if target != PACKAGE and _room(target) != _room(name))
+    assert rooms["index"] and "store" not in rooms["archive"]  # read as intended: the store reads the archive's rules
+    assert _cycles(rooms) == []

