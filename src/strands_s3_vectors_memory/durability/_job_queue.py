@@ -1,6 +1,8 @@
 """The background writer's queue: which job versions are pending, which run next, who waits for them.
 
-Pure state (no threads of its own, no I/O), guarded by one lock. The rules it keeps:
+Pure state (no threads of its own, no I/O), guarded by one lock. It is the one owner of the writer's
+shared state: the lock that the writer and its spool side take, and the writer's counters (read as one
+:class:`~._writer.WriterStats` snapshot). The rules it keeps:
 
 * one pending version per job key; a newer submission replaces a queued one, and waits behind a
   running one (``next``) so a key never runs twice at once;
@@ -28,12 +30,15 @@ from typing import Literal
 
 from ._spool_format import WriteJob
 
-__all__ = ["Group", "JobQueue", "Run"]
+__all__ = ["COUNTS", "Group", "JobQueue", "Run"]
 
 State = Literal["queued", "running"]
 #: What jobs that must never run at the same time share (``None``: no such constraint).
 Group = Hashable | None
 _Item = tuple[float, int, str, int]  # a heap entry: (ready_at, tie, key, generation)
+#: The writer's counters (see :class:`~._writer.WriterStats`), kept by the queue under its lock.
+COUNTS = ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors", "dead_lettered",
+          "cancelled")
 
 
 @dataclass
@@ -89,6 +94,7 @@ class JobQueue:
         self._in_memory = 0  # versions whose payload is held in memory
         self.stopping = False
         self.busy = 0  #: runs handed to workers and not yet given back (:meth:`idle`)
+        self.counts = dict.fromkeys(COUNTS, 0)  #: the writer's counters (caller holds lock)
 
     # ------------------------------------------------------------------ submissions (caller holds lock)
 

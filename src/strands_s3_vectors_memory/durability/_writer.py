@@ -73,10 +73,6 @@ def _location(spool_dir: str | os.PathLike[str] | S3Location | None) -> Path | S
 #: How long close() waits for idle workers to leave (they do at once; a bound, never reached).
 _IDLE_EXIT_TIMEOUT = 5.0
 
-_COUNTS = ("submitted", "succeeded", "retried", "failed", "replaced", "replayed", "spool_errors", "dead_lettered",
-           "cancelled")
-
-
 @dataclass(frozen=True)
 class WriterStats:
     """A consistent snapshot of the writer's counters (for logs, metrics and tests)."""
@@ -193,8 +189,8 @@ class BackgroundWriter:
         """A fresh queue, spool claim and worker threads (at construction, and in a forked child)."""
         self._queue = JobQueue(max_pending, self._group)
         self._lock = self._queue.lock
-        self._counts = dict.fromkeys(_COUNTS, 0)
-        self._disk = WriterSpool(self._spool_dir, self._queue, self._counts, name=self.name, merge=self._merge)
+        self._counts = self._queue.counts
+        self._disk = WriterSpool(self._spool_dir, self._queue, name=self.name, merge=self._merge)
         self._spool = self._disk.spool
         self._stripe = self._disk.stripe
         self._threads = [threading.Thread(target=self._worker, name=f"{self.name}-{i}", daemon=True)

@@ -58,7 +58,7 @@ class WriterSpool:
     writer's own file: another instance may have re-ended the same conversation.
     """
 
-    def __init__(self, spool_dir: Path | S3Location | None, queue: JobQueue, counts: dict[str, int], *, name: str,
+    def __init__(self, spool_dir: Path | S3Location | None, queue: JobQueue, *, name: str,
                  merge: Merge | None) -> None:
         self.spool: SpoolBackend | None = None
         self._shared: S3Spool | None = None
@@ -66,7 +66,7 @@ class WriterSpool:
         self.name = name
         self._queue = queue
         self._lock = queue.lock
-        self._counts = counts  # the writer's counters (guarded by the queue's lock)
+        self._counts = queue.counts  # the writer's counters: the queue owns them, under its lock
         self._merge = merge
         self._stripes = tuple(threading.Lock() for _ in range(_STRIPES))
         self._published: dict[str, WriteJob] = {}  # key -> the submission merged_with_pending just wrote
