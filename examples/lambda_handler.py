@@ -34,7 +34,7 @@ from strands import Agent
 from strands.session import S3SessionManager
 
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.cli._demo import build_model  # MEMORY_MODEL=scripted: offline
+from strands_s3_vectors_memory.models import build_model  # MEMORY_MODEL=scripted: offline
 
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}

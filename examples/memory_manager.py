@@ -19,7 +19,7 @@ from strands import Agent
 from strands.memory import MemoryManager
 
 from strands_s3_vectors_memory import MemoryManagerStore, S3VectorMemory
-from strands_s3_vectors_memory.cli._demo import build_model
+from strands_s3_vectors_memory.models import build_model
 
 # MEMORY_MODEL=scripted runs this offline; unset, it is Bedrock's default model, as in the spec.
 model = build_model(os.environ.get("MEMORY_MODEL", "bedrock"))[0]

@@ -13,7 +13,7 @@ import os
 from strands import Agent
 
 from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemoryPlugin
-from strands_s3_vectors_memory.cli._demo import build_model
+from strands_s3_vectors_memory.models import build_model
 
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}

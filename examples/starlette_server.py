@@ -37,7 +37,7 @@ from strands_s3_vectors_memory import (
     S3VectorMemory,
     S3VectorMemoryPlugin,
 )
-from strands_s3_vectors_memory.cli._demo import build_model
+from strands_s3_vectors_memory.models import build_model
 
 BASE_PROMPT = """You are a helpful assistant.
 {memory_context}

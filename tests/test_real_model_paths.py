@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from strands_s3_vectors_memory.cli import app
-from strands_s3_vectors_memory.cli._demo import PROVIDER_EXTRAS
+from strands_s3_vectors_memory.models import PROVIDER_EXTRAS
 
 ROOT = Path(__file__).resolve().parents[1]
 

