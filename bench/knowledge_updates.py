@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory import S3VectorMemory, SummarySettings
+from strands_s3_vectors_memory.archiver import Archiver
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.facts import DEFAULT_RELATED_FACTS
 from strands_s3_vectors_memory.identity import Invocation

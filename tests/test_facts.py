@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from memory_env import MemoryEnv
-from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
-from strands_s3_vectors_memory.archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, SummarySettings
+from strands_s3_vectors_memory.archiver import Archiver
 from strands_s3_vectors_memory.clients import local_client
 from strands_s3_vectors_memory.embeddings import Embedder, make_embedder, mean_direction
 from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper

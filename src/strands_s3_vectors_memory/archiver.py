@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,11 +47,12 @@ import numpy.typing as npt
 from cachetools import LRUCache
 
 from .details import conversation_details
-from .facts import DEFAULT_RELATED_FACTS, resolve_changes
+from .facts import resolve_changes
 from .forking import reset_in_child
 from .jobs import ConversationJob
+from .plugin_settings import SummarySettings
 from .records import MemoryScope, validate_id
-from .summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, extractive_summary, summarize_conversation
+from .summarizer import extractive_summary, summarize_conversation
 from .text import has_text_content
 from .tombstones import Tombstones, tombstones_dir
 from .transcript import render_transcript
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 
     from .store import S3VectorMemory
 
-__all__ = ["Archiver", "SummarySettings"]
+__all__ = ["Archiver"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,22 +111,6 @@ class _OneAtATime:
 
 _ONE_AT_A_TIME = _OneAtATime()
 reset_in_child(_ONE_AT_A_TIME, _OneAtATime.reset)
-
-
-@dataclass(frozen=True)
-class SummarySettings:
-    """How conversations are summarized and stored (the plugin's settings, built once).
-
-    ``extract_facts``: the summary call also lists the user's facts (no extra model call);
-    ``related_facts``: at most this many stored facts are shown to the model to supersede.
-    """
-
-    summary_prompt: str = SUMMARY_PROMPT
-    summary_max_chars: int = DEFAULT_SUMMARY_MAX_CHARS
-    store_details: bool = True
-    ttl_seconds: float | None = None
-    extract_facts: bool = True
-    related_facts: int = DEFAULT_RELATED_FACTS
 
 
 class Archiver:

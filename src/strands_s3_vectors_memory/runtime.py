@@ -37,7 +37,7 @@ from .forking import ForkSafeLock, reset_in_child
 from .identity import Invocation, ScopeKey, scope_key
 from .jobs import ConversationJob, job_scope, merge_write_jobs
 from .pending import PENDING_WRITES, job_is_forgotten, register_canceller
-from .plugin_settings import DEFAULT_IDLE_TIMEOUT_SECONDS
+from .plugin_settings import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_WRITER_WORKERS
 from .retry import is_retryable_error
 from .s3_location import S3_CLOCK, S3Location, spool_location
 from .s3_tombstones import board_beside, on_s3_clock
@@ -55,18 +55,12 @@ if TYPE_CHECKING:
     from .store import S3VectorMemory
     from .writer import WriterStats
 
-__all__ = ["DEFAULT_WRITER_WORKERS", "MemoryRuntime", "StoreIdentity", "runtime_for"]
+__all__ = ["MemoryRuntime", "StoreIdentity", "runtime_for"]
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Writer threads of a runtime. Each mostly waits (the summary model, the related-facts query, the
-#: writes); with 2, fifty conversations ended at once against a 0.2 s embedder took longer to store
-#: than a returning user's read-your-writes wait (bench/async_server.py); local embedding work is
-#: coalesced by the store's scheduler whatever the count.
-DEFAULT_WRITER_WORKERS = 4
 
 #: How often the reaper looks for idle conversations at most (it also wakes at the next deadline).
 _REAPER_MAX_SLEEP = 30.0
