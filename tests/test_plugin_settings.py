@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ from strands_s3_vectors_memory import (
     WritingSettings,
 )
 from strands_s3_vectors_memory.plugin_settings import MovedKeywords
+from strands_s3_vectors_memory.summarizer import SUMMARY_PROMPT
 from strands_s3_vectors_memory.testing import ScriptedModel
-from support import PROMPT, chat_prompts, say
+from support import PROMPT, chat_prompts, is_summary_request, say
 
 GROUPS = {"retrieval": RetrievalSettings, "writing": WritingSettings, "summary": SummarySettings}
 
@@ -155,4 +157,28 @@ def test_top_k_bounds_the_memories_a_first_turn_is_shown(local_env: Path, how: s
     say(agent, "What do I play?", "u1", "c1")
     shown = [word for word in ("chess", "cello", "tennis") if word in chat_prompts(model)[-1]]
     assert len(shown) == 2
+    plugin.close(10)
+
+
+@pytest.mark.parametrize("how", ["group", "preview keywords"])
+def test_the_summary_group_is_what_the_archiver_stores_with(local_env: Path, how: str) -> None:
+    """The group reaches the summary call (its prompt) and the records (no details, no facts, expiry)."""
+    store = S3VectorMemory()
+    summary = SummarySettings(summary_prompt=f"{SUMMARY_PROMPT} Keep it to one line.", store_details=False,
+                              extract_facts=False, ttl_seconds=3600.0)
+    if how == "group":
+        plugin = S3VectorMemoryPlugin(store, PROMPT, summary=summary, writing=WritingSettings(flush_at_exit=False))
+    else:
+        with pytest.warns(DeprecationWarning):
+            plugin = S3VectorMemoryPlugin(store, PROMPT, flush_at_exit=False, summary_prompt=summary.summary_prompt,
+                                          store_details=False, extract_facts=False, ttl_seconds=3600.0)
+    model = ScriptedModel()
+    agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=PROMPT, callback_handler=None)
+    say(agent, "My locker number is 4711.", "u1", "c1", end=True)
+    assert plugin.flush(30)
+    (asked,) = [request.system_prompt or "" for request in model.requests if is_summary_request(request)]
+    assert asked.startswith(summary.summary_prompt)
+    stored = store.list_memories("u1", agent_name="assistant").memories
+    assert [memory.type for memory in stored] == ["summary"]
+    assert stored[0].expires_at is not None and abs(stored[0].expires_at - (time.time() + 3600)) < 120
     plugin.close(10)
