@@ -27,14 +27,14 @@ def main() -> int:
 
     sys.path.insert(0, str(HERE))
     from plugin_overhead import _endpoint_client, measure_ours
-    from strands_s3_vectors_memory import S3VectorMemory
+    from strands_s3_vectors_memory import S3VectorMemory, SummarySettings
     from strands_s3_vectors_memory.embeddings import make_embedder
 
     store = S3VectorMemory(bucket_name=args.bucket, backend="aws", endpoint_url=args.url,
                            embedder=make_embedder("local"), region_name="us-east-1",
                            client=_endpoint_client(args.url))
-    facts = {"extract_facts": False} if args.no_facts else {}
-    print(json.dumps(measure_ours(store, 0, args.throughput, args.spool, **facts)))
+    summary = SummarySettings(extract_facts=not args.no_facts)
+    print(json.dumps(measure_ours(store, 0, args.throughput, args.spool, summary=summary)))
     return 0
 
 

@@ -122,7 +122,7 @@ async def run_async(
     """
     from strands import Agent
 
-    from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+    from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
     from strands_s3_vectors_memory.testing import ScriptedModel
 
     store = S3VectorMemory("bench-async", backend="local", data_dir=data_dir, embedder=DelayedEmbedder(delay),
@@ -139,7 +139,8 @@ async def run_async(
         model = ScriptedModel()
         memory = []
         if plugin:
-            memory = [S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, flush_at_exit=False)]
+            memory = [S3VectorMemoryPlugin(store=store, base_prompt=PROMPT,
+                                           writing=WritingSettings(flush_at_exit=False))]
             plugins.extend(memory)
         agent = Agent(model=model, name="assistant", plugins=memory, system_prompt=PROMPT, callback_handler=None)
         for text, end in ((first, False), ("Thanks, that's all.", True)):

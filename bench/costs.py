@@ -49,7 +49,7 @@ from unittest import mock
 from strands import Agent
 
 from s3vectors_engine.server import LocalEndpoint
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, SummarySettings, WritingSettings
 from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
 from strands_s3_vectors_memory.client import S3VectorsClient
 from strands_s3_vectors_memory.config import NON_FILTERABLE_METADATA_KEYS, resolve_region
@@ -268,7 +268,8 @@ def count_ours(data_dir: Path, script: Sequence[Conversation], encoder: Embedder
         stack.enter_context(arm.counting(spool_prefix))
         if lone:
             stack.enter_context(lone_conversations())
-        plugin = S3VectorMemoryPlugin(arm.store, BASE_PROMPT, extract_facts=extract_facts, flush_at_exit=False)
+        plugin = S3VectorMemoryPlugin(arm.store, BASE_PROMPT, summary=SummarySettings(extract_facts=extract_facts),
+                                      writing=WritingSettings(flush_at_exit=False))
         agent = Agent(model=arm.model, name=AGENT, system_prompt=BASE_PROMPT, plugins=[plugin],
                       callback_handler=None)
         drive(agent, script, arm.ledger, after_conversation=lambda: _flushed(plugin))

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from strands import Agent
 
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, LocalEmbedder
 from strands_s3_vectors_memory.testing import ScriptedModel
 
@@ -150,8 +150,9 @@ def measure(setup: str, data_dir: Path, args: argparse.Namespace, seed: int) -> 
     bulk_load(store, args.memories)
     seed_user(store)
     spool = data_dir / "spool"
-    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, spool_dir=spool, flush_at_exit=False)
-    others = S3VectorMemoryPlugin(store, BASE_PROMPT, spool_dir=spool, flush_at_exit=False)  # same runtime
+    writing = WritingSettings(spool_dir=spool, flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, writing=writing)
+    others = S3VectorMemoryPlugin(store, BASE_PROMPT, writing=writing)  # same runtime
     agent = Agent(model=ScriptedModel(), name=AGENT, system_prompt=BASE_PROMPT, plugins=[plugin],
                   callback_handler=None)
     chatter = Agent(model=ScriptedModel(), name=AGENT, system_prompt=BASE_PROMPT, plugins=[others],

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.archive._archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory import S3VectorMemory, SummarySettings
+from strands_s3_vectors_memory.archive._archiver import Archiver
 from strands_s3_vectors_memory.archive._facts import DEFAULT_RELATED_FACTS
 from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.archive._summarizer import SUMMARY_PROMPT, extractive_summary

@@ -273,12 +273,12 @@ def _run_agent(
 ) -> None:
     from strands import Agent
 
-    from strands_s3_vectors_memory import S3VectorMemoryPlugin
+    from strands_s3_vectors_memory import S3VectorMemoryPlugin, WritingSettings
     from strands_s3_vectors_memory.testing import ScriptedModel
 
     try:
         plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT, spool_dir=spool_root / f"agent-{index}",
-                                      flush_at_exit=False)
+                                      writing=WritingSettings(flush_at_exit=False))
         with lock:
             plugins.append(plugin)
         agent = Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], system_prompt=BASE_PROMPT,

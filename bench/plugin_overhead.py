@@ -43,7 +43,7 @@ from strands import Agent
 from tqdm import trange
 
 from s3vectors_engine.server import LocalEndpoint
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.embeddings import make_embedder
 from strands_s3_vectors_memory.index._records import MemoryScope, build_metadata, summary_key
 from strands_s3_vectors_memory.testing import ScriptedModel
@@ -101,7 +101,8 @@ def seed_user(store: S3VectorMemory) -> None:
 def measure_ours(store: S3VectorMemory, conversations: int, throughput: int, spool: Path,
                  **plugin_kwargs: Any) -> dict[str, Any]:
     """Time our plugin against a plain agent, then the writer's rate."""
-    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, spool_dir=spool, flush_at_exit=False, **plugin_kwargs)
+    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, writing=WritingSettings(spool_dir=spool, flush_at_exit=False),
+                                  **plugin_kwargs)
     agents = {
         "plain": Agent(model=ScriptedModel(), name=AGENT, system_prompt=BASE_PROMPT.replace("{memory_context}", ""),
                        callback_handler=None),

@@ -27,7 +27,7 @@ from typing import Any
 
 from strands import Agent
 
-from strands_s3_vectors_memory import S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.embeddings import LocalEmbedder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,8 +61,8 @@ def count_arm(arm: str, data_dir: Path, script: Sequence[Conversation], encoder:
             last = len(conversation.turns) - 1
             for number, text in enumerate(conversation.turns):
                 ledger.phase = "first_turn" if number == 0 else "end_session" if number == last else "later_turn"
-                plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, flush_at_exit=False,
-                                              durable_turns=arm == "durable_turns")
+                writing = WritingSettings(flush_at_exit=False, durable_turns=arm == "durable_turns")
+                plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, writing=writing)
                 agent = Agent(model=arm_counts.model, name=AGENT, system_prompt=BASE_PROMPT, plugins=[plugin],
                               callback_handler=None)
                 agent(text, invocation_state={"user_id": conversation.user_id,

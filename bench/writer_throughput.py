@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from s3vectors_engine.server import LocalEndpoint
-from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory import S3VectorMemory, SummarySettings
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, make_embedder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -95,7 +95,7 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     ours._get_s3vectors_client().close()
     no_facts = _loaded(scratch / "no-facts", make_embedder("local"), args.memories)
     rates[SETUPS[2]] = _rate(measure_ours(no_facts, 0, args.conversations, scratch / "no-facts" / "spool",
-                                          extract_facts=False))
+                                          summary=SummarySettings(extract_facts=False)))
     no_facts._get_s3vectors_client().close()
     for name in ("ours-http", "ours-http-no-facts", "original", "original-embedded"):
         _loaded(scratch / name, make_embedder("local"), args.memories)._get_s3vectors_client().close()

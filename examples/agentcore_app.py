@@ -33,7 +33,7 @@ from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
 from strands import Agent
 from strands.session import S3SessionManager
 
-from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.models import build_model  # MEMORY_MODEL=scripted: offline
 
 BASE_PROMPT = """You are a helpful assistant.
@@ -71,8 +71,8 @@ def invoke(payload: dict[str, Any], context: RequestContext) -> dict[str, Any]:
     }
     if payload.get("tenant_id") is not None:
         state["tenant_context"] = {"tenantId": payload["tenant_id"]}
-    plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT, write_mode="inline",
-                                  inline_timeout=INLINE_TIMEOUT, flush_at_exit=False)
+    writing = WritingSettings(write_mode="inline", inline_timeout=INLINE_TIMEOUT, flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT, writing=writing)
     model = build_model(os.environ.get("MEMORY_MODEL", "bedrock"))[0]  # unset: Bedrock's default model
     agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=BASE_PROMPT,
                   callback_handler=None, session_manager=session_for(state))

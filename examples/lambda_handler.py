@@ -33,7 +33,7 @@ from typing import Any
 from strands import Agent
 from strands.session import S3SessionManager
 
-from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.models import build_model  # MEMORY_MODEL=scripted: offline
 
 BASE_PROMPT = """You are a helpful assistant.
@@ -61,9 +61,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     plugin = S3VectorMemoryPlugin(
         store=store,
         base_prompt=BASE_PROMPT,
-        write_mode="inline",
-        inline_timeout=max(1.0, remaining - 5.0),  # leave time to answer
-        flush_at_exit=False,  # Lambda never runs interpreter exit hooks reliably
+        writing=WritingSettings(
+            write_mode="inline",
+            inline_timeout=max(1.0, remaining - 5.0),  # leave time to answer
+            flush_at_exit=False,  # Lambda never runs interpreter exit hooks reliably
+        ),
     )
     state: dict[str, Any] = {
         "user_id": event["user_id"],

@@ -20,7 +20,7 @@ import pytest
 from strands import Agent
 
 from _common import LongestCallback  # bench/: the same measure as bench/async_server.py
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
 from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
@@ -109,7 +109,7 @@ def _agent(
     store: S3VectorMemory, model: ScriptedModel | None = None
 ) -> tuple[Agent, S3VectorMemoryPlugin, ScriptedModel]:
     model = model or ScriptedModel()
-    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, writing=WritingSettings(flush_at_exit=False))
     return Agent(model=model, name="assistant", plugins=[plugin], system_prompt=PROMPT,
                  callback_handler=None), plugin, model
 

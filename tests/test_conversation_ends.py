@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from memory_env import MemoryEnv
-from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory import RetrievalSettings, S3VectorMemory, WritingSettings
 from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
 from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder
@@ -91,7 +91,8 @@ def test_re_ending_while_the_first_end_is_still_queued_merges_both(memory_env: M
         return default_responder(messages, system_prompt)
 
     # (no read-your-writes wait: the second end reopens c1 while its first end is still queued)
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writer_workers=1, read_your_writes_timeout=0)
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=slow), writing=WritingSettings(writer_workers=1),
+                                  retrieval=RetrievalSettings(read_your_writes_timeout=0))
     say(agent, "Ending another talk first.", "u9", "z1", end=True)  # occupies the only writer thread
     say(agent, "My sister is called MAYA.", "u1", "c1", end=True)
     say(agent, "My brother is called TOM.", "u1", "c1", end=True)  # same id while the first is queued
@@ -102,7 +103,7 @@ def test_re_ending_while_the_first_end_is_still_queued_merges_both(memory_env: M
 
 
 def test_an_idle_conversation_is_ended_and_stored(memory_env: MemoryEnv, caplog: pytest.LogCaptureFixture) -> None:
-    agent, plugin, _ = make_agent(idle_timeout_seconds=0.3)
+    agent, plugin, _ = make_agent(writing=WritingSettings(idle_timeout_seconds=0.3))
     with caplog.at_level(logging.INFO, logger="strands_s3_vectors_memory"):
         say(agent, "My train leaves from PLATFORM 9.", "u1", "c1")  # the user closes the tab
         assert _wait_for(lambda: any("PLATFORM 9" in s for s in _summaries(memory_env)) or not plugin.flush(0))
@@ -112,7 +113,7 @@ def test_an_idle_conversation_is_ended_and_stored(memory_env: MemoryEnv, caplog:
 
 
 def test_a_conversation_resumed_after_it_went_idle_keeps_both_parts(memory_env: MemoryEnv) -> None:
-    agent, plugin, _ = make_agent(idle_timeout_seconds=0.3)
+    agent, plugin, _ = make_agent(writing=WritingSettings(idle_timeout_seconds=0.3))
     say(agent, "I am learning JAPANESE.", "u1", "c1")
     assert _wait_for(lambda: any("JAPANESE" in s for s in _summaries(memory_env)))
     say(agent, "I also study KOREAN.", "u1", "c1", end=True)
@@ -124,7 +125,7 @@ def test_a_conversation_resumed_after_it_went_idle_keeps_both_parts(memory_env: 
 def test_past_the_open_conversation_cap_the_oldest_is_ended_and_stored(
     memory_env: MemoryEnv, caplog: pytest.LogCaptureFixture
 ) -> None:
-    agent, plugin, _ = make_agent(max_open_conversations=2)
+    agent, plugin, _ = make_agent(writing=WritingSettings(max_open_conversations=2))
     with caplog.at_level(logging.INFO, logger="strands_s3_vectors_memory"):
         say(agent, "My hotel room is 404.", "u1", "c1")
         say(agent, "I like tea.", "u2", "c2")

@@ -15,7 +15,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from memory_env import MemoryEnv
-from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory import S3VectorMemory, WritingSettings
 from strands_s3_vectors_memory.archive._archiver import Archiver
 from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
@@ -113,7 +113,7 @@ def test_forget_right_after_an_ended_conversation_cancels_its_pending_write(memo
         return default_responder(messages, system_prompt)
 
     store = S3VectorMemory()
-    agent, plugin, _ = make_agent(store, ScriptedModel(responder=slow), writer_workers=1)
+    agent, plugin, _ = make_agent(store, ScriptedModel(responder=slow), writing=WritingSettings(writer_workers=1))
     say(agent, "Someone else's talk.", "bob", "b1", end=True)  # keeps the only writer thread busy
     say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)
     report = store.forget_user("alice")

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from memory_env import MemoryEnv
-from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory
-from strands_s3_vectors_memory.archive._archiver import Archiver, SummarySettings
+from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, SummarySettings
+from strands_s3_vectors_memory.archive._archiver import Archiver
 from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.archive._summary_format import FACT_PARSE_COUNTS, parse_summary_request
 from strands_s3_vectors_memory.embeddings import Embedder, make_embedder, mean_direction

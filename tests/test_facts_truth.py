@@ -21,7 +21,7 @@ from typing import Any
 
 from strands import Agent
 
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import RetrievalSettings, S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.archive._archiver import Archiver
 from strands_s3_vectors_memory.archive._facts import resolve_changes
 from strands_s3_vectors_memory.archive._jobs import ConversationJob
@@ -115,7 +115,7 @@ def test_an_idle_conversation_carries_the_time_of_its_last_turn(local_env: Path,
     """A conversation ended by the idle reaper minutes later is dated by its last turn, not the reaping."""
     store = S3VectorMemory()
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
-                                  idle_timeout_seconds=1.5)
+                                  writing=WritingSettings(idle_timeout_seconds=1.5))
     said = time.time()
     _agent(plugin)("I work as a nurse.", invocation_state={"user_id": "bob", "conversation_id": "c1"})
     answered = time.time()
@@ -172,7 +172,8 @@ def test_two_conversations_of_one_user_ending_during_a_slow_summary_are_archived
     slow = _SlowSummaries(seconds=1.5)
     store = S3VectorMemory()
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
-                                  read_your_writes_timeout=0.2, writer_workers=4)
+                                  retrieval=RetrievalSettings(read_your_writes_timeout=0.2),
+                                  writing=WritingSettings(writer_workers=4))
     agent = _agent(plugin, ScriptedModel(responder=slow))
     agent("I live in Berlin.", invocation_state={"user_id": "alice", "conversation_id": "tab-1", "end_session": True})
     time.sleep(1.1)  # the second tab's statement is a later second
@@ -195,7 +196,8 @@ def test_a_burst_of_one_users_conversations_never_holds_up_another_user(local_en
     slow = _SlowSummaries(seconds=0.8, hold=ended)
     store = S3VectorMemory()
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
-                                  read_your_writes_timeout=0.1, writer_workers=2)
+                                  retrieval=RetrievalSettings(read_your_writes_timeout=0.1),
+                                  writing=WritingSettings(writer_workers=2))
     agent = _agent(plugin, ScriptedModel(responder=slow))
     for i, city in enumerate(("Berlin", "Paris", "Rome", "Oslo")):
         agent(f"I live in {city} now.", invocation_state={"user_id": "alice", "conversation_id": f"tab-{i}",
@@ -247,7 +249,7 @@ def test_a_first_turn_gets_the_whole_profile_when_it_fits_the_budget(local_env: 
 
     small = ScriptedModel()
     tight = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool-2",
-                                 memory_budget_chars=700)
+                                 retrieval=RetrievalSettings(memory_budget_chars=700))
     _agent(tight, small)("My car needs new tyres, any advice for my model?",
                          invocation_state={"user_id": "carol", "conversation_id": "c10"})
     kept = _current_facts_in(small.system_prompts[-1])
@@ -269,7 +271,8 @@ def test_a_memory_stating_a_replaced_value_is_marked_outdated(local_env: Path, t
     archiver.archive(ConversationJob(scope, "c2", "USER: I live in Paris now.", 1_999_000, 2_000_000))
     model = ScriptedModel()
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
-                                  similarity_threshold=0.0)  # every memory is relevant: the worst case
+                                  # every memory is relevant: the worst case
+                                  retrieval=RetrievalSettings(similarity_threshold=0.0))
     _agent(plugin, model)("Does my sister Anna still visit me in Berlin?",
                           invocation_state={"user_id": "dave", "conversation_id": "c3"})
     block = model.system_prompts[-1] or ""
@@ -294,7 +297,7 @@ def test_a_memory_relevant_only_through_its_replaced_value_is_left_out(local_env
     archiver.archive(ConversationJob(scope, "c2", "USER: I live in Paris now.", 1_999_000, 2_000_000))
     model = ScriptedModel()
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
-                                  similarity_threshold=0.0)
+                                  retrieval=RetrievalSettings(similarity_threshold=0.0))
     _agent(plugin, model)("Where do I live these days?", invocation_state={"user_id": "hal", "conversation_id": "c3"})
     block = model.system_prompts[-1] or ""
     assert "Lives in Paris now" in _current_facts_in(block)
@@ -348,7 +351,7 @@ def test_control_characters_never_reach_storage_or_the_prompt(local_env: Path, t
         "metadata": {**old.metadata, "content": "\x1b[32mFavourite colour: green\u202e\x9b31m"}}])
     model = ScriptedModel()
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
-                                  similarity_threshold=0.0)
+                                  retrieval=RetrievalSettings(similarity_threshold=0.0))
     _agent(plugin, model)("What is my favourite colour, and where do I live?",
                           invocation_state={"user_id": "erin", "conversation_id": "c2"})
     block = model.system_prompts[-1] or ""
@@ -410,7 +413,7 @@ def test_forget_counts_open_conversations_and_writes_in_flight(local_env: Path, 
 
     store = S3VectorMemory()
     plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=tmp_path / "spool",
-                                  read_your_writes_timeout=0.2)
+                                  retrieval=RetrievalSettings(read_your_writes_timeout=0.2))
     agent = _agent(plugin, ScriptedModel(responder=responder))
     agent("My passport number is X123.", invocation_state={"user_id": "gus", "conversation_id": "c1",
                                                             "end_session": True})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -17,8 +18,11 @@ from strands_s3_vectors_memory import (
     InvalidIdentityError,
     InvalidInvocationStateError,
     MultiTenantS3VectorMemory,
+    RetrievalSettings,
     S3VectorMemory,
     S3VectorMemoryPlugin,
+    SummarySettings,
+    WritingSettings,
 )
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall, default_responder
 from support import PROMPT, all_vectors, asks_for_summary, chat_prompts, make_agent, say
@@ -108,7 +112,7 @@ def test_end_session_does_not_block_the_reply(memory_env: MemoryEnv) -> None:
 
 
 def test_re_ending_a_conversation_updates_its_summary(memory_env: MemoryEnv) -> None:
-    agent, plugin, _ = make_agent(store_details=False)
+    agent, plugin, _ = make_agent(summary=SummarySettings(store_details=False))
     say(agent, "My car is a red Fiat.", "u1", "c1", end=True)
     assert plugin.flush(30)
     say(agent, "Actually I sold it and bought a blue Volvo.", "u1", "c1", end=True)
@@ -127,7 +131,7 @@ def test_summary_is_plain_text_capped_at_a_sentence_boundary(memory_env: MemoryE
             return long_summary
         return "ok"
 
-    agent, plugin, _ = make_agent(model=ScriptedModel(responder=verbose), store_details=False)
+    agent, plugin, _ = make_agent(model=ScriptedModel(responder=verbose), summary=SummarySettings(store_details=False))
     say(agent, "I love sailing.", "u1", "c1", end=True)
     assert plugin.flush(30)
     (summary,) = [v["metadata"]["content"] for v in all_vectors(memory_env.client)]
@@ -168,7 +172,7 @@ def test_recall_tool_uses_the_invocations_identity_only(memory_env: MemoryEnv) -
         ToolCall("recall_memories", {"query": "bank PIN hiking", "top_k": 10, "user_id": "victim"}),
         "done",
     ])
-    agent, _, _ = make_agent(store, model=model, similarity_threshold=0.0)
+    agent, _, _ = make_agent(store, model=model, retrieval=RetrievalSettings(similarity_threshold=0.0))
     say(agent, "hi", "u1", "c1")
     tool_results = [
         block["toolResult"] for msg in agent.messages for block in msg["content"] if "toolResult" in block
@@ -251,7 +255,8 @@ def test_read_your_writes_waits_only_for_the_same_user(memory_env: MemoryEnv) ->
             release.wait(30)
         return default_responder(messages, system_prompt)
 
-    agent, plugin, model = make_agent(model=ScriptedModel(responder=gated), read_your_writes_timeout=20)
+    agent, plugin, model = make_agent(model=ScriptedModel(responder=gated),
+                                      retrieval=RetrievalSettings(read_your_writes_timeout=20))
     say(agent, "I was born in Porto.", "u1", "c1", end=True)
     started = time.perf_counter()
     say(agent, "Where was I born?", "u2", "c9")  # another user: must not wait
@@ -278,8 +283,8 @@ def test_read_your_writes_waits_for_the_newest_version_of_a_conversation(memory_
                 other.wait(30)
         return default_responder(messages, system_prompt)
 
-    agent, plugin, model = make_agent(model=ScriptedModel(responder=gated), writer_workers=1,
-                                      read_your_writes_timeout=0)
+    agent, plugin, model = make_agent(model=ScriptedModel(responder=gated), writing=WritingSettings(writer_workers=1),
+                                      retrieval=RetrievalSettings(read_your_writes_timeout=0))
     say(agent, "I was born in Porto.", "u1", "c1", end=True)  # v1, summarizing (held)
     assert v1_running.wait(30)
     say(agent, "I keep BEES.", "u9", "c9", end=True)  # another user's job, queued first
@@ -289,7 +294,7 @@ def test_read_your_writes_waits_for_the_newest_version_of_a_conversation(memory_
     while plugin.writer.stats.succeeded < 1:  # v1 stored; the single worker now holds u9's job
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    plugin.read_your_writes_timeout = 20
+    plugin.retrieval = dataclasses.replace(plugin.retrieval, read_your_writes_timeout=20)
     asked = len(chat_prompts(model))
     returning = threading.Thread(target=say, args=(agent, "Where do I live?", "u1", "c2"))
     returning.start()

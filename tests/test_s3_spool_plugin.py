@@ -26,7 +26,7 @@ from strands import Agent
 from typer.testing import CliRunner
 
 from s3_spool_support import BUCKET, job_objects, offline_s3
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.durability import _s3_spool_admin as s3_spool_admin
@@ -107,7 +107,7 @@ def test_forget_on_another_instance_drops_the_write_this_one_holds(
 ) -> None:
     started, release = threading.Event(), threading.Event()
     agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, started, WAIT)),
-                                  writer_workers=1)
+                                  writing=WritingSettings(writer_workers=1))
     try:
         say(agent, "Someone else's talk.", "bob", "b1", end=True)  # keeps the only writer thread busy
         say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)
@@ -134,7 +134,7 @@ def test_forget_from_a_machine_whose_clock_is_behind_still_drops_the_write(
 
     started, release = threading.Event(), threading.Event()
     agent, plugin, _ = make_agent(model=ScriptedModel(responder=held_summaries(release, started, WAIT)),
-                                  writer_workers=1)
+                                  writing=WritingSettings(writer_workers=1))
     try:
         say(agent, "My diary password is HUNTER2.", "alice", "a1", end=True)  # begun before the forget
         assert started.wait(WAIT)

@@ -19,7 +19,7 @@ import pytest
 from strands import Agent
 from strands.session import FileSessionManager, S3SessionManager, SessionManager
 
-from strands_s3_vectors_memory import InvalidInvocationStateError, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import InvalidInvocationStateError, S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.archive._summary_format import parse_summary_request
 from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.testing import ScriptedModel
@@ -143,7 +143,7 @@ def test_an_idle_end_marks_the_session_so_the_next_environment_stores_only_what_
         return FileSessionManager(session_id="c1", storage_dir=str(tmp_path / "sessions"))
 
     model = ScriptedModel()
-    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT, idle_timeout_seconds=0.2)
+    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, writing=WritingSettings(idle_timeout_seconds=0.2))
     agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt=PROMPT, callback_handler=None,
                   session_manager=new_session())
     say(agent, "My locker code is 7781.", "u1", "c1")

@@ -22,7 +22,7 @@ from strands.memory import MemoryManager
 from strands.types.content import Messages
 from strands.types.exceptions import ModelThrottledException
 
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory import telemetry as telemetry_module
 from strands_s3_vectors_memory.archive._summarizer import summarize, summarize_conversation
 from strands_s3_vectors_memory.index._clients import local_client
@@ -290,7 +290,7 @@ PROMPT = "You are helpful.\n{memory_context}"
 
 
 def test_plugin_spans_nest_under_the_agent_span(exporter: InMemorySpanExporter, local_env: Path) -> None:
-    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, writing=WritingSettings(flush_at_exit=False))
     agent = Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None)
     state = {"user_id": USER, "conversation_id": CONVERSATION, "end_session": True}
     agent("I have a cat called Whiskers and I live in Valparaiso.", invocation_state=state)
@@ -308,7 +308,7 @@ def test_plugin_spans_nest_under_the_agent_span(exporter: InMemorySpanExporter, 
 
 
 def test_writer_spans_summarize_then_put(exporter: InMemorySpanExporter, local_env: Path) -> None:
-    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, writing=WritingSettings(flush_at_exit=False))
     agent = Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None)
     state = {"user_id": USER, "conversation_id": CONVERSATION, "end_session": True}
     agent("I have a cat called Whiskers and I live in Valparaiso.", invocation_state=state)
@@ -325,7 +325,7 @@ def test_writer_spans_summarize_then_put(exporter: InMemorySpanExporter, local_e
 def test_failed_retrieval_is_on_the_trace_while_the_reply_goes_on(
     exporter: InMemorySpanExporter, local_env: Path
 ) -> None:
-    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, writing=WritingSettings(flush_at_exit=False))
     model = ScriptedModel()
     agent = Agent(model=model, name="assistant", plugins=[plugin], callback_handler=None)  # creates the index
     local_client(local_env).delete_index(vectorBucketName="my-vector-memory", indexName="memory")

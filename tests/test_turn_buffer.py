@@ -21,7 +21,7 @@ from strands import Agent
 
 import strands_s3_vectors_memory.plugin._runtime as runtime_module
 from s3_spool_support import BUCKET, job_objects, keys_below, offline_s3
-from strands_s3_vectors_memory import ConfigurationError, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import ConfigurationError, S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.durability._s3_location import S3Location
 from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.plugin._runtime import replay
@@ -69,7 +69,7 @@ def test_turns_are_buffered_without_a_model_call_and_stored_once_at_the_end(
     spool: str, monkeypatch: pytest.MonkeyPatch, local_env: Path
 ) -> None:
     with offline_s3(monkeypatch) as client:
-        agent, plugin, model = make_agent(durable_turns=True)
+        agent, plugin, model = make_agent(writing=WritingSettings(durable_turns=True))
         for text in ("My locker code is 7781.", "My gym is on Elm Street.", "I swim on Mondays."):
             say(agent, text, "u1", "c1")
         assert len(keys_below(client, f"{spool}/turns")) == 3  # one small object per turn
@@ -89,7 +89,7 @@ def test_the_environment_that_ends_the_conversation_stores_what_a_reclaimed_one_
 ) -> None:
     _turn_in_a_killed_process("My locker code is 7781.")
     assert _summaries(local_env) == [] and len(keys_below(shared_s3, f"{spool}/turns")) == 1
-    agent, plugin, _ = make_agent(durable_turns=True)
+    agent, plugin, _ = make_agent(writing=WritingSettings(durable_turns=True))
     say(agent, "Thanks, bye.", "u1", "c1", end=True)
     assert plugin.flush(60)
     (summary,) = _summaries(local_env)
@@ -109,7 +109,7 @@ def test_a_conversation_nobody_ends_is_stored_by_the_idle_sweep_of_a_replay(
 
 
 def test_durable_turns_need_the_spool_on_s3(local_env: Path) -> None:
-    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT, durable_turns=True)
+    plugin = S3VectorMemoryPlugin(S3VectorMemory(), PROMPT, writing=WritingSettings(durable_turns=True))
     with pytest.raises(ConfigurationError, match="S3_VECTORS_MEMORY_SPOOL"):
         Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], callback_handler=None)
 
@@ -119,7 +119,7 @@ def test_forget_erases_the_forgotten_users_buffered_turns(
 ) -> None:
     with offline_s3(monkeypatch) as client:
         store = S3VectorMemory()
-        agent, plugin, _ = make_agent(store, durable_turns=True)
+        agent, plugin, _ = make_agent(store, writing=WritingSettings(durable_turns=True))
         say(agent, "My locker code is 7781.", "alice", "a1")
         say(agent, "My bike is a green Brompton.", "bob", "b1")
         assert len(keys_below(client, f"{spool}/turns")) == 2

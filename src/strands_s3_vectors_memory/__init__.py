@@ -5,6 +5,7 @@ Public surface::
     from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin        # single-tenant
     from strands_s3_vectors_memory import MultiTenantS3VectorMemory, TokenVendingMachine  # multi-tenant
     from strands_s3_vectors_memory import MemoryManagerStore  # for strands' MemoryManager
+    from strands_s3_vectors_memory import RetrievalSettings, WritingSettings, SummarySettings  # plugin settings
 
 Set ``S3_VECTORS_MEMORY_BACKEND=local`` to run everything offline on the embedded engine.
 """
@@ -23,7 +24,7 @@ from .errors import (
 )
 from .index import Memory, MemoryScope
 from .lifecycle import ForgetIncompleteError, ForgetReport, ImportReport, IndexStats, MemoryPage
-from .plugin import S3VectorMemoryPlugin
+from .plugin import RetrievalSettings, S3VectorMemoryPlugin, SummarySettings, WritingSettings
 from .store import MemoryManagerStore, MultiTenantS3VectorMemory, S3VectorMemory
 from .tenancy import TokenVendingMachine
 
@@ -63,9 +64,12 @@ __all__ = [
     "MemoryPage",
     "MemoryScope",
     "MultiTenantS3VectorMemory",
+    "RetrievalSettings",
     "S3VectorMemory",
     "S3VectorMemoryError",
     "S3VectorMemoryPlugin",
+    "SummarySettings",
     "TokenVendingMachine",
+    "WritingSettings",
     "__version__",
 ]

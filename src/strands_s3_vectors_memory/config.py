@@ -31,6 +31,9 @@ __all__ = [
     "TVM_ROLE_ENV",
     "Backend",
     "default_data_dir",
+    "is_int",
+    "is_number",
+    "require_setting",
     "resolve_backend",
     "resolve_bucket_name",
     "resolve_data_dir",
@@ -111,3 +114,20 @@ def resolve_bucket_name(explicit: str | None = None) -> str:
     if not name:
         raise ConfigurationError(f"no vector bucket name: pass bucket_name= or set ${BUCKET_ENV}")
     return name
+
+
+def require_setting(ok: bool, name: str, rule: str, value: object) -> None:
+    """Refuse ``value`` of the setting ``name`` unless ``ok``: the one shape of every settings refusal
+    (the plugin's groups, the archive's summary settings), naming the setting and what it must be."""
+    if not ok:
+        raise ConfigurationError(f"{name} must be {rule}, got {value!r}")
+
+
+def is_int(value: object) -> bool:
+    """An integer that is not a bool (``True`` is no count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """An int or float that is not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -16,7 +16,7 @@ import threading
 from strands import Agent
 from strands.session import FileSessionManager, S3SessionManager, SessionManager
 
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 PROMPT = "You are helpful.\n{memory_context}"
@@ -27,8 +27,8 @@ def main() -> None:
     session: SessionManager | None = (
         FileSessionManager(session_id="c1", storage_dir=where) if kind == "file"
         else S3SessionManager(session_id="c1", bucket=where, region_name="us-east-1") if kind == "s3" else None)
-    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT, flush_at_exit=False,
-                                  durable_turns=kind == "buffer")
+    plugin = S3VectorMemoryPlugin(store=S3VectorMemory(), base_prompt=PROMPT,
+                                  writing=WritingSettings(flush_at_exit=False, durable_turns=kind == "buffer"))
     agent = Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], system_prompt=PROMPT,
                   callback_handler=None, session_manager=session)
     agent(message, invocation_state={"user_id": "u1", "conversation_id": "c1"})

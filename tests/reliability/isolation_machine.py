@@ -51,6 +51,7 @@ from s3vectors_engine import LocalS3VectorsClient
 from strands_s3_vectors_memory import (
     Memory,
     MultiTenantS3VectorMemory,
+    RetrievalSettings,
     S3VectorMemory,
     S3VectorMemoryPlugin,
     TokenVendingMachine,
@@ -185,9 +186,7 @@ class World:
                 name=scope.agent,
                 model=ScriptedModel(responder=self._responder),
                 spool_dir=spool,
-                similarity_threshold=0.0,
-                read_your_writes_timeout=0,
-            )
+                retrieval=RetrievalSettings(similarity_threshold=0.0, read_your_writes_timeout=0))
         return self._plugins[key]
 
     def index_client(self, tenant: str) -> Any:

@@ -15,6 +15,7 @@ Why each exists:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import threading
@@ -31,7 +32,7 @@ from botocore.exceptions import ClientError
 from strands import Agent
 
 from s3vectors_engine.server import AccessPolicy
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 REGION = "us-east-1"
@@ -166,8 +167,8 @@ def make_agent(
 ) -> tuple[Agent, S3VectorMemoryPlugin, ScriptedModel]:
     """An agent with the memory plugin and a scripted model (no atexit hooks: tests close plugins)."""
     model = model or ScriptedModel()
-    plugin_kwargs.setdefault("flush_at_exit", False)
-    plugin = S3VectorMemoryPlugin(store=store, base_prompt=PROMPT, spool_dir=spool_dir, **plugin_kwargs)
+    writing = dataclasses.replace(plugin_kwargs.pop("writing", WritingSettings()), flush_at_exit=False)
+    plugin = S3VectorMemoryPlugin(store, PROMPT, spool_dir=spool_dir, writing=writing, **plugin_kwargs)
     agent = Agent(model=model, name=name, plugins=[plugin], system_prompt=PROMPT, callback_handler=None)
     return agent, plugin, model
 

@@ -36,8 +36,11 @@ from strands_s3_vectors_memory import (
     InvalidInvocationStateError,
     Memory,
     MultiTenantS3VectorMemory,
+    RetrievalSettings,
     S3VectorMemory,
     S3VectorMemoryPlugin,
+    SummarySettings,
+    WritingSettings,
 )
 from strands_s3_vectors_memory.index._records import MAX_METADATA_BYTES, validate_id
 from strands_s3_vectors_memory.plugin._prompt import render_memory_context
@@ -179,7 +182,7 @@ def test_unusual_but_valid_ids_are_stored_verbatim_and_kept_apart(
 
 def test_invalid_agent_names_fail_at_wiring(hash_store: S3VectorMemory) -> None:
     for name in ("", "Strands Agents", "bad\x00name", "x" * 600, "tab\tname"):
-        plugin = S3VectorMemoryPlugin(store=hash_store, base_prompt=PROMPT, flush_at_exit=False)
+        plugin = S3VectorMemoryPlugin(hash_store, PROMPT, writing=WritingSettings(flush_at_exit=False))
         with pytest.raises(ConfigurationError if name in ("", "Strands Agents") else InvalidIdentityError):
             Agent(model=ScriptedModel(), name=name, plugins=[plugin], system_prompt=PROMPT, callback_handler=None)
 
@@ -191,7 +194,8 @@ def test_wrong_embedding_dimension_is_caught_at_start(engine: LocalS3VectorsClie
                            embedder=SeededRandomEmbedder(8, model_id="hash-8"))
     with pytest.raises(DimensionMismatchError, match=r"16-d.*hash-8.*8-d"):
         wrong.verify()
-    plugin = S3VectorMemoryPlugin(store=wrong, base_prompt=PROMPT, flush_at_exit=False, spool_dir=tmp_path / "s")
+    plugin = S3VectorMemoryPlugin(store=wrong, base_prompt=PROMPT,
+                                  writing=WritingSettings(spool_dir=tmp_path / "s", flush_at_exit=False))
     with pytest.raises(DimensionMismatchError):
         Agent(model=ScriptedModel(), name="assistant", plugins=[plugin], system_prompt=PROMPT, callback_handler=None)
     multi = MultiTenantS3VectorMemory(BUCKET, backend="local", data_dir=tmp_path, client=engine,
@@ -288,7 +292,7 @@ def test_summary_longer_than_the_metadata_limit_is_cut_to_fit(
         return verbose if asks_for_summary(messages) else "ok"
 
     agent, plugin, _ = make_agent(store, model=ScriptedModel(responder=respond), spool_dir=tmp_path / "spool",
-                                  summary_max_chars=500_000, store_details=False)
+                                  summary=SummarySettings(summary_max_chars=500_000, store_details=False))
     plugins.append(plugin)
     say(agent, "Tell me about fruit.", "u1", "c1", end=True)
     assert plugin.flush(30) and plugin.writer.stats.failed == 0
@@ -349,7 +353,8 @@ def test_injected_summary_stays_fenced_in_the_next_conversation(
         return f"The user likes chess. {attack}" if asks_for_summary(messages) else "ok"
 
     agent, plugin, model = make_agent(hash_store, model=ScriptedModel(responder=respond),
-                                      spool_dir=tmp_path / "spool", similarity_threshold=0.0)
+                                      spool_dir=tmp_path / "spool",
+                                      retrieval=RetrievalSettings(similarity_threshold=0.0))
     plugins.append(plugin)
     say(agent, "I like chess. " + attack, "u1", "c1", end=True)
     assert plugin.flush(30)

@@ -52,17 +52,20 @@ from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import (
     EmbeddingError,
     MultiTenantS3VectorMemory,
+    RetrievalSettings,
     S3VectorMemory,
     S3VectorMemoryPlugin,
     TokenVendingMachine,
 )
-from strands_s3_vectors_memory.plugin._runtime import DEFAULT_WRITER_WORKERS
+from strands_s3_vectors_memory.plugin._settings import DEFAULT_WRITER_WORKERS
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, ToolCall, default_responder
 from support import all_vectors, asks_for_summary, chat_prompts, is_summary_request
 
 CHILD = Path(__file__).parent / "helpers" / "crash_child.py"
 BUCKET = "crash"  # the crash child uses the same bucket
 EMPTY_PROMPT = PROMPT.replace("{memory_context}", "")
+#: Most tests here end many conversations of one user at once: the next first turn must not wait on them.
+NO_WAIT = RetrievalSettings(read_your_writes_timeout=0)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -166,7 +169,7 @@ def test_transient_put_failures_are_retried_until_stored(
     fault: str, engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin]
 ) -> None:
     store, client = _store(engine, tmp_path, _per_job("put_vectors", 2, TRANSIENT[fault]))
-    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
     plugins.append(plugin)
     requested = _end_conversations(agent, 6)
     assert plugin.flush(60)
@@ -190,7 +193,7 @@ def test_throttled_embeddings_and_model_are_retried(
 
     store, _ = _store(engine, tmp_path, embedder=embedder)
     agent, plugin, _ = make_agent(store, model=ScriptedModel(responder=throttled_model),
-                                  spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+                                  spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
     plugins.append(plugin)
     requested = _end_conversations(agent, 5)
     assert plugin.flush(60)
@@ -213,7 +216,7 @@ def test_an_outage_longer_than_the_retry_budget_is_stored_soon_after_recovery_wi
     outage.set()
     store, client = _store(engine, tmp_path, lambda op, _params: (
         client_error("ThrottlingException", 400) if op == "put_vectors" and outage.is_set() else None))
-    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
     plugins.append(plugin)
     writer = plugin.writer
     writer.retries = dataclasses.replace(  # the defaults' schedule, sped up; rounds end well inside the outage
@@ -241,7 +244,7 @@ def test_broken_embedder_keeps_jobs_spooled_and_a_restart_stores_them(
     embedder = FlakyEmbedder()
     embedder.broken = lambda: EmbeddingError("hash-16: embedding contains NaN or infinite values")
     store, _ = _store(engine, tmp_path, embedder=embedder)
-    agent, plugin, model = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+    agent, plugin, model = make_agent(store, spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
     requested = _end_conversations(agent, 5)
     assert plugin.flush(60)
     assert plugin.writer.stats.failed == 5
@@ -276,7 +279,7 @@ def test_sts_outage_on_the_write_path_loses_nothing(
         store = MultiTenantS3VectorMemory(BUCKET, backend="aws", data_dir=tmp_path, tvm=tvm,
                                           endpoint_url=endpoint.url, embedder=SeededRandomEmbedder())
         tenant = {"tenantId": "acme"}
-        agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+        agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
         # First turns run while STS works (the memory context is fetched with acme's key) ...
         for i in range(4):
             say(agent, f"In conv-{i} I said my lucky number is {i * 7}.", "u1", f"conv-{i}", tenant_context=tenant)
@@ -322,7 +325,7 @@ def test_unwritable_spool_degrades_durability_but_loses_nothing(
 
     monkeypatch.setattr(spool_module, "write_atomic", no_space)
     store, _ = _store(engine, tmp_path, _per_job("put_vectors", 1, TRANSIENT["429 TooManyRequestsException"]))
-    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
     plugins.append(plugin)
     with caplog.at_level(logging.WARNING):
         requested = _end_conversations(agent, 5)
@@ -343,7 +346,7 @@ def test_read_only_spool_at_start_still_stores_everything(
     monkeypatch.setattr(writer_spool_module, "Spool", read_only)
     store, _ = _store(engine, tmp_path)
     with caplog.at_level(logging.WARNING):
-        agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+        agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
         plugins.append(plugin)
         requested = _end_conversations(agent, 4)
         assert plugin.flush(60)
@@ -365,7 +368,7 @@ def test_spool_that_recovers_mid_run(
 
     monkeypatch.setattr(spool_module, "write_atomic", full_then_free)
     store, _ = _store(engine, tmp_path)
-    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+    agent, plugin, _ = make_agent(store, spool_dir=tmp_path / "spool", retrieval=NO_WAIT)
     plugins.append(plugin)
     requested = _end_conversations(agent, 6)
     assert plugin.flush(60)
@@ -451,7 +454,8 @@ def test_retrieval_failure_fails_open_with_a_warning(
     store, client = _store(engine, tmp_path, embedder=embedder)
     store.store_memory("u1", "the user's dog is called Rex", agent_name="assistant")
     model = ScriptedModel(replies=["Hello!", ToolCall("recall_memories", {"query": "dog"}), "I could not check."])
-    agent, plugin, _ = make_agent(store, model=model, spool_dir=tmp_path / "spool", similarity_threshold=0.0)
+    agent, plugin, _ = make_agent(store, model=model, spool_dir=tmp_path / "spool",
+                                  retrieval=RetrievalSettings(similarity_threshold=0.0))
     READ_FAULTS[fault](client, embedder)  # the backend breaks after the agent started
     plugins.append(plugin)
     with caplog.at_level(logging.WARNING):

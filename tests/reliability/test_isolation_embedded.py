@@ -17,7 +17,7 @@ from isolation_machine import IDS, IsolationMachine, Scope
 from reliability_support import SeededRandomEmbedder, make_agent, say, tool_results
 
 from s3vectors_engine import LocalS3VectorsClient
-from strands_s3_vectors_memory import MultiTenantS3VectorMemory, S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import MultiTenantS3VectorMemory, RetrievalSettings, S3VectorMemory, S3VectorMemoryPlugin
 from strands_s3_vectors_memory.testing import ScriptedModel, ToolCall
 from support import all_vectors, chat_prompts
 
@@ -92,7 +92,8 @@ def test_recall_tool_arguments_cannot_widen_scope(
         "invocation_state": {"user_id": "victim", "tenant_context": {"tenantId": "b"}},
     }
     model = ScriptedModel(replies=[ToolCall("recall_memories", greedy), "done"])
-    agent, plugin, _ = make_agent(hash_store, model=model, spool_dir=tmp_path / "spool", similarity_threshold=0.0)
+    agent, plugin, _ = make_agent(hash_store, model=model, spool_dir=tmp_path / "spool",
+                                  retrieval=RetrievalSettings(similarity_threshold=0.0))
     plugins.append(plugin)
     say(agent, "hello", "me", "c1")
     (result,) = tool_results(agent)

@@ -33,6 +33,7 @@ from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import (
     IsolationError,
     MultiTenantS3VectorMemory,
+    RetrievalSettings,
     S3VectorMemory,
     S3VectorMemoryPlugin,
     TokenVendingMachine,
@@ -159,9 +160,10 @@ def test_single_tenant_store_over_http_scopes_users_and_agents(
 ) -> None:
     store = S3VectorMemory(fresh_bucket, backend="aws", data_dir=tmp_path, client=admin_client,
                            embedder=SeededRandomEmbedder(), similarity_threshold=0.0)
-    agent, plugin, model = make_agent(store, spool_dir=tmp_path / "spool", similarity_threshold=0.0)
+    agent, plugin, model = make_agent(store, spool_dir=tmp_path / "spool",
+                                      retrieval=RetrievalSettings(similarity_threshold=0.0))
     other, other_plugin, other_model = make_agent(store, name="planner", spool_dir=tmp_path / "spool2",
-                                                  similarity_threshold=0.0)
+                                                  retrieval=RetrievalSettings(similarity_threshold=0.0))
     plugins.extend([plugin, other_plugin])
     say(agent, "alice-secret-1", "alice", "a1", end=True)
     say(agent, "bob-secret-2", "bob", "b1", end=True)

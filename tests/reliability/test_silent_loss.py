@@ -12,7 +12,7 @@ from pathlib import Path
 from reliability_support import make_agent, say, summaries
 
 from s3vectors_engine import LocalS3VectorsClient
-from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin
+from strands_s3_vectors_memory import RetrievalSettings, S3VectorMemory, S3VectorMemoryPlugin
 from support import all_vectors
 
 BUCKET = "reliability"
@@ -21,7 +21,8 @@ BUCKET = "reliability"
 def test_a_long_lived_agent_keeps_storing_conversations_after_its_history_window_fills(
     hash_store: S3VectorMemory, engine: LocalS3VectorsClient, tmp_path: Path, plugins: list[S3VectorMemoryPlugin],
 ) -> None:
-    agent, plugin, _ = make_agent(hash_store, spool_dir=tmp_path / "spool", read_your_writes_timeout=0)
+    agent, plugin, _ = make_agent(hash_store, spool_dir=tmp_path / "spool",
+                                  retrieval=RetrievalSettings(read_your_writes_timeout=0))
     plugins.append(plugin)
     requested = {f"conv-{i}" for i in range(25)}
     for i in range(25):
@@ -36,7 +37,8 @@ def test_two_conversations_with_different_facts_on_one_topic_are_both_kept(
     local_env: Path, plugins: list[S3VectorMemoryPlugin]
 ) -> None:
     store = S3VectorMemory()  # the offline default: bundled e5 model, extractive summaries
-    agent, plugin, _ = make_agent(store, spool_dir=local_env / "spool", read_your_writes_timeout=0)
+    agent, plugin, _ = make_agent(store, spool_dir=local_env / "spool",
+                                  retrieval=RetrievalSettings(read_your_writes_timeout=0))
     plugins.append(plugin)
     for conversation, fact in (("diet-1", "I'm vegetarian and allergic to peanuts."),
                                ("diet-2", "I'm vegan and allergic to nuts.")):

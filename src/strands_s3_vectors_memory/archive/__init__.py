@@ -7,6 +7,7 @@
 * :mod:`._facts`: facts that stay true (found, resolved, superseded in time order).
 * :mod:`._details`, :mod:`._conversation_records`: the detail records and everything one
   conversation stores.
+* :mod:`._settings`: :class:`SummarySettings`, what is stored of a conversation and for how long.
 * :mod:`._transcript`: a conversation as bounded ``ROLE: text`` lines.
 * :mod:`._jobs`: the write job of an ended conversation, a typed value with a JSON form.
 * :mod:`._pending`: the jobs still on their way to the index, as the rest of the process sees them
@@ -15,11 +16,12 @@
 
 from __future__ import annotations
 
-from ._archiver import Archiver, ArchiveStore, SummarySettings
+from ._archiver import Archiver, ArchiveStore
 from ._conversation_records import Record, check_conversation, conversation_records
 from ._facts import DEFAULT_RELATED_FACTS, FactRef, facts_to_write, find_facts, related_vector, supersede
 from ._jobs import ConversationJob, job_scope, merge_write_jobs
 from ._pending import PENDING_WRITES, cancel_pending, job_is_forgotten, register_canceller, wait_for_own_writes
+from ._settings import SummarySettings
 from ._summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, extractive_summary
 from ._summary_format import (
     FACTS_PROMPT,

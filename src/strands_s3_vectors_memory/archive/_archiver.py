@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,15 +52,16 @@ from ..forking import reset_in_child
 from ..index import MemoryScope, validate_id
 from ..text import has_text_content
 from ._details import conversation_details
-from ._facts import DEFAULT_RELATED_FACTS, FactRef, resolve_changes
+from ._facts import FactRef, resolve_changes
 from ._jobs import ConversationJob
-from ._summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, extractive_summary, summarize_conversation
+from ._settings import SummarySettings
+from ._summarizer import extractive_summary, summarize_conversation
 from ._transcript import render_transcript
 
 if TYPE_CHECKING:
     from strands.models import Model
 
-__all__ = ["ArchiveStore", "Archiver", "SummarySettings"]
+__all__ = ["ArchiveStore", "Archiver"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,10 @@ class ArchiveStore(Protocol):
 #: many in all.
 _KEPT_VECTORS = 2_000
 
+#: Document vectors kept (float32) from failed attempts for the next attempt of their job, at most this
+#: many in all.
+_KEPT_VECTORS = 2_000
+
 
 class _OneAtATime:
     """A lock per memory scope, process-wide, held while one of its conversations is archived.
@@ -149,22 +154,6 @@ class _OneAtATime:
 
 _ONE_AT_A_TIME = _OneAtATime()
 reset_in_child(_ONE_AT_A_TIME, _OneAtATime.reset)
-
-
-@dataclass(frozen=True)
-class SummarySettings:
-    """How conversations are summarized and stored (the plugin's settings, built once).
-
-    ``extract_facts``: the summary call also lists the user's facts (no extra model call);
-    ``related_facts``: at most this many stored facts are shown to the model to supersede.
-    """
-
-    summary_prompt: str = SUMMARY_PROMPT
-    summary_max_chars: int = DEFAULT_SUMMARY_MAX_CHARS
-    store_details: bool = True
-    ttl_seconds: float | None = None
-    extract_facts: bool = True
-    related_facts: int = DEFAULT_RELATED_FACTS
 
 
 class Archiver:

@@ -203,8 +203,8 @@ def turn_buffer_for(spool: object) -> TurnBuffer:
     spool goes with the environment the buffer must outlive)."""
     if not isinstance(spool, S3Location):
         raise ConfigurationError(
-            "durable_turns=True buffers each turn on the S3 spool: set S3_VECTORS_MEMORY_SPOOL=s3://bucket/prefix "
-            "(or spool_dir='s3://...'); a local spool goes with the environment"
+            "WritingSettings(durable_turns=True) buffers each turn on the S3 spool: set S3_VECTORS_MEMORY_SPOOL="
+            "s3://bucket/prefix (or spool_dir='s3://...'); a local spool goes with the environment"
         )
     return TurnBuffer(spool)
 

@@ -35,14 +35,7 @@ from strands.plugins import Plugin, hook
 from strands.types.content import split_system_prompt
 from strands.types.tools import ToolContext
 
-from ..archive import (
-    DEFAULT_SUMMARY_MAX_CHARS,
-    SUMMARY_PROMPT,
-    Archiver,
-    SummarySettings,
-    render_transcript,
-    wait_for_own_writes,
-)
+from ..archive import Archiver, render_transcript, wait_for_own_writes
 from ..durability import BackgroundWriter, default_spool_dir
 from ..errors import ConfigurationError, InvalidInvocationStateError
 from ..identity import Invocation, read_invocation
@@ -51,25 +44,30 @@ from ..store import MultiTenantS3VectorMemory, S3VectorMemory
 from ..text import has_text_content
 from ._book import Conversation
 from ._history import AgentHistory, History
-from ._prompt import DEFAULT_MEMORY_BUDGET_CHARS, SystemPrompt, has_placeholder, render_prompt
+from ._prompt import SystemPrompt, has_placeholder, render_prompt
 from ._retrieval import first_turn_query, recall, recall_for_tool
-from ._runtime import DEFAULT_WRITER_WORKERS, MemoryRuntime, StoreIdentity, runtime_for
+from ._runtime import MemoryRuntime, StoreIdentity, runtime_for
 from ._settings import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
-    DEFAULT_INLINE_TIMEOUT,
     DEFAULT_READ_YOUR_WRITES_TIMEOUT,
     DEFAULT_TOP_K,
     MAX_OPEN_CONVERSATIONS,
     STRANDS_DEFAULT_AGENT_NAME,
+    MovedKeywords,
+    RetrievalSettings,
+    SummarySettings,
     WriteMode,
+    WritingSettings,
     check_agent_name,
-    check_plugin_settings,
+    check_store_and_prompt,
+    group_settings,
 )
 
 if TYPE_CHECKING:
     from strands import Agent
     from strands.middleware.stages import InvokeModelContext
     from strands.models import Model
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_SECONDS",
@@ -102,37 +100,17 @@ class S3VectorMemoryPlugin(Plugin):
         store: :class:`S3VectorMemory` or :class:`MultiTenantS3VectorMemory`.
         base_prompt: System prompt with a ``{memory_context}`` placeholder: a string, or content blocks
             (e.g. a static prefix, a ``cachePoint``, then a text block holding the placeholder).
-        top_k: Memories injected on the first turn (1-100).
-        similarity_threshold: Override of the store's relevance threshold.
-        spool_dir: Where pending writes are spooled (default ``<data dir>/spool/<agent name>``).
-        summary_prompt: System prompt used to summarize a finished conversation.
-        summary_max_chars: Longest stored summary (cut at a sentence boundary).
-        store_details: Also store the user's turns as finer-grained records (better recall).
-        ttl_seconds: Expire stored conversation memories after this many seconds (``None``: never).
-        idle_timeout_seconds: A conversation without a new turn for this long is ended and stored.
-        max_open_conversations: Open conversations kept in the process; beyond it the least recently
-            used one is ended and stored.
+        top_k, spool_dir, write_mode: The most used settings of the groups below, as keywords (given
+            both ways, the two must agree).
         history: ``"isolated"`` (default without a session manager): the plugin keeps each conversation's
             messages and shows the model only the current conversation's, so one agent can serve many
             users. ``"agent"`` (default with a session manager): ``agent.messages`` is left alone (one
             agent per conversation); the stored conversation covers every turn the agent holds,
             restored ones included, and a call of another conversation is refused.
-        flush_at_exit: Flush pending writes when the interpreter exits.
-        writer_workers: Background writer threads (they mostly wait on the summary model and the network;
-            the first plugin of a process and spool sets the count, the runtime being shared).
-        read_your_writes_timeout: A new conversation's first turn waits up to this long for the same
-            user's still-pending writes (so "bye" then "hello again" sees the first conversation);
-            other users never wait. ``0`` disables.
-        conversation_ttl_seconds: Deprecated name of ``idle_timeout_seconds``.
-        write_mode: ``"background"`` (default): ``end_session`` returns once the conversation is spooled,
-            and it is stored in the background. ``"inline"``: the ending turn returns once it is stored
-            (up to ``inline_timeout`` seconds; after that it stays spooled), for runtimes that freeze
-            after the reply (AWS Lambda, AgentCore Runtime without async tasks).
-        inline_timeout: The longest an ending turn waits in ``"inline"`` mode.
-        memory_budget_chars: Largest memory block, in characters (about 4 per token); ``None``: no limit.
-        extract_facts: The summary call also extracts the user's facts and what they supersede.
-        durable_turns: Write each turn of an open conversation to the S3 spool (one small conditional PUT, no
-            model call): whichever environment ends it (or an idle sweep, or a replay) stores all of it.
+        retrieval: What a conversation is shown of its user's memories (:class:`RetrievalSettings`).
+        writing: When a conversation ends and how it is stored (:class:`WritingSettings`).
+        summary: What is stored of an ended conversation (:class:`SummarySettings`).
+        **moved: The 1.0 previews' keywords for settings now in a group: deprecated, still accepted.
     """
 
     name = "s3-vector-memory"
@@ -142,52 +120,27 @@ class S3VectorMemoryPlugin(Plugin):
         store: S3VectorMemory,
         base_prompt: SystemPrompt,
         *,
-        top_k: int = DEFAULT_TOP_K,
-        similarity_threshold: float | None = None,
+        top_k: int | None = None,
         spool_dir: str | Path | None = None,
-        summary_prompt: str = SUMMARY_PROMPT,
-        summary_max_chars: int = DEFAULT_SUMMARY_MAX_CHARS,
-        store_details: bool = True,
-        ttl_seconds: float | None = None,
-        idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
-        max_open_conversations: int = MAX_OPEN_CONVERSATIONS,
+        write_mode: WriteMode | None = None,
         history: History | None = None,
-        flush_at_exit: bool = True,
-        writer_workers: int = DEFAULT_WRITER_WORKERS,
-        read_your_writes_timeout: float = DEFAULT_READ_YOUR_WRITES_TIMEOUT,
-        conversation_ttl_seconds: float | None = None,
-        write_mode: WriteMode = "background",
-        inline_timeout: float = DEFAULT_INLINE_TIMEOUT,
-        memory_budget_chars: int | None = DEFAULT_MEMORY_BUDGET_CHARS,
-        extract_facts: bool = True,
-        durable_turns: bool = False,
+        retrieval: RetrievalSettings | None = None,
+        writing: WritingSettings | None = None,
+        summary: SummarySettings | None = None,
+        **moved: Unpack[MovedKeywords],
     ) -> None:
-        if conversation_ttl_seconds is not None:
-            idle_timeout_seconds = conversation_ttl_seconds
-        check_plugin_settings(store, base_prompt, top_k=top_k, idle_timeout_seconds=idle_timeout_seconds,
-                              max_open_conversations=max_open_conversations, write_mode=write_mode,
-                              inline_timeout=inline_timeout)
+        check_store_and_prompt(store, base_prompt)
+        self.retrieval, self.writing, self.summary = group_settings(
+            retrieval, writing, summary, {"top_k": top_k, "spool_dir": spool_dir, "write_mode": write_mode}, moved
+        )
         super().__init__()
         self.store = store
         self.base_prompt = base_prompt
-        self.top_k = top_k
-        self.similarity_threshold = similarity_threshold
-        self.settings = SummarySettings(summary_prompt, summary_max_chars, store_details, ttl_seconds, extract_facts)
-        self.memory_budget_chars = memory_budget_chars
-        self.idle_timeout_seconds = float(idle_timeout_seconds)
-        self.max_open_conversations = max_open_conversations
-        self.write_mode = write_mode
-        self.inline_timeout = float(inline_timeout)
         self._history = AgentHistory(history)
         self.history = history  #: "isolated" or "agent" once attached (``None`` given: the agent decides)
-        self.read_your_writes_timeout = read_your_writes_timeout
-        self._spool_dir = Path(spool_dir) if spool_dir is not None else None
-        self._flush_at_exit = flush_at_exit
-        self._writer_workers = writer_workers
-        self.durable_turns = durable_turns
         self._agent_ref: weakref.ReferenceType[Agent] | None = None
         self._last_model: Model | None = None
-        self._archiver = Archiver(store, self._model, self.settings)
+        self._archiver = Archiver(store, self._model, self.summary)
         self._runtime: MemoryRuntime | None = None
         self._current: _Turn | None = None
         self._structured_prompt: SystemPrompt | None = None
@@ -210,16 +163,16 @@ class S3VectorMemoryPlugin(Plugin):
         self._last_model = agent.model
         agent.system_prompt = copy.deepcopy(self.base_prompt)  # type: ignore[assignment]
         agent.add_middleware(InvokeModelStage.Input, self._inject)
-        spool = self._spool_dir or default_spool_dir(self.store.data_dir, name)
+        writing = self.writing
         self._runtime = runtime_for(
-            spool,
+            writing.spool_path or default_spool_dir(self.store.data_dir, name),
             StoreIdentity.of(self.store),
-            workers=self._writer_workers,
-            flush_at_exit=self._flush_at_exit,
+            workers=writing.writer_workers,
+            flush_at_exit=writing.flush_at_exit,
         )
-        self._runtime.book.max_open = self.max_open_conversations
-        if self.durable_turns:
-            self._runtime.enable_turn_buffer(self.idle_timeout_seconds)
+        self._runtime.book.max_open = writing.max_open_conversations
+        if writing.durable_turns:
+            self._runtime.enable_turn_buffer(writing.idle_timeout_seconds)
         self._runtime.attach(self._archiver)
 
     def _model(self) -> Model | None:
@@ -285,7 +238,7 @@ class S3VectorMemoryPlugin(Plugin):
         loop = asyncio.get_running_loop()
         self._history.claim(agent, invocation)
         conversation, displaced = runtime.book.open(
-            invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.idle_timeout_seconds,
+            invocation, owner=self._archiver, seed=self._history.seed, idle_timeout=self.writing.idle_timeout_seconds,
             # agent mode: the book keeps this (latest) agent until the conversation is handed over
             on_handed=functools.partial(self._history.handed_over, agent) if self._history.mode == "agent" else None,
         )
@@ -294,10 +247,11 @@ class S3VectorMemoryPlugin(Plugin):
             if displaced:
                 await runtime.run(loop, runtime.end_all, displaced)
             if conversation.memory_context is None:
-                await wait_for_own_writes(invocation, self.read_your_writes_timeout)
+                settings = self.retrieval
+                await wait_for_own_writes(invocation, settings.read_your_writes_timeout)
                 conversation.memory_context = await runtime.run(
-                    loop, recall, self.store, invocation, first_turn_query(event.messages or []), top_k=self.top_k,
-                    similarity_threshold=self.similarity_threshold, budget_chars=self.memory_budget_chars,
+                    loop, recall, self.store, invocation, first_turn_query(event.messages or []), top_k=settings.top_k,
+                    similarity_threshold=settings.similarity_threshold, budget_chars=settings.memory_budget_chars,
                 )
         except BaseException:
             runtime.book.release(conversation)
@@ -322,21 +276,22 @@ class S3VectorMemoryPlugin(Plugin):
             runtime.finish_turn, turn.conversation,
             "\n".join(line for line in (turn.restored[0], *turn.lines.values()) if line),
             has_text=turn.restored[1] or any(turn.texts.values()), history=agent.messages,
-            end=turn.invocation.end_session, recorded_through=self._history.held(agent), durable=self.durable_turns,
+            end=turn.invocation.end_session, recorded_through=self._history.held(agent),
+            durable=self.writing.durable_turns,
         )
-        ended = await runtime.run(loop, finish) if self.durable_turns else finish()  # (durable: one S3 write)
+        ended = await runtime.run(loop, finish) if self.writing.durable_turns else finish()  # (durable: one S3 write)
         if ended is not None:
             ticket = await runtime.run(loop, runtime.end, ended, self._archiver)
-            if self.write_mode == "inline" and ticket is not None:
+            if self.writing.write_mode == "inline" and ticket is not None:
                 await self._wait_until_stored(loop, ticket, ended.invocation)
 
     async def _wait_until_stored(self, loop: asyncio.AbstractEventLoop, ticket: int, invocation: Invocation) -> None:
         """write_mode="inline": the reply returns once this conversation is stored (or stays spooled)."""
-        if not await self.runtime.run(loop, self.runtime.writer.wait, {ticket}, self.inline_timeout):
+        if not await self.runtime.run(loop, self.runtime.writer.wait, {ticket}, self.writing.inline_timeout):
             logger.warning(
                 "conversation %s was not stored within inline_timeout=%ss; it stays in the spool for replay",
                 invocation.conversation_id,
-                self.inline_timeout,
+                self.writing.inline_timeout,
             )
 
     @hook  # type: ignore[call-overload]  # strands types hooks as functions, not methods
@@ -395,9 +350,8 @@ class S3VectorMemoryPlugin(Plugin):
 
     def search(self, invocation: Invocation, query: str, top_k: int | None = None) -> list[Memory]:
         """Memories of the invocation's user and agent (and tenant) relevant to ``query``."""
-        return self.store.search_scope(
-            invocation.scope, query, top_k=top_k or self.top_k, similarity_threshold=self.similarity_threshold
-        )
+        return self.store.search_scope(invocation.scope, query, top_k=top_k or self.retrieval.top_k,
+                                       similarity_threshold=self.retrieval.similarity_threshold)
 
     # ------------------------------------------------------------------ tool
 
@@ -426,8 +380,8 @@ class S3VectorMemoryPlugin(Plugin):
         try:
             return await self.runtime.run(
                 asyncio.get_running_loop(), recall_for_tool, self.store, invocation.scope, query, top_k=limit,
-                similarity_threshold=self.similarity_threshold, include_past=bool(include_past),
-                budget_chars=self.memory_budget_chars)
+                similarity_threshold=self.retrieval.similarity_threshold, include_past=bool(include_past),
+                budget_chars=self.retrieval.memory_budget_chars)
         except Exception as exc:
             logger.warning("recall_memories failed for conversation %s: %s", invocation.conversation_id, exc)
             return "Memory search failed; continue without it."
@@ -450,4 +404,4 @@ class S3VectorMemoryPlugin(Plugin):
     ) -> str | None:
         """Summarize and store a conversation now, synchronously (0.3.0 API); returns the summary."""
         scope = self.store.scope(user_id, agent_name or "default", tenant_context)
-        return Archiver(self.store, lambda: model, self.settings).archive_messages(scope, conv_id, messages)
+        return Archiver(self.store, lambda: model, self.summary).archive_messages(scope, conv_id, messages)

@@ -59,7 +59,7 @@ from ..forking import ForkSafeLock, reset_in_child
 from ..identity import Invocation, ScopeKey, scope_key
 from ..telemetry import SERVICE_NAME, attached_context, capture_context
 from ._book import Conversation, ConversationBook, EndedConversation
-from ._settings import DEFAULT_IDLE_TIMEOUT_SECONDS
+from ._settings import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_WRITER_WORKERS
 
 if TYPE_CHECKING:
     import asyncio
@@ -69,18 +69,12 @@ if TYPE_CHECKING:
     from ..durability import WriterStats
     from ..store import S3VectorMemory
 
-__all__ = ["DEFAULT_WRITER_WORKERS", "MemoryRuntime", "StoreIdentity", "runtime_for"]
+__all__ = ["MemoryRuntime", "StoreIdentity", "runtime_for"]
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Writer threads of a runtime. Each mostly waits (the summary model, the related-facts query, the
-#: writes); with 2, fifty conversations ended at once against a 0.2 s embedder took longer to store
-#: than a returning user's read-your-writes wait (bench/async_server.py); local embedding work is
-#: coalesced by the store's scheduler whatever the count.
-DEFAULT_WRITER_WORKERS = 4
 
 #: How often the reaper looks for idle conversations at most (it also wakes at the next deadline).
 _REAPER_MAX_SLEEP = 30.0

@@ -32,8 +32,8 @@ from reliability_support import FaultyClient, SeededRandomEmbedder, make_agent, 
 from strands.types.content import Messages
 
 from s3vectors_engine import LocalS3VectorsClient
-from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.plugin._runtime import DEFAULT_WRITER_WORKERS
+from strands_s3_vectors_memory import RetrievalSettings, S3VectorMemory
+from strands_s3_vectors_memory.plugin._settings import DEFAULT_WRITER_WORKERS
 from strands_s3_vectors_memory.testing import Reply, ScriptedModel, default_responder
 from support import asks_for_summary
 
@@ -79,7 +79,8 @@ def _model(hang: str, counter: list[int]) -> ScriptedModel:
 def _write(data: str, spool: str, count: int, hang: str) -> None:
     summaries: list[int] = []
     agent, _plugin, _ = make_agent(
-        _store(data, hang), model=_model(hang, summaries), spool_dir=Path(spool), read_your_writes_timeout=0
+        _store(data, hang), model=_model(hang, summaries), spool_dir=Path(spool),
+        retrieval=RetrievalSettings(read_your_writes_timeout=0),
     )
     for i in range(count):
         # As many users as writer threads: one user's conversations are archived one at a time, so
