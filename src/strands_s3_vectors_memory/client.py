@@ -1,7 +1,7 @@
 """What an S3-Vectors-shaped client is: the operations the memory store and its lifecycle call.
 
 The store is written against this seam, never against a concrete client. Three satisfy it:
-``boto3.client("s3vectors")`` (untyped, so :mod:`.clients` vouches for it where it is built), the
+``boto3.client("s3vectors")`` (untyped, so :mod:`.index._clients` vouches for it where it is built), the
 tenant-scoped :class:`~strands_s3_vectors_memory.tenancy.ScopedClient`, and the embedded engine's
 client. Like httpx's transport base class, the seam names operations and their arguments but no
 behaviour: errors are botocore ``ClientError`` s with the service's codes, whichever client raised
@@ -10,7 +10,7 @@ them.
 Arguments are keyword-only and named as in the S3 Vectors API (and boto3): an index is named by
 ``vectorBucketName`` and ``indexName``, or by ``indexArn``. Responses are the API's JSON documents;
 the store reads the few fields it needs with ``.get``, so a client may return any mapping.
-:mod:`.clients` is where clients come from; this module is only what they look like.
+:mod:`.index._clients` is where clients come from; this module is only what they look like.
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ def printable_text(text: str) -> str:
 
     Escape sequences (``ESC [31m``) go whole, other control characters (C0 but tab and newline, DEL,
     C1) and bidi controls (U+202A-U+202E, U+2066-U+2069, LRM/RLM/ALM) are removed; a carriage
-    return becomes a newline. Applied to everything stored (:func:`~.records.build_metadata`) and to
-    everything injected (:mod:`.prompt`), so a memory stored before this rule is cleaned too.
+    return becomes a newline. Applied to everything stored (:func:`~.index._records.build_metadata`) and to
+    everything injected (:mod:`.plugin._prompt`), so a memory stored before this rule is cleaned too.
     """
     text = clean_text(text).replace("\r\n", "\n").replace("\r", "\n")
     return _UNPRINTABLE.sub("", _ESCAPE_SEQUENCE.sub("", text))

@@ -3,7 +3,7 @@
 One flow, shared by the background writer's handler (``end_session``, idle and evicted
 conversations, replays after a crash) and the synchronous 0.3.0 API (``close_session_with_data``):
 
-1. a conversation its user has since forgotten is dropped (tombstones, see :mod:`.tombstones`);
+1. a conversation its user has since forgotten is dropped (tombstones, see :mod:`..durability._tombstones`);
 2. the summary already stored for the conversation (it was ended before and resumed) is read once,
    so the new summary covers the first part too;
 3. the user's stored facts most related to the conversation are read (one bounded vector query,
@@ -24,7 +24,7 @@ One user's conversations are archived one at a time (two browser tabs; a summary
 read-your-writes wait), so the second conversation sees the first one's facts and two contradicting
 facts never both stay current. The background writer schedules it: a job whose memory scope is being
 archived is not handed to a worker until the scope is free (the writer's ``group``, see
-:mod:`.job_queue`), so other users' jobs always run in parallel, however many jobs one user has
+:mod:`..durability._job_queue`), so other users' jobs always run in parallel, however many jobs one user has
 ready. :class:`_OneAtATime` is the fallback for what the writer does not schedule.
 
 A job that keeps failing ends as a dead letter; :meth:`Archiver.salvage` then stores what needs no

@@ -2,10 +2,10 @@
 
 Built here, without touching the index, so the write path's rules read in one place: the summary
 under its conversation's deterministic key (storing the conversation again overwrites it), at most
-:data:`~.details.DETAIL_MAX_RECORDS` detail records addressed by content (a turn said twice is one
+:data:`~._details.DETAIL_MAX_RECORDS` detail records addressed by content (a turn said twice is one
 record), and each fact under its text's key, current as of the conversation's end. Which facts
 are still to be written (a later conversation may have superseded one) is a question for the index,
-asked by the store (:func:`~.facts.facts_to_write`) before the records are built.
+asked by the store (:func:`~._facts.facts_to_write`) before the records are built.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A summary loses specifics (names, dates, numbers); the turns keep them, so a search finds a
 conversation by a detail the summary left out (see :func:`conversation_details`). They are cut
-from the rendered transcript (:mod:`.transcript`), with no model call.
+from the rendered transcript (:mod:`._transcript`), with no model call.
 
 What the assistant said is not evidence about the user: it often restates the memories it was
 given ("I know you live in Paris now..."), and stored, that echo would outlive the user's next move
@@ -28,7 +28,7 @@ DETAIL_CONTEXT_CHARS = 200
 #: Most detail records of one conversation; beyond it, neighbouring records are merged.
 DETAIL_MAX_RECORDS = 200
 
-#: ``ROLE: text``, one message per line, as :func:`~.transcript.render_transcript` writes it.
+#: ``ROLE: text``, one message per line, as :func:`~._transcript.render_transcript` writes it.
 _TURN_LINE = re.compile(r"^([^\s:\[][^:\n]{0,39}): (.*)$")
 
 

@@ -1,12 +1,12 @@
 """Facts that stay true: the user's current facts found, new ones resolved, old ones superseded.
 
 A fact is one short statement about the user ("Lives in Paris (moved from Berlin in March 2026)"),
-stored as its own vector (``type: "fact"``, key :func:`~.records.fact_key`) beside a conversation's
+stored as its own vector (``type: "fact"``, key :func:`~..index._records.fact_key`) beside a conversation's
 summary and details. The archiver asks the summarizing model, in its one call, for the facts the
 conversation states and for the stored facts it ends; this module does the index side:
 
 * :func:`find_facts`: a user's facts nearest to a vector, current only (or with their history), one
-  filtered ``QueryVectors`` (``fact_status`` is filterable, see :mod:`.records`); the vector a
+  filtered ``QueryVectors`` (``fact_status`` is filterable, see :mod:`..index._records`); the vector a
   conversation's related facts are found with is :func:`related_vector`'s;
 * :func:`resolve_changes`: the model's numbered answer turned into keys, checkpointed in the job so a
   retry writes the same thing without asking again;
@@ -82,7 +82,7 @@ class NewFact:
 class FactChanges:
     """What one conversation does to the user's facts: new facts, and facts ended without a replacement.
 
-    ``status`` is how the model's facts section parsed (see :data:`~.summary_format.FactsStatus`).
+    ``status`` is how the model's facts section parsed (see :data:`~._summary_format.FactsStatus`).
     """
 
     facts: tuple[NewFact, ...] = ()

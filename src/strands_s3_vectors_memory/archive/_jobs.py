@@ -31,14 +31,14 @@ class ConversationJob:
     covered by a stored summary; ``started_at`` is when its first turn was recorded (``forget``
     cancels jobs that began before it), ``ended_at`` when its last turn was (recorded when it
     ended, carried through spools, retries and replicas): the time its facts were stated, which
-    decides what supersedes what however late the job is stored (see :func:`~.facts.supersede`).
+    decides what supersedes what however late the job is stored (see :func:`~._facts.supersede`).
     ``earlier_summary``, ``related_facts``, ``summary`` and ``fact_changes`` are checkpoints: the
     stored summary the conversation continues and the user's stored facts shown to the model (both
     read once, so a retry numbers the facts the same way), then the model's summary and what it
     said about the facts (saved together), so a retry or a replay never repeats the model call. A
     job spooled by a version without facts has ``None`` for both facts checkpoints and reads as
     before. ``summary_path`` is how the model's reply was obtained
-    (:data:`~.summary_format.SummaryPath`), checkpointed with the summary and stored with it.
+    (:data:`~._summary_format.SummaryPath`), checkpointed with the summary and stored with it.
     """
 
     scope: MemoryScope

@@ -188,7 +188,7 @@ def cancel_pending(
     counted from here; the tombstone makes that process drop them (or delete what it just stored).
 
     With S3 spools the tombstone is posted beside them first, then this waits until every
-    instance's cached copy of the tombstones has it (:data:`~.tombstones.BOARD_TTL_SECONDS`), so
+    instance's cached copy of the tombstones has it (:data:`~..durability._tombstones.BOARD_TTL_SECONDS`), so
     what the caller deletes next cannot be stored again by a write that checked an older copy.
     """
     stone = Tombstones(tombstones_dir(data_dir)).add(tenant_id=tenant_id, user_id=user_id, agent_name=agent_name)

@@ -1,18 +1,18 @@
 """Turn a finished conversation into the text that is stored as a memory: the summary call.
 
 The agent's own model is asked, in one call, for a summary of the rendered transcript (see
-:mod:`.transcript`) and for the user's durable facts (the request and reply formats are in
-:mod:`.summary_format`); the summary gets the length rules (at most 2,000 characters, cut at a
+:mod:`._transcript`) and for the user's durable facts (the request and reply formats are in
+:mod:`._summary_format`); the summary gets the length rules (at most 2,000 characters, cut at a
 sentence boundary).
 
-Structured output first: the call asks for a typed :class:`~.summary_format.ConversationMemory`
+Structured output first: the call asks for a typed :class:`~._summary_format.ConversationMemory`
 through strands' ``Model.structured_output`` (tool use on Bedrock, Anthropic, OpenAI, Ollama...), so
 the model cannot get the format wrong. A model without it (it raises before answering, or says it
 does not support tools) is asked with the text protocol instead, and remembered, so it is not asked
 for structure again. A structured call that fails *after* the model answered (text instead of a tool
 call, a tool input that does not validate) is read from that answer with the tolerant parser: no
 second paid call. The path taken is a span attribute (``summary_path``), a counter
-(:data:`~.summary_format.FACT_PARSE_COUNTS`) and part of the stored summary's metadata (``stats``).
+(:data:`~._summary_format.FACT_PARSE_COUNTS`) and part of the stored summary's metadata (``stats``).
 
 The model is called directly rather than through a throw-away ``Agent``: no hooks, no tools, no
 conversation manager, and it is safe from the writer's background thread. When no model answers,
@@ -234,7 +234,7 @@ def summarize_conversation(
     first part. ``current_facts`` are the user's stored facts most related to the conversation,
     numbered in the request so the reply can name the ones it supersedes. With ``extract_facts``
     the reply is asked for as structured output, else in the text protocol (the system prompt gains
-    :data:`~.summary_format.FACTS_PROMPT`; see the module notes); facts that cannot be read are
+    :data:`~._summary_format.FACTS_PROMPT`; see the module notes); facts that cannot be read are
     dropped and counted while the summary is kept. When the model says nothing, the summary is
     extractive. Model errors propagate, so the writer can retry them (throttling) or keep the job
     spooled.

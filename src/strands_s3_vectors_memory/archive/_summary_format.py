@@ -17,13 +17,13 @@ One model call per ended conversation returns both its summary and the user's du
   ``SUPERSEDES: n[, m]`` after a ``FACT`` line means that fact replaces current fact ``n``; before
   any ``FACT`` line, that fact is simply no longer true. ``FACTS: none`` when there is nothing new.
 
-Real models decorate the text format, so :mod:`.summary_reader` reads it line by line (and reads the
+Real models decorate the text format, so :mod:`._summary_reader` reads it line by line (and reads the
 typed result under the same rules): every line that can be read is kept, one that cannot is dropped
 and counted, a number that names no shown fact is dropped, never guessed. Whatever the facts, the
 summary is kept. Counts: :data:`FACT_PARSE_COUNTS` (statuses, paths, dropped
 lines) and the summarize span's ``facts_status``, ``summary_path`` and ``dropped_lines``. The call
-itself, and the summary's length rules, are in :mod:`.summarizer`; the parsed facts are resolved to
-stored keys in :mod:`.facts`.
+itself, and the summary's length rules, are in :mod:`._summarizer`; the parsed facts are resolved to
+stored keys in :mod:`._facts`.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ class SummaryReply:
 def render_summary_response(
     summary: str, facts: Sequence[ExtractedFact] = (), retracted: Sequence[int] = ()
 ) -> str:
-    """A reply in the format :func:`~.summary_reader.parse_summary_response` reads (scripted models, tests)."""
+    """A reply in the format :func:`~._summary_reader.parse_summary_response` reads (scripted models, tests)."""
     lines = [summary.strip(), "FACTS:" if facts or retracted else "FACTS: none"]
     lines.extend(f"SUPERSEDES: {number}" for number in retracted)
     for fact in facts:

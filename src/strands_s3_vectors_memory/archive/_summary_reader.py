@@ -1,10 +1,10 @@
 """How a model's summary reply is read: the typed result, a JSON object, or the text format line by line.
 
-The formats are in :mod:`.summary_format`; this module is the reader. Real models decorate the text
+The formats are in :mod:`._summary_format`; this module is the reader. Real models decorate the text
 format (a preamble, bold or markdown headers, bullets, ``FACT 1:`` labels, code fences, JSON, ``#1``,
 "1 and 2", ``SUPERSEDES: 1 (Lives in Berlin)``, a supersession on the fact's own line, a closing
 "Let me know...", another language's labels), so it is salvaged line by line: each line that can be
-read is kept, one that cannot is dropped and counted (:attr:`~.summary_format.SummaryReply.dropped`),
+read is kept, one that cannot is dropped and counted (:attr:`~._summary_format.SummaryReply.dropped`),
 and a number that names no shown fact is dropped, never guessed. Only a trailing facts section counts
 as one: a summary with a line starting "Fact:" in the middle keeps its whole text. The same rules
 (:class:`_Reading`) apply to a typed structured-output result and to a JSON reply.

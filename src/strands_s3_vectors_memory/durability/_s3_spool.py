@@ -4,7 +4,7 @@ Why: on Lambda or an autoscaled fleet a machine vanishes without cleanup, and wi
 Here a job is an object in the operator's general-purpose bucket, written before ``end_session``
 returns, and any instance (or ``s3-vectors-memory replay --spool s3://...``) can finish it.
 
-The spool's layout and its leases are in :mod:`.s3_spool_layout`. One heartbeat per writer, not
+The spool's layout and its leases are in :mod:`._s3_spool_layout`. One heartbeat per writer, not
 one renewal per job, so a long outage with thousands of pending jobs costs nothing more; and none
 while a writer holds no claim (an idle fleet writes nothing): a writer about to claim renews a
 heartbeat older than a quarter lease first, and adopters list the claims before the heartbeats, so

@@ -1,7 +1,7 @@
 """An S3 spool seen from outside any writer: the CLI's replay and dead-letter commands, and ``forget``.
 
-The local spool's counterparts are at the end of :mod:`.spool`; the layout and who counts as
-alive are in :mod:`.s3_spool_layout`, shared with the writers (:mod:`.s3_spool`), so a job a live
+The local spool's counterparts are at the end of :mod:`._spool`; the layout and who counts as
+alive are in :mod:`._s3_spool_layout`, shared with the writers (:mod:`._s3_spool`), so a job a live
 writer holds is never touched from here.
 """
 

@@ -12,8 +12,8 @@ Layout below the spool's prefix (one spool per agent, like ``<data dir>/spool/<a
 Claims and leases, as the local spool's ``flock`` ed owner locks: a claim names its owner, and an
 owner is alive while its heartbeat is younger than the lease (judged on S3's clock: the listing's
 ``Date`` against the heartbeat's ``LastModified``, never this machine's). The writer's side of the
-protocol is :mod:`.s3_spool`; what the CLI and ``forget`` do from outside a writer is
-:mod:`.s3_spool_admin`. Both read the spool through this module, so they agree on who is alive.
+protocol is :mod:`._s3_spool`; what the CLI and ``forget`` do from outside a writer is
+:mod:`._s3_spool_admin`. Both read the spool through this module, so they agree on who is alive.
 """
 
 from __future__ import annotations

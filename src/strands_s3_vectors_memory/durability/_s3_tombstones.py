@@ -7,10 +7,10 @@ sit in ``<data dir>/spool/.tombstones`` beside the agents' spool directories. Th
 same JSON as the local files.
 
 A tombstone on S3 is dated by S3's own clock (its ``LastModified``), and the conversations of an
-S3 spool's runtime by S3's clock too (:data:`~.s3_location.S3_CLOCK`), so ``forget`` does not depend
+S3 spool's runtime by S3's clock too (:data:`~._s3_location.S3_CLOCK`), so ``forget`` does not depend
 on the machines' clocks agreeing.
 
-Reads are cached for :data:`~.tombstones.BOARD_TTL_SECONDS` (a listing every few seconds, and a
+Reads are cached for :data:`~._tombstones.BOARD_TTL_SECONDS` (a listing every few seconds, and a
 ``GET`` only for a tombstone not seen before); ``forget`` waits that long after posting, so a write
 finishing after the deletion began checks a copy that has the tombstone.
 """

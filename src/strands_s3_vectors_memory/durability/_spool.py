@@ -2,7 +2,7 @@
 
 Why files and not a database: each job is written once, rewritten on checkpoint and removed when
 done; an atomic ``rename`` per file is the simplest thing that survives ``kill -9`` and lets several
-processes share one directory. The background writer (:mod:`.writer`, through :mod:`.writer_spool`)
+processes share one directory. The background writer (:mod:`._writer`, through :mod:`._writer_spool`)
 is its user; the CLI reads dead letters and pending files from outside any writer.
 
 Spool layout (several processes may share one ``spool_dir``; it must be a local filesystem, because
@@ -19,9 +19,9 @@ dies) are adopted by whichever live writer replays first, one ``rename`` per fil
 process can win. Two live processes that both submit the same ``job_id`` each own a copy; both run
 and the later ``put_vectors`` wins, which is harmless because keys are deterministic.
 
-:class:`Spool` is one of the two spools behind the writer's seam (:mod:`.spool_backend`); the
-other, for fleets whose machines vanish, keeps the same job files on S3 (:mod:`.s3_spool`). What a
-job file holds is in :mod:`.spool_format`.
+:class:`Spool` is one of the two spools behind the writer's seam (:mod:`._spool_backend`); the
+other, for fleets whose machines vanish, keeps the same job files on S3 (:mod:`._s3_spool`). What a
+job file holds is in :mod:`._spool_format`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """What the background writer needs from a spool, wherever the spool is: the seam between them.
 
-Two spools satisfy it: :class:`~.spool.Spool`, a local directory whose files each belong to one
-process (claims are ``flock`` ed owner locks), and :class:`~.s3_spool.S3Spool`, a prefix of a
+Two spools satisfy it: :class:`~._spool.Spool`, a local directory whose files each belong to one
+process (claims are ``flock`` ed owner locks), and :class:`~._s3_spool.S3Spool`, a prefix of a
 general-purpose S3 bucket shared by every instance of a fleet (claims are conditional writes).
-:class:`~.writer_spool.WriterSpool` is written against this seam and the writer above it never asks
-which one it has. Both store a job in the same format (:func:`~.spool_format.encode_job`), so a job can be
+:class:`~._writer_spool.WriterSpool` is written against this seam and the writer above it never asks
+which one it has. Both store a job in the same format (:func:`~._spool_format.encode_job`), so a job can be
 read by the CLI, retried or replayed whichever spool held it.
 
 Errors are ``OSError`` s on both: a spool that cannot be reached (a read-only disk, an S3 outage)
@@ -39,7 +39,7 @@ class AdoptedJob(Protocol):
 
     @property
     def key(self) -> str:
-        """The job's key (:func:`~.spool_format.job_key` of its id)."""
+        """The job's key (:func:`~._spool_format.job_key` of its id)."""
 
     @property
     def location(self) -> Location:

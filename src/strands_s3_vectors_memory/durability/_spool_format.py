@@ -1,9 +1,9 @@
 """A spooled job and its JSON form: what every spool stores, whichever spool it is.
 
-Both spools (:mod:`.spool` on disk, :mod:`.s3_spool` on S3) keep a pending job as the same bytes
+Both spools (:mod:`._spool` on disk, :mod:`._s3_spool` on S3) keep a pending job as the same bytes
 (:func:`encode_job`) under the same key (:func:`job_key`), and a dead letter as those bytes plus
 its error, so a job can be read by the CLI, retried or replayed whichever spool held it. The writer
-moves :class:`WriteJob` s without looking inside their payload (:mod:`.jobs` gives it a type).
+moves :class:`WriteJob` s without looking inside their payload (:mod:`..archive._jobs` gives it a type).
 """
 
 from __future__ import annotations

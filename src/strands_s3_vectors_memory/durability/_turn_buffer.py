@@ -56,7 +56,7 @@ class BufferedTurns:
     has_text: bool
     started_at: float
     names: tuple[str, ...]
-    #: When the last of them was said (the conversation's time, see :class:`~.jobs.ConversationJob`).
+    #: When the last of them was said (the conversation's time, see :class:`~..archive._jobs.ConversationJob`).
     last_turn_at: float | None = None
 
 

@@ -19,7 +19,7 @@ Durability contract:
   while the old version is running waits for it and runs next, so one id never runs twice at the
   same time.
 * A transient failure is retried in this process, at most 60 s apart, until the job is 24 h old
-  (a dead letter then): an outage never parks a job until the next start (:mod:`.writer_retries`).
+  (a dead letter then): an outage never parks a job until the next start (:mod:`._writer_retries`).
 * A job that fails with a non-retryable error keeps its spool file for the next start (a fix is
   deployed by restarting), with its count of failed rounds. After ``max_rounds`` such rounds it is
   a dead letter: ``on_dead_letter`` stores what can be stored without the failing step, and the
@@ -28,10 +28,10 @@ Durability contract:
   reference stays in memory) and read back when it runs; replayed jobs always are. Submit never
   blocks and never drops. If the spool cannot be written (read-only, disk full, no spool configured)
   the job is queued in memory anyway, above the bound if need be, and a WARNING says durability is
-  degraded. The queue itself (versions, ready-times, groups, flushes) is :mod:`.job_queue`.
+  degraded. The queue itself (versions, ready-times, groups, flushes) is :mod:`._job_queue`.
 * Jobs of one ``group`` (the runtime's: one memory scope) never run at once, and no worker waits for one.
 
-The spool's layout, claims and adoption of a dead writer's files are described in :mod:`.spool`.
+The spool's layout, claims and adoption of a dead writer's files are described in :mod:`._spool`.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class BackgroundWriter:
     a worker. ``jitter`` defaults to
     :func:`full_jitter`; tests pass a deterministic one.
 
-    ``retries`` is the :class:`~.writer_retries.RetryPolicy` those arguments make.
+    ``retries`` is the :class:`~._writer_retries.RetryPolicy` those arguments make.
     ``spool_dir=None`` disables the spool (jobs live in memory only, lost on a crash).
     With ``flush_at_exit`` an ``atexit`` hook waits up to ``exit_timeout`` seconds for pending jobs;
     the threads are daemons so a hung AWS call cannot keep the interpreter alive past that.
@@ -428,7 +428,7 @@ class BackgroundWriter:
             self._queue.finish(run)
 
     def _reschedule(self, run: Run, job: WriteJob, attempts: int, exc: BaseException) -> None:
-        """Retry a transient failure in this process, however long it lasts (see :mod:`.writer_retries`)."""
+        """Retry a transient failure in this process, however long it lasts (see :mod:`._writer_retries`)."""
         delay = self.retries.delay(attempts)
         with self._lock:
             if not self._queue.retry(run, dataclasses.replace(job, attempts=attempts), delay):

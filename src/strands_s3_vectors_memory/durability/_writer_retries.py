@@ -1,9 +1,9 @@
 """How the background writer retries: the schedule of a failed job's next attempt, and its log lines.
 
-Transient failures (:func:`~.retry.is_retryable_error`) are retried in the process that has the job,
+Transient failures (:func:`~._retry.is_retryable_error`) are retried in the process that has the job,
 with a full-jitter backoff doubling from ``base_delay`` up to ``max_delay`` (60 s), for as long as
 an outage lasts: until the job is ``max_age`` (24 h) old, when it becomes a dead letter. botocore
-makes the short retries of each AWS call (:data:`~.clients.AWS_CALL_ATTEMPTS`), so the two layers
+makes the short retries of each AWS call (:data:`~..index._clients.AWS_CALL_ATTEMPTS`), so the two layers
 do not multiply. Every ``max_attempts`` failed attempts (a round) one WARNING line says so; the
 traceback is logged only at DEBUG.
 """

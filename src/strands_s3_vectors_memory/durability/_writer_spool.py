@@ -1,7 +1,7 @@
 """The background writer's side of its spool: durable writes, merges, cancels, replays and adoptions.
 
 :class:`WriterSpool` is everything the writer does to disk on behalf of its queue
-(:mod:`.job_queue`): writing a job's file before it is queued (degrading to memory, with a warning,
+(:mod:`._job_queue`): writing a job's file before it is queued (degrading to memory, with a warning,
 when the disk refuses), combining a re-submitted job with the version still pending wherever it is,
 removing the pending jobs ``forget`` cancels, and replaying what dead writers and earlier failures
 left behind. Per-key stripe locks keep the file and the queue of one job in step.
@@ -51,9 +51,9 @@ def _reconcile(mine: WriteJob | None, adopted: WriteJob, merge: Merge | None) ->
 class WriterSpool:
     """A writer's spool (or its absence) and the disk side of every queue change.
 
-    The spool is a local directory (:class:`~.spool.Spool`) or, for a location that is an ``s3://``
+    The spool is a local directory (:class:`~._spool.Spool`) or, for a location that is an ``s3://``
     URL (also when it arrives folded into a ``Path``), an S3 prefix shared by a fleet
-    (:class:`~.s3_spool.S3Spool`). On a shared spool a job has one object for every instance, so a
+    (:class:`~._s3_spool.S3Spool`). On a shared spool a job has one object for every instance, so a
     submission is merged with whatever version is there now, compare-and-swap, instead of with this
     writer's own file: another instance may have re-ended the same conversation.
     """

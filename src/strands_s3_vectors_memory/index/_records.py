@@ -97,7 +97,7 @@ MAX_FACT_CHARS = 300
 #: when a conversation could not be summarized: see the writer's dead letters).
 EXTRACTIVE_KEY = "extractive"
 #: Filterable metadata of a model's summary: how its reply was obtained (``structured``, ``salvaged``,
-#: ``text``; see :data:`~.summary_format.SummaryPath`), counted by ``stats``.
+#: ``text``; see :data:`~..archive._summary_format.SummaryPath`), counted by ``stats``.
 SUMMARIZED_BY_KEY = "summarized_by"
 
 DEFAULT_AGENT_NAME = "default"

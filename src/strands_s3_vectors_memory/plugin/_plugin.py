@@ -6,11 +6,11 @@ On a conversation's first turn it retrieves the user's relevant memories; every 
 conversation then gets them in ``{memory_context}``, injected per call (the agent's durable
 ``system_prompt`` keeps the placeholder and never holds anyone's memories). On an agent shared by
 many users, each call sees only its own conversation's messages: the conversation book
-(:mod:`.book`) keeps one history per conversation and swaps it into ``agent.messages``.
+(:mod:`._book`) keeps one history per conversation and swaps it into ``agent.messages``.
 
 Turns are recorded per message; ``end_session=True`` (or a conversation left idle, evicted, or open
 at exit) hands the transcript to the process's background writer, which summarizes it with the
-agent's own model and stores it (:mod:`.runtime`, :mod:`.archiver`), off the reply path and
+agent's own model and stores it (:mod:`._runtime`, :mod:`..archive._archiver`), off the reply path and
 without loss. Every blocking step runs off the caller's event loop under ``invoke_async`` /
 ``stream_async``.
 """

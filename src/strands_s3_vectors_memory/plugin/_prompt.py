@@ -88,7 +88,7 @@ def render_memory_context(
     and fence included) stays within that many characters: facts and memories are taken in order
     and one that does not fit is skipped whole (a shorter one after it may still fit). Nothing but
     the header fits: ``""``. ``outdated``: memory key -> when a later fact replaced what it states
-    (see :func:`~.retrieval.outdated_memories`); such memories are marked ``status="outdated"``.
+    (see :func:`~._retrieval.outdated_memories`); such memories are marked ``status="outdated"``.
     """
     if not memories and not facts:
         return ""

@@ -1,7 +1,7 @@
 """What a conversation's first turn remembers: the query it asks, and the memory block it gets.
 
 The block holds the user's profile first, then the relevant conversation memories, within the
-plugin's size budget (see :mod:`.prompt`). The profile is every current fact of the user (up to
+plugin's size budget (see :mod:`._prompt`). The profile is every current fact of the user (up to
 :data:`PROFILE_FACT_K`), the most relevant first, with no relevance cut-off: a first turn's words
 rarely name what a fact says ("tyres for my model?" and "Drives a Volvo"), and a user's facts are
 few and short; only past the budget are the least relevant left out. The same query brings the

@@ -1,6 +1,6 @@
 """The plugin's settings: three typed groups, their defaults, and the checks that refuse a bad one.
 
-:class:`~.plugin.S3VectorMemoryPlugin` takes the spec's two arguments (``store``, ``base_prompt``), four
+:class:`~._plugin.S3VectorMemoryPlugin` takes the spec's two arguments (``store``, ``base_prompt``), four
 common knobs as keywords, and the rest in three frozen groups, one per stage of a conversation's life:
 
 - :class:`RetrievalSettings`: what a conversation is shown of the user's memories (its first turn, the

@@ -2,8 +2,8 @@
 
 :class:`IndexStore` is what the write path (the archiver), the read path (the plugin's retrieval)
 and the lifecycle operations have in common; the stores users build (and their 0.3.0 names) are in
-:mod:`.store`. What an ended conversation stores is decided in :mod:`.conversation_records`; how one
-search ranks is in :mod:`.search`.
+:mod:`._store`. What an ended conversation stores is decided in :mod:`..archive._conversation_records`; how one
+search ranks is in :mod:`._search`.
 """
 
 from __future__ import annotations
@@ -301,9 +301,9 @@ class IndexStore:
         ``extractive`` marks a summary that is the user's own words rather than a model's summary
         (stored when a conversation could not be summarized, see the writer's dead letters);
         ``summarized_by`` says how a model's summary was obtained (``stats`` counts them).
-        ``facts`` are stored as current facts of the user (keys :func:`~.records.fact_key`), stated
+        ``facts`` are stored as current facts of the user (keys :func:`~..index._records.fact_key`), stated
         at ``stated_at`` (the conversation's end; default now), unless a later conversation has
-        already superseded one (see :func:`~.facts.facts_to_write`). ``memo``: vectors of texts already
+        already superseded one (see :func:`~..archive._facts.facts_to_write`). ``memo``: vectors of texts already
         embedded (see :meth:`embed_missing`), reused, and filled with the ones embedded here.
         """
         check_conversation(conversation_id, summary, details, facts)
@@ -326,7 +326,7 @@ class IndexStore:
 
         What the summarizing model is shown, numbered, so it can say which of them the conversation
         supersedes: one bounded query, no relevance cut-off (the model judges). ``near``: the vectors
-        of the conversation's detail records (see :func:`~.facts.related_vector`).
+        of the conversation's detail records (see :func:`~..archive._facts.related_vector`).
         """
         vector = related_vector(self.embedding_scheduler, transcript, near) if limit >= 1 else None
         if vector is None:
@@ -340,7 +340,7 @@ class IndexStore:
         """Mark ``scope``'s facts ``ended`` (key -> key of the replacing fact, ``""`` if none) superseded.
 
         Kept for history with ``valid_to`` (``ended_at``, default now) and ``superseded_by``, vector
-        unchanged; returns the keys rewritten (see :func:`~.facts.supersede`).
+        unchanged; returns the keys rewritten (see :func:`~..archive._facts.supersede`).
         """
         return supersede(self._scope_target(scope), scope, ended, utc_timestamp(ended_at))
 

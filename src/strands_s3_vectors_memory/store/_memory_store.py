@@ -1,6 +1,6 @@
 """S3 Vectors as a strands-native ``MemoryStore``, for agents built on the SDK's ``MemoryManager``.
 
-The plugin (:mod:`.plugin`) is the batteries-included path; this adapter is for applications that
+The plugin (:mod:`..plugin._plugin`) is the batteries-included path; this adapter is for applications that
 already use ``strands.memory.MemoryManager`` and want its injection, ``search_memory`` /
 ``add_memory`` tools and background extraction to land in the same S3 Vectors index, with the same
 scoping, ranking and tenant isolation::

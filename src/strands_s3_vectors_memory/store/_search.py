@@ -1,13 +1,13 @@
 """One search of one scope's memories: candidates from S3 Vectors, ranked, with their summaries.
 
 The scope is a server-side filter (user, agent, unexpired), checked again on every returned record.
-On an index whose ``content`` is full-text searchable (ENHANCED, see :func:`~.index.text_key`) the
+On an index whose ``content`` is full-text searchable (ENHANCED, see :func:`~..index._index.text_key`) the
 candidates come from one hybrid ``QueryVectors`` (the query vector and the user's words, fused by
 the service with RRF over the whole scope: a record the dense search would miss but whose words
 match is among them); otherwise (CLASSIC, or 0.3.0's indexes) they are the dense top
 ``candidate_k``. Either way the same dense + BM25 mix (BM25 over the candidates, computed here: the
 service's scores, without stemming or stop words, ranked LoCoMo worse) ranks them (see
-:mod:`.ranking`), at conversation level; a detail
+:mod:`._ranking`), at conversation level; a detail
 record that matched brings its conversation's summary, fetched by key when it was not a candidate
 (conversation ids are not filterable in the spec's index layout). Facts among the candidates are
 evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second

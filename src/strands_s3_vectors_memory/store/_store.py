@@ -3,7 +3,7 @@
 :class:`S3VectorMemory` keeps every memory of an application in one index (``memory``) with the
 caller's credentials; :class:`MultiTenantS3VectorMemory` gives each tenant its own index
 (``memory-{tenantId}``) reached only with credentials vended for that tenant. Both run unchanged on
-AWS and on the embedded engine: only the client behind them differs (see :mod:`.clients`).
+AWS and on the embedded engine: only the client behind them differs (see :mod:`..index._clients`).
 """
 
 
@@ -141,7 +141,7 @@ class S3VectorMemory(IndexStore):
     ) -> ForgetReport:
         """Delete every vector of ``user_id`` (of ``agent_name`` only, if given) in the index.
 
-        Pending writes of the user are cancelled first (see :func:`~.pending.cancel_pending`). The
+        Pending writes of the user are cancelled first (see :func:`~..archive._pending.cancel_pending`). The
         index is scanned in ``segments`` parallel ``ListVectors`` segments and the user's keys are
         deleted in batches of 500 as they are found; then fresh scans verify that none is left
         (deleting stragglers, e.g. memories written during the scan). Safe to re-run: if it is
