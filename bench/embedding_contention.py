@@ -17,16 +17,16 @@ Setups (each on its own fresh index and spool, in one process, in this order):
 * ``one-handle``, **scheduler, one model handle**: the scheduler alone (document slices of ~512
   characters, none started while a query runs) in front of that same model path, so a query still
   waits for the slice holding the handle;
-* ``stack``, ``default``, ``query-handle``, ``lanes``: the concurrency variants of
+* ``stack``, ``doc-thread``, ``query-handle``, ``default``: the concurrency variants of
   ``bench/_concurrency_variants.py`` (issue 23): (a) the stack issue 11 built (scheduler, two
-  low-priority lanes, three handles), (b) as shipped: a query handle + one low-priority document
-  thread, (c) a query handle only, (d) (b) with two one-OpenMP-thread lanes.
+  low-priority lanes, three handles), (b) a query handle + one low-priority document thread,
+  (c) a query handle only, (d) as shipped: a query handle + two low-priority document lanes.
 
 A pause of 0-100 ms (seeded) separates first turns, so they land anywhere in a document call.
 Target: busy p95 within 2x of idle p95 for the default.
 
 Run: ``python3 bench/embedding_contention.py`` (about 3 minutes; ``--help`` for options); the
-issue 23 comparison: ``--setups stack,default,query-handle,lanes --rounds 2`` with small loads
+issue 23 comparison: ``--setups stack,doc-thread,query-handle,default --rounds 2`` with small loads
 (docs/benchmarks.md).
 """
 

