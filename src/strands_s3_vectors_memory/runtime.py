@@ -65,7 +65,7 @@ R = TypeVar("R")
 #: Writer threads of a runtime. Each mostly waits (the summary model, the related-facts query, the
 #: writes); with 2, fifty conversations ended at once against a 0.2 s embedder took longer to store
 #: than a returning user's read-your-writes wait (bench/async_server.py); the bundled model runs
-#: every writer's document calls on its one document thread whatever the count.
+#: the writers' document calls on its two document lanes whatever the count.
 DEFAULT_WRITER_WORKERS = 4
 
 #: How often the reaper looks for idle conversations at most (it also wakes at the next deadline).

@@ -1,11 +1,11 @@
 """One long-lived thread at lower CPU priority, for model work no reply is waiting for.
 
-The bundled model embeds documents (the background writer's summaries and detail records) in calls
-that cannot be interrupted, their OpenMP threads sharing every core. A user's first-turn query runs
-on a handle of its own beside such calls (see :mod:`.local`), and they then share the cores. Linux
-hands out CPU by each thread's niceness, and the OpenMP threads a thread starts inherit it; so the
-document calls run on a :class:`LowPriorityThread`: on an idle machine they still get every core,
-under contention the query (and the agent's own Python) get most of them.
+The bundled model embeds documents (the background writer's summaries and detail records) on two
+lanes whose OpenMP threads share every core, in calls that cannot be interrupted. A user's
+first-turn query runs on a handle of its own beside such calls (see :mod:`.local`), and they then
+share the cores. Linux hands out CPU by each thread's niceness, and the OpenMP threads a thread
+starts inherit it; so each lane's calls run on a :class:`LowPriorityThread`: on an idle machine
+they still get every core, under contention the query (and the agent's own Python) get most of them.
 
 The thread starts on first use and lives as long as the process, like the model it serves; a child
 process gets a new one after ``fork``. It is a daemon that is still running while ``atexit``

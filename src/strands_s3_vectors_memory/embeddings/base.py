@@ -56,7 +56,7 @@ class BackgroundQueryEmbedder(Protocol):
     The writer looks up a conversation's related facts with a query (up to 2,000 characters of what
     the user said). On a CPU model that query must not hold the path users' first-turn queries take
     (measured: a second of first-turn latency). The bundled model runs it with its documents, on
-    their low-priority thread; a remote model (Bedrock) needs no such path and simply embeds a query.
+    their low-priority lanes; a remote model (Bedrock) needs no such path and simply embeds a query.
     """
 
     def embed_background_query(self, text: str) -> list[float]:
