@@ -25,7 +25,7 @@ Setups (each on its own fresh index and spool, in one process, in this order):
 A pause of 0-100 ms (seeded) separates first turns, so they land anywhere in a document call.
 Target: busy p95 within 2x of idle p95 for the default.
 
-Run: ``python3 bench/embedding_contention.py`` (about 3 minutes; ``--help`` for options); the
+Run: ``python3 bench/embedding_contention.py`` (about 10 minutes; ``--help`` for options); the
 issue 23 comparison: ``--setups stack,doc-thread,query-handle,default --rounds 2`` with small loads
 (docs/benchmarks.md).
 """
