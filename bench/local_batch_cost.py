@@ -1,8 +1,9 @@
 """What one call of the bundled e5 model costs, by batch size and text length.
 
-The embedding scheduler sends documents in slices and checks for waiting queries between them, so
-a slice must be short, and it is only worth filling a slice with several texts if the model embeds
-them faster together than one by one. This times ``LocalEmbedder.embed_documents`` (one call, one
+The embedding scheduler issue 11 built (``bench/_scheduler_stack.py`` since issue 23) sent
+documents in slices and checked for waiting queries between them, so a slice had to be short, and
+it was only worth filling a slice with several texts if the model embeds them faster together than
+one by one. This times ``LocalEmbedder.embed_documents`` (one call, one
 native handle) for batches of 1-32 texts of three lengths the writer stores: a short turn, a detail
 record (a turn with the turn before it as context), and a full-length summary, plus one query.
 Each figure is the best of ``--repeat`` rounds over every cell (the call least disturbed by other
@@ -21,10 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from strands_s3_vectors_memory.embeddings import LocalEmbedder
-from strands_s3_vectors_memory.embeddings.local import LOCAL_SLICE_CHARS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
+from _scheduler_stack import LOCAL_SLICE_CHARS
 
 _SENTENCE = ("the user keeps bees and sells honey at the market on Saturdays while training for a marathon "
              "in Berlin with a knee that hurts after long runs so the physiotherapist suggested strength work "

@@ -1,4 +1,4 @@
-"""Background writer throughput: ours (with and without the embedding scheduler) against 0.3.0.
+"""Background writer throughput: ours (and its embedding path before issue 11) against 0.3.0.
 
 The writer's rate as ``bench/plugin_overhead.py`` measures it, alone and with more conversations:
 ``--conversations`` conversations of new users are ended back to back (one ``end_session`` turn each:
@@ -12,7 +12,7 @@ user's):
 
 * ours with the embedding path before issue 11 (no scheduler; one model handle for queries and
   documents, documents on the writer's threads), embedded engine;
-* ours as shipped (scheduler, query handle, two low-priority document lanes), embedded engine,
+* ours as shipped (a query handle and two low-priority document lanes), embedded engine,
   with facts (the default) and with ``extract_facts=False`` (the work 0.3.0 does, plus details);
 * the same two through the local S3 Vectors endpoint over HTTP, from a process of their own
   (``bench/_http_runner.py``), the endpoint serving from this one;
@@ -28,6 +28,10 @@ Run: ``python3 bench/writer_throughput.py`` (about 8 minutes a round on 2 cores;
 writer's queue schedules one job per memory scope at a time, the archiver's per-scope lock behind
 it) and with both turned off (no groups, the lock a no-op), interleaved over ``--rounds``; then
 the writer queue's own cost per job with and without scopes, timed alone (one thread, 50 scopes).
+
+``--variants`` measures only the bundled model's concurrency variants of
+``bench/_concurrency_variants.py`` (issue 23), "ours, embedded engine" with each, interleaved over
+``--rounds`` (the order flipped every round).
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, make_
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, run_child
-from _unscheduled import PreviousLocalEmbedder, unscheduled
+from _concurrency_variants import VARIANTS
+from _concurrency_variants import store as variant_store
+from _unscheduled import PreviousLocalEmbedder
 from plugin_overhead import BUCKET, bulk_load, measure_original, measure_ours, seed_user
 
 
@@ -87,7 +93,7 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
     """Every setup once, each on a fresh index (the runs reuse user and conversation ids, and a
     conversation ended again is summarized on top of its stored summary: more to embed later)."""
     rates: dict[str, float | None] = {}
-    before = unscheduled(_loaded(scratch / "before", CachedEmbedder(PreviousLocalEmbedder()), args.memories))
+    before = _loaded(scratch / "before", CachedEmbedder(PreviousLocalEmbedder()), args.memories)
     rates[SETUPS[0]] = _rate(measure_ours(before, 0, args.conversations, scratch / "before" / "spool"))
     before._get_s3vectors_client().close()
     ours = _loaded(scratch / "ours", make_embedder("local"), args.memories)
@@ -181,6 +187,31 @@ def _per_user_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _variants(args: argparse.Namespace) -> int:
+    """The writer's rate with each embedding concurrency variant, interleaved (order flipped each round)."""
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for round_number in range(args.rounds):
+        for name in (list(VARIANTS) if round_number % 2 == 0 else list(reversed(VARIANTS))):
+            with tempfile.TemporaryDirectory(prefix="writer-variants-") as scratch:
+                store = variant_store(name, bucket_name=BUCKET, backend="local", data_dir=Path(scratch))
+                bulk_load(store, args.memories)
+                seed_user(store)
+                rates[name].append(_rate(measure_ours(store, 0, args.conversations, Path(scratch) / "spool")))
+                store._get_s3vectors_client().close()
+            print(json.dumps({name: rates[name][-1]}), file=sys.stderr, flush=True)
+    print(f"\nmachine: {machine()}")
+    print(f"{args.conversations} conversations ended back to back per variant and round, {args.rounds} round(s) "
+          f"interleaved; index: {args.memories:,} memories")
+    print("| variant | summaries stored / s (median) | each round |")
+    print("|---|---|---|")
+    for name, values in rates.items():
+        print(f"| {VARIANTS[name]} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rates": rates},
+                                        indent=2), encoding="utf-8")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=200, help="conversations ended (%(default)s)")
@@ -191,7 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--per-user-lock", action="store_true",
                         help="only compare the writer with and without one scope at a time (see above)")
+    parser.add_argument("--variants", action="store_true",
+                        help="only compare the embedding concurrency variants of bench/_concurrency_variants.py")
     args = parser.parse_args(argv)
+    if args.variants:
+        return _variants(args)
     if args.per_user_lock:
         return _per_user_lock(args)
 

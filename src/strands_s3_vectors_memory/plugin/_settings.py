@@ -64,8 +64,8 @@ WriteMode = Literal["background", "inline"]
 DEFAULT_READ_YOUR_WRITES_TIMEOUT = 10.0
 #: Writer threads of a runtime. Each mostly waits (the summary model, the related-facts query, the
 #: writes); with 2, fifty conversations ended at once against a 0.2 s embedder took longer to store
-#: than a returning user's read-your-writes wait (bench/async_server.py); local embedding work is
-#: coalesced by the store's scheduler whatever the count.
+#: than a returning user's read-your-writes wait (bench/async_server.py); the bundled model runs
+#: the writers' document calls on its two document lanes whatever the count.
 DEFAULT_WRITER_WORKERS = 4
 
 

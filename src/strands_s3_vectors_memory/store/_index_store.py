@@ -38,7 +38,7 @@ from ..config import (
     resolve_data_dir,
     resolve_region,
 )
-from ..embeddings import Embedder, EmbeddingScheduler, make_embedder, scheduled
+from ..embeddings import Embedder, make_embedder
 from ..errors import (
     ConfigurationError,
     EmbeddingError,
@@ -130,8 +130,6 @@ class IndexStore:
         self.embedder: Embedder = embedder or make_embedder(
             self.backend, embedding_model, region=self.region_name
         )
-        # Every embedding goes through the scheduler: a search's query before the writer's documents.
-        self.embedding_scheduler: EmbeddingScheduler = scheduled(self.embedder)
         hint = getattr(self.embedder, "similarity_threshold", None)
         chosen = similarity_threshold if similarity_threshold is not None else hint
         self.similarity_threshold = float(chosen if chosen is not None else DEFAULT_SIMILARITY_THRESHOLD)
@@ -198,8 +196,8 @@ class IndexStore:
     # ------------------------------------------------------------------ embeddings
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Document vectors of ``texts`` (in order), through the scheduler, shape-checked."""
-        vectors = self.embedding_scheduler.embed_documents(list(texts))
+        """Document vectors of ``texts`` (in order), shape-checked."""
+        vectors = self.embedder.embed_documents(list(texts))
         if len(vectors) != len(texts) or any(len(v) != self.embedder.dimension for v in vectors):
             raise EmbeddingError(f"embedder {self.embedder.model_id!r} returned vectors of the wrong shape")
         return vectors
@@ -328,7 +326,7 @@ class IndexStore:
         supersedes: one bounded query, no relevance cut-off (the model judges). ``near``: the vectors
         of the conversation's detail records (see :func:`~..archive._facts.related_vector`).
         """
-        vector = related_vector(self.embedding_scheduler, transcript, near) if limit >= 1 else None
+        vector = related_vector(self.embedder, transcript, near) if limit >= 1 else None
         if vector is None:
             return []
         found = find_facts(self._scope_target(scope), scope, vector, top_k=min(limit, MAX_TOP_K))
@@ -422,7 +420,7 @@ class IndexStore:
         if not isinstance(query, str) or not query.strip():
             return []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
-        return search_index(self._scope_target(scope), self.embedding_scheduler, scope, query, top_k=top_k,
+        return search_index(self._scope_target(scope), self.embedder, scope, query, top_k=top_k,
                             candidate_k=max(top_k, self.candidate_k), threshold=threshold)
 
     @traced(SPAN_SEARCH)
@@ -451,14 +449,14 @@ class IndexStore:
             return [], []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
         target = self._scope_target(scope)
-        vector = query_vector(self.embedding_scheduler, query)
+        vector = query_vector(self.embedder, query)
         facts: Callable[[], list[Memory]] = partial(
-            search_facts, target, self.embedding_scheduler, scope, query, top_k=fact_k, vector=vector,
+            search_facts, target, self.embedder, scope, query, top_k=fact_k, vector=vector,
             candidate_k=max(fact_k, _FACT_CANDIDATE_K), include_superseded=include_superseded,
             threshold=threshold if fact_threshold is None else fact_threshold)
         # Over the network (AWS) the two queries run side by side; the embedded engine is CPU in this
         # process, where a second thread would only contend for the GIL.
         facts = (beside(facts) if self.backend is not Backend.LOCAL else facts) if fact_k else list
-        memories = search_index(target, self.embedding_scheduler, scope, query, top_k=top_k,
+        memories = search_index(target, self.embedder, scope, query, top_k=top_k,
                                 candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector)
         return facts(), memories

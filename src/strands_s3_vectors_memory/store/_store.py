@@ -43,8 +43,8 @@ class S3VectorMemory(IndexStore):
         data_dir: Where the local backend stores data; default ``$S3_VECTORS_MEMORY_DATA_DIR``.
         index_name: Index of the single-tenant store (``memory``, as in the spec).
         client: An S3-Vectors-shaped client to use instead of building one (tests, custom sessions).
-        embedder: An :class:`~strands_s3_vectors_memory.embeddings.Embedder` instead of ``embedding_model``;
-            the store calls it through an ``EmbeddingScheduler`` (pass one to share it between stores).
+        embedder: An :class:`~strands_s3_vectors_memory.embeddings.Embedder` instead of ``embedding_model``
+            (the store calls it directly; pass one to share it, and its query cache, between stores).
         endpoint_url: S3 Vectors endpoint override on AWS (boto3 also reads ``AWS_ENDPOINT_URL_S3VECTORS``).
         similarity_threshold: Minimum similarity (``1 - distance/2``) of a memory worth injecting;
             default: the embedder's own calibrated value, else 0.5.

