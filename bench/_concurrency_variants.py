@@ -23,8 +23,8 @@ from typing import Any
 from _scheduler_stack import EmbeddingScheduler, StackLocalEmbedder
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
-from strands_s3_vectors_memory.embeddings.background import LowPriorityThread
-from strands_s3_vectors_memory.embeddings.local import DOCUMENT_NICENESS
+from strands_s3_vectors_memory.embeddings._background import LowPriorityThread
+from strands_s3_vectors_memory.embeddings._local import DOCUMENT_NICENESS
 
 #: Variant key -> table label.
 VARIANTS = {

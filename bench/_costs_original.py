@@ -51,7 +51,7 @@ def main() -> int:
         raise SystemExit(f"imported the wrong package: {original.__file__}")
     _load_ours(args.src)  # our package as ``ours``
     from ours.config import NON_FILTERABLE_METADATA_KEYS
-    from ours.embeddings.local import LocalEmbedder
+    from ours.embeddings import LocalEmbedder
     from ours.summarizer import extractive_summary
     from ours.testing import ScriptedModel, default_responder
 

@@ -57,7 +57,7 @@ def main() -> int:
     if not str(Path(original.__file__).resolve()).startswith(str(args.original.resolve())):
         raise SystemExit(f"imported the wrong package: {original.__file__}")
     _load_ours(args.src)
-    from ours.embeddings.local import LocalEmbedder
+    from ours.embeddings import LocalEmbedder
     from ours.testing import ScriptedModel
 
     embedder = LocalEmbedder()

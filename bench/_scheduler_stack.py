@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strands_s3_vectors_memory.embeddings import Embedder, LocalEmbedder
-from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
+from strands_s3_vectors_memory.embeddings._base import EmbedderWrapper
 from strands_s3_vectors_memory.errors import ConfigurationError, EmbeddingError
 
 #: Most texts per model call. Eight keeps the bundled model's small batch gain on short texts (under

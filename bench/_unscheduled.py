@@ -13,8 +13,8 @@ import threading
 from typing import Any
 
 from strands_s3_vectors_memory.embeddings import LocalEmbedder
-from strands_s3_vectors_memory.embeddings import local as local_module
-from strands_s3_vectors_memory.embeddings.base import finalise_vector
+from strands_s3_vectors_memory.embeddings import _local as local_module
+from strands_s3_vectors_memory.embeddings._base import finalise_vector
 
 #: The one native handle's lock, as ``LocalEmbedder`` had it then.
 _MODEL_LOCK = threading.Lock()

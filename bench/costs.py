@@ -57,7 +57,7 @@ from strands_s3_vectors_memory.durability import _s3_location as s3_location
 from strands_s3_vectors_memory.durability import _s3_tombstones as s3_tombstones
 from strands_s3_vectors_memory.durability._s3_spool import S3Spool
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, LocalEmbedder
-from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
+from strands_s3_vectors_memory.embeddings._base import EmbedderWrapper
 from strands_s3_vectors_memory.index._clients import aws_client, local_client
 from strands_s3_vectors_memory.plugin import _runtime as runtime
 from strands_s3_vectors_memory.testing import ScriptedModel, default_responder

@@ -31,9 +31,9 @@ from threadpoolctl import threadpool_info
 
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.embeddings import BedrockEmbedder, CachedEmbedder, LocalEmbedder, embed_background_query
-from strands_s3_vectors_memory.embeddings import local as local_module
-from strands_s3_vectors_memory.embeddings.background import LowPriorityThread
-from strands_s3_vectors_memory.embeddings.base import finalise_vector
+from strands_s3_vectors_memory.embeddings import _local as local_module
+from strands_s3_vectors_memory.embeddings._background import LowPriorityThread
+from strands_s3_vectors_memory.embeddings._base import finalise_vector
 
 DEADLINE = 30.0  # seconds before a wait counts as a hang
 

@@ -20,7 +20,7 @@ from strands_s3_vectors_memory.archive._archiver import Archiver
 from strands_s3_vectors_memory.archive._jobs import ConversationJob
 from strands_s3_vectors_memory.archive._summary_format import FACT_PARSE_COUNTS, parse_summary_request
 from strands_s3_vectors_memory.embeddings import Embedder, make_embedder, mean_direction
-from strands_s3_vectors_memory.embeddings.base import EmbedderWrapper
+from strands_s3_vectors_memory.embeddings._base import EmbedderWrapper
 from strands_s3_vectors_memory.index._clients import local_client
 from strands_s3_vectors_memory.index._records import (
     FACT_CURRENT,

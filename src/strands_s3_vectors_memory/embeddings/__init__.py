@@ -3,16 +3,16 @@
 Everything above this package sees only the :class:`Embedder` protocol; :func:`make_embedder`
 chooses the implementation from the backend and ``EMBEDDING_MODEL``. Stores call their embedder
 directly: a remote model (Bedrock) needs no scheduling, and the bundled one keeps users' queries
-ahead of background documents itself (:mod:`.local`).
+ahead of background documents itself (:mod:`._local`).
 """
 
 from __future__ import annotations
 
-from .base import BackgroundQueryEmbedder, Embedder, embed_background_query, mean_direction
-from .bedrock import BedrockEmbedder
-from .cache import CachedEmbedder
-from .factory import make_embedder
-from .local import LOCAL_DIMENSION, LOCAL_SIMILARITY_THRESHOLD, LocalEmbedder
+from ._base import BackgroundQueryEmbedder, Embedder, embed_background_query, mean_direction
+from ._bedrock import BedrockEmbedder
+from ._cache import CachedEmbedder
+from ._factory import make_embedder
+from ._local import LOCAL_DIMENSION, LOCAL_SIMILARITY_THRESHOLD, LocalEmbedder
 
 __all__ = [
     "LOCAL_DIMENSION",

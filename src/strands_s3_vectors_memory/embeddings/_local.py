@@ -11,7 +11,7 @@ Queries come first (a user is waiting for them; documents are the background wri
   handle would wait for whatever batch holds it; on its own handle it runs beside that call at once;
 * every other call (documents, and the writer's own queries: a conversation's related facts) runs
   on one of two *lanes*: a native handle on a thread of its own at lower CPU priority
-  (:mod:`.background`), so the query gets most of the CPU while they share it. Each lane's OpenMP
+  (:mod:`._background`), so the query gets most of the CPU while they share it. Each lane's OpenMP
   team is half the cores wide (sized with ``threadpoolctl``, on the lane's own thread: users'
   queries keep the full team): on two cores, two one-thread calls side by side embed more texts per
   second than one two-thread call after the other, and leave a query more room beside them.
@@ -38,8 +38,8 @@ import numpy as np
 from ..config import DEFAULT_LOCAL_EMBEDDING_MODEL
 from ..errors import ConfigurationError, EmbeddingError
 from ..forking import reset_in_child
-from .background import LowPriorityThread
-from .base import finalise_vector, require_text
+from ._background import LowPriorityThread
+from ._base import finalise_vector, require_text
 
 #: multilingual-e5-small produces 384-dimensional vectors.
 LOCAL_DIMENSION = 384

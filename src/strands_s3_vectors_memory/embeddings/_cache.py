@@ -14,7 +14,7 @@ from cachetools import LRUCache, cached
 
 from ..errors import ConfigurationError
 from ..telemetry import SPAN_EMBED, annotate, traced
-from .base import Embedder, EmbedderWrapper
+from ._base import Embedder, EmbedderWrapper
 
 
 class CachedEmbedder(EmbedderWrapper):

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..config import DEFAULT_AWS_DIMENSION, DEFAULT_BEDROCK_EMBEDDING_MODEL, resolve_region
 from ..errors import ConfigurationError, EmbeddingError
 from ..telemetry import SERVICE_NAME
-from .base import finalise_vector, require_text
+from ._base import finalise_vector, require_text
 
 #: Nova's ``text.value`` accepts at most 8,192 characters; the model itself then truncates
 #: on tokens (``truncationMode: END``), so cutting on this budget is always safe.

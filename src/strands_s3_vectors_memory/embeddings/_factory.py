@@ -13,10 +13,10 @@ from ..config import (
     resolve_backend,
 )
 from ..errors import DimensionMismatchError
-from .base import Embedder
-from .bedrock import BedrockEmbedder
-from .cache import CachedEmbedder
-from .local import LOCAL_DIMENSION, LocalEmbedder
+from ._base import Embedder
+from ._bedrock import BedrockEmbedder
+from ._cache import CachedEmbedder
+from ._local import LOCAL_DIMENSION, LocalEmbedder
 
 
 def make_embedder(

@@ -2,7 +2,7 @@
 
 The bundled model embeds documents (the background writer's summaries and detail records) on two
 lanes whose OpenMP threads share every core, in calls that cannot be interrupted. A user's
-first-turn query runs on a handle of its own beside such calls (see :mod:`.local`), and they then
+first-turn query runs on a handle of its own beside such calls (see :mod:`._local`), and they then
 share the cores. Linux hands out CPU by each thread's niceness, and the OpenMP threads a thread
 starts inherit it; so each lane's calls run on a :class:`LowPriorityThread`: on an idle machine
 they still get every core, under contention the query (and the agent's own Python) get most of them.
