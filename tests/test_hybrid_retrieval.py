@@ -100,6 +100,19 @@ def test_first_turn_is_one_hybrid_query_that_finds_the_code_dense_search_misses(
         assert all("47110" not in v["metadata"]["content"] for v in dense["vectors"])
 
 
+@pytest.mark.parametrize("question", [QUESTION, "Any news on ORD-47110?"])
+def test_first_turn_ranks_the_asked_codes_memory_above_closer_look_alikes(tmp_path: Path, question: str) -> None:
+    """Among hybrid candidates the words weigh more than among dense ones: the one memory holding the
+    asked code comes first, though 60 look-alikes are nearer the question's vector (and share more of
+    its other words); with the dense candidates' mix it was not even among the five shown."""
+    with LocalS3VectorsClient(tmp_path) as engine:
+        store = _store(engine)
+        _seed(store)
+        _facts, memories = store.search_with_facts(store.scope("ann"), question, top_k=5, fact_k=0)
+        assert "ORD-47110" in memories[0].content
+        assert all("ORD-47110" not in m.content for m in memories[1:])
+
+
 def test_classic_index_falls_back_to_dense_candidates_and_upgrade_brings_hybrid(tmp_path: Path) -> None:
     """An index made by today's version in a CLASSIC-era bucket: dense ranking, then upgraded in place."""
     with LocalS3VectorsClient(tmp_path, clock=lambda: BEFORE_CUTOFF) as engine:

@@ -42,6 +42,7 @@ __all__ = [
     "CONTAINMENT_DUPLICATE",
     "DEFAULT_WEIGHTS",
     "DETAIL_MIN_NOVELTY",
+    "HYBRID_CANDIDATE_WEIGHTS",
     "JACCARD_DUPLICATE",
     "LEXICAL_MARGIN",
     "SUPPORT_WEIGHT",
@@ -67,6 +68,13 @@ class HybridWeights:
 
 #: The fixed default mix: dense slightly ahead of BM25, recency only as a tie-break.
 DEFAULT_WEIGHTS = HybridWeights()
+#: The mix over the candidates of the service's hybrid query: BM25 slightly ahead. Those candidates
+#: are the fused best of the dense and the full-text rankings of the whole scope, not the dense
+#: nearest, so a record is among them *because* of its words as often as because of its vector;
+#: over them the default mix let a closer look-alike outrank the one record holding the asked code
+#: (``bench/identifier_recall.py``). Chosen like :data:`DEFAULT_WEIGHTS` (``bench/locomo_recall.py
+#: --sweep``): the middle of a plateau (dense 0.40 to 0.50 all within 0.005 at recall@1/3/5).
+HYBRID_CANDIDATE_WEIGHTS = HybridWeights(dense=0.45, lexical=0.55)
 #: Share of a conversation's second-best record added to its best one.
 SUPPORT_WEIGHT = 0.2
 #: How far below the dense threshold a record sharing a content word with the query still counts.
@@ -163,7 +171,7 @@ def rank_conversations(
     candidates: Sequence[Memory],
     *,
     threshold: float,
-    weights: HybridWeights = DEFAULT_WEIGHTS,
+    weights: HybridWeights | None = None,
     lexical_margin: float = LEXICAL_MARGIN,
     summary_key_of_conversation: Callable[[str], str | None] | None = None,
     hybrid: bool = False,
@@ -178,8 +186,11 @@ def rank_conversations(
 
     ``hybrid``: the candidates come from a hybrid query, so a record the service found by its words
     alone has no distance: its dense part is the lowest, and it is relevant when it shares a content
-    word with the query.
+    word with the query. ``weights`` default to :data:`HYBRID_CANDIDATE_WEIGHTS` for such candidates,
+    else :data:`DEFAULT_WEIGHTS`.
     """
+    if weights is None:
+        weights = HYBRID_CANDIDATE_WEIGHTS if hybrid else DEFAULT_WEIGHTS
     usable = [m for m in candidates if m.similarity is not None or hybrid]
     if not usable:
         return []
