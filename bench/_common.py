@@ -83,8 +83,10 @@ class DelayedLink:
                     writer.write(chunk)
         except ConnectionError:
             pass
-        finally:
-            loop.call_later(delay, writer.close)
+        except asyncio.CancelledError:  # the link is closing
+            writer.close()
+            raise
+        loop.call_later(delay, writer.close)
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self._port)
@@ -103,11 +105,19 @@ class DelayedLink:
         self._ready.wait(10)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    async def _close(self) -> None:
         if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+            self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
 
 def machine() -> str:
