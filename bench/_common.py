@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,67 @@ def run_child(script: str, args: Sequence[str], *, timeout: float,
         return None
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+class DelayedLink:
+    """A TCP relay to ``port`` on localhost that delivers every answer ``delay`` seconds late: a network
+    round trip in front of the local endpoint, without root (no ``tc netem``). Requests go through at
+    once; each chunk of an answer leaves ``delay`` after it arrived, so answers to concurrent requests
+    wait side by side, as on a real network. Context manager; ``url`` is where clients connect."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self._port, self._delay = port, delay
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="delayed-link", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self.url = ""
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while chunk := await reader.read(1 << 16):
+                if delay:
+                    loop.call_later(delay, writer.write, chunk)  # same delay each: order kept
+                else:
+                    writer.write(chunk)
+        except ConnectionError:
+            pass
+        except asyncio.CancelledError:  # the link is closing
+            writer.close()
+            raise
+        loop.call_later(delay, writer.close)
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self._port)
+        await asyncio.gather(self._pipe(client_reader, server_writer, 0.0),
+                             self._pipe(server_reader, client_writer, self._delay))
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> DelayedLink:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
 
 def machine() -> str:

@@ -84,13 +84,19 @@ class Question:
 
 
 class Metered:
-    """The store's client, counting the bytes of every ``QueryVectors`` answer under ``method``."""
+    """The store's client, counting the bytes of every ``QueryVectors`` answer under ``method``, and the
+    ``GetVectors`` calls (a search's summaries fetched by key: a second round trip after the query)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.method = ""
         self.bytes: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
+        self.fetches: Counter[str] = Counter()
+
+    def get_vectors(self, **params: Any) -> Any:
+        self.fetches[self.method] += 1
+        return self.inner.get_vectors(**params)
 
     def query_vectors(self, **params: Any) -> Any:
         response = self.inner.query_vectors(**params)
@@ -310,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for method in ("default", "hybrid"):
         calls = max(1, meter.calls[method])
         print(f"QueryVectors answer per {method} search: {meter.bytes[method] / calls / 1024:.1f} KiB "
-              f"({meter.calls[method]} queries)")
+              f"({meter.calls[method]} queries); summaries fetched after the query in "
+              f"{meter.fetches[method] / calls:.0%} of them")
     print()
     print(table(tallies))
     if args.json:

@@ -22,7 +22,16 @@ Columns: ours on the embedded engine (the local default), ours through the local
 endpoint over HTTP (the shape of an AWS deployment), and the original 0.3.0 package, also through the
 endpoint (it cannot embed an engine), with its Bedrock embedding call replaced by the same e5 model.
 0.3.0 is installed with ``pip install --no-deps strands-s3-vectors-memory==0.3.0 --target
-/tmp/orig-pkg`` and runs in a subprocess (same import name as ours).
+/tmp/orig-pkg`` and runs in a subprocess (same import name as ours). Every setup runs in a process
+of its own (``_http_runner.py``, ``_original_runner.py``), the endpoint serving from this one: in one
+process the server's threads would share the client's GIL, which no deployment does. ``--rounds N``
+runs every setup N times, interleaved, and reports the median of the rounds' figures (the machine's
+load drifts between setups).
+``--before-src DIR`` adds another tree's ``src`` (e.g. main before a change), embedded and over
+HTTP, measured in the same run against the same index. ``--rtt-ms 10`` puts a 10 ms network round
+trip in front of the endpoint (``_common.DelayedLink``): on the local endpoint a request costs the
+server's Python, one request after the other (one process serves them), while on AWS it is mostly
+waiting, which requests sent side by side share.
 
 Run: ``python3 bench/plugin_overhead.py`` (``--help`` for options).
 """
@@ -49,7 +58,7 @@ from strands_s3_vectors_memory.index._records import MemoryScope, build_metadata
 from strands_s3_vectors_memory.testing import ScriptedModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bench_aws_env, machine, original_installed, run_child
+from _common import DelayedLink, bench_aws_env, machine, original_installed, run_child
 from _turns import BASE_PROMPT, TURN_KINDS, TurnTimes, run_conversations
 
 BUCKET = "overhead-bench"
@@ -135,6 +144,16 @@ def _summary(times: Mapping[str, TurnTimes], rate: float) -> dict[str, Any]:
     }
 
 
+def measure_child(src: Path, where: Sequence[str], conversations: int, throughput: int,
+                  spool: Path) -> dict[str, Any] | None:
+    """:func:`measure_ours` in a process of its own (``_http_runner.py``) with the package of ``src``,
+    against the endpoint (``where``: ``--url URL``) or the embedded engine (``--data-dir DIR``)."""
+    env = dict(bench_aws_env(None), PYTHONPATH=str(src))
+    return run_child("_http_runner.py", [*where, "--bucket", BUCKET, "--spool", str(spool), "--conversations",
+                                         str(conversations), "--throughput", str(throughput)],
+                     env=env, timeout=3600)
+
+
 def measure_original(original: Path, url: str | None, conversations: int, throughput: int, *,
                      data_dir: Path | None = None) -> dict[str, Any] | None:
     """Run ``_original_runner.py`` against the endpoint at ``url``, or on the embedded engine in ``data_dir``
@@ -176,38 +195,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--throughput", type=int, default=30, help="conversations ended for the writer rate")
     parser.add_argument("--original", type=Path, default=Path("/tmp/orig-pkg"), help="where 0.3.0 is installed")
     parser.add_argument("--skip-endpoint", action="store_true", help="only the embedded engine")
+    parser.add_argument("--rounds", type=int, default=1, help="every setup this many times, interleaved")
+    parser.add_argument("--rtt-ms", type=float, default=0.0,
+                        help="a network round trip before the endpoint answers (the HTTP columns), in ms")
+    parser.add_argument("--before-src", type=Path, default=None,
+                        help="also time the package in this src/ directory (e.g. /work/main/src)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
-    columns: dict[str, dict[str, Any]] = {}
+    rounds: dict[str, list[dict[str, Any]]] = {}
+    trees = [*([("before", args.before_src)] if args.before_src is not None else []), ("ours", ROOT / "src")]
+    http = f"local endpoint (HTTP{f', +{args.rtt_ms:g} ms a round trip' if args.rtt_ms else ''})"
     with tempfile.TemporaryDirectory(prefix="overhead-bench-") as scratch:
         data_dir = Path(scratch) / "data"
-        embedder = make_embedder("local")
-        store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=embedder)
+        store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, embedder=make_embedder("local"))
         load_rate = bulk_load(store, args.memories)
         seed_user(store)
-        columns["ours, embedded engine"] = measure_ours(store, args.conversations, args.throughput,
-                                                        Path(scratch) / "spool-embedded")
         store._get_s3vectors_client().close()
-        if not args.skip_endpoint:
-            with LocalEndpoint(data_dir) as endpoint:
-                remote = S3VectorMemory(bucket_name=BUCKET, backend="aws", endpoint_url=endpoint.url,
-                                        embedder=make_embedder("local"), region_name="us-east-1",
-                                        client=_endpoint_client(endpoint.url))
-                columns["ours, local endpoint (HTTP)"] = measure_ours(
-                    remote, args.conversations, args.throughput, Path(scratch) / "spool-endpoint")
-                original = measure_original(args.original, endpoint.url, args.conversations, args.throughput)
+        for number in range(args.rounds):  # every setup once per round: the machine's drift hits them all
+            spool = Path(scratch) / f"round-{number}"
+            for name, src in trees:
+                result = measure_child(src, ["--data-dir", str(data_dir)], args.conversations, args.throughput,
+                                       spool / f"{name}-embedded")
+                if result is not None:
+                    rounds.setdefault(f"{name}, embedded engine", []).append(result)
+            if args.skip_endpoint:
+                continue
+            with LocalEndpoint(data_dir) as endpoint, \
+                    DelayedLink(int(endpoint.url.rsplit(":", 1)[1]), args.rtt_ms / 1000) as link:
+                url = link.url if args.rtt_ms else endpoint.url
+                for name, src in trees:
+                    result = measure_child(src, ["--url", url], args.conversations, args.throughput,
+                                           spool / f"{name}-endpoint")
+                    if result is not None:
+                        rounds.setdefault(f"{name}, {http}", []).append(result)
+                original = measure_original(args.original, url, args.conversations, args.throughput)
                 if original is not None:
-                    columns["0.3.0, local endpoint (HTTP)"] = original
+                    rounds.setdefault(f"0.3.0, {http}", []).append(original)
+    columns = {name: _median_of(results) for name, results in rounds.items()}
 
     print(f"\nmachine: {machine()}")
     print(f"index: {args.memories:,} memories bulk-loaded at {load_rate:,.0f} vectors/s; "
-          f"{args.conversations} timed conversations per setup; writer rate over {args.throughput} conversations")
+          f"{args.conversations} timed conversations per setup and round, {args.rounds} round(s) (medians of the "
+          f"rounds' figures); writer rate over {args.throughput} conversations")
     print()
     print(table(columns))
     if args.json:
         args.json.write_text(json.dumps(columns, indent=2), encoding="utf-8")
     return 0
+
+
+def _median_of(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One setup's figures over the rounds: the median of each number (same keys in every round)."""
+    first = results[0]
+    return {key: _median_of([r[key] for r in results]) if isinstance(first[key], Mapping)
+            else float(np.median([r[key] for r in results])) for key in first}
 
 
 def _endpoint_client(url: str) -> Any:

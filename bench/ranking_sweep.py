@@ -8,8 +8,12 @@ combination, and prints session recall@1/@3/@5 per category. The chosen defaults
 not on a lone spike: the data set is small (a single question moves open-domain recall by 0.02),
 and the figures in ``docs/benchmarks.md`` are measured on the same questions.
 
+With ``--hybrid`` the candidates are those of the service's hybrid query instead (the first turn's
+on an ENHANCED index: ``candidate_k`` = 30 fused records), which
+:data:`~strands_s3_vectors_memory.store._ranking.HYBRID_CANDIDATE_WEIGHTS` is chosen on.
+
 Run: ``python3 bench/locomo_recall.py --data-dir /tmp/locomo`` once (ingest), then
-``python3 bench/ranking_sweep.py --data-dir /tmp/locomo``.
+``python3 bench/ranking_sweep.py --data-dir /tmp/locomo`` (and ``--hybrid --candidates 30``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory.index import Memory
 from strands_s3_vectors_memory.store import _ranking as ranking
+from strands_s3_vectors_memory.store._search import text_query
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import locomo_recall as locomo
@@ -40,13 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dense", type=_floats, default=[0.4, 0.45, 0.5, 0.55, 0.6], help="dense weights")
     parser.add_argument("--support", type=_floats, default=[0.0, 0.1, 0.2, 0.3, 0.4], help="support weights")
     parser.add_argument("--candidates", type=_floats, default=[50, 100], help="candidate_k values (<= 100)")
+    parser.add_argument("--hybrid", action="store_true", help="candidates from the service's hybrid query")
     args = parser.parse_args(argv)
 
     sessions, questions, _ = locomo.load(args.data)
     if not (args.data_dir / f"ingested-{len(sessions)}.txt").exists():
         raise SystemExit(f"{args.data_dir} holds no ingested index: run locomo_recall.py --data-dir first")
     store = S3VectorMemory(bucket_name=locomo.BUCKET, backend="local", data_dir=args.data_dir)
-    candidates = [locomo.dense_candidates(store, q.user_id, q.text) for q in tqdm(questions, desc="dense queries")]
+    if args.hybrid:
+        most = int(max(args.candidates))
+        candidates = [hybrid_candidates(store, q.user_id, q.text, most) for q in tqdm(questions, desc="hybrid queries")]
+    else:
+        candidates = [locomo.dense_candidates(store, q.user_id, q.text) for q in tqdm(questions, desc="dense queries")]
     names = [*locomo.CATEGORIES.values(), "all"]
     print("| dense | support | candidate_k | " + " | ".join(f"{n} @1/@3/@5" for n in names) + " |")
     print("|" + "---|" * (len(names) + 3))
@@ -57,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             weights = ranking.HybridWeights(dense=dense, lexical=1.0 - dense)
             tally = locomo.Tally()
             for question, found in zip(questions, candidates, strict=True):
-                matches = ranking.rank_conversations(question.text, found[: int(k)], threshold=0.0, weights=weights)
+                matches = ranking.rank_conversations(question.text, found[: int(k)], threshold=0.0, weights=weights,
+                                                     hybrid=args.hybrid)
                 ranked = [n for m in matches if (n := _session(m.group)) is not None]
                 tally.add(locomo.CATEGORIES[question.category], ranked, question.evidence)
             cells = ["/".join(f"{tally.recall(n, kk):.3f}" for kk in locomo.KS) for n in names]
@@ -65,6 +77,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         ranking.SUPPORT_WEIGHT = default_support
     return 0
+
+
+def hybrid_candidates(store: S3VectorMemory, user_id: str, question: str, top_k: int) -> list[Memory]:
+    """What the service's hybrid query returns: the ``top_k`` records of the user that RRF ranks first
+    over the query vector and the question's words on ``content`` (the first turn's query)."""
+    response = store._get_s3vectors_client().query_vectors(
+        vectorBucketName=store.bucket_name,
+        indexName=store.index_name,
+        queryVector={"float32": store.embedder.embed_query(question)},
+        queryTexts=[{"metadataKey": "content", "text": text_query(question)}],
+        topK=top_k,
+        filter=store.scope(user_id, locomo.AGENT).metadata_filter(),
+        returnMetadata=True,
+        returnDistance=True,
+    )
+    return [Memory.from_vector(v) for v in response.get("vectors", [])]
 
 
 def _session(group: str) -> int | None:

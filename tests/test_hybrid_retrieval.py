@@ -9,14 +9,19 @@ How the candidates then rank with a real model is measured in ``bench/locomo_rec
 from __future__ import annotations
 
 import json
+import math
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from typer.testing import CliRunner
 
+from _common import DelayedLink  # bench/: the link bench/first_turn_queries.py measures over
 from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine.server import LocalEndpoint
 from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.index._index import create_index
@@ -98,6 +103,48 @@ def test_first_turn_is_one_hybrid_query_that_finds_the_code_dense_search_misses(
         dense = engine.query_vectors(vectorBucketName=BUCKET, indexName=INDEX, topK=20, returnMetadata=True,
                                      queryVector={"float32": code_blind_embedder().embed_query(QUESTION)})
         assert all("47110" not in v["metadata"]["content"] for v in dense["vectors"])
+
+
+@pytest.mark.parametrize("question", [QUESTION, "Any news on ORD-47110?"])
+def test_first_turn_ranks_the_asked_codes_memory_above_closer_look_alikes(tmp_path: Path, question: str) -> None:
+    """Among hybrid candidates the words weigh more than among dense ones: the one memory holding the
+    asked code comes first, though 60 look-alikes are nearer the question's vector (and share more of
+    its other words); with the dense candidates' mix it was not even among the five shown."""
+    with LocalS3VectorsClient(tmp_path) as engine:
+        store = _store(engine)
+        _seed(store)
+        _facts, memories = store.search_with_facts(store.scope("ann"), question, top_k=5, fact_k=0)
+        assert "ORD-47110" in memories[0].content
+        assert all("ORD-47110" not in m.content for m in memories[1:])
+
+
+def test_over_a_network_the_first_turns_two_reads_share_one_round_trip(tmp_path: Path) -> None:
+    """boto3 through the endpoint, every answer 0.4 s late: the facts query is sent before the
+    memories query's answer is in (and the other way round), so the turn waits one round trip, not two."""
+    rtt = 0.4
+    with LocalS3VectorsClient(tmp_path) as engine:
+        store = _store(engine)
+        _seed(store)
+        store.store_conversation_scope(store.scope("ann"), "c1", "Ann moved her parcels to the Lisbon depot.",
+                                       facts=["Lives in Lisbon"])
+    with LocalEndpoint(tmp_path) as endpoint, DelayedLink(int(endpoint.url.rsplit(":", 1)[1]), rtt) as link:
+        client = boto3.client("s3vectors", endpoint_url=link.url, region_name="us-east-1",
+                              aws_access_key_id="test", aws_secret_access_key="test")
+        events: list[tuple[str, str]] = []
+        client.meta.events.register("before-send.s3vectors.QueryVectors", lambda request, **_: events.append(
+            ("sent", "memories" if "queryTexts" in json.loads(request.body) else "facts")))
+        client.meta.events.register("after-call.s3vectors.QueryVectors", lambda **_: events.append(("answer", "")))
+        remote = S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=code_blind_embedder(),
+                                backend="aws", region_name="us-east-1", similarity_threshold=0.0)
+        remote.verify()
+        started = time.perf_counter()
+        facts, memories = remote.search_with_facts(remote.scope("ann"), QUESTION, top_k=5, fact_k=30,
+                                                   include_superseded=True, fact_threshold=-math.inf)
+        elapsed = time.perf_counter() - started
+    assert [f.content for f in facts] == ["Lives in Lisbon"] and "ORD-47110" in memories[0].content
+    assert sorted(events[:2]) == [("sent", "facts"), ("sent", "memories")]  # both out before any answer
+    assert events[2:] == [("answer", ""), ("answer", "")]  # no third request: summaries were candidates
+    assert rtt <= elapsed < 2 * rtt
 
 
 def test_classic_index_falls_back_to_dense_candidates_and_upgrade_brings_hybrid(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ to the query. This module decides what of that is worth putting in front of the 
 1. **Hybrid score per record.** Dense similarity and BM25 over the candidates' content
    (:mod:`.lexical`) are min-max normalised over the candidate set and mixed with fixed weights,
    0.55 / 0.45 (:data:`DEFAULT_WEIGHTS`), the reference "hybrid min-max best-turn" ranking nudged
-   towards dense; recency has weight 0 by default and otherwise only breaks ties (newer first).
+   towards dense; over the candidates of the service's hybrid query, 0.45 / 0.55
+   (:data:`HYBRID_CANDIDATE_WEIGHTS`). Recency has weight 0 by default and otherwise only breaks
+   ties (newer first).
    The weights and :data:`SUPPORT_WEIGHT` come from ``bench/ranking_sweep.py`` on LoCoMo: the
    chosen point sits inside a plateau (every neighbour within 0.005 recall@5), not on a spike.
 2. **Conversation level.** A conversation scores by its best record plus a fraction
@@ -42,6 +44,7 @@ __all__ = [
     "CONTAINMENT_DUPLICATE",
     "DEFAULT_WEIGHTS",
     "DETAIL_MIN_NOVELTY",
+    "HYBRID_CANDIDATE_WEIGHTS",
     "JACCARD_DUPLICATE",
     "LEXICAL_MARGIN",
     "SUPPORT_WEIGHT",
@@ -67,6 +70,14 @@ class HybridWeights:
 
 #: The fixed default mix: dense slightly ahead of BM25, recency only as a tie-break.
 DEFAULT_WEIGHTS = HybridWeights()
+#: The mix over the candidates of the service's hybrid query: BM25 slightly ahead. Those candidates
+#: are the fused best of the dense and the full-text rankings of the whole scope, not the dense
+#: nearest, so a record is among them *because* of its words as often as because of its vector;
+#: over them the default mix let a closer look-alike outrank the one record holding the asked code
+#: (``bench/identifier_recall.py``). Chosen like :data:`DEFAULT_WEIGHTS` (``bench/ranking_sweep.py
+#: --hybrid``): the middle of a plateau (dense 0.35 to 0.50 all within 0.005 at recall@1/3/5); the
+#: default 0.55 sits where recall@3 falls off over these candidates.
+HYBRID_CANDIDATE_WEIGHTS = HybridWeights(dense=0.45, lexical=0.55)
 #: Share of a conversation's second-best record added to its best one.
 SUPPORT_WEIGHT = 0.2
 #: How far below the dense threshold a record sharing a content word with the query still counts.
@@ -163,7 +174,7 @@ def rank_conversations(
     candidates: Sequence[Memory],
     *,
     threshold: float,
-    weights: HybridWeights = DEFAULT_WEIGHTS,
+    weights: HybridWeights | None = None,
     lexical_margin: float = LEXICAL_MARGIN,
     summary_key_of_conversation: Callable[[str], str | None] | None = None,
     hybrid: bool = False,
@@ -178,8 +189,11 @@ def rank_conversations(
 
     ``hybrid``: the candidates come from a hybrid query, so a record the service found by its words
     alone has no distance: its dense part is the lowest, and it is relevant when it shares a content
-    word with the query.
+    word with the query. ``weights`` default to :data:`HYBRID_CANDIDATE_WEIGHTS` for such candidates,
+    else :data:`DEFAULT_WEIGHTS`.
     """
+    if weights is None:
+        weights = HYBRID_CANDIDATE_WEIGHTS if hybrid else DEFAULT_WEIGHTS
     usable = [m for m in candidates if m.similarity is not None or hybrid]
     if not usable:
         return []

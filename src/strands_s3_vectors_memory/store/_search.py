@@ -5,9 +5,9 @@ On an index whose ``content`` is full-text searchable (ENHANCED, see :func:`~..i
 candidates come from one hybrid ``QueryVectors`` (the query vector and the user's words, fused by
 the service with RRF over the whole scope: a record the dense search would miss but whose words
 match is among them); otherwise (CLASSIC, or 0.3.0's indexes) they are the dense top
-``candidate_k``. Either way the same dense + BM25 mix (BM25 over the candidates, computed here: the
+``candidate_k``. Either way a dense + BM25 mix (BM25 over the candidates, computed here: the
 service's scores, without stemming or stop words, ranked LoCoMo worse) ranks them (see
-:mod:`._ranking`), at conversation level; a detail
+:mod:`._ranking`; BM25 weighs a little more over hybrid candidates), at conversation level; a detail
 record that matched brings its conversation's summary, fetched by key when it was not a candidate
 (conversation ids are not filterable in the spec's index layout). Facts among the candidates are
 evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second
