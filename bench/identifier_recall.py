@@ -140,24 +140,53 @@ def ingest(store: S3VectorMemory, texts: Sequence[str], marker: Path) -> None:
     marker.write_text("ok", encoding="utf-8")
 
 
-def evaluate(stores: dict[str, S3VectorMemory], pairs: Sequence[tuple[str, str]], meter: Metered) -> dict[str, Any]:
+class Recorded(Metered):
+    """:class:`Metered`, keeping the ``QueryVectors`` answers of the current search too."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.answers: list[Any] = []
+
+    def query_vectors(self, **params: Any) -> Any:
+        response = super().query_vectors(**params)
+        self.answers.append(response)
+        return response
+
+    def place(self, code: str) -> int | None:
+        """Where the memory holding ``code`` stood in the service's answer (None: not among the candidates)."""
+        for answer in self.answers:
+            for i, vector in enumerate(answer["vectors"]):
+                if code in str(vector.get("metadata", {}).get("content", "")):
+                    return i
+        return None
+
+
+def evaluate(stores: dict[str, S3VectorMemory], pairs: Sequence[tuple[str, str]], meter: Recorded) -> dict[str, Any]:
+    """Hits, and for every question where the store's ranking is asked for: was the asked memory among
+    the candidates the service returned, and first in the service's own order (dense, or RRF)?"""
     hits: Counter[tuple[str, int]] = Counter()
     elapsed: Counter[str] = Counter()
     for question, code in tqdm(pairs, desc="questions", unit="q"):
         next(iter(stores.values())).embedder.embed_query(question)  # cached: both time query + rank only
         for name, store in stores.items():
             meter.method = name
+            meter.answers.clear()
             started = time.perf_counter()
             memories = store.search(USER, question, top_k=5, similarity_threshold=0.0)
             elapsed[name] += time.perf_counter() - started
             ranks = [i for i, m in enumerate(memories) if code in m.content]
             for k in (1, 5):
                 hits[(name, k)] += bool(ranks and ranks[0] < k)
+            place = meter.place(code)
+            hits[(name, "candidate")] += place is not None
+            hits[(name, "service first")] += place == 0
     n = len(pairs)
     return {
         name: {
             "hit@1": hits[(name, 1)] / n,
             "hit@5": hits[(name, 5)] / n,
+            "among candidates": hits[(name, "candidate")] / n,
+            "service first": hits[(name, "service first")] / n,
             "latency_ms": 1000 * elapsed[name] / n,
             "answer_kib": meter.bytes[name] / max(1, meter.calls[name]) / 1024,
         }
@@ -191,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ingest(writer, texts, data_dir / f"{index}.done")
                 print(f"{n:,} memories embedded and stored in {time.perf_counter() - started:.0f} s "
                       f"(largest cosine gap to the store's embedder {gap:.1e})")
-            meter = Metered(S3VectorMemory(**common)._get_s3vectors_client())
+            meter = Recorded(S3VectorMemory(**common)._get_s3vectors_client())
             common.update(client=meter, embedder=model)
             stores = {"client-side (today)": S3VectorMemory(**common, hybrid_search=False),
                       "server hybrid": S3VectorMemory(**common)}
@@ -201,12 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             meter.calls.clear()
             results[str(n)] = evaluate(stores, pairs, meter)
     print(f"\nmachine: {machine()}")
-    print("| memories | ranking | hit@1 | hit@5 | search ms | answer KiB |")
-    print("|---|---|---|---|---|---|")
+    print("| memories | ranking | hit@1 | hit@5 | asked memory among the candidates | first in the service's order "
+          "| search ms | answer KiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for n, by_name in results.items():
         for name, r in by_name.items():
-            print(f"| {int(n):,} | {name} | {r['hit@1']:.2f} | {r['hit@5']:.2f} | {r['latency_ms']:.1f} "
-                  f"| {r['answer_kib']:.1f} |")
+            print(f"| {int(n):,} | {name} | {r['hit@1']:.2f} | {r['hit@5']:.2f} | {r['among candidates']:.2f} "
+                  f"| {r['service first']:.2f} | {r['latency_ms']:.1f} | {r['answer_kib']:.1f} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0
