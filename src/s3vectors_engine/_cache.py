@@ -33,10 +33,6 @@ from ._filters import Node, Token, value_tokens
 from ._text import TextField
 
 _MIN_CAPACITY = 16
-#: Above this many admitted combinations (or an eighth of the slots in their rows), a filter's rows
-#: come from one vectorised pass over the slots' combination ids instead of from the per-combination
-#: sets (whose cost grows with the rows they hold, in Python).
-_FEW_COMBINATIONS = 1024
 #: Which ``numpy.searchsorted`` side finds the first number outside each range operator's lower part.
 _RANGE_SIDE = {"$gt": "right", "$gte": "left", "$lt": "left", "$lte": "right"}
 #: Rough Python-object cost per row (key string, dict entry, set entry) for the memory budget.
@@ -350,7 +346,10 @@ class IndexCache:
             combos = [c for c in combos if node.matches(_parse(self._combo_text[c]))]
         if len(combos) == len(self._combo_id):  # live combinations only: every one admitted
             return None
-        if len(combos) > _FEW_COMBINATIONS or sum(len(self._combo_rows[c]) for c in combos) > self.size // 8:
+        # Rows of more than an eighth of the slots: one vectorised pass over the slots' combination
+        # ids, instead of joining the per-combination sets (a cost per row, in Python).
+        wide = self.size // 8
+        if len(combos) > wide or sum(len(self._combo_rows[c]) for c in combos) > wide:
             admitted = np.zeros(len(self._combo_text) + 1, dtype=bool)  # the last: a free slot's -1
             admitted[np.fromiter(combos, dtype=np.int64, count=len(combos))] = True
             return np.flatnonzero(admitted[self.combo[: self.size]])
