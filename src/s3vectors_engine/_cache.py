@@ -55,8 +55,8 @@ def _dot_rows(block: np.ndarray, query: np.ndarray) -> np.ndarray:
 
     A mat-vec reads each row once, so its speed is memory's, not arithmetic's: BLAS threads add
     little, and on a busy machine (an agent embedding beside its queries, other processes) they wait
-    for each other. Measured side by side on 2 loaded cores (``bench/engine_matvec.py``): 3,000 x 384
-    took 19 ms p50 with OpenBLAS' threads and 0.2 ms here; 300,000 x 384, 203 ms and 125 ms.
+    for each other. Measured interleaved on 2 loaded cores (``bench/engine_matvec.py``): 3,000 x 384
+    took 18 ms p50 with OpenBLAS' threads and 0.2 ms here; 300,000 x 384, 141 ms and 79 ms.
     """
     scores: np.ndarray = np.einsum("ij,j->i", block, query)
     return scores
