@@ -5,8 +5,8 @@ A filter compiles once into a small tree that can do two things:
 * ``matches(metadata)``: the exact semantics, for one vector's filterable metadata;
 * ``candidates(lookup)``: the set of rows that *can* match, from an inverted index
   (field, value) -> rows, or ``None`` when the filter pins nothing. An equality on a filterable key
-  (top level or inside ``$and``), ``$in`` and ``$or`` of such nodes narrow the search this way, so a
-  query scoped to one user never touches other users' vectors.
+  (top level or inside ``$and``), ``$in``, a numeric range, ``$startsWith`` and ``$or`` of such nodes
+  narrow the search this way, so a query scoped to one user never touches other users' vectors.
 
 Semantics (documented by the service, completed where it is silent): a bare value is ``$eq``; ``$eq``
 and ``$in`` match a list-valued field when any element matches; ``$ne``/``$nin`` are their exact
@@ -38,6 +38,10 @@ class Lookup(Protocol):
 
     def prefix(self, field: str, prefix: str) -> set[int]:
         """Combination ids of every string value of ``field`` starting with ``prefix``."""
+        ...
+
+    def range(self, field: str, op: str, bound: float) -> set[int]:
+        """Combination ids holding a number of ``field`` (a list's element) with ``number op bound``."""
         ...
 
 _RANGE_OPS: dict[str, Callable[[float, float], bool]] = {
@@ -134,6 +138,10 @@ class _Range(Node):
     field: str
     op: str
     bound: float
+    exact = True
+
+    def candidates(self, lookup: Lookup) -> set[int] | None:
+        return lookup.range(self.field, self.op, self.bound)
 
     def matches(self, meta: Mapping[str, Any]) -> bool:
         if self.field not in meta:

@@ -85,14 +85,14 @@ def validate_client_side(operation: str, params: Mapping[str, Any]) -> None:
     shape = _input_shape(operation)
     if shape is None:  # pragma: no cover - every s3vectors operation has an input
         return
+    light, floats = _without_floats(operation, params)
+    if floats is not None and all(_plain_numbers(f) for f in floats):
+        params = light  # a flat list of numbers nests no deeper emptied: its floats need no walk
     for member in ("filter", "vectors"):
         if member in params and _depth_exceeds(params[member], MAX_DOCUMENT_DEPTH + 2):
             raise validation_error(
                 f"{member} is nested more than {MAX_DOCUMENT_DEPTH} levels deep", operation
             )
-    light, floats = _without_floats(operation, params)
-    if floats is not None and all(_plain_numbers(f) for f in floats):
-        params = light
     report = _VALIDATOR.validate(params, shape)
     if report.has_errors():
         raise ParamValidationError(report=report.generate_report())

@@ -271,9 +271,49 @@ def test_pinned_equality_scores_only_that_users_rows(
     assert scored == [len(expected)]
     nested = {"$and": [{"user_id": {"$eq": "u3"}}, {"agent_name": "a"}, {"n": {"$gt": 1}}]}
     assert engine.query_vectors(filter=nested, **query)["vectors"] == []
-    # The residual range check ran only on u3/a's metadata (once per distinct combination).
-    assert evaluated and all(m["user_id"] == "u3" and m["agent_name"] == "a" for m in evaluated)
-    assert len(evaluated) <= len(expected)
+    # The range is decided by the inverted index as well: no metadata is checked one by one.
+    assert evaluated == []
+
+
+def test_broad_and_range_filters_over_a_key_unique_per_row(
+    engine: LocalS3VectorsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filterable timestamp makes one metadata combination per vector: a filter admitting many of
+    them (every vector, half of them by a range) stays exact without checking each one's metadata,
+    which made such a query take seconds at 1M vectors (``bench/index_mode_bench.py``)."""
+    names = make_index(engine, dimension=4, metric="euclidean")
+    rng = np.random.default_rng(5)
+    size = 3000
+    data = rng.standard_normal((size, 4)).astype(np.float32)
+    meta = [{"agent": "a", "ts": float(i % 1500) + (0.5 if i % 3 else 0), "user": f"u{i % 7}"} for i in range(size)]
+    for start in range(0, size, 500):
+        engine.put_vectors(vectors=[
+            {"key": f"k{i}", "data": {"float32": data[i].tolist()}, "metadata": meta[i]}
+            for i in range(start, start + 500)
+        ], **names)
+    engine.delete_vectors(keys=[f"k{i}" for i in range(0, size, 10)], **names)  # free slots among the rows
+    live = [i for i in range(size) if i % 10]
+    query = rng.standard_normal(4).astype(np.float32)
+    engine.query_vectors(topK=1, queryVector={"float32": query.tolist()}, **names)  # the index into memory
+    parsed: list[str] = []
+    real_parse = _cache._parse
+    monkeypatch.setattr(_cache, "_parse", lambda text: parsed.append(text) or real_parse(text))
+    cases = [
+        ({"agent": "a"}, lambda m: True),
+        ({"ts": {"$gte": 750.0}}, lambda m: m["ts"] >= 750.0),
+        ({"ts": {"$gt": 750.0}}, lambda m: m["ts"] > 750.0),
+        ({"ts": {"$lt": 10.5}}, lambda m: m["ts"] < 10.5),
+        ({"ts": {"$lte": 10.5}}, lambda m: m["ts"] <= 10.5),
+        ({"user": "u3", "ts": {"$gte": 200.0, "$lt": 900.0}}, lambda m: m["user"] == "u3" and 200 <= m["ts"] < 900),
+        ({"$or": [{"ts": {"$lt": 100.0}}, {"user": "u1"}]}, lambda m: m["ts"] < 100 or m["user"] == "u1"),
+    ]
+    for flt, admits in cases:
+        rows = [i for i in live if admits(meta[i])]
+        distance = np.linalg.norm(data[rows] - query, axis=1)
+        expected = [f"k{rows[j]}" for j in np.argsort(distance, kind="stable")[:30]]
+        got = engine.query_vectors(topK=30, queryVector={"float32": query.tolist()}, filter=flt, **names)
+        assert [v["key"] for v in got["vectors"]] == expected, flt
+    assert parsed == []
 
 
 small_meta = st.fixed_dictionaries(
@@ -309,6 +349,6 @@ def test_filters_stay_right_through_updates_and_deletes(
             model.pop(key, None)
         got = {v["key"] for v in engine.query_vectors(filter={"user_id": "u1"}, **query)["vectors"]}
         assert got == {k for k, m in model.items() if m["user_id"] == "u1"}
-    got = {v["key"] for v in engine.query_vectors(filter=flt, **query)["vectors"]}
-    assert got == {k for k, m in model.items() if reference(flt, m)}
+        got = {v["key"] for v in engine.query_vectors(filter=flt, **query)["vectors"]}
+        assert got == {k for k, m in model.items() if reference(flt, m)}, flt
     engine.delete_index(**names)
