@@ -56,7 +56,7 @@ from ._storage import (
     TextConfig,
     VectorRecord,
 )
-from ._text import ANALYZER_LIBRARIES, LANGUAGES, available, ranked, rrf
+from ._text import ANALYZER_LIBRARIES, LANGUAGES, available, best, ranked, rrf
 
 Response = dict[str, Any]
 
@@ -65,6 +65,16 @@ DEFAULT_CACHE_BYTES = 4 * 1024**3
 _Handler = Callable[[Mapping[str, Any]], Response]
 #: How deep each ranking of a hybrid query reaches before fusion (the most ``topK`` allows).
 HYBRID_WINDOW = v.MAX_TOP_K
+
+
+def _bm25_of(slot: int, per_key: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> tuple[tuple[str, float], ...]:
+    """``slot``'s BM25 score under each searchable key that matched it (what ``returnScores`` reports)."""
+    found = []
+    for key, (slots, scores) in per_key.items():
+        at = int(np.searchsorted(slots, slot))
+        if at < len(slots) and slots[at] == slot:
+            found.append((key, float(scores[at])))
+    return tuple(found)
 #: How long a QueryVectors ``nextToken`` stays valid ("several minutes", says the service).
 QUERY_TOKEN_SECONDS = 600.0
 
@@ -829,19 +839,19 @@ class LocalS3VectorsClient:
             return [_Ranked(*cache.hit(s), d, None, ()) for s, d in cache.nearest(vec, top_k, rows)]
         window = max(top_k, HYBRID_WINDOW) if vec is not None else top_k
         per_key = {key: cache.text[key].scores(text, rows) for key, text in texts}
-        bm25 = {
-            slot: tuple((key, scores[slot]) for key, scores in per_key.items() if slot in scores)
-            for scores in per_key.values()
-            for slot in scores
-        }
         if vec is None:
-            total = {slot: sum(score for _k, score in found) for slot, found in bm25.items()}
-            return [_Ranked(*cache.hit(s), None, None, bm25[s]) for s in ranked(total)[:top_k]]
+            if len(per_key) == 1:
+                slots, total = next(iter(per_key.values()))
+            else:
+                slots, where = np.unique(np.concatenate([s for s, _ in per_key.values()]), return_inverse=True)
+                total = np.bincount(where, weights=np.concatenate([v for _, v in per_key.values()]))
+            chosen = best(slots, total, top_k)
+            return [_Ranked(*cache.hit(s), None, None, _bm25_of(s, per_key)) for s in chosen]
         nearest = dict(cache.nearest(vec, window, rows))
-        rankings = [list(nearest)] + [ranked(scores)[:window] for scores in per_key.values()]
+        rankings = [list(nearest)] + [best(slots, scores, window) for slots, scores in per_key.values()]
         fused = rrf(rankings)
         return [
-            _Ranked(*cache.hit(s), nearest.get(s), fused[s], bm25.get(s, ()))
+            _Ranked(*cache.hit(s), nearest.get(s), fused[s], _bm25_of(s, per_key))
             for s in ranked(fused)[:top_k]
         ]
 

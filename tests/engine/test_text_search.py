@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from engine_support import expect_error, vec
 
 from s3vectors_engine import LocalS3VectorsClient
+from s3vectors_engine._text import analyzer
 from s3vectors_engine.server import LocalEndpoint
 
 WHERE = {"vectorBucketName": "bkt", "indexName": "idx"}
@@ -91,6 +94,56 @@ def test_bm25_follows_updates_deletes_compaction_and_restart(tmp_path: Path) -> 
         assert _text_keys(reopened, "text", "code1499") == ["k1499"]
         assert _text_keys(reopened, "text", "code5") == []
         assert _text_keys(reopened, "text", "rewritten") == ["k1300"]
+
+
+def test_bm25_scores_are_okapi_over_the_index_within_the_filtered_scope(tmp_path: Path) -> None:
+    """Every score ``returnScores`` reports is Okapi BM25 (k1 1.2, b 0.75, idf over the whole index),
+    after updates and deletes, for a scope larger and smaller than a common word's posting; best first."""
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(40)]
+    texts = {f"k{i}": " ".join(rng.choice(words) for _ in range(rng.randint(2, 12))) + " on" for i in range(500)}
+    users = {key: ("big" if i % 10 else "small") for i, key in enumerate(texts)}
+    with LocalS3VectorsClient(tmp_path) as client:
+        _index(client, [{"metadataKey": "text"}])
+        client.put_vectors(**WHERE, vectors=[
+            {"key": key, "data": {"float32": vec(i)}, "metadata": {"text": texts[key], "user": users[key]}}
+            for i, key in enumerate(texts)
+        ])
+        for key in rng.sample(sorted(texts), 60):  # deletes and rewrites move postings and lengths
+            if rng.random() < 0.5:
+                client.delete_vectors(**WHERE, keys=[key])
+                del texts[key]
+            else:
+                texts[key] = "on w1 w1 " + rng.choice(words)
+                client.put_vectors(**WHERE, vectors=[{"key": key, "data": {"float32": vec(1)},
+                                                      "metadata": {"text": texts[key], "user": users[key]}}])
+        analyze = analyzer(None)
+        tokens = {key: analyze(text) for key, text in texts.items()}
+        average = sum(map(len, tokens.values())) / len(tokens)
+
+        def okapi(key: str, query: list[str]) -> float:
+            score = 0.0
+            for term in dict.fromkeys(query):
+                df = sum(1 for toks in tokens.values() if term in toks)
+                tf = tokens[key].count(term)
+                if tf:
+                    idf = math.log(1.0 + (len(tokens) - df + 0.5) / (df + 0.5))
+                    score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(tokens[key]) / average))
+            return score
+
+        for user in ("big", "small"):
+            for query in ("w1 on", "w3 w7 w7", "on"):
+                found = client.query_vectors(**WHERE, topK=100, returnScores=True, filter={"user": user},
+                                             queryTexts=[{"metadataKey": "text", "text": query}])["vectors"]
+                expected = {k: okapi(k, analyze(query)) for k in texts if users[k] == user}
+                expected = {k: v for k, v in expected.items() if v > 0}
+                best = sorted(expected, key=lambda k: -expected[k])[:100]
+                got = {v["key"]: v["scores"]["bm25Scores"][0]["score"] for v in found}
+                assert len(got) == len(best), (user, query)
+                assert all(got[k] == pytest.approx(expected[k], rel=1e-9) for k in got), (user, query)
+                scores = [got[v["key"]] for v in found]
+                assert scores == sorted(scores, reverse=True)
+                assert min(scores) >= expected[best[-1]] - 1e-9  # the 100 best, not any 100
 
 
 def test_hybrid_finds_by_words_what_the_vector_search_misses(tmp_path: Path) -> None:
