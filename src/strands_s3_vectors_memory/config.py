@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
+from typing import TypeGuard
 
 from .errors import ConfigurationError
 
@@ -123,11 +124,11 @@ def require_setting(ok: bool, name: str, rule: str, value: object) -> None:
         raise ConfigurationError(f"{name} must be {rule}, got {value!r}")
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """An integer that is not a bool (``True`` is no count)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """An int or float that is not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -22,7 +22,7 @@ from ._facts import DEFAULT_RELATED_FACTS, FactRef, facts_to_write, find_facts, 
 from ._jobs import ConversationJob, job_scope, merge_write_jobs
 from ._pending import PENDING_WRITES, cancel_pending, job_is_forgotten, register_canceller, wait_for_own_writes
 from ._settings import SummarySettings
-from ._summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT, extractive_summary
+from ._summarizer import SUMMARY_PROMPT, extractive_summary
 from ._summary_format import (
     FACTS_PROMPT,
     ConversationMemory,
@@ -35,7 +35,6 @@ from ._transcript import bound_transcript, render_transcript
 
 __all__ = [
     "DEFAULT_RELATED_FACTS",
-    "DEFAULT_SUMMARY_MAX_CHARS",
     "FACTS_PROMPT",
     "PENDING_WRITES",
     "SUMMARY_PROMPT",

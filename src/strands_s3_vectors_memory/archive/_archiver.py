@@ -105,9 +105,6 @@ class ArchiveStore(Protocol):
 
     def delete_keys(self, scope: MemoryScope, keys: Sequence[str]) -> None: ...
 
-#: Document vectors kept (float32) from failed attempts for the next attempt of their job, at most this
-#: many in all.
-_KEPT_VECTORS = 2_000
 
 #: Document vectors kept (float32) from failed attempts for the next attempt of their job, at most this
 #: many in all.

@@ -140,7 +140,7 @@ def related_vector(embedder: Embedder, transcript: str, near: Sequence[Sequence[
 
     The mean direction of ``near`` (the conversation's detail records, embedded anyway to be stored:
     no extra model call); else what the user said, embedded as a query (up to 2,000 characters, as
-    costly as a summary) on the embedder's background path (:mod:`.embeddings._base` says why).
+    costly as a summary) on the embedder's background path (:mod:`..embeddings._base` says why).
     """
     if near:
         return mean_direction(near)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..config import is_number
 from ..durability import WriteJob
 from ..index import MemoryScope, summary_key
 from ._facts import FactChanges, FactRef
@@ -153,7 +154,7 @@ def merge_write_jobs(older: WriteJob, newer: WriteJob) -> WriteJob:
 
 
 def _number(value: object, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    return float(value) if is_number(value) else default
 
 
 def _text_or_none(value: object) -> str | None:

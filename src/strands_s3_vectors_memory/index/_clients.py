@@ -1,6 +1,6 @@
 """Where S3 Vectors clients come from: the one place that knows AWS from offline.
 
-Everything above this module talks to an :class:`~.client.S3VectorsClient`: ``boto3.client("s3vectors")``
+Everything above this module talks to an :class:`~..client.S3VectorsClient`: ``boto3.client("s3vectors")``
 on AWS (``AWS_ENDPOINT_URL_S3VECTORS`` is honoured by boto3 itself, so the local endpoint works too), or
 the embedded engine with the same methods, shapes and errors offline. Like httpx's transports, the
 layers above never ask which one they have. boto3's clients are untyped: this is the one place that

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..config import is_number
 from ..index import WRITE_BATCH, IndexTarget, MemoryScope, delete_keys, list_page
 
 #: ``ListVectors`` accepts 1-16 segments.
@@ -140,4 +141,4 @@ def belongs(metadata: Mapping[str, Any], scope: MemoryScope) -> bool:
 
 def is_expired(metadata: Mapping[str, Any], now: float) -> bool:
     expires = metadata.get("expires_at")
-    return isinstance(expires, int | float) and not isinstance(expires, bool) and expires <= now
+    return is_number(expires) and expires <= now

@@ -176,7 +176,7 @@ class IndexStore:
     def verify(self, tenant_context: Mapping[str, Any] | None = None) -> None:
         """Check (and create if allowed) the index now, so misconfiguration fails at start.
 
-        Raises :class:`~.errors.DimensionMismatchError` when the index dimension differs from the embedder's.
+        Raises :class:`~..errors.DimensionMismatchError` when the index dimension differs from the embedder's.
         """
         self._ready_target(tenant_context)
 

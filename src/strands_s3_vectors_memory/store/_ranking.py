@@ -4,7 +4,7 @@ S3 Vectors answers one question: the ``candidate_k`` (<= 100) stored vectors of 
 to the query. This module decides what of that is worth putting in front of the model:
 
 1. **Hybrid score per record.** Dense similarity and BM25 over the candidates' content
-   (:mod:`.lexical`) are min-max normalised over the candidate set and mixed with fixed weights,
+   (:mod:`..lexical`) are min-max normalised over the candidate set and mixed with fixed weights,
    0.55 / 0.45 (:data:`DEFAULT_WEIGHTS`), the reference "hybrid min-max best-turn" ranking nudged
    towards dense; over the candidates of the service's hybrid query, 0.45 / 0.55
    (:data:`HYBRID_CANDIDATE_WEIGHTS`). Recency has weight 0 by default and otherwise only breaks

@@ -51,7 +51,7 @@ class S3VectorMemory(IndexStore):
         candidate_k: Dense candidates fetched per search (1-100) before ranking.
         create_index: Create the index (and, locally, the bucket) on first use when missing.
         dedupe_threshold: Cosine similarity at or above which a new summary or memory overwrites the
-            near-identical memory it restates (see :data:`~.lifecycle.DEFAULT_DEDUPE_THRESHOLD`);
+            near-identical memory it restates (see :data:`~..lifecycle.DEFAULT_DEDUPE_THRESHOLD`);
             ``None`` turns dedupe-on-write off. Also settable later: ``store.dedupe_threshold = None``.
     """
 
@@ -148,8 +148,8 @@ class S3VectorMemory(IndexStore):
         interrupted, running it again finishes the job. Vectors of other users are never deleted:
         a key is deleted only after its own metadata named this user.
 
-        Raises :class:`~.lifecycle.ForgetIncompleteError` if memories remain after
-        :data:`~.lifecycle.FORGET_VERIFY_SCANS` verification scans.
+        Raises :class:`~..lifecycle.ForgetIncompleteError` if memories remain after
+        :data:`~..lifecycle.FORGET_VERIFY_SCANS` verification scans.
         """
         return lifecycle.forget_user(
             self._locate(tenant_context), self.scope(user_id, agent_name, tenant_context), data_dir=self.data_dir,
