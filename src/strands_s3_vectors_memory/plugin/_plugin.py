@@ -48,11 +48,6 @@ from ._prompt import SystemPrompt, has_placeholder, render_prompt
 from ._retrieval import first_turn_query, recall, recall_for_tool
 from ._runtime import MemoryRuntime, StoreIdentity, runtime_for
 from ._settings import (
-    DEFAULT_IDLE_TIMEOUT_SECONDS,
-    DEFAULT_READ_YOUR_WRITES_TIMEOUT,
-    DEFAULT_TOP_K,
-    MAX_OPEN_CONVERSATIONS,
-    STRANDS_DEFAULT_AGENT_NAME,
     MovedKeywords,
     RetrievalSettings,
     SummarySettings,
@@ -69,15 +64,7 @@ if TYPE_CHECKING:
     from strands.models import Model
     from typing_extensions import Unpack
 
-__all__ = [
-    "DEFAULT_IDLE_TIMEOUT_SECONDS",
-    "DEFAULT_READ_YOUR_WRITES_TIMEOUT",
-    "DEFAULT_TOP_K",
-    "MAX_OPEN_CONVERSATIONS",
-    "STRANDS_DEFAULT_AGENT_NAME",
-    "History",
-    "S3VectorMemoryPlugin",
-]
+__all__ = ["S3VectorMemoryPlugin"]
 
 logger = logging.getLogger(__name__)
 
