@@ -1,7 +1,7 @@
 """The strands plugin: long-term memory wired into an agent through hooks.
 
 Per ``agent()`` call the plugin reads the caller's identity from ``invocation_state`` (``user_id``,
-``conversation_id``, ``end_session``, ``tenant_context``) into one :class:`~.identity.Invocation`.
+``conversation_id``, ``end_session``, ``tenant_context``) into one :class:`~..identity.Invocation`.
 On a conversation's first turn it retrieves the user's relevant memories; every model call of that
 conversation then gets them in ``{memory_context}``, injected per call (the agent's durable
 ``system_prompt`` keeps the placeholder and never holds anyone's memories). On an agent shared by
