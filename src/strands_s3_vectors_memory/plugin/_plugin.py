@@ -1,7 +1,7 @@
 """The strands plugin: long-term memory wired into an agent through hooks.
 
 Per ``agent()`` call the plugin reads the caller's identity from ``invocation_state`` (``user_id``,
-``conversation_id``, ``end_session``, ``tenant_context``) into one :class:`~.identity.Invocation`.
+``conversation_id``, ``end_session``, ``tenant_context``) into one :class:`~..identity.Invocation`.
 On a conversation's first turn it retrieves the user's relevant memories; every model call of that
 conversation then gets them in ``{memory_context}``, injected per call (the agent's durable
 ``system_prompt`` keeps the placeholder and never holds anyone's memories). On an agent shared by
@@ -48,11 +48,6 @@ from ._prompt import SystemPrompt, has_placeholder, render_prompt
 from ._retrieval import first_turn_query, recall, recall_for_tool
 from ._runtime import MemoryRuntime, StoreIdentity, runtime_for
 from ._settings import (
-    DEFAULT_IDLE_TIMEOUT_SECONDS,
-    DEFAULT_READ_YOUR_WRITES_TIMEOUT,
-    DEFAULT_TOP_K,
-    MAX_OPEN_CONVERSATIONS,
-    STRANDS_DEFAULT_AGENT_NAME,
     MovedKeywords,
     RetrievalSettings,
     SummarySettings,
@@ -69,15 +64,7 @@ if TYPE_CHECKING:
     from strands.models import Model
     from typing_extensions import Unpack
 
-__all__ = [
-    "DEFAULT_IDLE_TIMEOUT_SECONDS",
-    "DEFAULT_READ_YOUR_WRITES_TIMEOUT",
-    "DEFAULT_TOP_K",
-    "MAX_OPEN_CONVERSATIONS",
-    "STRANDS_DEFAULT_AGENT_NAME",
-    "History",
-    "S3VectorMemoryPlugin",
-]
+__all__ = ["S3VectorMemoryPlugin"]
 
 logger = logging.getLogger(__name__)
 

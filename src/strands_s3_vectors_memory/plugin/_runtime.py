@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from ..durability import WriterStats
     from ..store import S3VectorMemory
 
-__all__ = ["MemoryRuntime", "StoreIdentity", "runtime_for"]
+__all__ = ["MemoryRuntime", "StoreIdentity", "replay", "runtime_for"]
 
 logger = logging.getLogger(__name__)
 

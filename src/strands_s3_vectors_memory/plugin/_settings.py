@@ -12,9 +12,9 @@ common knobs as keywords, and the rest in three frozen groups, one per stage of 
   is re-exported here).
 
 A group is checked when it is built, so a wiring mistake fails at start with a
-:class:`~.errors.ConfigurationError` that names the setting, never on a user's turn. Every default and
+:class:`~..errors.ConfigurationError` that names the setting, never on a user's turn. Every default and
 every refusal of the plugin is in this module (an agent name that is no valid id:
-:class:`~.errors.InvalidIdentityError`, when the plugin is attached to its agent).
+:class:`~..errors.InvalidIdentityError`, when the plugin is attached to its agent).
 """
 
 from __future__ import annotations
