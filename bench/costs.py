@@ -133,11 +133,6 @@ class CountingEmbedder(EmbedderWrapper):
         record_embedding(self._ledger, "document", texts)
         return self._inner.embed_documents(texts)
 
-    def __getattr__(self, name: str) -> Any:  # the wrapped embedder's attributes (hits, client, ...)
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
 
 def _area(key: str) -> str:
     parts = key.split("/")

@@ -258,7 +258,7 @@ def run_size(size: int, args: argparse.Namespace) -> SizeResult:
             for i, (q, _u, _a) in enumerate(queries):
                 t0 = time.perf_counter()
                 with cache.lock:
-                    cache.search(q, 10, nodes[i])
+                    cache.nearest(q, 10, cache.matching(nodes[i]))
                 core_samples.append(time.perf_counter() - t0)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result = SizeResult(

@@ -47,7 +47,7 @@ def _child(url: str, queries: int) -> dict[str, dict[str, float]]:
     target = store._scope_target(scope)
     texts = [f"What should I cook for my friends this Sunday, question {i}?" for i in range(queries)]
     for text in texts:  # cached from here on: every variant embeds the same text the same way
-        query_vector(store.embedding_scheduler, text)
+        query_vector(store.embedder, text)
 
     def first_turn(text: str) -> None:  # what retrieval.recall asks
         store.search_with_facts(scope, text, top_k=5, fact_k=MAX_TOP_K, include_superseded=True,
@@ -68,7 +68,7 @@ def _child(url: str, queries: int) -> dict[str, dict[str, float]]:
     def original(text: str) -> None:  # 0.3.0's retrieve_memories: embed, one dense top-5 query
         target.client.query_vectors(
             vectorBucketName=target.bucket_name, indexName=target.index_name, topK=5,
-            queryVector={"float32": query_vector(store.embedding_scheduler, text)},
+            queryVector={"float32": query_vector(store.embedder, text)},
             filter={"$and": [{"user_id": USER}, {"agent_name": AGENT}]}, returnDistance=True, returnMetadata=True)
 
     runs: dict[str, Callable[[str], None]] = dict(zip(VARIANTS, (first_turn, one_after_the_other, original),

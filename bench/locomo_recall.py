@@ -46,6 +46,7 @@ from strands_s3_vectors_memory import S3VectorMemory
 from strands_s3_vectors_memory.archive._details import conversation_details
 from strands_s3_vectors_memory.index._records import Memory
 from strands_s3_vectors_memory.lexical import bm25_scores, tokenize
+from strands_s3_vectors_memory.store._search import text_query
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import LOCOMO_PATH, machine
@@ -207,17 +208,23 @@ def all_records(store: S3VectorMemory, user_id: str) -> list[Memory]:
     return [m for m in memories if m.user_id == user_id]
 
 
-def dense_candidates(store: S3VectorMemory, user_id: str, question: str) -> list[Memory]:
-    """What S3 Vectors itself returns: the ``candidate_k`` nearest records of the user."""
-    response = store._get_s3vectors_client().query_vectors(
-        vectorBucketName=store.bucket_name,
-        indexName=store.index_name,
-        queryVector={"float32": store.embedder.embed_query(question)},
-        topK=store.candidate_k,
-        filter=store.scope(user_id, AGENT).metadata_filter(),
-        returnMetadata=True,
-        returnDistance=True,
-    )
+def service_candidates(store: S3VectorMemory, user_id: str, question: str, *, top_k: int | None = None,
+                       hybrid: bool = False) -> list[Memory]:
+    """What S3 Vectors itself returns: the ``top_k`` (default ``candidate_k``) nearest records of the
+    user, or with ``hybrid`` those RRF ranks first over the query vector and the question's words on
+    ``content`` (the first turn's query)."""
+    params: dict[str, Any] = {
+        "vectorBucketName": store.bucket_name,
+        "indexName": store.index_name,
+        "queryVector": {"float32": store.embedder.embed_query(question)},
+        "topK": store.candidate_k if top_k is None else top_k,
+        "filter": store.scope(user_id, AGENT).metadata_filter(),
+        "returnMetadata": True,
+        "returnDistance": True,
+    }
+    if hybrid:
+        params["queryTexts"] = [{"metadataKey": "content", "text": text_query(question)}]
+    response = store._get_s3vectors_client().query_vectors(**params)
     return [Memory.from_vector(v) for v in response.get("vectors", [])]
 
 
@@ -248,7 +255,7 @@ def evaluate(
         meter.method = "dense"
 
         started = time.perf_counter()
-        candidates = dense_candidates(store, question.user_id, question.text)
+        candidates = service_candidates(store, question.user_id, question.text)
         tallies["dense"].add(
             category, _by_best_record((m.similarity or 0.0, m) for m in candidates), question.evidence
         )

@@ -145,12 +145,13 @@ def _summary(times: Mapping[str, TurnTimes], rate: float) -> dict[str, Any]:
 
 
 def measure_child(src: Path, where: Sequence[str], conversations: int, throughput: int,
-                  spool: Path) -> dict[str, Any] | None:
+                  spool: Path, *, facts: bool = True) -> dict[str, Any] | None:
     """:func:`measure_ours` in a process of its own (``_http_runner.py``) with the package of ``src``,
     against the endpoint (``where``: ``--url URL``) or the embedded engine (``--data-dir DIR``)."""
     env = dict(bench_aws_env(None), PYTHONPATH=str(src))
     return run_child("_http_runner.py", [*where, "--bucket", BUCKET, "--spool", str(spool), "--conversations",
-                                         str(conversations), "--throughput", str(throughput)],
+                                         str(conversations), "--throughput", str(throughput),
+                                         *([] if facts else ["--no-facts"])],
                      env=env, timeout=3600)
 
 

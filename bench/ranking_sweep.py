@@ -27,9 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from strands_s3_vectors_memory import S3VectorMemory
-from strands_s3_vectors_memory.index import Memory
 from strands_s3_vectors_memory.store import _ranking as ranking
-from strands_s3_vectors_memory.store._search import text_query
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import locomo_recall as locomo
@@ -53,11 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.data_dir / f"ingested-{len(sessions)}.txt").exists():
         raise SystemExit(f"{args.data_dir} holds no ingested index: run locomo_recall.py --data-dir first")
     store = S3VectorMemory(bucket_name=locomo.BUCKET, backend="local", data_dir=args.data_dir)
-    if args.hybrid:
-        most = int(max(args.candidates))
-        candidates = [hybrid_candidates(store, q.user_id, q.text, most) for q in tqdm(questions, desc="hybrid queries")]
-    else:
-        candidates = [locomo.dense_candidates(store, q.user_id, q.text) for q in tqdm(questions, desc="dense queries")]
+    most = int(max(args.candidates)) if args.hybrid else None  # dense: the store's candidate_k
+    candidates = [locomo.service_candidates(store, q.user_id, q.text, top_k=most, hybrid=args.hybrid)
+                  for q in tqdm(questions, desc="hybrid queries" if args.hybrid else "dense queries")]
     names = [*locomo.CATEGORIES.values(), "all"]
     print("| dense | support | candidate_k | " + " | ".join(f"{n} @1/@3/@5" for n in names) + " |")
     print("|" + "---|" * (len(names) + 3))
@@ -77,22 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         ranking.SUPPORT_WEIGHT = default_support
     return 0
-
-
-def hybrid_candidates(store: S3VectorMemory, user_id: str, question: str, top_k: int) -> list[Memory]:
-    """What the service's hybrid query returns: the ``top_k`` records of the user that RRF ranks first
-    over the query vector and the question's words on ``content`` (the first turn's query)."""
-    response = store._get_s3vectors_client().query_vectors(
-        vectorBucketName=store.bucket_name,
-        indexName=store.index_name,
-        queryVector={"float32": store.embedder.embed_query(question)},
-        queryTexts=[{"metadataKey": "content", "text": text_query(question)}],
-        topK=top_k,
-        filter=store.scope(user_id, locomo.AGENT).metadata_filter(),
-        returnMetadata=True,
-        returnDistance=True,
-    )
-    return [Memory.from_vector(v) for v in response.get("vectors", [])]
 
 
 def _session(group: str) -> int | None:

@@ -52,11 +52,11 @@ from strands_s3_vectors_memory import S3VectorMemory, SummarySettings
 from strands_s3_vectors_memory.embeddings import CachedEmbedder, Embedder, make_embedder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, run_child
+from _common import machine
 from _concurrency_variants import VARIANTS
 from _concurrency_variants import store as variant_store
 from _unscheduled import PreviousLocalEmbedder
-from plugin_overhead import BUCKET, bulk_load, measure_original, measure_ours, seed_user
+from plugin_overhead import BUCKET, ROOT, bulk_load, measure_child, measure_original, measure_ours, seed_user
 
 
 def _loaded(data_dir: Path, embedder: Embedder, memories: int) -> S3VectorMemory:
@@ -82,13 +82,6 @@ def _rate(result: dict[str, Any]) -> float:
     return float(result["summaries_per_second"])
 
 
-def _measure_http(url: str, spool: Path, conversations: int, *, facts: bool = True) -> dict[str, Any] | None:
-    """Ours through the endpoint, from a process of its own (``_http_runner.py``), as 0.3.0 runs."""
-    return run_child("_http_runner.py", ["--url", url, "--bucket", BUCKET, "--spool", str(spool),
-                                         "--throughput", str(conversations), *([] if facts else ["--no-facts"])],
-                     timeout=3600)
-
-
 def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | None]:
     """Every setup once, each on a fresh index (the runs reuse user and conversation ids, and a
     conversation ended again is summarized on top of its stored summary: more to embed later)."""
@@ -107,7 +100,8 @@ def _one_round(scratch: Path, args: argparse.Namespace) -> dict[str, float | Non
         _loaded(scratch / name, make_embedder("local"), args.memories)._get_s3vectors_client().close()
     for setup, name, facts in ((SETUPS[3], "ours-http", True), (SETUPS[4], "ours-http-no-facts", False)):
         with LocalEndpoint(scratch / name) as endpoint:
-            http = _measure_http(endpoint.url, scratch / name / "spool", args.conversations, facts=facts)
+            http = measure_child(ROOT / "src", ["--url", endpoint.url], 0, args.conversations,
+                                 scratch / name / "spool", facts=facts)  # from a process of its own, as 0.3.0 runs
             rates[setup] = None if http is None else _rate(http)
     with LocalEndpoint(scratch / "original") as endpoint:
         original = measure_original(args.original, endpoint.url, 0, args.conversations)

@@ -1,6 +1,6 @@
 """SigV4 signature checks for the local endpoint, so a test can prove a *stolen key id* gets nowhere.
 
-Without this, :class:`~.access.AccessPolicy` trusts the access key id a request names. With the
+Without this, :class:`~._access.AccessPolicy` trusts the access key id a request names. With the
 secret keys registered (``AccessPolicy(secret_keys=...)``), the endpoint recomputes the signature
 exactly as botocore computed it on the client (same canonical request, string to sign and HMAC
 chain, through botocore's own :class:`~botocore.auth.SigV4Auth`), and refuses a mismatch or a
