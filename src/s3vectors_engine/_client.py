@@ -56,7 +56,7 @@ from ._storage import (
     TextConfig,
     VectorRecord,
 )
-from ._text import ANALYZER_LIBRARIES, LANGUAGES, available, best, ranked, rrf
+from ._text import ANALYZER_LIBRARIES, LANGUAGES, available, best, ranked, rrf, summed
 
 Response = dict[str, Any]
 
@@ -840,12 +840,7 @@ class LocalS3VectorsClient:
         window = max(top_k, HYBRID_WINDOW) if vec is not None else top_k
         per_key = {key: cache.text[key].scores(text, rows) for key, text in texts}
         if vec is None:
-            if len(per_key) == 1:
-                slots, total = next(iter(per_key.values()))
-            else:
-                slots, where = np.unique(np.concatenate([s for s, _ in per_key.values()]), return_inverse=True)
-                total = np.bincount(where, weights=np.concatenate([v for _, v in per_key.values()]))
-            chosen = best(slots, total, top_k)
+            chosen = best(*summed(list(per_key.values())), top_k)
             return [_Ranked(*cache.hit(s), None, None, _bm25_of(s, per_key)) for s in chosen]
         nearest = dict(cache.nearest(vec, window, rows))
         rankings = [list(nearest)] + [best(slots, scores, window) for slots, scores in per_key.values()]

@@ -263,12 +263,17 @@ class TextField:
                 slots, freqs = slots[keep], freqs[keep]
             norm = freqs + BM25_K1 * (1.0 - BM25_B + BM25_B * self._lengths[slots] / avg)
             parts.append((slots, idf * freqs * (BM25_K1 + 1.0) / norm))
-        if not parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        if len(parts) == 1:
-            return parts[0]
-        found, where = np.unique(np.concatenate([slots for slots, _ in parts]), return_inverse=True)
-        return found, np.bincount(where, weights=np.concatenate([score for _, score in parts]), minlength=len(found))
+        return summed(parts)
+
+
+def summed(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(slots ascending, scores) with each slot's scores from every part added up (a part: slots, scores)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    if len(parts) == 1:
+        return parts[0]
+    found, where = np.unique(np.concatenate([slots for slots, _ in parts]), return_inverse=True)
+    return found, np.bincount(where, weights=np.concatenate([score for _, score in parts]), minlength=len(found))
 
 
 def _members(slots: np.ndarray, allowed: np.ndarray) -> np.ndarray:
