@@ -17,16 +17,18 @@ from typing import Any
 
 import boto3
 import pytest
+from strands import Agent
 from typer.testing import CliRunner
 
 from _common import DelayedLink  # bench/: the link bench/first_turn_queries.py measures over
 from s3vectors_engine import LocalS3VectorsClient
 from s3vectors_engine.server import LocalEndpoint
-from strands_s3_vectors_memory import S3VectorMemory
+from strands_s3_vectors_memory import RetrievalSettings, S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
 from strands_s3_vectors_memory.cli import app
 from strands_s3_vectors_memory.index._index import create_index
 from strands_s3_vectors_memory.lifecycle import upgrade_index
 from strands_s3_vectors_memory.store._search import MAX_QUERY_TEXT_CHARS, text_query
+from strands_s3_vectors_memory.testing import ScriptedModel
 from support import HashingEmbedder, offline_cli_env
 
 BUCKET = "hybrid-memory"
@@ -145,6 +147,57 @@ def test_over_a_network_the_first_turns_two_reads_share_one_round_trip(tmp_path:
     assert sorted(events[:2]) == [("sent", "facts"), ("sent", "memories")]  # both out before any answer
     assert events[2:] == [("answer", ""), ("answer", "")]  # no third request: summaries were candidates
     assert rtt <= elapsed < 2 * rtt
+
+
+_REFUND_DETAILS = [f"USER: the refund for ORD-47110 is still missing, day {day}" for day in range(1, 8)]
+
+
+def _first_turn_over_a_slow_link(
+    tmp_path: Path, rtt: float, retrieval: RetrievalSettings
+) -> tuple[str, list[str], float]:
+    """A returning user's first turn through boto3 and the endpoint, every answer ``rtt`` late: the
+    block the model saw, the S3 Vectors operations the turn called, and how long it took."""
+    with LocalS3VectorsClient(tmp_path / "data") as engine:
+        store = _store(engine)
+        store.store_conversation_scope(store.scope("ann", "assistant"), "c1", "Ann planned her spring garden beds.",
+                                       details=_REFUND_DETAILS, facts=["Lives in Lisbon"])
+    with LocalEndpoint(tmp_path / "data") as endpoint, DelayedLink(endpoint.port, rtt) as link:
+        client = boto3.client("s3vectors", endpoint_url=link.url, region_name="us-east-1",
+                              aws_access_key_id="test", aws_secret_access_key="test")
+        remote = S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=code_blind_embedder(),
+                                backend="aws", region_name="us-east-1", similarity_threshold=0.0, candidate_k=5)
+        remote.verify()  # 5 candidates: the conversation's details, not its summary (no word of the question)
+        calls: list[str] = []
+        client.meta.events.register("before-call.s3vectors", lambda model, **_: calls.append(model.name))
+        model = ScriptedModel()
+        plugin = S3VectorMemoryPlugin(remote, "You help Ann.\n{memory_context}", retrieval=retrieval,
+                                      writing=WritingSettings(spool_dir=tmp_path / "spool", flush_at_exit=False))
+        agent = Agent(model=model, name="assistant", plugins=[plugin], system_prompt="You help Ann.\n{memory_context}",
+                      callback_handler=None)
+        started = time.perf_counter()
+        agent("Any news on my refund for ORD-47110?", invocation_state={"user_id": "ann", "conversation_id": "c2"})
+        elapsed, turn_calls = time.perf_counter() - started, list(calls)
+        plugin.close(10)  # stores the open conversation: calls of its own
+    return str(model.requests[0].system_prompt), turn_calls, elapsed
+
+
+def test_a_first_turn_is_one_round_trip_even_when_a_detail_found_the_conversation(tmp_path: Path) -> None:
+    """The conversation's details outrank its summary, which is no candidate: the block shows the
+    detail and the user's fact, from the two queries sent side by side, with no fetch after them."""
+    rtt = 0.4
+    block, calls, elapsed = _first_turn_over_a_slow_link(tmp_path, rtt, RetrievalSettings())
+    assert calls == ["QueryVectors", "QueryVectors"]
+    assert "Lives in Lisbon" in block and "refund for ORD-47110 is still missing" in block
+    assert "spring garden" not in block
+    assert rtt <= elapsed < 2 * rtt
+
+
+def test_fetch_summaries_shows_the_summary_for_one_more_round_trip(tmp_path: Path) -> None:
+    rtt = 0.4
+    block, calls, elapsed = _first_turn_over_a_slow_link(tmp_path, rtt, RetrievalSettings(fetch_summaries=True))
+    assert calls == ["QueryVectors", "QueryVectors", "GetVectors"]
+    assert "Lives in Lisbon" in block and "Ann planned her spring garden beds." in block
+    assert 2 * rtt <= elapsed < 3 * rtt
 
 
 def test_classic_index_falls_back_to_dense_candidates_and_upgrade_brings_hybrid(tmp_path: Path) -> None:

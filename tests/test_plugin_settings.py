@@ -49,6 +49,7 @@ BAD_VALUES: list[tuple[type, str, object]] = [
     (RetrievalSettings, "similarity_threshold", 1.5),
     (RetrievalSettings, "memory_budget_chars", 0),
     (RetrievalSettings, "read_your_writes_timeout", -1),
+    (RetrievalSettings, "fetch_summaries", "yes"),
     (WritingSettings, "spool_dir", 3),
     (WritingSettings, "write_mode", "later"),
     (WritingSettings, "inline_timeout", 0),

@@ -282,11 +282,23 @@ class _CountingClient:
         return getattr(self._inner, name)
 
 
-def test_store_search_fetches_the_summary_of_a_matching_detail(alice_store: S3VectorMemory) -> None:
+def test_store_search_shows_a_matching_detail_when_its_summary_was_no_candidate(alice_store: S3VectorMemory) -> None:
+    """By default a search is one query: the detail that matched stands for its conversation."""
     client = _CountingClient(alice_store._get_s3vectors_client())
     narrow = S3VectorMemory(bucket_name="ranking-test", backend="local", client=client, candidate_k=1,
                             embedder=alice_store.embedder)
     shown = narrow.search("alice", "lentil dal recipe", agent_name="assistant", top_k=2, similarity_threshold=0.0)
+    assert client.fetched == []  # no second round trip
+    assert shown and {(m.type, m.conversation_id) for m in shown} == {("detail", "food")}
+    assert "lentil dal" in shown[0].content
+
+
+def test_store_search_fetches_the_summary_of_a_matching_detail_on_request(alice_store: S3VectorMemory) -> None:
+    client = _CountingClient(alice_store._get_s3vectors_client())
+    narrow = S3VectorMemory(bucket_name="ranking-test", backend="local", client=client, candidate_k=1,
+                            embedder=alice_store.embedder)
+    shown = narrow.search("alice", "lentil dal recipe", agent_name="assistant", top_k=2, similarity_threshold=0.0,
+                          fetch_summaries=True)
     assert len(client.fetched) == 1  # details matched, the summary was no candidate: fetched by key
     assert [m.type for m in shown] == ["summary", "detail"]
     assert shown[0].content.startswith("Alice is vegetarian") and "lentil dal" in shown[1].content

@@ -239,6 +239,7 @@ class S3VectorMemoryPlugin(Plugin):
                 conversation.memory_context = await runtime.run(
                     loop, recall, self.store, invocation, first_turn_query(event.messages or []), top_k=settings.top_k,
                     similarity_threshold=settings.similarity_threshold, budget_chars=settings.memory_budget_chars,
+                    fetch_summaries=settings.fetch_summaries,
                 )
         except BaseException:
             runtime.book.release(conversation)
@@ -338,7 +339,8 @@ class S3VectorMemoryPlugin(Plugin):
     def search(self, invocation: Invocation, query: str, top_k: int | None = None) -> list[Memory]:
         """Memories of the invocation's user and agent (and tenant) relevant to ``query``."""
         return self.store.search_scope(invocation.scope, query, top_k=top_k or self.retrieval.top_k,
-                                       similarity_threshold=self.retrieval.similarity_threshold)
+                                       similarity_threshold=self.retrieval.similarity_threshold,
+                                       fetch_summaries=self.retrieval.fetch_summaries)
 
     # ------------------------------------------------------------------ tool
 
@@ -368,7 +370,7 @@ class S3VectorMemoryPlugin(Plugin):
             return await self.runtime.run(
                 asyncio.get_running_loop(), recall_for_tool, self.store, invocation.scope, query, top_k=limit,
                 similarity_threshold=self.retrieval.similarity_threshold, include_past=bool(include_past),
-                budget_chars=self.retrieval.memory_budget_chars)
+                budget_chars=self.retrieval.memory_budget_chars, fetch_summaries=self.retrieval.fetch_summaries)
         except Exception as exc:
             logger.warning("recall_memories failed for conversation %s: %s", invocation.conversation_id, exc)
             return "Memory search failed; continue without it."

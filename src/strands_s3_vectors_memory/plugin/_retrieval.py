@@ -70,6 +70,7 @@ def recall_facts_and_memories(
     similarity_threshold: float | None = None,
     fact_k: int = DEFAULT_FACT_K,
     include_past: bool = False,
+    fetch_summaries: bool = False,
 ) -> tuple[list[Memory], list[Memory]]:
     """``(facts, memories)`` of ``scope`` relevant to ``query``: current facts (and superseded ones too
     with ``include_past``, for questions about the past), then conversation memories, best first.
@@ -77,7 +78,8 @@ def recall_facts_and_memories(
     Two filtered queries of the scope's index, the query embedded once.
     """
     return store.search_with_facts(scope, query, top_k=top_k, fact_k=fact_k,
-                                   similarity_threshold=similarity_threshold, include_superseded=include_past)
+                                   similarity_threshold=similarity_threshold, include_superseded=include_past,
+                                fetch_summaries=fetch_summaries)
 
 
 def recall_for_tool(
@@ -89,6 +91,7 @@ def recall_for_tool(
     similarity_threshold: float | None = None,
     include_past: bool = False,
     budget_chars: int | None = None,
+    fetch_summaries: bool = False,
 ) -> str:
     """The recall tool's answer: the memory block of ``query`` (facts first), or :data:`NO_MEMORIES`.
 
@@ -96,7 +99,8 @@ def recall_for_tool(
     Errors propagate: the tool turns them into an answer the model can act on.
     """
     facts, memories = recall_facts_and_memories(store, scope, clean_text(str(query)), top_k=top_k,
-                                                similarity_threshold=similarity_threshold, include_past=include_past)
+                                                similarity_threshold=similarity_threshold, include_past=include_past,
+                                                fetch_summaries=fetch_summaries)
     if not memories and not facts:
         return NO_MEMORIES
     return render_memory_context(memories, facts, budget_chars=budget_chars)
@@ -112,13 +116,15 @@ def recall(
     similarity_threshold: float | None = None,
     budget_chars: int | None = None,
     fact_k: int = PROFILE_FACT_K,
+    fetch_summaries: bool = False,
 ) -> str:
     """The memory block for ``invocation``'s first turn (``""`` when nothing is relevant or it failed).
 
     The user's profile (at most ``fact_k`` current facts, most relevant first, none cut off), then
     memories (outdated ones marked), within ``budget_chars`` characters (``None``: no limit). One
     facts query, the 100 facts nearest to the query whatever their status: the current ones are the
-    profile, the replaced ones tell which memories are outdated.
+    profile, the replaced ones tell which memories are outdated. It runs beside the memories query,
+    so a first turn is one round trip unless ``fetch_summaries`` (see :class:`~._settings.RetrievalSettings`).
     """
     annotate(top_k=top_k, query_chars=len(query))
     if not query:
@@ -127,6 +133,7 @@ def recall(
         found, memories = store.search_with_facts(
             invocation.scope, query, top_k=top_k, fact_k=MAX_TOP_K if fact_k else 0,
             similarity_threshold=similarity_threshold, include_superseded=True, fact_threshold=-math.inf,
+            fetch_summaries=fetch_summaries,
         )
         facts = [fact for fact in found if fact.is_current_fact][:fact_k]
         memories, outdated = outdated_memories(query, memories, facts, found)

@@ -83,12 +83,17 @@ class RetrievalSettings:
         read_your_writes_timeout: A new conversation's first turn waits up to this long (seconds) for the
             same user's still-pending writes, so "bye" then "hello again" sees the first conversation;
             other users never wait. ``0`` disables.
+        fetch_summaries: A conversation found by one of its details is shown by its summary when the
+            search brought that too, else by the detail. ``True`` fetches the missing summary by key:
+            more context, for one more S3 Vectors round trip after the query on about half of the
+            first turns (the first turn is otherwise one round trip, facts and memories side by side).
     """
 
     top_k: int = DEFAULT_TOP_K
     similarity_threshold: float | None = None
     memory_budget_chars: int | None = DEFAULT_MEMORY_BUDGET_CHARS
     read_your_writes_timeout: float = DEFAULT_READ_YOUR_WRITES_TIMEOUT
+    fetch_summaries: bool = False
 
     def __post_init__(self) -> None:
         require_setting(is_int(self.top_k) and 1 <= self.top_k <= 100, "top_k", "an integer from 1 to 100", self.top_k)
@@ -100,6 +105,8 @@ class RetrievalSettings:
                         "None or a positive integer", budget)
         wait = self.read_your_writes_timeout
         require_setting(is_number(wait) and wait >= 0, "read_your_writes_timeout", "a number of seconds >= 0", wait)
+        require_setting(isinstance(self.fetch_summaries, bool), "fetch_summaries", "True or False",
+                        self.fetch_summaries)
 
 
 @dataclass(frozen=True)

@@ -395,14 +395,18 @@ class IndexStore:
         tenant_context: Mapping[str, Any] | None = None,
         agent_name: str | None = None,
         similarity_threshold: float | None = None,
+        fetch_summaries: bool = False,
     ) -> list[Memory]:
         """Return the user's memories most relevant to ``query``, best first.
 
         Only memories of ``user_id`` (and ``agent_name`` when given) in the tenant's index are ever
-        considered: the scope is a server-side filter, not a post-filter.
+        considered: the scope is a server-side filter, not a post-filter. A conversation is shown by
+        its summary when the query brought it, else by its best matching detail; ``fetch_summaries``
+        fetches the missing summary by key instead (one more round trip after the query).
         """
         scope = self.scope(user_id, agent_name, tenant_context)
-        return self.search_scope(scope, query, top_k=top_k, similarity_threshold=similarity_threshold)
+        return self.search_scope(scope, query, top_k=top_k, similarity_threshold=similarity_threshold,
+                                 fetch_summaries=fetch_summaries)
 
     @traced(SPAN_SEARCH)
     def search_scope(
@@ -412,6 +416,7 @@ class IndexStore:
         *,
         top_k: int = 5,
         similarity_threshold: float | None = None,
+        fetch_summaries: bool = False,
     ) -> list[Memory]:
         """:meth:`search` for an already validated scope (the plugin's read path)."""
         if not 1 <= top_k <= MAX_TOP_K:
@@ -421,7 +426,8 @@ class IndexStore:
             return []
         threshold = self.similarity_threshold if similarity_threshold is None else similarity_threshold
         return search_index(self._scope_target(scope), self.embedder, scope, query, top_k=top_k,
-                            candidate_k=max(top_k, self.candidate_k), threshold=threshold)
+                            candidate_k=max(top_k, self.candidate_k), threshold=threshold,
+                            fetch_summaries=fetch_summaries)
 
     @traced(SPAN_SEARCH)
     def search_with_facts(
@@ -434,11 +440,13 @@ class IndexStore:
         similarity_threshold: float | None = None,
         include_superseded: bool = False,
         fact_threshold: float | None = None,
+        fetch_summaries: bool = False,
     ) -> tuple[list[Memory], list[Memory]]:
         """``(facts, memories)``: ``scope``'s facts and memories most relevant to ``query``, best first.
 
         Facts are the current ones (with ``include_superseded``, those no longer true too), at most
-        ``fact_k`` (0: none); memories are what :meth:`search_scope` returns. The query is embedded
+        ``fact_k`` (0: none); memories are what :meth:`search_scope` returns (``fetch_summaries``
+        likewise). The query is embedded
         once for both queries; the same relevance rule applies to both, unless ``fact_threshold``
         sets the facts' own (``-inf``: a user's profile, every fact ranked, none cut off).
         """
@@ -458,5 +466,6 @@ class IndexStore:
         # process, where a second thread would only contend for the GIL.
         facts = (beside(facts) if self.backend is not Backend.LOCAL else facts) if fact_k else list
         memories = search_index(target, self.embedder, scope, query, top_k=top_k,
-                                candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector)
+                                candidate_k=max(top_k, self.candidate_k), threshold=threshold, vector=vector,
+                                fetch_summaries=fetch_summaries)
         return facts(), memories

@@ -7,11 +7,14 @@ the service with RRF over the whole scope: a record the dense search would miss 
 match is among them); otherwise (CLASSIC, or 0.3.0's indexes) they are the dense top
 ``candidate_k``. Either way a dense + BM25 mix (BM25 over the candidates, computed here: the
 service's scores, without stemming or stop words, ranked LoCoMo worse) ranks them (see
-:mod:`._ranking`; BM25 weighs a little more over hybrid candidates), at conversation level; a detail
-record that matched brings its conversation's summary, fetched by key when it was not a candidate
-(conversation ids are not filterable in the spec's index layout). Facts among the candidates are
-evidence for their conversations; the facts shown as such come from :func:`search_facts`, a second
-query filtered on ``fact_status``. Superseded facts are history and never count as evidence.
+:mod:`._ranking`; BM25 weighs a little more over hybrid candidates), at conversation level. A
+conversation is shown by its summary when that was a candidate, else by its best matching detail.
+Its summary could be fetched by key, but only after the query (neither ``type`` nor
+``conversation_id`` is filterable in the spec's index layout, so summaries cannot be asked for
+beside it): a second round trip on 44-59 % of LoCoMo first turns, hence only on request
+(``fetch_summaries``). Facts among the candidates are evidence for their conversations; the facts
+shown as such come from :func:`search_facts`, a second query filtered on ``fact_status``.
+Superseded facts are history and never count as evidence.
 """
 
 from __future__ import annotations
@@ -99,10 +102,13 @@ def search_index(
     candidate_k: int,
     threshold: float,
     vector: Sequence[float] | None = None,
+    fetch_summaries: bool = False,
 ) -> list[Memory]:
     """The ``top_k`` memories of ``scope`` most relevant to ``query``, best first.
 
-    ``vector`` is the query's embedding when the caller already has it.
+    ``vector`` is the query's embedding when the caller already has it. With ``fetch_summaries``, a
+    conversation shown by a detail because its summary was not a candidate gets that summary,
+    fetched by key (``GetVectors``, one more round trip); without it the detail stands for it.
     """
     annotate(index_name=target.index_name, top_k=top_k, candidate_k=candidate_k,
              scope_hash=scope.digest[:16], embedding_model=embedder.model_id)
@@ -143,7 +149,7 @@ def search_index(
         hybrid=bool(words),
     )
     summaries: dict[str, Memory] = {}
-    missing = summaries_to_fetch(matches, top_k)
+    missing = summaries_to_fetch(matches, top_k) if fetch_summaries else []
     if missing:  # a detail matched but its conversation's summary was not a candidate: fetch by key
         fetched = target.client.get_vectors(
             vectorBucketName=target.bucket_name, indexName=target.index_name, keys=missing, returnMetadata=True
