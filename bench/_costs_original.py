@@ -52,7 +52,7 @@ def main() -> int:
     _load_ours(args.src)  # our package as ``ours``
     from ours.config import NON_FILTERABLE_METADATA_KEYS
     from ours.embeddings import LocalEmbedder
-    from ours.summarizer import extractive_summary
+    from ours.archive import extractive_summary
     from ours.testing import ScriptedModel, default_responder
 
     plugin_module = sys.modules["strands_s3_vectors_memory.s3_vector_memory_plugin"]

@@ -73,9 +73,9 @@ def main() -> int:
 
     store = original.S3VectorMemory(bucket_name=args.bucket)
     if args.data_dir is not None:  # boto3 -> the embedded engine's boto3-shaped client, in this process
-        from ours.clients import local_client
+        from s3vectors_engine import LocalS3VectorsClient
 
-        store._s3vectors = local_client(args.data_dir)
+        store._s3vectors = LocalS3VectorsClient(args.data_dir)
     plugin = original.S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
     plain_prompt = BASE_PROMPT.replace("{memory_context}", "")
     agents = {
