@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -587,8 +588,11 @@ def test_submit_returns_fast_while_the_handler_is_slow(make_writer: Any) -> None
         writer.submit(_job(f"j{i}", transcript="x" * 2000))
         durations.append(time.perf_counter() - started)
     assert handler.started.is_set() or handler.started.wait(WAIT)
-    assert max(durations) < 0.1, max(durations)
-    assert sum(durations) / len(durations) < 0.02
+    # The gate stays shut until after the loop, so a submit that waited for the handler would never
+    # return; what a submit costs is spooling the job (an fsync), which a loaded machine can stretch
+    # once in a while: the median is the cost, the maximum only bounds the outliers.
+    assert statistics.median(durations) < 0.02, statistics.median(durations)
+    assert max(durations) < 1.0, max(durations)
     assert handler.ids() == []  # nothing finished: the handler is still blocked
     gate.set()
     assert writer.flush(WAIT)
