@@ -50,9 +50,9 @@ def main() -> int:
     if not str(Path(original.__file__).resolve()).startswith(str(args.original.resolve())):
         raise SystemExit(f"imported the wrong package: {original.__file__}")
     _load_ours(args.src)  # our package as ``ours``
+    from ours.archive import extractive_summary
     from ours.config import NON_FILTERABLE_METADATA_KEYS
     from ours.embeddings import LocalEmbedder
-    from ours.archive import extractive_summary
     from ours.testing import ScriptedModel, default_responder
 
     plugin_module = sys.modules["strands_s3_vectors_memory.s3_vector_memory_plugin"]

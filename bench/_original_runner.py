@@ -35,6 +35,24 @@ def _load_ours(src: Path) -> Any:
     return module
 
 
+def with_local_embeddings(original: Any, src: Path) -> tuple[Any, type]:
+    """Replace 0.3.0's Bedrock embedding call with our bundled e5 model (the only stub), ours loaded as
+    ``ours`` from ``src``; returns the embedder and our ``ScriptedModel`` class."""
+    _load_ours(src)
+    from ours.embeddings import LocalEmbedder
+    from ours.testing import ScriptedModel
+
+    embedder = LocalEmbedder()
+
+    def local_embed(self: Any, text: str, purpose: str = "GENERIC_INDEX") -> list[float]:
+        if purpose == "GENERIC_RETRIEVAL":
+            return embedder.embed_query(text)
+        return embedder.embed_documents([text])[0]
+
+    original.S3VectorMemory._embed = local_embed
+    return embedder, ScriptedModel
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--original", type=Path, required=True, help="the --target dir holding 0.3.0")
@@ -56,18 +74,7 @@ def main() -> int:
 
     if not str(Path(original.__file__).resolve()).startswith(str(args.original.resolve())):
         raise SystemExit(f"imported the wrong package: {original.__file__}")
-    _load_ours(args.src)
-    from ours.embeddings import LocalEmbedder
-    from ours.testing import ScriptedModel
-
-    embedder = LocalEmbedder()
-
-    def local_embed(self: Any, text: str, purpose: str = "GENERIC_INDEX") -> list[float]:
-        if purpose == "GENERIC_RETRIEVAL":
-            return embedder.embed_query(text)
-        return embedder.embed_documents([text])[0]
-
-    original.S3VectorMemory._embed = local_embed  # Bedrock -> bundled e5, the only stub
+    embedder, ScriptedModel = with_local_embeddings(original, args.src)
     plugin_module = sys.modules["strands_s3_vectors_memory.s3_vector_memory_plugin"]
     drain = track_original_writes(plugin_module)
 

@@ -77,24 +77,13 @@ def _child(which: str, url: str, bucket: str, turns: int, original: Path) -> dic
 
         if not str(Path(package.__file__ or "").resolve()).startswith(str(original.resolve())):
             raise SystemExit(f"imported the wrong package: {package.__file__}")
-        from _original_runner import _load_ours
+        from _original_runner import with_local_embeddings
 
-        _load_ours(ROOT / "src")
-        from ours.embeddings import LocalEmbedder
-        from ours.testing import ScriptedModel as OursScriptedModel
-
-        embedder = LocalEmbedder()
-
-        def local_embed(self: Any, text: str, purpose: str = "GENERIC_INDEX") -> list[float]:
-            if purpose == "GENERIC_RETRIEVAL":
-                return embedder.embed_query(text)
-            return embedder.embed_documents([text])[0]
-
-        package.S3VectorMemory._embed = local_embed  # Bedrock -> bundled e5, the only stub
+        embedder, scripted_model = with_local_embeddings(package, ROOT / "src")
         store = package.S3VectorMemory(bucket_name=bucket)
         plugin = package.S3VectorMemoryPlugin(store=store, base_prompt=_base_prompt())
         embedder.embed_query("warm up")
-        return _timed_turns(store._s3vectors, plugin, OursScriptedModel, turns, lambda: None)
+        return _timed_turns(store._s3vectors, plugin, scripted_model, turns, lambda: None)
     from plugin_overhead import _endpoint_client
     from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
     from strands_s3_vectors_memory.embeddings import make_embedder
