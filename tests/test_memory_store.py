@@ -251,6 +251,24 @@ def test_search_honours_result_limits_and_reports_scores(local_env: Path) -> Non
         asyncio.run(store.search("music taste", {"max_search_results": 0}))
 
 
+def test_search_fetches_a_detail_s_summary_only_when_the_store_asks(local_env: Path) -> None:
+    """One result, so one candidate: the detail that matched, not the summary. By default the manager
+    gets that detail; ``fetch_summaries=True`` gets the conversation's summary, as the plugin's setting does."""
+    memory = S3VectorMemory(candidate_k=1)
+    memory.store_conversation(
+        "alice", "food", "Alice is vegetarian and allergic to peanuts. She cooks in big batches on Sundays.",
+        agent_name="assistant",
+        details=["ASSISTANT: When do you cook?\nUSER: Big batches on Sundays, my favourite is a lentil dal."],
+    )
+    settings: dict[str, Any] = {"user_id": "alice", "agent_name": "assistant", "similarity_threshold": 0.0,
+                                "max_search_results": 1}
+
+    (shown,) = asyncio.run(MemoryManagerStore(memory, **settings).search("lentil dal recipe"))
+    assert (shown.metadata or {})["type"] == "detail" and "lentil dal" in shown.content
+    (fetched,) = asyncio.run(MemoryManagerStore(memory, fetch_summaries=True, **settings).search("lentil dal recipe"))
+    assert (fetched.metadata or {})["type"] == "summary" and fetched.content.startswith("Alice is vegetarian")
+
+
 def test_ttl_expires_written_memories(local_env: Path) -> None:
     memory = S3VectorMemory()
     permanent = MemoryManagerStore(memory, user_id="alice", similarity_threshold=0.0)

@@ -125,6 +125,9 @@ class MemoryManagerStore(MemoryStore):
         writable: Whether ``add`` / ``add_messages`` (and so extraction) may write.
         extraction: The SDK's extraction setting; ``True`` hands raw messages to :meth:`add_messages`.
         similarity_threshold: Override of the memory store's relevance threshold.
+        fetch_summaries: A conversation found by one of its details is shown by that detail unless its
+            summary was found too; ``True`` fetches the summary by key (one more S3 Vectors round trip),
+            as ``RetrievalSettings.fetch_summaries`` does for the plugin.
         message_roles: Roles whose messages :meth:`add_messages` stores.
         ttl_seconds: Expire written memories after this many seconds (``None``: never).
     """
@@ -143,6 +146,7 @@ class MemoryManagerStore(MemoryStore):
         writable: bool = True,
         extraction: ExtractionConfig | bool | None = None,
         similarity_threshold: float | None = None,
+        fetch_summaries: bool = False,
         message_roles: Collection[str] = DEFAULT_MESSAGE_ROLES,
         ttl_seconds: float | None = None,
     ) -> None:
@@ -161,6 +165,7 @@ class MemoryManagerStore(MemoryStore):
         self.writable = writable
         self.extraction = extraction
         self.similarity_threshold = similarity_threshold
+        self.fetch_summaries = fetch_summaries
         self.message_roles = frozenset(message_roles)
         self.ttl_seconds = ttl_seconds
         #: Unique per store instance: with a message's sequence number it makes an idempotency key.
@@ -258,6 +263,7 @@ class MemoryManagerStore(MemoryStore):
             tenant_context=binding.tenant_context,
             agent_name=binding.agent_name,
             similarity_threshold=self.similarity_threshold,
+            fetch_summaries=self.fetch_summaries,
         )
         return [_entry(memory) for memory in memories]
 
