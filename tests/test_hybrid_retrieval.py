@@ -200,6 +200,19 @@ def test_fetch_summaries_shows_the_summary_for_one_more_round_trip(tmp_path: Pat
     assert 2 * rtt <= elapsed < 3 * rtt
 
 
+def test_a_conversation_found_only_through_its_fact_needs_the_fetch_to_be_shown(tmp_path: Path) -> None:
+    """The one candidate is the user's fact: facts are never a conversation's memory, so without the
+    fetch the search shows nothing (the fact is the facts query's to show); with it, the summary."""
+    with LocalS3VectorsClient(tmp_path) as engine:
+        store = _store(engine, candidate_k=1)
+        store.store_conversation_scope(store.scope("ann", "assistant"), "c1", "Ann planned her spring garden beds.",
+                                       facts=["Lives in Lisbon"])
+        question = "Does Ann still live in Lisbon?"
+        assert store.search("ann", question, agent_name="assistant", top_k=1) == []
+        (shown,) = store.search("ann", question, agent_name="assistant", top_k=1, fetch_summaries=True)
+        assert (shown.type, shown.content) == ("summary", "Ann planned her spring garden beds.")
+
+
 def test_classic_index_falls_back_to_dense_candidates_and_upgrade_brings_hybrid(tmp_path: Path) -> None:
     """An index made by today's version in a CLASSIC-era bucket: dense ranking, then upgraded in place."""
     with LocalS3VectorsClient(tmp_path, clock=lambda: BEFORE_CUTOFF) as engine:

@@ -79,7 +79,7 @@ def recall_facts_and_memories(
     """
     return store.search_with_facts(scope, query, top_k=top_k, fact_k=fact_k,
                                    similarity_threshold=similarity_threshold, include_superseded=include_past,
-                                fetch_summaries=fetch_summaries)
+                                   fetch_summaries=fetch_summaries)
 
 
 def recall_for_tool(

@@ -19,10 +19,11 @@ to the query. This module decides what of that is worth putting in front of the 
    comes within :data:`LEXICAL_MARGIN` of it while sharing a content word with the query. Compressed
    embedders (e5 puts almost everything between 0.85 and 0.95 on the ``1 - distance/2`` scale) need
    a calibrated threshold; the word-overlap rule keeps lexical matches just below it.
-4. **What is shown.** Each relevant conversation appears once: its summary (fetched by key when it
-   was not among the candidates), plus its best matching detail when that adds words the summary
-   lacks and a slot is left once every shown conversation has its summary. Near-identical memories
-   (token containment or Jaccard) are shown once.
+4. **What is shown.** Each relevant conversation appears once: its summary when that was among the
+   candidates (or fetched by key, which the searcher does only with ``fetch_summaries``), else its
+   best record that is not a fact, plus its best matching detail when that adds words the first
+   lacks and a slot is left once every shown conversation has its first memory. Near-identical
+   memories (token containment or Jaccard) are shown once.
 5. **Facts.** A fact record is evidence for the conversation it came from (it scores like a
    detail), but is never shown as a conversation's memory: facts have their own section of the
    memory block, current ones only (:func:`rank_facts`, same hybrid score and cut-off, one record
@@ -185,7 +186,8 @@ def rank_conversations(
     below ``threshold`` a record sharing a query word still counts) are dropped; ``threshold=0``
     keeps every one. Output order is deterministic: score, then most recent, then group id.
     ``summary_key_of_conversation`` names a conversation's summary key from its id (the searcher
-    knows the scope), so a conversation found only through its facts still shows its summary.
+    knows the scope), so the summary of a conversation found only through its facts can be fetched
+    (unfetched, such a conversation is not shown: facts are never a conversation's memory).
 
     ``hybrid``: the candidates come from a hybrid query, so a record the service found by its words
     alone has no distance: its dense part is the lowest, and it is relevant when it shares a content

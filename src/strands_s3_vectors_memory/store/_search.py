@@ -8,7 +8,8 @@ match is among them); otherwise (CLASSIC, or 0.3.0's indexes) they are the dense
 ``candidate_k``. Either way a dense + BM25 mix (BM25 over the candidates, computed here: the
 service's scores, without stemming or stop words, ranked LoCoMo worse) ranks them (see
 :mod:`._ranking`; BM25 weighs a little more over hybrid candidates), at conversation level. A
-conversation is shown by its summary when that was a candidate, else by its best matching detail.
+conversation is shown by its summary when that was a candidate, else by its best matching detail
+(one found only through its facts, not at all).
 Its summary could be fetched by key, but only after the query (neither ``type`` nor
 ``conversation_id`` is filterable in the spec's index layout, so summaries cannot be asked for
 beside it): a second round trip on 44-59 % of LoCoMo first turns, hence only on request
