@@ -291,7 +291,7 @@ def select_memories(
     for match in matches:
         if len(primaries) >= top_k:
             break
-        key = match.summary_key
+        key = match.summary_key if fetched else None  # a key only matters to look up a fetched summary
         shown_records = [m for m in match.records if m.type != TYPE_FACT]
         primary = match.summary or (fetched.get(key) if key is not None else None) or next(iter(shown_records), None)
         if primary is None:

@@ -145,9 +145,10 @@ def search_index(
     def conversation_summary(conversation_id: str) -> str | None:  # for conversations found by a fact
         return summary_key(scope, conversation_id) if scope.agent_name is not None else None
 
+    # Summary keys are only needed to fetch summaries: without it, no key is derived per match.
     matches = rank_conversations(
-        query, candidates, threshold=threshold, summary_key_of_conversation=conversation_summary,
-        hybrid=bool(words),
+        query, candidates, threshold=threshold,
+        summary_key_of_conversation=conversation_summary if fetch_summaries else None, hybrid=bool(words),
     )
     summaries: dict[str, Memory] = {}
     missing = summaries_to_fetch(matches, top_k) if fetch_summaries else []
