@@ -23,6 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from ..forking import reset_in_child
+
 __all__ = ["LowPriorityThread"]
 
 logger = logging.getLogger(__name__)
@@ -52,8 +54,7 @@ class LowPriorityThread:
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job] | None = None
         self._thread: threading.Thread | None = None
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._forget)
+        reset_in_child(self, LowPriorityThread._forget)
 
     def run(self, call: Callable[[], T]) -> T:
         """Run ``call`` on the thread and return its result (or raise its exception) here."""
