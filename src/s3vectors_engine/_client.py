@@ -65,6 +65,8 @@ DEFAULT_CACHE_BYTES = 4 * 1024**3
 _Handler = Callable[[Mapping[str, Any]], Response]
 #: How deep each ranking of a hybrid query reaches before fusion (the most ``topK`` allows).
 HYBRID_WINDOW = v.MAX_TOP_K
+#: How long a QueryVectors ``nextToken`` stays valid ("several minutes", says the service).
+QUERY_TOKEN_SECONDS = 600.0
 
 
 def _bm25_of(slot: int, per_key: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> tuple[tuple[str, float], ...]:
@@ -75,8 +77,6 @@ def _bm25_of(slot: int, per_key: Mapping[str, tuple[np.ndarray, np.ndarray]]) ->
         if at < len(slots) and slots[at] == slot:
             found.append((key, float(scores[at])))
     return tuple(found)
-#: How long a QueryVectors ``nextToken`` stays valid ("several minutes", says the service).
-QUERY_TOKEN_SECONDS = 600.0
 
 
 def _partition(region: str) -> str:
