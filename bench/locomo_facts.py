@@ -33,7 +33,7 @@ from strands_s3_vectors_memory.index._records import MemoryScope
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import LOCOMO_PATH, machine
-from locomo_recall import AGENT, BUCKET, CATEGORIES, KS, Question, Tally, _session_number, ingest, load
+from locomo_recall import AGENT, BUCKET, CATEGORIES, KS, Question, Tally, ingest, load, shown_sessions
 
 
 def observations(path: Path, limit: int | None) -> dict[tuple[str, int], list[str]]:
@@ -65,12 +65,10 @@ def evaluate(store: S3VectorMemory, questions: Sequence[Question], *, facts: boo
         started = time.perf_counter()
         memories = store.search(question.user_id, question.text, top_k=5, agent_name=AGENT)
         elapsed += time.perf_counter() - started
-        ranked = list(dict.fromkeys(n for m in memories if (n := _session_number(m)) is not None))
-        tally.add(category, ranked, question.evidence)
+        tally.add(category, shown_sessions(memories), question.evidence)
         if facts:
             found, _ = store.search_with_facts(MemoryScope(question.user_id, AGENT), question.text, top_k=5)
-            sessions = list(dict.fromkeys(n for m in found if (n := _session_number(m)) is not None))
-            fact_tally.add(category, sessions, question.evidence)
+            fact_tally.add(category, shown_sessions(found), question.evidence)
     return tally, fact_tally, 1000 * elapsed / max(1, len(questions))
 
 

@@ -184,6 +184,11 @@ def _session_number(memory: Memory) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def shown_sessions(memories: Iterable[Memory]) -> list[int]:
+    """The sessions of a search's memories, in the order first shown (a session once)."""
+    return list(dict.fromkeys(n for m in memories if (n := _session_number(m)) is not None))
+
+
 def _by_best_record(scored: Iterable[tuple[float, Memory]]) -> list[int]:
     """Sessions ordered by their best record's score (ties: lower session number first)."""
     best: dict[int, float] = {}
@@ -250,8 +255,7 @@ def evaluate(
             memories = searcher.search(question.user_id, question.text, top_k=5, agent_name=AGENT,
                                        similarity_threshold=threshold)
             elapsed[method] += time.perf_counter() - started
-            ranked = list(dict.fromkeys(n for m in memories if (n := _session_number(m)) is not None))
-            tallies[method].add(category, ranked, question.evidence)
+            tallies[method].add(category, shown_sessions(memories), question.evidence)
         meter.method = "dense"
 
         started = time.perf_counter()

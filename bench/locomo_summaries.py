@@ -18,7 +18,6 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -26,21 +25,7 @@ from strands_s3_vectors_memory import S3VectorMemory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import LOCOMO_PATH, machine
-from locomo_recall import AGENT, BUCKET, CATEGORIES, KS, Tally, _session_number, ingest, load
-
-
-class _CountingGets:
-    """The engine client, counting ``GetVectors`` calls."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.gets = inner, 0
-
-    def get_vectors(self, **params: Any) -> Any:
-        self.gets += 1
-        return self.inner.get_vectors(**params)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+from locomo_recall import AGENT, BUCKET, CATEGORIES, KS, Metered, Tally, ingest, load, shown_sessions
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,22 +39,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         writer = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir)
         ingest(writer, sessions, data_dir / f"ingested-{len(sessions)}.txt")
-        client = _CountingGets(writer._get_s3vectors_client())
+        client = Metered(writer._get_s3vectors_client())  # counts each way's GetVectors
         store = S3VectorMemory(bucket_name=BUCKET, backend="local", data_dir=data_dir, client=client,
                                embedder=writer.embedder)  # one embedder: its cache embeds each question once
         print(f"machine: {machine()}; {len(questions)} questions\n")
         print("| `fetch_summaries` | recall@1 | recall@3 | recall@5 | searches with a `GetVectors` | shown details |")
         print("|---|---|---|---|---|---|")
         for fetch in (True, False):
-            tally, shown, client.gets = Tally(), Counter[str](), 0
+            tally, shown, client.method = Tally(), Counter[str](), f"fetch_summaries={fetch}"
             for question in tqdm(questions, desc=f"fetch_summaries={fetch}", unit="q", leave=False):
                 memories = store.search(question.user_id, question.text, top_k=5, agent_name=AGENT,
                                         fetch_summaries=fetch)
                 shown.update(m.type for m in memories)
-                ranked = list(dict.fromkeys(n for m in memories if (n := _session_number(m)) is not None))
-                tally.add(CATEGORIES.get(question.category, str(question.category)), ranked, question.evidence)
+                tally.add(CATEGORIES.get(question.category, str(question.category)), shown_sessions(memories),
+                          question.evidence)
             recall = " | ".join(f"{tally.recall('all', k):.3f}" for k in KS)
-            print(f"| `{fetch}` | {recall} | {client.gets} ({client.gets / len(questions):.0%}) | "
+            gets = client.fetches[client.method]
+            print(f"| `{fetch}` | {recall} | {gets} ({gets / len(questions):.0%}) | "
                   f"{shown['detail']} of {sum(shown.values())} |")
     return 0
 
