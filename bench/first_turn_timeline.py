@@ -28,6 +28,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from _turns import BASE_PROMPT, OPENERS  # noqa: E402  (imports nothing of ours: safe before 0.3.0's import)
+
 PHASES = ("added", "before", "requests", "after")
 
 
@@ -36,9 +39,8 @@ def _timed_turns(client: Any, plugin: Any, model: Callable[[], Any], turns: int,
     """Time ``turns`` first turns with ``plugin`` against a plain agent; medians per phase (ms)."""
     from strands import Agent
 
-    from _turns import BASE_PROMPT, OPENERS
-
     events: list[tuple[str, float]] = []
+
     def mark(kind: str) -> Callable[..., None]:
         return lambda **_: events.append((kind, time.perf_counter()))
 
@@ -70,7 +72,6 @@ def _timed_turns(client: Any, plugin: Any, model: Callable[[], Any], turns: int,
 def _child(which: str, url: str, bucket: str, turns: int, original: Path) -> dict[str, float]:
     """One package's turns against the endpoint at ``url`` (in this process). 0.3.0 has our package's
     import name: it must be imported before anything imports ours (``_original_runner.py`` does the same)."""
-    sys.path.insert(0, str(HERE))
     if which == "0.3.0":
         sys.path.insert(0, str(original))
         import strands_s3_vectors_memory as package  # the 0.3.0 package
@@ -81,7 +82,7 @@ def _child(which: str, url: str, bucket: str, turns: int, original: Path) -> dic
 
         embedder, scripted_model = with_local_embeddings(package, ROOT / "src")
         store = package.S3VectorMemory(bucket_name=bucket)
-        plugin = package.S3VectorMemoryPlugin(store=store, base_prompt=_base_prompt())
+        plugin = package.S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
         embedder.embed_query("warm up")
         return _timed_turns(store._s3vectors, plugin, scripted_model, turns, lambda: None)
     from plugin_overhead import _endpoint_client
@@ -93,18 +94,12 @@ def _child(which: str, url: str, bucket: str, turns: int, original: Path) -> dic
     store = S3VectorMemory(bucket_name=bucket, backend="aws", endpoint_url=url, embedder=make_embedder("local"),
                            region_name="us-east-1", client=client)
     spool = Path(tempfile.mkdtemp(prefix="timeline-spool-"))
-    plugin = S3VectorMemoryPlugin(store, _base_prompt(), writing=WritingSettings(spool_dir=spool, flush_at_exit=False))
+    plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, writing=WritingSettings(spool_dir=spool, flush_at_exit=False))
     store.embedder.embed_query("warm up")
     try:
         return _timed_turns(client, plugin, ScriptedModel, turns, lambda: plugin.flush(60))
     finally:
         plugin.close(30)
-
-
-def _base_prompt() -> str:
-    from _turns import BASE_PROMPT
-
-    return BASE_PROMPT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(_child(args.child, args.url, args.bucket, args.turns, args.original)))
         return 0
 
-    sys.path.insert(0, str(HERE))
     from _common import DelayedLink, bench_aws_env, machine, original_installed, run_child
     from plugin_overhead import BUCKET, bulk_load, seed_user
     from s3vectors_engine.server import LocalEndpoint
