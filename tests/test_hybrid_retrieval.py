@@ -120,6 +120,16 @@ def test_first_turn_ranks_the_asked_codes_memory_above_closer_look_alikes(tmp_pa
         assert all("ORD-47110" not in m.content for m in memories[1:])
 
 
+def _remote(link: DelayedLink, **kwargs: Any) -> tuple[Any, S3VectorMemory]:
+    """A stock boto3 client through ``link`` and the AWS-backend store over it (the index already made)."""
+    client = boto3.client("s3vectors", endpoint_url=link.url, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    remote = S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=code_blind_embedder(),
+                            backend="aws", region_name="us-east-1", similarity_threshold=0.0, **kwargs)
+    remote.verify()
+    return client, remote
+
+
 def test_over_a_network_the_first_turns_two_reads_share_one_round_trip(tmp_path: Path) -> None:
     """boto3 through the endpoint, every answer 0.4 s late: the facts query is sent before the
     memories query's answer is in (and the other way round), so the turn waits one round trip, not two."""
@@ -129,16 +139,12 @@ def test_over_a_network_the_first_turns_two_reads_share_one_round_trip(tmp_path:
         _seed(store)
         store.store_conversation_scope(store.scope("ann"), "c1", "Ann moved her parcels to the Lisbon depot.",
                                        facts=["Lives in Lisbon"])
-    with LocalEndpoint(tmp_path) as endpoint, DelayedLink(int(endpoint.url.rsplit(":", 1)[1]), rtt) as link:
-        client = boto3.client("s3vectors", endpoint_url=link.url, region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")
+    with LocalEndpoint(tmp_path) as endpoint, DelayedLink(endpoint.port, rtt) as link:
+        client, remote = _remote(link)
         events: list[tuple[str, str]] = []
         client.meta.events.register("before-send.s3vectors.QueryVectors", lambda request, **_: events.append(
             ("sent", "memories" if "queryTexts" in json.loads(request.body) else "facts")))
         client.meta.events.register("after-call.s3vectors.QueryVectors", lambda **_: events.append(("answer", "")))
-        remote = S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=code_blind_embedder(),
-                                backend="aws", region_name="us-east-1", similarity_threshold=0.0)
-        remote.verify()
         started = time.perf_counter()
         facts, memories = remote.search_with_facts(remote.scope("ann"), QUESTION, top_k=5, fact_k=30,
                                                    include_superseded=True, fact_threshold=-math.inf)
@@ -162,11 +168,8 @@ def _first_turn_over_a_slow_link(
         store.store_conversation_scope(store.scope("ann", "assistant"), "c1", "Ann planned her spring garden beds.",
                                        details=_REFUND_DETAILS, facts=["Lives in Lisbon"])
     with LocalEndpoint(tmp_path / "data") as endpoint, DelayedLink(endpoint.port, rtt) as link:
-        client = boto3.client("s3vectors", endpoint_url=link.url, region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")
-        remote = S3VectorMemory(bucket_name=BUCKET, index_name=INDEX, client=client, embedder=code_blind_embedder(),
-                                backend="aws", region_name="us-east-1", similarity_threshold=0.0, candidate_k=5)
-        remote.verify()  # 5 candidates: the conversation's details, not its summary (no word of the question)
+        # 5 candidates: the conversation's details, not its summary (no word of the question)
+        client, remote = _remote(link, candidate_k=5)
         calls: list[str] = []
         client.meta.events.register("before-call.s3vectors", lambda model, **_: calls.append(model.name))
         model = ScriptedModel()
