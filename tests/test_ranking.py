@@ -282,23 +282,27 @@ class _CountingClient:
         return getattr(self._inner, name)
 
 
-def test_store_search_shows_a_matching_detail_when_its_summary_was_no_candidate(alice_store: S3VectorMemory) -> None:
-    """By default a search is one query: the detail that matched stands for its conversation."""
+def _lentil_search(alice_store: S3VectorMemory, **kwargs: Any) -> tuple[list[Memory], _CountingClient]:
+    """Alice's "lentil dal recipe" search with 2 candidates (her food conversation's details, not its
+    summary), and the client that counts what it fetched by key."""
     client = _CountingClient(alice_store._get_s3vectors_client())
     narrow = S3VectorMemory(bucket_name="ranking-test", backend="local", client=client, candidate_k=1,
                             embedder=alice_store.embedder)
-    shown = narrow.search("alice", "lentil dal recipe", agent_name="assistant", top_k=2, similarity_threshold=0.0)
+    shown = narrow.search("alice", "lentil dal recipe", agent_name="assistant", top_k=2, similarity_threshold=0.0,
+                          **kwargs)
+    return shown, client
+
+
+def test_store_search_shows_a_matching_detail_when_its_summary_was_no_candidate(alice_store: S3VectorMemory) -> None:
+    """By default a search is one query: the detail that matched stands for its conversation."""
+    shown, client = _lentil_search(alice_store)
     assert client.fetched == []  # no second round trip
     assert shown and {(m.type, m.conversation_id) for m in shown} == {("detail", "food")}
     assert "lentil dal" in shown[0].content
 
 
 def test_store_search_fetches_the_summary_of_a_matching_detail_on_request(alice_store: S3VectorMemory) -> None:
-    client = _CountingClient(alice_store._get_s3vectors_client())
-    narrow = S3VectorMemory(bucket_name="ranking-test", backend="local", client=client, candidate_k=1,
-                            embedder=alice_store.embedder)
-    shown = narrow.search("alice", "lentil dal recipe", agent_name="assistant", top_k=2, similarity_threshold=0.0,
-                          fetch_summaries=True)
+    shown, client = _lentil_search(alice_store, fetch_summaries=True)
     assert len(client.fetched) == 1  # details matched, the summary was no candidate: fetched by key
     assert [m.type for m in shown] == ["summary", "detail"]
     assert shown[0].content.startswith("Alice is vegetarian") and "lentil dal" in shown[1].content
