@@ -34,6 +34,7 @@ __all__ = [
     "default_data_dir",
     "is_int",
     "is_number",
+    "require_flags",
     "require_setting",
     "resolve_backend",
     "resolve_bucket_name",
@@ -122,6 +123,14 @@ def require_setting(ok: bool, name: str, rule: str, value: object) -> None:
     (the plugin's groups, the archive's summary settings), naming the setting and what it must be."""
     if not ok:
         raise ConfigurationError(f"{name} must be {rule}, got {value!r}")
+
+
+def require_flags(settings: object, *names: str) -> None:
+    """Refuse any of ``settings``' attributes ``names`` that is not ``True`` or ``False`` (a truthy
+    string or number is no flag)."""
+    for name in names:
+        value = getattr(settings, name)
+        require_setting(isinstance(value, bool), name, "True or False", value)
 
 
 def is_int(value: object) -> TypeGuard[int]:

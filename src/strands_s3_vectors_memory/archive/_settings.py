@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import is_int, is_number, require_setting
+from ..config import is_int, is_number, require_flags, require_setting
 from ._facts import DEFAULT_RELATED_FACTS
 from ._summarizer import DEFAULT_SUMMARY_MAX_CHARS, SUMMARY_PROMPT
 
@@ -50,5 +50,4 @@ class SummarySettings:
         require_setting(ttl is None or (is_number(ttl) and ttl > 0), "ttl_seconds", "None or a positive number", ttl)
         require_setting(is_int(self.related_facts) and self.related_facts >= 0, "related_facts", "an integer >= 0",
                         self.related_facts)
-        for name in ("store_details", "extract_facts"):
-            require_setting(isinstance(getattr(self, name), bool), name, "True or False", getattr(self, name))
+        require_flags(self, "store_details", "extract_facts")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict, TypeVar
 
 from ..archive import SummarySettings
-from ..config import is_int, is_number, require_setting
+from ..config import is_int, is_number, require_flags, require_setting
 from ..errors import ConfigurationError
 from ..index import validate_id
 from ..store import S3VectorMemory
@@ -105,8 +105,7 @@ class RetrievalSettings:
                         "None or a positive integer", budget)
         wait = self.read_your_writes_timeout
         require_setting(is_number(wait) and wait >= 0, "read_your_writes_timeout", "a number of seconds >= 0", wait)
-        require_setting(isinstance(self.fetch_summaries, bool), "fetch_summaries", "True or False",
-                        self.fetch_summaries)
+        require_flags(self, "fetch_summaries")
 
 
 @dataclass(frozen=True)
@@ -155,8 +154,7 @@ class WritingSettings:
         for name in ("writer_workers", "max_open_conversations"):
             count = getattr(self, name)
             require_setting(is_int(count) and count >= 1, name, "an integer >= 1", count)
-        for name in ("flush_at_exit", "durable_turns"):
-            require_setting(isinstance(getattr(self, name), bool), name, "True or False", getattr(self, name))
+        require_flags(self, "flush_at_exit", "durable_turns")
 
     @property
     def spool_path(self) -> Path | None:
