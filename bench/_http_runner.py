@@ -33,14 +33,12 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
-    from plugin_overhead import _endpoint_client, measure_ours
+    from plugin_overhead import endpoint_store, measure_ours
     from strands_s3_vectors_memory import S3VectorMemory, SummarySettings
     from strands_s3_vectors_memory.embeddings import make_embedder
 
     if args.url is not None:
-        store = S3VectorMemory(bucket_name=args.bucket, backend="aws", endpoint_url=args.url,
-                               embedder=make_embedder("local"), region_name="us-east-1",
-                               client=_endpoint_client(args.url))
+        store = endpoint_store(args.url, bucket=args.bucket)
     else:
         store = S3VectorMemory(bucket_name=args.bucket, backend="local", data_dir=args.data_dir,
                                embedder=make_embedder("local"))

@@ -34,15 +34,12 @@ VARIANTS = ("ours, side by side", "ours, one after the other", "0.3.0's one dens
 
 def _child(url: str, queries: int) -> dict[str, dict[str, float]]:
     """Time the three variants, interleaved, against ``url``; median and p95 ms of each."""
-    from plugin_overhead import AGENT, BUCKET, USER, _endpoint_client
-    from strands_s3_vectors_memory import S3VectorMemory
-    from strands_s3_vectors_memory.embeddings import make_embedder
+    from plugin_overhead import AGENT, USER, endpoint_store
     from strands_s3_vectors_memory.store import _index_store as index_store
     from strands_s3_vectors_memory.store._index_store import MAX_TOP_K
     from strands_s3_vectors_memory.store._search import query_vector
 
-    store = S3VectorMemory(bucket_name=BUCKET, backend="aws", endpoint_url=url, embedder=make_embedder("local"),
-                           region_name="us-east-1", client=_endpoint_client(url))
+    store = endpoint_store(url)
     scope = store.scope(USER, AGENT)
     target = store._scope_target(scope)
     texts = [f"What should I cook for my friends this Sunday, question {i}?" for i in range(queries)]

@@ -85,14 +85,12 @@ def _child(which: str, url: str, bucket: str, turns: int, original: Path) -> dic
         plugin = package.S3VectorMemoryPlugin(store=store, base_prompt=BASE_PROMPT)
         embedder.embed_query("warm up")
         return _timed_turns(store._s3vectors, plugin, scripted_model, turns, lambda: None)
-    from plugin_overhead import _endpoint_client
-    from strands_s3_vectors_memory import S3VectorMemory, S3VectorMemoryPlugin, WritingSettings
-    from strands_s3_vectors_memory.embeddings import make_embedder
+    from plugin_overhead import _endpoint_client, endpoint_store
+    from strands_s3_vectors_memory import S3VectorMemoryPlugin, WritingSettings
     from strands_s3_vectors_memory.testing import ScriptedModel
 
     client = _endpoint_client(url)
-    store = S3VectorMemory(bucket_name=bucket, backend="aws", endpoint_url=url, embedder=make_embedder("local"),
-                           region_name="us-east-1", client=client)
+    store = endpoint_store(url, bucket=bucket, client=client)
     spool = Path(tempfile.mkdtemp(prefix="timeline-spool-"))
     plugin = S3VectorMemoryPlugin(store, BASE_PROMPT, writing=WritingSettings(spool_dir=spool, flush_at_exit=False))
     store.embedder.embed_query("warm up")

@@ -260,5 +260,12 @@ def _endpoint_client(url: str) -> Any:
                         aws_access_key_id="bench", aws_secret_access_key="bench")
 
 
+def endpoint_store(url: str, *, bucket: str = BUCKET, client: Any = None) -> S3VectorMemory:
+    """Our store on the AWS backend through a stock boto3 client (``client``, else a new one) to the
+    endpoint at ``url``, embedding with the bundled e5 model: the benches' shape of an AWS deployment."""
+    return S3VectorMemory(bucket_name=bucket, backend="aws", endpoint_url=url, embedder=make_embedder("local"),
+                          region_name="us-east-1", client=client if client is not None else _endpoint_client(url))
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
