@@ -4,10 +4,14 @@ The first turn asks two ``QueryVectors`` (the memories' hybrid query and the use
 side on the AWS backend (:func:`~strands_s3_vectors_memory.store._search.beside`). This measures what that
 costs against the same two one after the other and against 0.3.0's single dense top-5 query, with
 the query's embedding cached (it is the same work in all three) so only the reads and the ranking
-differ. The three run interleaved, query by query, from a process of their own (the endpoint serves
-from this one, as in ``plugin_overhead.py``), through the local endpoint directly and through a
-:class:`~_common.DelayedLink` adding a network round trip (``--rtt-ms``): on the local endpoint a
-request costs the server's Python (one process serves both reads), on AWS it is mostly waiting.
+differ. Three more variants take the first turn apart: its memories query alone (the hybrid top
+30, no ranking), its facts query alone, and a request carrying no vector (``GetIndex``: what any
+request costs); botocore's own time to build and sign a ``QueryVectors`` (its
+``before-parameter-build`` to ``before-send`` events) is reported too. All run interleaved, query by
+query, from a process of their own (the endpoint serves from this one, as in ``plugin_overhead.py``),
+through the local endpoint directly and through a :class:`~_common.DelayedLink` adding a network
+round trip (``--rtt-ms``): on the local endpoint a request costs the server's Python (one process
+serves both reads), on AWS it is mostly waiting.
 
 Index: ``plugin_overhead.py``'s (``--memories`` bulk-loaded memories plus the benchmark user's
 conversations). Run: ``python3 bench/first_turn_queries.py`` (``--help`` for options).
@@ -29,15 +33,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DelayedLink, bench_aws_env, machine, run_child
 
-VARIANTS = ("ours, side by side", "ours, one after the other", "0.3.0's one dense query")
+VARIANTS = ("ours, side by side", "ours, one after the other", "0.3.0's one dense query",
+            "its memories query alone", "its facts query alone", "a request without a vector")
 
 
 def _child(url: str, queries: int) -> dict[str, dict[str, float]]:
-    """Time the three variants, interleaved, against ``url``; median and p95 ms of each."""
+    """Time the variants, interleaved, against ``url``; median and p95 ms of each, and botocore's
+    median time to build and sign a ``QueryVectors`` (``"botocore build"``)."""
     from plugin_overhead import AGENT, USER, endpoint_store
+    from strands_s3_vectors_memory.archive import find_facts
     from strands_s3_vectors_memory.store import _index_store as index_store
     from strands_s3_vectors_memory.store._index_store import MAX_TOP_K
-    from strands_s3_vectors_memory.store._search import query_vector
+    from strands_s3_vectors_memory.store._search import HYBRID_CANDIDATE_FACTOR, query_vector, text_query
 
     store = endpoint_store(url)
     scope = store.scope(USER, AGENT)
@@ -68,8 +75,28 @@ def _child(url: str, queries: int) -> dict[str, dict[str, float]]:
             queryVector={"float32": query_vector(store.embedder, text)},
             filter={"$and": [{"user_id": USER}, {"agent_name": AGENT}]}, returnDistance=True, returnMetadata=True)
 
-    runs: dict[str, Callable[[str], None]] = dict(zip(VARIANTS, (first_turn, one_after_the_other, original),
-                                                      strict=True))
+    def memories_alone(text: str) -> None:  # the hybrid query of store._search.search_index, unranked
+        target.client.query_vectors(
+            vectorBucketName=target.bucket_name, indexName=target.index_name, topK=HYBRID_CANDIDATE_FACTOR * 5,
+            queryVector={"float32": query_vector(store.embedder, text)}, filter=scope.metadata_filter(),
+            returnDistance=True, returnMetadata=True,
+            queryTexts=[{"metadataKey": str(target.text_key), "text": text_query(text)}])
+
+    def facts_alone(text: str) -> None:
+        find_facts(target, scope, query_vector(store.embedder, text), top_k=MAX_TOP_K, include_superseded=True)
+
+    def no_vector(_text: str) -> None:
+        target.client.get_index(vectorBucketName=target.bucket_name, indexName=target.index_name)
+
+    runs: dict[str, Callable[[str], None]] = dict(zip(
+        VARIANTS, (first_turn, one_after_the_other, original, memories_alone, facts_alone, no_vector), strict=True))
+    builds: list[float] = []
+    build_started: list[float] = []
+    client = target.client
+    client.meta.events.register(  # type: ignore[attr-defined]
+        "before-parameter-build.s3vectors.QueryVectors", lambda **_: build_started.append(time.perf_counter()))
+    client.meta.events.register(  # type: ignore[attr-defined]
+        "before-send.s3vectors.QueryVectors", lambda **_: builds.append(time.perf_counter() - build_started[-1]))
     for call in runs.values():
         call("warm up")
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -78,8 +105,10 @@ def _child(url: str, queries: int) -> dict[str, dict[str, float]]:
             started = time.perf_counter()
             call(text)
             times[name].append(1000 * (time.perf_counter() - started))
-    return {name: {"median_ms": statistics.median(t), "p95_ms": statistics.quantiles(t, n=20)[18]}
-            for name, t in times.items()}
+    result = {name: {"median_ms": statistics.median(t), "p95_ms": statistics.quantiles(t, n=20)[18]}
+              for name, t in times.items()}
+    result["botocore build"] = {"median_ms": 1000 * statistics.median(builds)}
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = f"+{rtt} ms a round trip" if rtt != "0" else "local endpoint"
         print(f"| {label} | " + " | ".join(f"{by_variant[v]['median_ms']:.1f} ms (p95 {by_variant[v]['p95_ms']:.1f})"
                                          for v in VARIANTS) + " |")
+    for rtt, by_variant in results.items():
+        if by_variant is not None:
+            print(f"botocore builds and signs a QueryVectors in {by_variant['botocore build']['median_ms']:.2f} ms "
+                  f"(median, {'local endpoint' if rtt == '0' else f'+{rtt} ms'})")
     return 0
 
 
